@@ -1,0 +1,122 @@
+/* The auth provider registry (name or giftless factory string -> ops) and the provider
+ * chain built from AUTH_PROVIDERS. Adding a provider means adding its ops to `providers`. */
+#include "auth/auth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/plugin.h"
+#include "config/config.h"
+
+extern const struct lfs_auth_ops lfs_auth_anon_read_only_ops, lfs_auth_anon_read_write_ops;
+
+static const struct lfs_auth_ops *const providers[] = {
+    &lfs_auth_anon_read_only_ops,
+    &lfs_auth_anon_read_write_ops,
+};
+
+#define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
+
+const struct lfs_auth_ops *lfs_auth_find(const char *name)
+{
+    return lfs_plugin_find((const void *const *)providers, NPROVIDERS, name);
+}
+
+const char *lfs_auth_list_names(char *buf, size_t size)
+{
+    return lfs_plugin_list((const void *const *)providers, NPROVIDERS, buf, size);
+}
+
+/* Reads one AUTH_PROVIDERS entry: "factory" or {factory: "...", options: {...}}. */
+static int create_entry(const json_t *entry, const char *path, struct lfs_auth **out,
+                        struct lfs_error *err)
+{
+    const char *factory = NULL;
+    const json_t *options = NULL;
+    char opath[256];
+    if (json_is_string(entry)) {
+        factory = json_string_value(entry);
+    } else if (json_is_object(entry)) {
+        static const char *const keys[] = {"factory", "options", NULL};
+        if (lfs_config_check_keys(entry, path, keys, err) < 0 ||
+            lfs_config_get_string(entry, path, "factory", NULL, &factory, err) < 0 ||
+            lfs_config_get_object(entry, path, "options", &options, err) < 0)
+            return -1;
+        if (factory == NULL)
+            return lfs_error_set(err, 500, "config: %s.factory: required key is missing", path);
+    } else {
+        return lfs_error_set(err, 500,
+                             "config: %s: expected a factory string or a mapping with "
+                             "\"factory\" and \"options\"",
+                             path);
+    }
+    const struct lfs_auth_ops *ops = lfs_auth_find(factory);
+    if (ops == NULL) {
+        char names[512];
+        return lfs_error_set(err, 500, "config: %s: unknown auth provider \"%s\"; valid: %s",
+                             json_is_string(entry) ? path : lfs_config_path(opath, sizeof(opath), path, "factory"),
+                             factory, lfs_auth_list_names(names, sizeof(names)));
+    }
+    return ops->create(options, lfs_config_path(opath, sizeof(opath), path, "options"), out,
+                       err);
+}
+
+int lfs_auth_chain_create(const json_t *list, const char *path, struct lfs_auth_chain *out,
+                          struct lfs_error *err)
+{
+    *out = (struct lfs_auth_chain){0};
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return lfs_error_set(err, 500, "config: %s: expected a list of auth providers", path);
+    out->providers = calloc(json_array_size(list) + 1, sizeof(*out->providers));
+    if (out->providers == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    size_t i;
+    json_t *entry;
+    json_array_foreach(list, i, entry)
+    {
+        char epath[256];
+        snprintf(epath, sizeof(epath), "%s[%zu]", path, i);
+        if (create_entry(entry, epath, &out->providers[out->count], err) < 0) {
+            lfs_auth_chain_destroy(out);
+            return -1;
+        }
+        out->count++;
+    }
+    return 0;
+}
+
+void lfs_auth_chain_destroy(struct lfs_auth_chain *chain)
+{
+    for (size_t i = 0; i < chain->count; i++)
+        chain->providers[i]->ops->destroy(chain->providers[i]);
+    free(chain->providers);
+    *chain = (struct lfs_auth_chain){0};
+}
+
+int lfs_auth_chain_prepend(struct lfs_auth_chain *chain, struct lfs_auth *provider,
+                           struct lfs_error *err)
+{
+    struct lfs_auth **p = realloc(chain->providers, (chain->count + 2) * sizeof(*p));
+    if (p == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    memmove(p + 1, p, chain->count * sizeof(*p));
+    p[0] = provider;
+    chain->providers = p;
+    chain->count++;
+    return 0;
+}
+
+int lfs_auth_chain_authenticate(const struct lfs_auth_chain *chain,
+                                const struct lfs_auth_request *req, h2o_mem_pool_t *pool,
+                                struct lfs_identity *out, struct lfs_error *err)
+{
+    for (size_t i = 0; i < chain->count; i++) {
+        int r = chain->providers[i]->ops->authenticate(chain->providers[i], req, pool, out, err);
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}

@@ -1,0 +1,214 @@
+/* Builds struct lfs_app from the effective config tree: our SERVER section, giftless's
+ * top-level keys (LEGACY_ENDPOINTS, DEBUG, MIDDLEWARE), the auth chain, the pre-authorized
+ * action provider and the transfer adapters. Every value is validated here, before the
+ * server listens; errors name the key path. */
+#include "server/app.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "config/config.h"
+
+#define PROXY_FIX_CLASS "werkzeug.middleware.proxy_fix:ProxyFix"
+
+json_t *lfs_app_builtin_config(void)
+{
+    return json_pack("{s:[s], s:{s:{s:s, s:{s:s, s:{s:s}}}}}", "AUTH_PROVIDERS",
+                     "giftless.auth.allow_anon:read_write", "TRANSFER_ADAPTERS", "basic",
+                     "factory", "giftless.transfer.basic_streaming:factory", "options",
+                     "storage_class", "giftless.storage.local_storage:LocalStorage",
+                     "storage_options", "path", "lfs-storage");
+}
+
+void lfs_app_apply_defaults(json_t *config)
+{
+    /* giftless's defaults (giftless/config.py), applied per missing key rather than merged:
+     * a configured TRANSFER_ADAPTERS replaces the default one whole. */
+    if (json_object_get(config, "AUTH_PROVIDERS") == NULL)
+        json_object_set_new(config, "AUTH_PROVIDERS",
+                            json_pack("[s]", "giftless.auth.allow_anon:read_only"));
+    if (json_object_get(config, "TRANSFER_ADAPTERS") == NULL) {
+        json_t *builtin = lfs_app_builtin_config();
+        json_object_set(config, "TRANSFER_ADAPTERS", json_object_get(builtin, "TRANSFER_ADAPTERS"));
+        json_decref(builtin);
+    }
+}
+
+/* Splits "host:port", "[v6]:port" or ":port" (all interfaces). */
+static int parse_listen(const char *value, const char *path, struct lfs_settings *s,
+                        struct lfs_error *err)
+{
+    const char *colon = strrchr(value, ':');
+    const char *host = value;
+    size_t hlen = colon ? (size_t)(colon - value) : 0;
+    if (colon == NULL || colon[1] == '\0')
+        return lfs_error_set(err, 500, "config: %s: expected HOST:PORT, e.g. 127.0.0.1:8080, got \"%s\"",
+                             path, value);
+    if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
+        host++, hlen -= 2;
+    if (hlen >= sizeof(s->listen_host))
+        return lfs_error_set(err, 500, "config: %s: host name too long", path);
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || port < 1 || port > 65535)
+        return lfs_error_set(err, 500, "config: %s: port must be from 1 to 65535, got \"%s\"", path,
+                             colon + 1);
+    memcpy(s->listen_host, host, hlen);
+    s->listen_host[hlen] = '\0';
+    if (hlen == 0)
+        strcpy(s->listen_host, "0.0.0.0");
+    s->listen_port = (int)port;
+    return 0;
+}
+
+static int parse_server(const json_t *server, const struct lfs_app_overrides *ov,
+                        struct lfs_settings *s, struct lfs_error *err)
+{
+    static const char *const keys[] = {"listen",          "threads",           "max_upload_size",
+                                       "max_batch_objects", "max_batch_body",  "request_timeout",
+                                       "spool_dir",       NULL};
+    const char *listen, *spool;
+    long long threads;
+    const char *tmpdir = getenv("TMPDIR");
+    if (lfs_config_check_keys(server, "SERVER", keys, err) < 0 ||
+        lfs_config_get_string(server, "SERVER", "listen", "127.0.0.1:8080", &listen, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "threads", 0, 0, 256, &threads, err) < 0 ||
+        lfs_config_get_size(server, "SERVER", "max_upload_size", 5LL << 30, 1, 1LL << 42,
+                            &s->max_upload_size, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "max_batch_objects", 1000, 1, 100000,
+                           &s->max_batch_objects, err) < 0 ||
+        lfs_config_get_size(server, "SERVER", "max_batch_body", 10LL << 20, 1024, 1LL << 30,
+                            &s->max_batch_body, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "request_timeout", 600, 1, 86400,
+                           &s->request_timeout, err) < 0 ||
+        lfs_config_get_string(server, "SERVER", "spool_dir",
+                              tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp", &spool,
+                              err) < 0)
+        return -1;
+    if (ov != NULL && ov->listen != NULL) {
+        if (parse_listen(ov->listen, "--listen", s, err) < 0)
+            return -1;
+    } else if (parse_listen(listen, "SERVER.listen", s, err) < 0) {
+        return -1;
+    }
+    if (ov != NULL && ov->threads > 0)
+        threads = ov->threads;
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? n : 1;
+    }
+    s->threads = (int)threads;
+    if (strlen(spool) >= sizeof(s->spool_dir) - 32 || access(spool, W_OK | X_OK) < 0)
+        return lfs_error_set(err, 500,
+                             "config: SERVER.spool_dir: \"%s\" is not a writable directory; large "
+                             "uploads are spooled there",
+                             spool);
+    snprintf(s->spool_dir, sizeof(s->spool_dir), "%s", spool);
+    return 0;
+}
+
+static int parse_proxy_fix(const json_t *entry, const char *path, struct lfs_proxy_fix *pf,
+                           struct lfs_error *err)
+{
+    static const char *const keys[] = {"class", "args", "kwargs", NULL};
+    static const char *const kwarg_keys[] = {"x_for", "x_proto", "x_host", "x_port", "x_prefix",
+                                             NULL};
+    const json_t *kwargs, *args = json_object_get(entry, "args");
+    char kpath[256];
+    long long v[5];
+    if (lfs_config_check_keys(entry, path, keys, err) < 0 ||
+        lfs_config_get_object(entry, path, "kwargs", &kwargs, err) < 0)
+        return -1;
+    if (args != NULL && !json_is_null(args) &&
+        !(json_is_array(args) && json_array_size(args) == 0))
+        return lfs_error_set(err, 500, "config: %s.args: ProxyFix takes keyword arguments only "
+                             "(kwargs: {x_for, x_proto, x_host, x_port, x_prefix})", path);
+    lfs_config_path(kpath, sizeof(kpath), path, "kwargs");
+    if (lfs_config_check_keys(kwargs, kpath, kwarg_keys, err) < 0)
+        return -1;
+    /* werkzeug's defaults: x_for=1, x_proto=1, the others 0. */
+    static const long long defaults[] = {1, 1, 0, 0, 0};
+    for (int i = 0; i < 5; i++)
+        if (lfs_config_get_int(kwargs, kpath, kwarg_keys[i], defaults[i], 0, 16, &v[i], err) < 0)
+            return -1;
+    *pf = (struct lfs_proxy_fix){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
+    return 0;
+}
+
+static int parse_middleware(const json_t *list, struct lfs_proxy_fix *pf, struct lfs_error *err)
+{
+    if (list == NULL || json_is_null(list))
+        return 0;
+    if (!json_is_array(list))
+        return lfs_error_set(err, 500, "config: MIDDLEWARE: expected a list of {class, kwargs}");
+    size_t i;
+    json_t *entry;
+    json_array_foreach(list, i, entry)
+    {
+        char path[64];
+        const char *cls;
+        snprintf(path, sizeof(path), "MIDDLEWARE[%zu]", i);
+        if (!json_is_object(entry))
+            return lfs_error_set(err, 500, "config: %s: expected a mapping with \"class\"", path);
+        if (lfs_config_get_string(entry, path, "class", NULL, &cls, err) < 0)
+            return -1;
+        if (cls == NULL)
+            return lfs_error_set(err, 500, "config: %s.class: required key is missing", path);
+        if (strcmp(cls, PROXY_FIX_CLASS) != 0)
+            return lfs_error_set(err, 500, "config: %s.class: unsupported middleware \"%s\"; "
+                                 "supported: " PROXY_FIX_CLASS, path, cls);
+        if (parse_proxy_fix(entry, path, pf, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The adapter behind the objects/storage routes: the one configured as "basic", else the
+ * first. */
+static struct lfs_transfer *objects_adapter(const struct lfs_transfer_set *set)
+{
+    struct lfs_transfer *t = lfs_transfer_set_get(set, "basic");
+    return t != NULL ? t : set->adapters[0];
+}
+
+int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_overrides *overrides,
+                   struct lfs_app *app, struct lfs_error *err)
+{
+    static const char *const keys[] = {"AUTH_PROVIDERS",   "TRANSFER_ADAPTERS",
+                                       "PRE_AUTHORIZED_ACTION_PROVIDER",
+                                       "MIDDLEWARE",       "LEGACY_ENDPOINTS",
+                                       "DEBUG",            "TESTING",
+                                       "SERVER",           NULL};
+    const json_t *server;
+    *app = (struct lfs_app){.builtin_config = builtin};
+    if (!json_is_object(config))
+        return lfs_error_set(err, 500, "config: the top level must be a mapping");
+    if (lfs_config_check_keys(config, "", keys, err) < 0 ||
+        lfs_config_get_object(config, "", "SERVER", &server, err) < 0 ||
+        parse_server(server, overrides, &app->settings, err) < 0 ||
+        lfs_config_get_bool(config, "", "LEGACY_ENDPOINTS", true, &app->settings.legacy_endpoints,
+                            err) < 0 ||
+        lfs_config_get_bool(config, "", "DEBUG", false, &app->settings.debug, err) < 0 ||
+        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix, err) < 0)
+        return -1;
+    if (lfs_auth_chain_create(json_object_get(config, "AUTH_PROVIDERS"), "AUTH_PROVIDERS",
+                              &app->auth, err) < 0)
+        return -1;
+    if (lfs_transfer_set_create(json_object_get(config, "TRANSFER_ADAPTERS"), "TRANSFER_ADAPTERS",
+                                &app->transfers, err) < 0) {
+        lfs_app_destroy(app);
+        return -1;
+    }
+    app->objects = objects_adapter(&app->transfers);
+    return 0;
+}
+
+void lfs_app_destroy(struct lfs_app *app)
+{
+    lfs_transfer_set_destroy(&app->transfers);
+    lfs_auth_chain_destroy(&app->auth);
+}

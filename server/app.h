@@ -1,0 +1,61 @@
+/* The application: everything built from the configuration that the worker threads share
+ * read-only (settings, auth chain, pre-authorized action tokens, transfer adapters). */
+#ifndef LFS_SERVER_APP_H
+#define LFS_SERVER_APP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "auth/auth.h"
+#include "transfer/transfer.h"
+
+/* werkzeug.middleware.proxy_fix:ProxyFix: how many proxies to trust per X-Forwarded-*
+ * header; 0 = ignore that header. All zero unless MIDDLEWARE configures it. */
+struct lfs_proxy_fix {
+    int x_for, x_proto, x_host, x_port, x_prefix;
+};
+
+/* Our own SERVER section. */
+struct lfs_settings {
+    char listen_host[256];
+    int listen_port;
+    int threads;                 /* worker threads, >= 1 */
+    long long max_upload_size;   /* bytes; larger request bodies get 413 */
+    long long max_batch_objects; /* more objects in one batch get 413 */
+    long long max_batch_body;    /* bytes of batch/verify JSON accepted */
+    long long request_timeout;   /* seconds to receive a request, body included */
+    char spool_dir[1024];        /* where large request bodies spill to disk */
+    bool legacy_endpoints;       /* /<org>/<repo>/objects/... routes */
+    bool debug;
+    struct lfs_proxy_fix proxy_fix;
+};
+
+struct lfs_app {
+    struct lfs_settings settings;
+    struct lfs_auth_chain auth;
+    struct lfs_preauth *preauth; /* NULL when PRE_AUTHORIZED_ACTION_PROVIDER is null */
+    struct lfs_transfer_set transfers;
+    struct lfs_transfer *objects; /* adapter serving objects/storage and verify routes */
+    bool builtin_config;          /* started without any config: anonymous read-write */
+};
+
+/* Command-line values that override the config file (NULL / 0 = not given). */
+struct lfs_app_overrides {
+    const char *listen;
+    int threads;
+};
+
+/* Builds the app from the effective config. Every error names its key path and means the
+ * config is bad (the caller exits with status 2). Main thread. */
+int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_overrides *overrides,
+                   struct lfs_app *app, struct lfs_error *err);
+void lfs_app_destroy(struct lfs_app *app);
+
+/* The configuration used when no config file, GIFTLESS_CONFIG_STR or override is given:
+ * anonymous read-write, local storage in ./lfs-storage, loopback only. New reference. */
+json_t *lfs_app_builtin_config(void);
+
+/* Fills the keys giftless defaults when a config leaves them out. */
+void lfs_app_apply_defaults(json_t *config);
+
+#endif

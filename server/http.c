@@ -1,0 +1,364 @@
+/* Request dispatch and the helpers handlers share: JSON answers and errors, authentication
+ * against the app's provider chain, and the public URL of the request (ProxyFix rules). */
+#include "server/http.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+
+#define MAX_AUTH_HEADERS 8
+#define MAX_AUTH_HEADER_LEN (64 * 1024)
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 206: return "Partial Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
+    default: return status < 500 ? "Client Error" : "Internal Server Error";
+    }
+}
+
+void lfs_http_send_json(struct lfs_request *r, int status, json_t *body)
+{
+    h2o_req_t *req = r->req;
+    size_t len = json_dumpb(body, NULL, 0, JSON_COMPACT);
+    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
+    json_dumpb(body, buf, len, JSON_COMPACT);
+    json_decref(body);
+    req->res.status = status;
+    req->res.reason = reason_phrase(status);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT(LFS_MEDIA_TYPE));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          r->request_id, strlen(r->request_id));
+    h2o_send_inline(req, buf, len);
+}
+
+static void send_error_message(struct lfs_request *r, int status, const char *message)
+{
+    if (status < 400 || status > 599)
+        status = 500;
+    if (status == 401)
+        h2o_add_header_by_str(&r->req->pool, &r->req->res.headers, H2O_STRLIT("lfs-authenticate"),
+                              0, NULL, H2O_STRLIT("Basic realm=\"Git LFS\""));
+    if (status >= 500)
+        lfs_log(LFS_LOG_WARN, "request %s: %d %s", r->request_id, status, message);
+    lfs_http_send_json(r, status,
+                       json_pack("{s:s, s:s}", "message", message, "request_id", r->request_id));
+}
+
+void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...)
+{
+    char message[LFS_ERROR_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    send_error_message(r, status, message);
+}
+
+void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err)
+{
+    send_error_message(r, err->status != 0 ? err->status : 500, err->message);
+}
+
+h2o_iovec_t lfs_http_header(h2o_req_t *req, const h2o_token_t *name)
+{
+    ssize_t i = h2o_find_header(&req->headers, name, -1);
+    return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+const char *lfs_http_query_param(struct lfs_request *r, const char *name)
+{
+    h2o_req_t *req = r->req;
+    if (req->query_at == SIZE_MAX)
+        return NULL;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nlen = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pend = amp ? amp : end;
+        if ((size_t)(pend - q) > nlen && memcmp(q, name, nlen) == 0 && q[nlen] == '=') {
+            const char *v = q + nlen + 1;
+            size_t vlen = (size_t)(pend - v);
+            char *out = h2o_mem_alloc_pool(&req->pool, vlen + 1);
+            if (lfs_url_decode(v, vlen, out) == (size_t)-1)
+                return NULL;
+            return out;
+        }
+        q = pend + 1;
+    }
+    return NULL;
+}
+
+int lfs_http_authenticate(struct lfs_request *r)
+{
+    h2o_req_t *req = r->req;
+    h2o_iovec_t values[MAX_AUTH_HEADERS];
+    size_t n = 0;
+    for (ssize_t i = -1; (i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, i)) >= 0;) {
+        if (n == MAX_AUTH_HEADERS) {
+            lfs_http_send_error(r, 400, "too many Authorization headers (at most %d)",
+                                MAX_AUTH_HEADERS);
+            return -1;
+        }
+        if (req->headers.entries[i].value.len > MAX_AUTH_HEADER_LEN) {
+            lfs_http_send_error(r, 401, "Authorization header too large");
+            return -1;
+        }
+        values[n++] = req->headers.entries[i].value;
+    }
+    const char *jwt = lfs_http_query_param(r, "jwt");
+    struct lfs_auth_request areq = {
+        .authorization = values,
+        .nauthorization = n,
+        .query_jwt = jwt ? h2o_iovec_init(jwt, strlen(jwt)) : h2o_iovec_init(NULL, 0),
+        .now = time(NULL),
+    };
+    struct lfs_error err = {0};
+    int rc = lfs_auth_chain_authenticate(&r->app->auth, &areq, &req->pool, &r->identity, &err);
+    if (rc == 1)
+        return 0;
+    if (rc == 0)
+        lfs_http_send_error(r, 401,
+                            "authentication required: send a token as \"Authorization: Bearer "
+                            "<token>\" or as the password of user _jwt");
+    else
+        lfs_http_send_error(r, 401, "%s", err.message[0] ? err.message : "invalid credentials");
+    return -1;
+}
+
+int lfs_http_authorize(struct lfs_request *r, unsigned perm, const char *oid)
+{
+    if (lfs_http_authenticate(r) < 0)
+        return -1;
+    if (lfs_identity_allows(&r->identity, r->route.org_path, r->route.repo, oid, perm))
+        return 0;
+    const char *what = perm & LFS_PERM_WRITE ? "write" : perm & LFS_PERM_READ ? "read" : "verify";
+    lfs_http_send_error(r, 403, "\"%s\" may not %s %s in %s/%s", r->identity.id, what,
+                        oid ? "this object" : "objects", r->route.org_path, r->route.repo);
+    return -1;
+}
+
+bool lfs_http_accepts_json(struct lfs_request *r)
+{
+    h2o_iovec_t accept = lfs_http_header(r->req, H2O_TOKEN_ACCEPT);
+    if (accept.base == NULL ||
+        h2o_strstr(accept.base, accept.len, H2O_STRLIT("application/vnd.git-lfs")) != SIZE_MAX ||
+        h2o_strstr(accept.base, accept.len, H2O_STRLIT("application/json")) != SIZE_MAX ||
+        h2o_strstr(accept.base, accept.len, H2O_STRLIT("*/*")) != SIZE_MAX ||
+        h2o_strstr(accept.base, accept.len, H2O_STRLIT("application/*")) != SIZE_MAX)
+        return true;
+    lfs_http_send_error(r, 406, "Accept must allow " LFS_MEDIA_TYPE);
+    return false;
+}
+
+/* werkzeug ProxyFix's _get_real_value: the trusted-th value from the right of a
+ * comma-separated header, or {NULL,0} when there are fewer values than trusted proxies. */
+static h2o_iovec_t forwarded_value(const h2o_headers_t *headers, const char *name, int trusted)
+{
+    h2o_iovec_t none = h2o_iovec_init(NULL, 0);
+    if (trusted <= 0)
+        return none;
+    ssize_t i = h2o_find_header_by_str((h2o_headers_t *)headers, name, strlen(name), -1);
+    if (i < 0)
+        return none;
+    h2o_iovec_t v = headers->entries[i].value;
+    /* Walk back over `trusted` comma-separated values. */
+    const char *end = v.base + v.len, *start = end;
+    for (int k = 0; k < trusted; k++) {
+        if (k > 0) {
+            if (start == v.base)
+                return none; /* fewer values than trusted proxies */
+            end = start - 1;  /* the comma before the previous value */
+        }
+        start = end;
+        while (start > v.base && start[-1] != ',')
+            start--;
+    }
+    while (start < end && (*start == ' ' || *start == '\t'))
+        start++;
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    return h2o_iovec_init(start, (size_t)(end - start));
+}
+
+static bool host_valid(h2o_iovec_t host)
+{
+    if (host.len == 0 || host.len > 255)
+        return false;
+    for (size_t i = 0; i < host.len; i++) {
+        char c = host.base[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static bool digits_valid(h2o_iovec_t v)
+{
+    if (v.len == 0 || v.len > 5)
+        return false;
+    for (size_t i = 0; i < v.len; i++)
+        if (v.base[i] < '0' || v.base[i] > '9')
+            return false;
+    return true;
+}
+
+int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
+                           const char *scheme, h2o_iovec_t authority,
+                           const h2o_headers_t *headers, const char **origin,
+                           struct lfs_error *err)
+{
+    h2o_iovec_t proto = forwarded_value(headers, "x-forwarded-proto", pf->x_proto);
+    h2o_iovec_t fhost = forwarded_value(headers, "x-forwarded-host", pf->x_host);
+    h2o_iovec_t fport = forwarded_value(headers, "x-forwarded-port", pf->x_port);
+    h2o_iovec_t prefix = forwarded_value(headers, "x-forwarded-prefix", pf->x_prefix);
+    if (proto.base != NULL) {
+        if (h2o_memis(proto.base, proto.len, H2O_STRLIT("https")))
+            scheme = "https";
+        else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("http")))
+            scheme = "http";
+        else
+            return lfs_error_set(err, 400, "X-Forwarded-Proto must be http or https");
+    }
+    h2o_iovec_t host = fhost.base != NULL ? fhost : authority;
+    if (!host_valid(host))
+        return lfs_error_set(err, 400, "invalid %s header", fhost.base ? "X-Forwarded-Host" : "Host");
+    if (fport.base != NULL) {
+        if (!digits_valid(fport))
+            return lfs_error_set(err, 400, "X-Forwarded-Port must be a port number");
+        /* Replace any port in the host, as ProxyFix does (IPv6 literals keep their colons). */
+        const char *bracket = memchr(host.base, ']', host.len);
+        const char *from = bracket ? bracket : host.base;
+        const char *colon = memchr(from, ':', host.len - (size_t)(from - host.base));
+        if (colon != NULL)
+            host.len = (size_t)(colon - host.base);
+        bool is_default = (strcmp(scheme, "https") == 0 && h2o_memis(fport.base, fport.len, H2O_STRLIT("443"))) ||
+                          (strcmp(scheme, "http") == 0 && h2o_memis(fport.base, fport.len, H2O_STRLIT("80")));
+        if (!is_default) {
+            char *h = h2o_mem_alloc_pool(pool, host.len + fport.len + 2);
+            memcpy(h, host.base, host.len);
+            h[host.len] = ':';
+            memcpy(h + host.len + 1, fport.base, fport.len);
+            host = h2o_iovec_init(h, host.len + 1 + fport.len);
+        }
+    }
+    /* The prefix becomes part of every href: accept path segments only, drop a trailing '/'. */
+    while (prefix.len > 0 && prefix.base[prefix.len - 1] == '/')
+        prefix.len--;
+    if (prefix.len > 0 && (prefix.base[0] != '/' || prefix.len > 512 ||
+                           !lfs_segments_valid(prefix.base + 1, prefix.len - 1)))
+        return lfs_error_set(err, 400, "invalid X-Forwarded-Prefix header");
+    size_t len = strlen(scheme) + 3 + host.len + prefix.len + 1;
+    char *out = h2o_mem_alloc_pool(pool, len);
+    snprintf(out, len, "%s://%.*s%.*s", scheme, (int)host.len, host.base, (int)prefix.len,
+             prefix.base ? prefix.base : "");
+    *origin = out;
+    return 0;
+}
+
+const char *lfs_http_base_url(struct lfs_request *r)
+{
+    h2o_req_t *req = r->req;
+    const char *origin;
+    struct lfs_error err = {0};
+    h2o_iovec_t authority = req->authority;
+    char fallback[300];
+    if (authority.len == 0) {
+        /* HTTP/1.0 without Host: name the listening address. */
+        snprintf(fallback, sizeof(fallback), "%s:%d", r->app->settings.listen_host,
+                 r->app->settings.listen_port);
+        authority = h2o_iovec_init(fallback, strlen(fallback));
+    }
+    if (lfs_http_public_origin(&req->pool, &r->app->settings.proxy_fix, req->scheme->name.base,
+                               authority, &req->headers, &origin, &err) < 0) {
+        lfs_http_send_lfs_error(r, &err);
+        return NULL;
+    }
+    /* Always the current form, even for legacy requests: nested org paths have no legacy
+     * form, and giftless's legacy hrefs for them do not route. */
+    size_t len = strlen(origin) + strlen(r->route.org_path) + strlen(r->route.repo) + 32;
+    char *url = h2o_mem_alloc_pool(&req->pool, len);
+    snprintf(url, len, "%s/%s/%s.git/info/lfs", origin, r->route.org_path, r->route.repo);
+    return url;
+}
+
+static void make_request_id(struct lfs_worker *w, char *buf, size_t size)
+{
+    snprintf(buf, size, "%08x%02x%010llx", w->id_salt, w->index & 0xff,
+             (unsigned long long)(++w->request_seq & 0xffffffffffULL));
+}
+
+int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    struct lfs_worker *w = H2O_STRUCT_FROM_MEMBER(struct lfs_worker, ctx, req->conn->ctx);
+    struct lfs_request *r = h2o_mem_alloc_pool(&req->pool, sizeof(*r));
+    memset(r, 0, sizeof(*r));
+    r->req = req;
+    r->worker = w;
+    r->app = w->app;
+    make_request_id(w, r->request_id, sizeof(r->request_id));
+    size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    struct lfs_error err = {0};
+    if (lfs_route_parse(req->path.base, plen, r->app->settings.legacy_endpoints, &r->route, &err) <
+        0) {
+        lfs_http_send_lfs_error(r, &err);
+        return 0;
+    }
+    bool is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+                  h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    bool is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
+    bool is_put = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
+    switch (r->route.kind) {
+    case LFS_ROUTE_HEALTH:
+        if (!is_get)
+            break;
+        lfs_http_send_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        return 0;
+    case LFS_ROUTE_BATCH:
+        if (!is_post)
+            break;
+        lfs_handle_batch(r);
+        return 0;
+    case LFS_ROUTE_OBJECT:
+        if (!is_get && !is_put)
+            break;
+        lfs_handle_object(r);
+        return 0;
+    case LFS_ROUTE_VERIFY:
+        if (!is_post)
+            break;
+        lfs_handle_verify(r);
+        return 0;
+    case LFS_ROUTE_LOCKS:
+        lfs_handle_locks(r);
+        return 0;
+    }
+    lfs_http_send_error(r, 405, "method %.*s is not allowed here", (int)req->method.len,
+                        req->method.base);
+    return 0;
+}

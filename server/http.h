@@ -1,0 +1,86 @@
+/* The HTTP side of the server: per-thread worker state, the per-request context, and the
+ * helpers every handler uses to authenticate, build public URLs and answer (JSON bodies and
+ * JSON errors with the LFS media type). Only server/ renders HTTP. */
+#ifndef LFS_SERVER_HTTP_H
+#define LFS_SERVER_HTTP_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "server/app.h"
+#include "server/route.h"
+
+#define LFS_MEDIA_TYPE "application/vnd.git-lfs+json"
+
+/* One worker thread: its own loop and h2o context; the app is shared read-only. */
+struct lfs_worker {
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    const struct lfs_app *app;
+    h2o_socket_t *listener;
+    int listen_fd;
+    int index;
+    uint64_t request_seq;
+    uint32_t id_salt; /* random, so request ids differ across restarts and replicas */
+};
+
+/* One request, allocated from its pool. */
+struct lfs_request {
+    h2o_req_t *req;
+    struct lfs_worker *worker;
+    const struct lfs_app *app;
+    struct lfs_route route;
+    struct lfs_identity identity;
+    char request_id[40];
+};
+
+/* Sends a JSON error {"message", "request_id"} with the LFS media type; 401 adds
+ * LFS-Authenticate. Loop thread. */
+void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same from a struct lfs_error (status 0 is treated as 500). */
+void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err);
+/* Sends `body` as JSON with the LFS media type; takes the reference. */
+void lfs_http_send_json(struct lfs_request *r, int status, json_t *body);
+
+/* Authenticates the request with the app's chain and checks `perm` on the route's repository
+ * (oid NULL) or object. Returns 0 when allowed (r->identity filled); otherwise answers 401 or
+ * 403 itself and returns -1. */
+int lfs_http_authorize(struct lfs_request *r, unsigned perm, const char *oid);
+/* Authenticates only (fills r->identity); answers 401 and returns -1 on failure. */
+int lfs_http_authenticate(struct lfs_request *r);
+
+/* Public URL of the route's LFS endpoint ("<scheme>://<host><prefix>/<org>/<repo>.git/info/lfs"),
+ * honouring X-Forwarded-* only as far as the ProxyFix settings trust them. Allocated from the
+ * request pool. Returns NULL after answering 400 for a hostile Host or forwarded value. */
+const char *lfs_http_base_url(struct lfs_request *r);
+
+/* Returns the value of the first header `name` (a token), or {NULL, 0}. */
+h2o_iovec_t lfs_http_header(h2o_req_t *req, const h2o_token_t *name);
+/* Returns the percent-decoded value of query parameter `name` from the pool, or NULL. */
+const char *lfs_http_query_param(struct lfs_request *r, const char *name);
+
+/* False (after answering 406) when Accept names neither the LFS media type, JSON nor a
+ * wildcard. */
+bool lfs_http_accepts_json(struct lfs_request *r);
+
+/* Route handlers (batch.c, objects.c, locks.c). Each answers the request. */
+void lfs_handle_batch(struct lfs_request *r);
+void lfs_handle_object(struct lfs_request *r);
+void lfs_handle_verify(struct lfs_request *r);
+void lfs_handle_locks(struct lfs_request *r);
+
+/* The h2o entry point registered on "/": routes and dispatches. */
+int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req);
+
+/* Computes the public scheme/host/prefix for a request: exposed for unit tests.
+ * Returns 0 or -1 with err 400. Strings from pool. */
+int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
+                           const char *scheme, h2o_iovec_t authority,
+                           const h2o_headers_t *headers, const char **origin,
+                           struct lfs_error *err);
+
+#endif

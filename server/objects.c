@@ -1,0 +1,341 @@
+/* The objects/storage endpoints served for adapters that stream objects through this
+ * server: PUT (upload, verified against the oid before it becomes visible), GET (download,
+ * with single ranges, sent in chunks as the client reads) and POST verify. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "server/batch.h"
+#include "server/http.h"
+
+#define DOWNLOAD_CHUNK (64 * 1024)
+
+static struct lfs_object_key route_key(struct lfs_request *r, const char *oid)
+{
+    return (struct lfs_object_key){
+        .org_path = r->route.org_path, .repo = r->route.repo, .oid = oid};
+}
+
+static struct lfs_io request_io(struct lfs_request *r)
+{
+    return (struct lfs_io){.ctx = r->req->conn->ctx, .pool = &r->req->pool};
+}
+
+/* ---- upload ---- */
+
+static void on_put_done(void *arg, const struct lfs_error *err)
+{
+    struct lfs_request *r = arg;
+    if (err != NULL) {
+        lfs_http_send_lfs_error(r, err);
+        return;
+    }
+    lfs_http_send_json(r, 200, json_object());
+}
+
+static void handle_upload(struct lfs_request *r, struct lfs_storage *storage)
+{
+    if (lfs_http_authorize(r, LFS_PERM_WRITE, r->route.oid) < 0)
+        return;
+    struct lfs_object_key key = route_key(r, r->route.oid);
+    struct lfs_io io = request_io(r);
+    h2o_iovec_t body = r->req->entity;
+    if (body.base == NULL)
+        body = h2o_iovec_init("", 0);
+    storage->ops->put(storage, &io, &key, body, on_put_done, r);
+}
+
+/* ---- download ---- */
+
+struct download {
+    h2o_generator_t super;
+    struct lfs_request *r;
+    struct lfs_storage_stream *stream;
+    uint64_t remaining;
+    char *buf;
+};
+
+static void download_on_read(void *arg, ssize_t n, const struct lfs_error *err)
+{
+    struct download *d = arg;
+    if (n <= 0) {
+        /* Headers are gone already: all we can do is cut the response short. */
+        h2o_send(d->r->req, NULL, 0, H2O_SEND_STATE_ERROR);
+        (void)err;
+        return;
+    }
+    d->remaining -= (uint64_t)n;
+    h2o_iovec_t vec = h2o_iovec_init(d->buf, (size_t)n);
+    h2o_send(d->r->req, &vec, 1, d->remaining == 0 ? H2O_SEND_STATE_FINAL
+                                                   : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void download_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+    (void)req;
+    struct download *d = (struct download *)self;
+    size_t cap = d->remaining < DOWNLOAD_CHUNK ? (size_t)d->remaining : DOWNLOAD_CHUNK;
+    d->stream->ops->read(d->stream, d->buf, cap, download_on_read, d);
+}
+
+static void download_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+    /* The stream is released with the request pool. */
+    (void)self, (void)req;
+}
+
+/* Parses "bytes=a-b", "bytes=a-" or "bytes=-n" against size. Returns 1 with [start,end] for
+ * a satisfiable single range, 0 to ignore the header (absent, malformed or several ranges:
+ * RFC 9110 allows serving the whole object), -1 when unsatisfiable. */
+static int parse_range(h2o_iovec_t v, uint64_t size, uint64_t *start, uint64_t *end)
+{
+    if (v.base == NULL || v.len < 7 || memcmp(v.base, "bytes=", 6) != 0 ||
+        memchr(v.base, ',', v.len) != NULL || v.len > 64)
+        return 0;
+    char spec[65];
+    memcpy(spec, v.base + 6, v.len - 6);
+    spec[v.len - 6] = '\0';
+    char *dash = strchr(spec, '-');
+    if (dash == NULL)
+        return 0;
+    *dash = '\0';
+    const char *a = spec, *b = dash + 1;
+    char *e;
+    if (*a == '\0') { /* suffix: the last n bytes */
+        if (*b < '0' || *b > '9')
+            return 0;
+        uint64_t n = strtoull(b, &e, 10);
+        if (*e != '\0')
+            return 0;
+        if (n == 0 || size == 0)
+            return -1;
+        *start = n >= size ? 0 : size - n;
+        *end = size - 1;
+        return 1;
+    }
+    if (*a < '0' || *a > '9')
+        return 0;
+    *start = strtoull(a, &e, 10);
+    if (*e != '\0')
+        return 0;
+    if (*b == '\0') {
+        *end = size - 1;
+    } else {
+        if (*b < '0' || *b > '9')
+            return 0;
+        *end = strtoull(b, &e, 10);
+        if (*e != '\0' || *end < *start)
+            return 0;
+        if (*end >= size)
+            *end = size - 1;
+    }
+    return *start < size ? 1 : -1;
+}
+
+/* Content-Disposition from the filename/disposition query: the filename is reduced to safe
+ * characters for the quoted form and given in full in the RFC 5987 filename* form. */
+static void add_disposition(struct lfs_request *r)
+{
+    const char *filename = lfs_http_query_param(r, "filename");
+    const char *disposition = lfs_http_query_param(r, "disposition");
+    if (filename == NULL && disposition == NULL)
+        return;
+    if (disposition == NULL || (strcmp(disposition, "inline") != 0))
+        disposition = "attachment";
+    h2o_mem_pool_t *pool = &r->req->pool;
+    char *value;
+    if (filename == NULL || filename[0] == '\0' || strlen(filename) > LFS_FILENAME_MAX) {
+        value = h2o_mem_alloc_pool(pool, strlen(disposition) + 1);
+        strcpy(value, disposition);
+    } else {
+        size_t len = strlen(filename);
+        char *plain = h2o_mem_alloc_pool(pool, len + 1);
+        char *encoded = h2o_mem_alloc_pool(pool, 3 * len + 1);
+        for (size_t i = 0; i <= len; i++) {
+            unsigned char c = (unsigned char)filename[i];
+            plain[i] = (c == '\0' || (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/'))
+                           ? (char)c
+                           : '_';
+        }
+        lfs_url_encode(filename, len, encoded);
+        size_t vlen = strlen(disposition) + len + strlen(encoded) + 48;
+        value = h2o_mem_alloc_pool(pool, vlen);
+        snprintf(value, vlen, "%s; filename=\"%s\"; filename*=UTF-8''%s", disposition, plain,
+                 encoded);
+    }
+    h2o_add_header(pool, &r->req->res.headers, H2O_TOKEN_CONTENT_DISPOSITION, NULL, value,
+                   strlen(value));
+}
+
+struct download_start {
+    struct lfs_request *r;
+    struct lfs_storage *storage;
+    uint64_t start, length, size;
+    int status;
+};
+
+static void on_download_open(void *arg, struct lfs_storage_stream *stream,
+                             const struct lfs_error *err)
+{
+    struct download_start *ds = arg;
+    struct lfs_request *r = ds->r;
+    h2o_req_t *req = r->req;
+    if (err != NULL) {
+        lfs_http_send_lfs_error(r, err);
+        return;
+    }
+    req->res.status = ds->status;
+    req->res.reason = ds->status == 206 ? "Partial Content" : "OK";
+    req->res.content_length = ds->length;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/octet-stream"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCEPT_RANGES, NULL, H2O_STRLIT("bytes"));
+    char *etag = h2o_mem_alloc_pool(&req->pool, LFS_OID_LEN + 3);
+    snprintf(etag, LFS_OID_LEN + 3, "\"%s\"", r->route.oid);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag, LFS_OID_LEN + 2);
+    if (ds->status == 206) {
+        char *cr = h2o_mem_alloc_pool(&req->pool, 80);
+        int n = snprintf(cr, 80, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, ds->start,
+                         ds->start + ds->length - 1, ds->size);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL, cr, (size_t)n);
+    }
+    add_disposition(r);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL,
+                          r->request_id, strlen(r->request_id));
+    struct download *d = h2o_mem_alloc_pool(&req->pool, sizeof(*d));
+    *d = (struct download){.super = {download_proceed, download_stop},
+                           .r = r,
+                           .stream = stream,
+                           .remaining = ds->length};
+    h2o_start_response(req, &d->super);
+    if (ds->length == 0) {
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    d->buf = h2o_mem_alloc_pool(&req->pool, DOWNLOAD_CHUNK);
+    download_proceed(&d->super, req);
+}
+
+static void on_download_stat(void *arg, int64_t size, const struct lfs_error *err)
+{
+    struct download_start *ds = arg;
+    struct lfs_request *r = ds->r;
+    if (err != NULL) {
+        lfs_http_send_lfs_error(r, err);
+        return;
+    }
+    if (size < 0) {
+        lfs_http_send_error(r, 404, "object %s does not exist in %s/%s", r->route.oid,
+                            r->route.org_path, r->route.repo);
+        return;
+    }
+    ds->size = (uint64_t)size;
+    ds->start = 0;
+    ds->length = ds->size;
+    ds->status = 200;
+    uint64_t start, end;
+    int range = parse_range(lfs_http_header(r->req, H2O_TOKEN_RANGE), ds->size, &start, &end);
+    if (range < 0) {
+        char *cr = h2o_mem_alloc_pool(&r->req->pool, 48);
+        int n = snprintf(cr, 48, "bytes */%" PRIu64, ds->size);
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL, cr, (size_t)n);
+        lfs_http_send_error(r, 416, "range not satisfiable: the object is %" PRIu64 " bytes",
+                            ds->size);
+        return;
+    }
+    if (range > 0) {
+        ds->start = start;
+        ds->length = end - start + 1;
+        ds->status = 206;
+    }
+    struct lfs_object_key key = route_key(r, r->route.oid);
+    struct lfs_io io = request_io(r);
+    ds->storage->ops->open(ds->storage, &io, &key, ds->start, ds->length, on_download_open, ds);
+}
+
+static void handle_download(struct lfs_request *r, struct lfs_storage *storage)
+{
+    if (lfs_http_authorize(r, LFS_PERM_READ, r->route.oid) < 0)
+        return;
+    struct download_start *ds = h2o_mem_alloc_pool(&r->req->pool, sizeof(*ds));
+    *ds = (struct download_start){.r = r, .storage = storage};
+    struct lfs_object_key key = route_key(r, r->route.oid);
+    struct lfs_io io = request_io(r);
+    storage->ops->stat(storage, &io, &key, on_download_stat, ds);
+}
+
+void lfs_handle_object(struct lfs_request *r)
+{
+    struct lfs_transfer *t = r->app->objects;
+    if ((t->ops->flags & LFS_TRANSFER_SERVES_OBJECTS) == 0) {
+        lfs_http_send_error(r, 404, "objects are not served by this server; use the hrefs of "
+                                    "the batch API");
+        return;
+    }
+    if (h2o_memis(r->req->method.base, r->req->method.len, H2O_STRLIT("PUT")))
+        handle_upload(r, t->storage);
+    else
+        handle_download(r, t->storage);
+}
+
+/* ---- verify ---- */
+
+struct verify_state {
+    struct lfs_request *r;
+    const char *oid;
+    int64_t size;
+};
+
+static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
+{
+    struct verify_state *vs = arg;
+    if (err != NULL)
+        lfs_http_send_lfs_error(vs->r, err);
+    else if (size < 0)
+        lfs_http_send_error(vs->r, 404, "object %s does not exist; upload it again", vs->oid);
+    else if (size != vs->size)
+        lfs_http_send_error(vs->r, 422,
+                            "object %s is stored with size %" PRId64 ", not %" PRId64, vs->oid,
+                            size, vs->size);
+    else
+        lfs_http_send_json(vs->r, 200, json_pack("{s:s, s:I}", "oid", vs->oid, "size",
+                                                 (json_int_t)size));
+}
+
+void lfs_handle_verify(struct lfs_request *r)
+{
+    h2o_req_t *req = r->req;
+    if (!lfs_http_accepts_json(r) || lfs_http_authenticate(r) < 0)
+        return;
+    if ((long long)req->entity.len > r->app->settings.max_batch_body) {
+        lfs_http_send_error(r, 413, "verify request body too large");
+        return;
+    }
+    json_t *body = json_loadb(req->entity.base ? req->entity.base : "", req->entity.len,
+                              JSON_REJECT_DUPLICATES, NULL);
+    const json_t *oid = json_object_get(body, "oid"), *size = json_object_get(body, "size");
+    if (!json_is_string(oid) || !lfs_oid_valid(json_string_value(oid), json_string_length(oid)) ||
+        !json_is_integer(size) || json_integer_value(size) < 0) {
+        json_decref(body);
+        lfs_http_send_error(r, 422, "verify body must be {\"oid\": <64 lowercase hex>, \"size\": "
+                                    "<integer >= 0>}");
+        return;
+    }
+    struct verify_state *vs = h2o_mem_alloc_pool(&req->pool, sizeof(*vs));
+    char *oid_copy = h2o_mem_alloc_pool(&req->pool, LFS_OID_LEN + 1);
+    memcpy(oid_copy, json_string_value(oid), LFS_OID_LEN + 1);
+    *vs = (struct verify_state){.r = r, .oid = oid_copy, .size = json_integer_value(size)};
+    json_decref(body);
+    if (!lfs_identity_allows(&r->identity, r->route.org_path, r->route.repo, vs->oid,
+                             LFS_PERM_READ_META)) {
+        lfs_http_send_error(r, 403, "\"%s\" may not verify objects in %s/%s", r->identity.id,
+                            r->route.org_path, r->route.repo);
+        return;
+    }
+    struct lfs_storage *storage = r->app->objects->storage;
+    struct lfs_object_key key = route_key(r, vs->oid);
+    struct lfs_io io = request_io(r);
+    storage->ops->stat(storage, &io, &key, on_verify_stat, vs);
+}

@@ -1,0 +1,99 @@
+/* Storage backends: where objects live. One const struct lfs_storage_ops per backend,
+ * selected by name or giftless class string (storage_class). Operations that may do I/O
+ * are asynchronous in shape: they take the request's struct lfs_io and a callback that is
+ * called exactly once, on the loop thread (a local backend may call it before returning).
+ * An operation is cancelled when the request pool is disposed: its callback is then never
+ * called and whatever it holds is released. */
+#ifndef LFS_STORAGE_STORAGE_H
+#define LFS_STORAGE_STORAGE_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "common/error.h"
+
+/* Which object: all parts already validated by server/ (safe path segments, 64-hex oid). */
+struct lfs_object_key {
+    const char *org_path; /* may contain '/' */
+    const char *repo;
+    const char *oid;
+};
+
+/* The request an operation runs for: its loop (through ctx) and the pool that owns it. */
+struct lfs_io {
+    h2o_context_t *ctx;
+    h2o_mem_pool_t *pool;
+};
+
+/* size >= 0: stored with that size; size == -1 and err == NULL: not stored; err != NULL: the
+ * store could not answer (err->status 502/503/504 and a message naming the store). */
+typedef void (*lfs_storage_stat_cb)(void *arg, int64_t size, const struct lfs_error *err);
+/* err == NULL on success. */
+typedef void (*lfs_storage_done_cb)(void *arg, const struct lfs_error *err);
+
+/* A sequential byte stream over part of an object (a download). */
+struct lfs_storage_stream;
+/* n > 0 bytes read into buf; n == 0 end of stream; n < 0 failure with err. */
+typedef void (*lfs_storage_read_cb)(void *arg, ssize_t n, const struct lfs_error *err);
+typedef void (*lfs_storage_open_cb)(void *arg, struct lfs_storage_stream *stream,
+                                    const struct lfs_error *err);
+
+struct lfs_storage_stream_ops {
+    /* Reads up to cap bytes into buf. One read at a time. */
+    void (*read)(struct lfs_storage_stream *stream, char *buf, size_t cap,
+                 lfs_storage_read_cb cb, void *arg);
+};
+
+/* Every backend's stream embeds this first; it is allocated from the request pool and
+ * released (fd closed, transfer cancelled) by the pool's dispose callback. */
+struct lfs_storage_stream {
+    const struct lfs_storage_stream_ops *ops;
+};
+
+enum lfs_storage_caps {
+    LFS_STORAGE_STREAMING = 1u << 0,   /* put/open: objects through this server */
+    LFS_STORAGE_SIGNED_URLS = 1u << 1, /* clients talk to the store directly */
+    LFS_STORAGE_MULTIPART = 1u << 2,
+};
+
+struct lfs_storage;
+
+/* Begins with the members of struct lfs_plugin_names (common/plugin.h): name, aliases. */
+struct lfs_storage_ops {
+    const char *name;            /* "local", "azure", "gcs", "s3" */
+    const char *const *classes;  /* NULL-terminated giftless storage_class strings */
+    unsigned caps;               /* enum lfs_storage_caps */
+    /* Builds the backend from storage_options; `path` names them in messages. Checks what it
+     * can at startup (directory writable, keys parse). Main thread. */
+    int (*create)(const json_t *options, const char *path, struct lfs_storage **out,
+                  struct lfs_error *err);
+    void (*destroy)(struct lfs_storage *storage);
+    /* Size of a stored object, or missing. Any worker thread. */
+    void (*stat)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+                 lfs_storage_stat_cb cb, void *arg);
+    /* Stores `body` as the object, making it visible only once its SHA-256 equals key->oid and
+     * it is durable; on mismatch fails with 422 and stores nothing. Concurrent puts of the
+     * same object each succeed and leave one intact copy. body must stay valid until cb. */
+    void (*put)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+                h2o_iovec_t body, lfs_storage_done_cb cb, void *arg);
+    /* Opens bytes [offset, offset + length) of a stored object (the caller stat'ed it).
+     * The stream is owned by io->pool. */
+    void (*open)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+                 uint64_t offset, uint64_t length, lfs_storage_open_cb cb, void *arg);
+};
+
+/* Every backend embeds this as its first member. */
+struct lfs_storage {
+    const struct lfs_storage_ops *ops;
+};
+
+/* Looks up a backend by native name or giftless storage_class; NULL if unknown. */
+const struct lfs_storage_ops *lfs_storage_find(const char *name);
+/* Writes the native names, comma separated, into buf. Returns buf. */
+const char *lfs_storage_list_names(char *buf, size_t size);
+
+#endif

@@ -1,0 +1,117 @@
+/* Transfer adapters: given the objects of a batch request, decide per object what the client
+ * does (upload, download, verify actions, or an error). One const struct lfs_transfer_ops per
+ * adapter, selected by name or giftless factory string from TRANSFER_ADAPTERS; the adapter's
+ * config key ("basic", "multipart-basic") is the transfer name clients negotiate. */
+#ifndef LFS_TRANSFER_TRANSFER_H
+#define LFS_TRANSFER_TRANSFER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "auth/auth.h"
+#include "storage/storage.h"
+
+enum lfs_operation { LFS_OP_UPLOAD, LFS_OP_DOWNLOAD };
+
+/* One object of a batch: what the client asked, then what the adapter decided. */
+struct lfs_batch_object {
+    const char *oid; /* validated: 64 lowercase hex */
+    int64_t size;    /* validated: >= 0 */
+    const char *filename;    /* x-filename / extra.filename, or NULL */
+    const char *disposition; /* x-disposition / extra.disposition, or NULL */
+    /* Result: an error (code != 0), or actions (NULL: nothing to do, e.g. already stored). */
+    int error_code;
+    const char *error_message; /* from the request pool or static */
+    json_t *actions;           /* owned by the batch; released by the server */
+};
+
+/* One batch request as the adapter sees it. All strings live in the request pool. */
+struct lfs_batch {
+    enum lfs_operation operation;
+    const char *org_path;
+    const char *repo;
+    struct lfs_batch_object *objects;
+    size_t nobjects;
+    const struct lfs_identity *identity;
+    /* Public URL of this repository's LFS endpoint, no trailing slash:
+     * "<scheme>://<host>[:port][<prefix>]/<org_path>/<repo>.git/info/lfs". */
+    const char *base_url;
+    struct lfs_preauth *preauth; /* NULL: hrefs to this server carry no credentials */
+    struct lfs_io io;
+    time_t now;
+};
+
+/* err == NULL: every object has its result; otherwise the whole batch failed (e.g. the
+ * store is unreachable) and err says why. */
+typedef void (*lfs_batch_done_cb)(void *arg, const struct lfs_error *err);
+
+enum lfs_transfer_flags {
+    /* Objects go through this server: PUT/GET .../objects/storage/<oid> are served. */
+    LFS_TRANSFER_SERVES_OBJECTS = 1u << 0,
+};
+
+struct lfs_transfer;
+
+/* Begins with the members of struct lfs_plugin_names (common/plugin.h): name, aliases. */
+struct lfs_transfer_ops {
+    const char *name;             /* "basic_streaming", ... */
+    const char *const *factories; /* giftless factory strings */
+    unsigned flags;               /* enum lfs_transfer_flags */
+    /* Builds the adapter (and its storage) from `options`; `path` names them in messages.
+     * Main thread, at startup. */
+    int (*create)(const json_t *options, const char *path, struct lfs_transfer **out,
+                  struct lfs_error *err);
+    void (*destroy)(struct lfs_transfer *transfer);
+    /* Fills every object's result, then calls cb once. Worker threads. */
+    void (*batch)(struct lfs_transfer *transfer, struct lfs_batch *batch, lfs_batch_done_cb cb,
+                  void *arg);
+};
+
+/* Every adapter embeds this as its first member. */
+struct lfs_transfer {
+    const struct lfs_transfer_ops *ops;
+    struct lfs_storage *storage; /* also serves verify (and object streaming, see flags) */
+    long action_lifetime;        /* seconds an action (and its token) stays valid */
+};
+
+/* The adapters of TRANSFER_ADAPTERS, in config order, by transfer name. */
+struct lfs_transfer_set {
+    char **names;
+    struct lfs_transfer **adapters;
+    size_t count;
+};
+
+/* Builds every adapter of the TRANSFER_ADAPTERS mapping. Errors name the key path
+ * ("TRANSFER_ADAPTERS.basic.options.storage_class: unknown storage ..."). Main thread. */
+int lfs_transfer_set_create(const json_t *adapters, const char *path,
+                            struct lfs_transfer_set *out, struct lfs_error *err);
+void lfs_transfer_set_destroy(struct lfs_transfer_set *set);
+/* The adapter configured under transfer name `name`, or NULL. */
+struct lfs_transfer *lfs_transfer_set_get(const struct lfs_transfer_set *set, const char *name);
+
+/* Reads the options every storage-backed adapter shares (storage_class, storage_options,
+ * action_lifetime) and creates the storage. `extra` lists further keys the adapter itself
+ * accepts (NULL-terminated, may be NULL). Main thread. */
+int lfs_transfer_init_common(struct lfs_transfer *transfer, const struct lfs_transfer_ops *ops,
+                             const json_t *options, const char *path, const char *const *extra,
+                             struct lfs_error *err);
+
+/* Actions whose href points back at this server. */
+enum lfs_own_action {
+    LFS_OWN_UPLOAD,   /* PUT <base_url>/objects/storage/<oid>, token in the header */
+    LFS_OWN_DOWNLOAD, /* GET <base_url>/objects/storage/<oid>?jwt=&filename=&disposition= */
+    LFS_OWN_VERIFY,   /* POST <base_url>/objects/storage/verify, token in the header */
+};
+
+/* Builds one such action for obj, with a pre-authorized token for exactly that object and
+ * action when batch->preauth is set, valid for `lifetime` seconds like the action itself.
+ * Returns a new json object (the caller owns it) or NULL with err. Worker threads. */
+json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
+                                enum lfs_own_action kind, long lifetime, struct lfs_error *err);
+
+/* Sets obj's error (code and message) and clears its actions. */
+void lfs_batch_object_fail(struct lfs_batch_object *obj, int code, const char *message);
+
+#endif
