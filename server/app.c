@@ -70,9 +70,9 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
 {
     static const char *const keys[] = {"listen",          "threads",           "max_upload_size",
                                        "max_batch_objects", "max_batch_body",  "request_timeout",
-                                       "spool_dir",       NULL};
+                                       "spool_dir",       "trust_forwarded",   NULL};
     const char *listen, *spool;
-    long long threads;
+    long long threads, forwarded;
     const char *tmpdir = getenv("TMPDIR");
     if (lfs_config_check_keys(server, "SERVER", keys, err) < 0 ||
         lfs_config_get_string(server, "SERVER", "listen", "127.0.0.1:8080", &listen, err) < 0 ||
@@ -87,8 +87,10 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
                            &s->request_timeout, err) < 0 ||
         lfs_config_get_string(server, "SERVER", "spool_dir",
                               tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp", &spool,
-                              err) < 0)
+                              err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "trust_forwarded", 0, 0, 16, &forwarded, err) < 0)
         return -1;
+    s->proxy_fix.forwarded = (int)forwarded;
     if (ov != NULL && ov->listen != NULL) {
         if (parse_listen(ov->listen, "--listen", s, err) < 0)
             return -1;
@@ -135,7 +137,8 @@ static int parse_proxy_fix(const json_t *entry, const char *path, struct lfs_pro
     for (int i = 0; i < 5; i++)
         if (lfs_config_get_int(kwargs, kpath, kwarg_keys[i], defaults[i], 0, 16, &v[i], err) < 0)
             return -1;
-    *pf = (struct lfs_proxy_fix){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4]};
+    *pf = (struct lfs_proxy_fix){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4],
+                                 pf->forwarded};
     return 0;
 }
 
@@ -182,7 +185,8 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
                                        "PRE_AUTHORIZED_ACTION_PROVIDER",
                                        "MIDDLEWARE",       "LEGACY_ENDPOINTS",
                                        "DEBUG",            "TESTING",
-                                       "SERVER",           NULL};
+                                       "SERVER",           "CORS",
+                                       NULL};
     const json_t *server;
     *app = (struct lfs_app){.builtin_config = builtin};
     if (!json_is_object(config))
@@ -193,11 +197,14 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
         lfs_config_get_bool(config, "", "LEGACY_ENDPOINTS", true, &app->settings.legacy_endpoints,
                             err) < 0 ||
         lfs_config_get_bool(config, "", "DEBUG", false, &app->settings.debug, err) < 0 ||
-        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix, err) < 0)
+        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix, err) < 0 ||
+        lfs_cors_create(json_object_get(config, "CORS"), &app->cors, err) < 0)
         return -1;
     if (lfs_auth_chain_create(json_object_get(config, "AUTH_PROVIDERS"), "AUTH_PROVIDERS",
-                              &app->auth, err) < 0)
+                              &app->auth, err) < 0) {
+        lfs_cors_destroy(&app->cors);
         return -1;
+    }
     if (lfs_transfer_set_create(json_object_get(config, "TRANSFER_ADAPTERS"), "TRANSFER_ADAPTERS",
                                 &app->transfers, err) < 0) {
         lfs_app_destroy(app);
@@ -211,4 +218,5 @@ void lfs_app_destroy(struct lfs_app *app)
 {
     lfs_transfer_set_destroy(&app->transfers);
     lfs_auth_chain_destroy(&app->auth);
+    lfs_cors_destroy(&app->cors);
 }

@@ -7,12 +7,14 @@
 #include <stdbool.h>
 
 #include "auth/auth.h"
+#include "server/cors.h"
 #include "transfer/transfer.h"
 
 /* werkzeug.middleware.proxy_fix:ProxyFix: how many proxies to trust per X-Forwarded-*
  * header; 0 = ignore that header. All zero unless MIDDLEWARE configures it. */
 struct lfs_proxy_fix {
     int x_for, x_proto, x_host, x_port, x_prefix;
+    int forwarded; /* RFC 7239 Forwarded: proxies trusted for proto= and host= (SERVER section) */
 };
 
 /* Our own SERVER section. */
@@ -36,6 +38,7 @@ struct lfs_app {
     struct lfs_preauth *preauth; /* NULL when PRE_AUTHORIZED_ACTION_PROVIDER is null */
     struct lfs_transfer_set transfers;
     struct lfs_transfer *objects; /* adapter serving objects/storage and verify routes */
+    struct lfs_cors cors;
     bool builtin_config;          /* started without any config: anonymous read-write */
 };
 

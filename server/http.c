@@ -3,6 +3,7 @@
 #include "server/http.h"
 
 #include <stdarg.h>
+#include <strings.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -86,6 +87,12 @@ void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err)
 h2o_iovec_t lfs_http_header(h2o_req_t *req, const h2o_token_t *name)
 {
     ssize_t i = h2o_find_header(&req->headers, name, -1);
+    return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
+}
+
+h2o_iovec_t lfs_http_header_str(h2o_req_t *req, const char *name)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
     return i < 0 ? h2o_iovec_init(NULL, 0) : req->headers.entries[i].value;
 }
 
@@ -204,6 +211,31 @@ static h2o_iovec_t forwarded_value(const h2o_headers_t *headers, const char *nam
     return h2o_iovec_init(start, (size_t)(end - start));
 }
 
+/* RFC 7239: parameter `key` of the trusted-th element from the right of Forwarded, with
+ * quotes removed; {NULL,0} when absent. */
+static h2o_iovec_t forwarded_param(const h2o_headers_t *headers, int trusted, const char *key)
+{
+    h2o_iovec_t element = forwarded_value(headers, "forwarded", trusted);
+    size_t klen = strlen(key);
+    const char *p = element.base, *end = element.base + element.len;
+    while (p != NULL && p < end) {
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *pend = semi ? semi : end;
+        while (p < pend && *p == ' ')
+            p++;
+        if ((size_t)(pend - p) > klen && strncasecmp(p, key, klen) == 0 && p[klen] == '=') {
+            const char *v = p + klen + 1, *vend = pend;
+            while (vend > v && vend[-1] == ' ')
+                vend--;
+            if (vend - v >= 2 && *v == '"' && vend[-1] == '"')
+                v++, vend--;
+            return h2o_iovec_init(v, (size_t)(vend - v));
+        }
+        p = semi ? semi + 1 : NULL;
+    }
+    return h2o_iovec_init(NULL, 0);
+}
+
 static bool host_valid(h2o_iovec_t host)
 {
     if (host.len == 0 || host.len > 255)
@@ -234,6 +266,13 @@ int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
 {
     h2o_iovec_t proto = forwarded_value(headers, "x-forwarded-proto", pf->x_proto);
     h2o_iovec_t fhost = forwarded_value(headers, "x-forwarded-host", pf->x_host);
+    /* RFC 7239 Forwarded, when trusted, fills what the X-Forwarded-* headers do not. */
+    if (pf->forwarded > 0) {
+        if (proto.base == NULL)
+            proto = forwarded_param(headers, pf->forwarded, "proto");
+        if (fhost.base == NULL)
+            fhost = forwarded_param(headers, pf->forwarded, "host");
+    }
     h2o_iovec_t fport = forwarded_value(headers, "x-forwarded-port", pf->x_port);
     h2o_iovec_t prefix = forwarded_value(headers, "x-forwarded-prefix", pf->x_prefix);
     if (proto.base != NULL) {
@@ -242,11 +281,11 @@ int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
         else if (h2o_memis(proto.base, proto.len, H2O_STRLIT("http")))
             scheme = "http";
         else
-            return lfs_error_set(err, 400, "X-Forwarded-Proto must be http or https");
+            return lfs_error_set(err, 400, "forwarded protocol must be http or https");
     }
     h2o_iovec_t host = fhost.base != NULL ? fhost : authority;
     if (!host_valid(host))
-        return lfs_error_set(err, 400, "invalid %s header", fhost.base ? "X-Forwarded-Host" : "Host");
+        return lfs_error_set(err, 400, "invalid %s header", fhost.base ? "forwarded host" : "Host");
     if (fport.base != NULL) {
         if (!digits_valid(fport))
             return lfs_error_set(err, 400, "X-Forwarded-Port must be a port number");
@@ -322,11 +361,17 @@ int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
     r->worker = w;
     r->app = w->app;
     make_request_id(w, r->request_id, sizeof(r->request_id));
+    lfs_cors_add_headers(r);
     size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
     struct lfs_error err = {0};
     if (lfs_route_parse(req->path.base, plen, r->app->settings.legacy_endpoints, &r->route, &err) <
         0) {
         lfs_http_send_lfs_error(r, &err);
+        return 0;
+    }
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")) &&
+        r->app->cors.enabled) {
+        lfs_cors_preflight(r);
         return 0;
     }
     bool is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||

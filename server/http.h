@@ -60,6 +60,8 @@ const char *lfs_http_base_url(struct lfs_request *r);
 
 /* Returns the value of the first header `name` (a token), or {NULL, 0}. */
 h2o_iovec_t lfs_http_header(h2o_req_t *req, const h2o_token_t *name);
+/* The same for a header without an h2o token; name in lowercase. */
+h2o_iovec_t lfs_http_header_str(h2o_req_t *req, const char *name);
 /* Returns the percent-decoded value of query parameter `name` from the pool, or NULL. */
 const char *lfs_http_query_param(struct lfs_request *r, const char *name);
 

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
@@ -54,6 +55,25 @@ struct lfs_storage_stream {
     const struct lfs_storage_stream_ops *ops;
 };
 
+/* What a signed URL is for, and the details that go into it. */
+enum lfs_sign_op { LFS_SIGN_UPLOAD, LFS_SIGN_DOWNLOAD };
+
+struct lfs_sign_request {
+    enum lfs_sign_op op;
+    long lifetime;           /* seconds the URL stays valid (the action's expires_in) */
+    time_t now;
+    int64_t size;            /* the object's size as the client declared it */
+    const char *filename;    /* download: Content-Disposition filename, or NULL */
+    const char *disposition; /* "attachment" / "inline", or NULL */
+    const char *content_type; /* upload: type to store, or NULL */
+};
+
+/* A request the client makes straight to the store. */
+struct lfs_signed_url {
+    const char *href; /* from the pool */
+    json_t *header;   /* headers the client must send, or NULL; the caller owns it */
+};
+
 enum lfs_storage_caps {
     LFS_STORAGE_STREAMING = 1u << 0,   /* put/open: objects through this server */
     LFS_STORAGE_SIGNED_URLS = 1u << 1, /* clients talk to the store directly */
@@ -84,6 +104,12 @@ struct lfs_storage_ops {
      * The stream is owned by io->pool. */
     void (*open)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
                  uint64_t offset, uint64_t length, lfs_storage_open_cb cb, void *arg);
+    /* Signs a URL for the client to upload or download the object directly (backends with
+     * LFS_STORAGE_SIGNED_URLS; NULL otherwise). CPU only, no I/O. Returns 0 or -1 with err.
+     * Any worker thread. */
+    int (*sign)(struct lfs_storage *storage, const struct lfs_object_key *key,
+                const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
+                struct lfs_signed_url *out, struct lfs_error *err);
 };
 
 /* Every backend embeds this as its first member. */

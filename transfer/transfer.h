@@ -91,12 +91,17 @@ void lfs_transfer_set_destroy(struct lfs_transfer_set *set);
 /* The adapter configured under transfer name `name`, or NULL. */
 struct lfs_transfer *lfs_transfer_set_get(const struct lfs_transfer_set *set, const char *name);
 
-/* Reads the options every storage-backed adapter shares (storage_class, storage_options,
- * action_lifetime) and creates the storage. `extra` lists further keys the adapter itself
- * accepts (NULL-terminated, may be NULL). Main thread. */
-int lfs_transfer_init_common(struct lfs_transfer *transfer, const struct lfs_transfer_ops *ops,
-                             const json_t *options, const char *path, const char *const *extra,
-                             struct lfs_error *err);
+/* Creates an adapter of `size` bytes (a struct beginning with struct lfs_transfer) and its
+ * storage from the options every storage-backed adapter shares (storage_class,
+ * storage_options, action_lifetime). `extra` lists further option keys the adapter reads
+ * itself (NULL-terminated, may be NULL). Fails when the storage lacks `required_caps`
+ * (enum lfs_storage_caps). Main thread. */
+int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
+                               const json_t *options, const char *path, const char *const *extra,
+                               unsigned required_caps, struct lfs_transfer **out,
+                               struct lfs_error *err);
+/* Destroys an adapter made by lfs_transfer_create_common, and its storage. */
+void lfs_transfer_destroy_common(struct lfs_transfer *transfer);
 
 /* Actions whose href points back at this server. */
 enum lfs_own_action {
@@ -110,6 +115,22 @@ enum lfs_own_action {
  * Returns a new json object (the caller owns it) or NULL with err. Worker threads. */
 json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
                                 enum lfs_own_action kind, long lifetime, struct lfs_error *err);
+
+/* Adds actions[name] = action to obj (takes the reference). */
+void lfs_batch_object_add_action(struct lfs_batch_object *obj, const char *name, json_t *action);
+
+/* Builds the actions of one object that needs a transfer (upload: not stored, or stored
+ * with another size; download: stored with the requested size). Returns 0, or -1 with err
+ * to fail the whole batch. */
+typedef int (*lfs_transfer_actions_fn)(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                                       struct lfs_batch_object *obj, struct lfs_error *err);
+
+/* What the basic adapters share: asks the storage for every object's size at once, settles
+ * the objects that need no transfer (upload: already stored with that size; download:
+ * missing -> 404, other size -> 422; storage failure -> that object's error), calls
+ * `actions` for the others, then cb once. Worker threads. */
+void lfs_transfer_stat_batch(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                             lfs_transfer_actions_fn actions, lfs_batch_done_cb cb, void *arg);
 
 /* Sets obj's error (code and message) and clears its actions. */
 void lfs_batch_object_fail(struct lfs_batch_object *obj, int code, const char *message);

@@ -1,6 +1,7 @@
 /* The transfer adapter registry and what adapters share: reading TRANSFER_ADAPTERS, the
- * storage options every storage-backed adapter takes, and actions whose hrefs point back at
- * this server (streaming upload/download, verify). */
+ * storage options every storage-backed adapter takes, the per-object storage fan-out of a
+ * batch, and actions whose hrefs point back at this server (streaming upload/download,
+ * verify). */
 #include "transfer/transfer.h"
 
 #include <stdio.h>
@@ -11,10 +12,12 @@
 #include "common/util.h"
 #include "config/config.h"
 
-extern const struct lfs_transfer_ops lfs_transfer_basic_streaming_ops;
+extern const struct lfs_transfer_ops lfs_transfer_basic_streaming_ops,
+    lfs_transfer_basic_external_ops;
 
 static const struct lfs_transfer_ops *const adapters[] = {
     &lfs_transfer_basic_streaming_ops,
+    &lfs_transfer_basic_external_ops,
 };
 
 #define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -105,9 +108,10 @@ struct lfs_transfer *lfs_transfer_set_get(const struct lfs_transfer_set *set, co
     return NULL;
 }
 
-int lfs_transfer_init_common(struct lfs_transfer *transfer, const struct lfs_transfer_ops *ops,
-                             const json_t *options, const char *path, const char *const *extra,
-                             struct lfs_error *err)
+int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
+                               const json_t *options, const char *path, const char *const *extra,
+                               unsigned required_caps, struct lfs_transfer **out,
+                               struct lfs_error *err)
 {
     const char *keys[16] = {"storage_class", "storage_options", "action_lifetime"};
     size_t nkeys = 3;
@@ -132,10 +136,32 @@ int lfs_transfer_init_common(struct lfs_transfer *transfer, const struct lfs_tra
         return lfs_error_set(err, 500, "config: %s.storage_class: unknown storage \"%s\"; valid: %s",
                              path, storage_class, lfs_storage_list_names(names, sizeof(names)));
     }
-    transfer->ops = ops;
-    transfer->action_lifetime = (long)lifetime;
-    return sops->create(storage_options, lfs_config_path(spath, sizeof(spath), path, "storage_options"),
-                        &transfer->storage, err);
+    if ((sops->caps & required_caps) != required_caps)
+        return lfs_error_set(err, 500,
+                             "config: %s.storage_class: storage \"%s\" cannot be used with %s "
+                             "(it does not support %s)",
+                             path, sops->name, ops->name,
+                             required_caps & LFS_STORAGE_SIGNED_URLS ? "signed URLs"
+                             : required_caps & LFS_STORAGE_MULTIPART ? "multipart uploads"
+                                                                     : "streaming through the server");
+    struct lfs_transfer *t = calloc(1, size);
+    if (t == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    t->ops = ops;
+    t->action_lifetime = (long)lifetime;
+    if (sops->create(storage_options, lfs_config_path(spath, sizeof(spath), path, "storage_options"),
+                     &t->storage, err) < 0) {
+        free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+void lfs_transfer_destroy_common(struct lfs_transfer *transfer)
+{
+    transfer->storage->ops->destroy(transfer->storage);
+    free(transfer);
 }
 
 /* Appends "&name=value" (or "?name=value" first) to a growing query string. */
@@ -197,4 +223,83 @@ void lfs_batch_object_fail(struct lfs_batch_object *obj, int code, const char *m
     if (obj->actions != NULL)
         json_decref(obj->actions);
     obj->actions = NULL;
+}
+
+void lfs_batch_object_add_action(struct lfs_batch_object *obj, const char *name, json_t *action)
+{
+    if (obj->actions == NULL)
+        obj->actions = json_object();
+    json_object_set_new(obj->actions, name, action);
+}
+
+/* The state of one batch: how many storage answers are still due. */
+struct stat_batch {
+    struct lfs_transfer *transfer;
+    struct lfs_batch *batch;
+    lfs_transfer_actions_fn actions;
+    size_t pending;
+    struct lfs_error failure; /* first failure that fails the whole batch; status 0 if none */
+    lfs_batch_done_cb cb;
+    void *arg;
+};
+
+struct stat_object {
+    struct stat_batch *sb;
+    struct lfs_batch_object *obj;
+};
+
+static void stat_batch_release(struct stat_batch *sb)
+{
+    if (--sb->pending == 0)
+        sb->cb(sb->arg, sb->failure.status != 0 ? &sb->failure : NULL);
+}
+
+static void on_object_stat(void *arg, int64_t size, const struct lfs_error *err)
+{
+    struct stat_object *so = arg;
+    struct stat_batch *sb = so->sb;
+    struct lfs_batch_object *obj = so->obj;
+    struct lfs_batch *batch = sb->batch;
+    if (err != NULL) {
+        /* The message must outlive err: copy it into the pool. */
+        size_t len = strlen(err->message);
+        char *msg = h2o_mem_alloc_pool(batch->io.pool, len + 1);
+        memcpy(msg, err->message, len + 1);
+        lfs_batch_object_fail(obj, err->status >= 500 ? err->status : 500, msg);
+    } else if (batch->operation == LFS_OP_DOWNLOAD && size < 0) {
+        lfs_batch_object_fail(obj, 404, "object does not exist");
+    } else if (batch->operation == LFS_OP_DOWNLOAD && size != obj->size) {
+        lfs_batch_object_fail(obj, 422, "object is stored with a different size");
+    } else if (batch->operation == LFS_OP_UPLOAD && size == obj->size) {
+        /* Already stored: nothing to do. */
+    } else {
+        struct lfs_error aerr = {0};
+        if (sb->actions(sb->transfer, batch, obj, &aerr) < 0 && sb->failure.status == 0)
+            sb->failure = aerr;
+    }
+    stat_batch_release(sb);
+}
+
+void lfs_transfer_stat_batch(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                             lfs_transfer_actions_fn actions, lfs_batch_done_cb cb, void *arg)
+{
+    h2o_mem_pool_t *pool = batch->io.pool;
+    struct stat_batch *sb = h2o_mem_alloc_pool(pool, sizeof(*sb));
+    *sb = (struct stat_batch){
+        .transfer = transfer, .batch = batch, .actions = actions, .cb = cb, .arg = arg};
+    /* One extra count held while the requests are issued, so a backend that answers
+     * synchronously cannot complete the batch before every object was asked. */
+    sb->pending = 1;
+    for (size_t i = 0; i < batch->nobjects; i++) {
+        struct lfs_batch_object *obj = &batch->objects[i];
+        if (obj->error_code != 0)
+            continue;
+        struct stat_object *so = h2o_mem_alloc_pool(pool, sizeof(*so));
+        *so = (struct stat_object){.sb = sb, .obj = obj};
+        struct lfs_object_key key = {
+            .org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
+        sb->pending++;
+        transfer->storage->ops->stat(transfer->storage, &batch->io, &key, on_object_stat, so);
+    }
+    stat_batch_release(sb);
 }

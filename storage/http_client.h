@@ -1,0 +1,66 @@
+/* Outbound HTTP for remote storage backends: one libcurl multi handle per worker thread,
+ * driven by that thread's h2o event loop (no extra threads, no blocking the loop). A batch
+ * fans out one request per object at once and completes in about one round trip.
+ * Every request has a deadline; every callback is called exactly once, on the loop thread,
+ * unless the request's pool is disposed first (then never, and the transfer is cancelled). */
+#ifndef LFS_STORAGE_HTTP_CLIENT_H
+#define LFS_STORAGE_HTTP_CLIENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "common/error.h"
+#include "storage/storage.h"
+
+#define LFS_HTTP_MAX_HEADERS 16
+
+/* One outbound request. All pointers need only live until lfs_http_fetch returns (the
+ * client copies what it keeps), except body.base, which must stay valid until the callback
+ * (or the pool's disposal). */
+struct lfs_http_request {
+    const char *method; /* "GET", "HEAD", "PUT", "DELETE", ... */
+    const char *url;
+    const char *headers[LFS_HTTP_MAX_HEADERS]; /* "Name: value" lines, NULL-terminated */
+    h2o_iovec_t body;                          /* request body (PUT/POST), may be empty */
+    long timeout_ms;                           /* whole-request deadline; 0 = 30 s */
+    const char *store;                         /* names the store in error messages */
+    /* Response body, as it arrives, with the response status; NULL to collect it (up to
+     * 1 MiB) into response.body. Return 0 when the data was consumed; 1 to pause: the data
+     * was NOT consumed and is delivered again after lfs_http_resume; -1 to abort (the
+     * callback then gets err 502). */
+    int (*on_data)(void *arg, long status, const char *data, size_t len);
+};
+
+struct lfs_http_response {
+    long status;            /* HTTP status; 0 when no response arrived (see err) */
+    int64_t content_length; /* -1 when unknown */
+    h2o_iovec_t body;       /* collected body when on_data was NULL (pool memory) */
+    const char *etag;       /* response header values of interest, pool memory or NULL */
+    const char *content_type;
+    const char *request_id; /* x-ms-request-id / x-goog-request-id / x-amz-request-id */
+};
+
+struct lfs_http_call;
+
+/* err == NULL when a response arrived (any status); otherwise err->status is 502 (could not
+ * connect or the connection failed) or 504 (deadline passed), with a message naming
+ * request->store, never the URL's query (it may hold a signature). */
+typedef void (*lfs_http_cb)(void *arg, const struct lfs_http_response *response,
+                            const struct lfs_error *err);
+
+/* Starts the request on io's loop. The call is owned by io->pool. Returns the call (for
+ * lfs_http_resume), or NULL after calling cb with an error synchronously. Loop thread. */
+struct lfs_http_call *lfs_http_fetch(struct lfs_io *io, const struct lfs_http_request *request,
+                                     lfs_http_cb cb, void *arg);
+
+/* Resumes a call whose on_data returned 1. Loop thread. */
+void lfs_http_resume(struct lfs_http_call *call);
+
+/* Releases the calling thread's multi handle and connection cache; call once when a worker
+ * thread's loop stops. */
+void lfs_http_thread_cleanup(void);
+
+#endif
