@@ -10,10 +10,12 @@
 #include "config/config.h"
 
 extern const struct lfs_auth_ops lfs_auth_anon_read_only_ops, lfs_auth_anon_read_write_ops;
+extern const struct lfs_auth_ops lfs_auth_jwt_ops;
 
 static const struct lfs_auth_ops *const providers[] = {
     &lfs_auth_anon_read_only_ops,
     &lfs_auth_anon_read_write_ops,
+    &lfs_auth_jwt_ops,
 };
 
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))

@@ -6,19 +6,41 @@ set -euo pipefail
 # Build and runtime libraries.
 build_pkgs=(gcc pkg-config meson ninja-build
     libh2o-evloop-dev libjwt-dev libssl-dev libcurl4-openssl-dev libyaml-dev libjansson-dev)
-# Tests: unit tests, the real git-lfs client, tokens minted by python.
-test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography openssl)
+# Tests: unit tests, the real git-lfs client, tokens minted by python, the npm components
+# (Azurite) and the benchmark tools.
+test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography openssl
+    bc wrk h2o)
+# Node.js for the npm components, unless a node is already installed.
+command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs npm)
 
+with_tests=false
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--with-tests" ]; then
+    with_tests=true
     want+=("${test_pkgs[@]}")
 fi
+
+# npm ci in every test folder with a lock file whose node_modules is missing or older.
+npm_install() {
+    $with_tests || return 0
+    local root lock dir
+    root=$(cd "$(dirname "$0")/.." && pwd)
+    for lock in "$root"/tests/*/package-lock.json; do
+        [ -f "$lock" ] || continue
+        dir=$(dirname "$lock")
+        if [ ! -d "$dir/node_modules" ] || [ "$lock" -nt "$dir/node_modules" ]; then
+            echo "npm ci in ${dir#"$root"/}" >&2
+            (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) && touch "$dir/node_modules"
+        fi
+    done
+}
 
 missing=()
 for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
+    npm_install
     exit 0
 fi
 echo "installing: ${missing[*]}" >&2
@@ -27,3 +49,4 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+npm_install

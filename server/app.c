@@ -5,6 +5,7 @@
 #include "server/app.h"
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +18,12 @@
 
 json_t *lfs_app_builtin_config(void)
 {
-    return json_pack("{s:[s], s:{s:{s:s, s:{s:s, s:{s:s}}}}}", "AUTH_PROVIDERS",
+    /* Anonymous read-write: action tokens would add nothing, so none are minted. */
+    return json_pack("{s:[s], s:{s:{s:s, s:{s:s, s:{s:s}}}}, s:n}", "AUTH_PROVIDERS",
                      "giftless.auth.allow_anon:read_write", "TRANSFER_ADAPTERS", "basic",
                      "factory", "giftless.transfer.basic_streaming:factory", "options",
                      "storage_class", "giftless.storage.local_storage:LocalStorage",
-                     "storage_options", "path", "lfs-storage");
+                     "storage_options", "path", "lfs-storage", "PRE_AUTHORIZED_ACTION_PROVIDER");
 }
 
 void lfs_app_apply_defaults(json_t *config)
@@ -36,6 +38,12 @@ void lfs_app_apply_defaults(json_t *config)
         json_object_set(config, "TRANSFER_ADAPTERS", json_object_get(builtin, "TRANSFER_ADAPTERS"));
         json_decref(builtin);
     }
+    /* giftless mints action tokens by default (HS256; without a configured key lfsgate makes
+     * a random one and warns). An explicit null turns them off. */
+    if (json_object_get(config, "PRE_AUTHORIZED_ACTION_PROVIDER") == NULL)
+        json_object_set_new(config, "PRE_AUTHORIZED_ACTION_PROVIDER",
+                            json_pack("{s:s, s:{s:s}}", "factory", "giftless.auth.jwt:factory",
+                                      "options", "algorithm", "HS256"));
 }
 
 /* Splits "host:port", "[v6]:port" or ":port" (all interfaces). */
@@ -70,8 +78,10 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
 {
     static const char *const keys[] = {"listen",          "threads",           "max_upload_size",
                                        "max_batch_objects", "max_batch_body",  "request_timeout",
-                                       "spool_dir",       "trust_forwarded",   NULL};
-    const char *listen, *spool;
+                                       "spool_dir",       "trust_forwarded",   "access_log",
+                                       "activity_log",    "shutdown_timeout",  "metrics_listen",
+                                       NULL};
+    const char *listen, *spool, *metrics;
     long long threads, forwarded;
     const char *tmpdir = getenv("TMPDIR");
     if (lfs_config_check_keys(server, "SERVER", keys, err) < 0 ||
@@ -88,8 +98,20 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
         lfs_config_get_string(server, "SERVER", "spool_dir",
                               tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp", &spool,
                               err) < 0 ||
-        lfs_config_get_int(server, "SERVER", "trust_forwarded", 0, 0, 16, &forwarded, err) < 0)
+        lfs_config_get_int(server, "SERVER", "trust_forwarded", 0, 0, 16, &forwarded, err) < 0 ||
+        lfs_config_get_bool(server, "SERVER", "access_log", true, &s->access_log, err) < 0 ||
+        lfs_config_get_bool(server, "SERVER", "activity_log", true, &s->activity_log, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "shutdown_timeout", 25, 0, 3600, &s->shutdown_timeout,
+                           err) < 0 ||
+        lfs_config_get_string(server, "SERVER", "metrics_listen", NULL, &metrics, err) < 0)
         return -1;
+    if (metrics != NULL) {
+        struct lfs_settings m;
+        if (parse_listen(metrics, "SERVER.metrics_listen", &m, err) < 0)
+            return -1;
+        memcpy(s->metrics_host, m.listen_host, sizeof(s->metrics_host));
+        s->metrics_port = m.listen_port;
+    }
     s->proxy_fix.forwarded = (int)forwarded;
     if (ov != NULL && ov->listen != NULL) {
         if (parse_listen(ov->listen, "--listen", s, err) < 0)
@@ -188,7 +210,7 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
                                        "SERVER",           "CORS",
                                        NULL};
     const json_t *server;
-    *app = (struct lfs_app){.builtin_config = builtin};
+    *app = (struct lfs_app){.refs = 1, .builtin_config = builtin};
     if (!json_is_object(config))
         return lfs_error_set(err, 500, "config: the top level must be a mapping");
     if (lfs_config_check_keys(config, "", keys, err) < 0 ||
@@ -205,7 +227,11 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
         lfs_cors_destroy(&app->cors);
         return -1;
     }
-    if (lfs_transfer_set_create(json_object_get(config, "TRANSFER_ADAPTERS"), "TRANSFER_ADAPTERS",
+    if (lfs_preauth_create(json_object_get(config, "PRE_AUTHORIZED_ACTION_PROVIDER"),
+                           "PRE_AUTHORIZED_ACTION_PROVIDER", &app->preauth, err) < 0 ||
+        (app->preauth != NULL &&
+         lfs_auth_chain_prepend(&app->auth, app->preauth->provider, err) < 0) ||
+        lfs_transfer_set_create(json_object_get(config, "TRANSFER_ADAPTERS"), "TRANSFER_ADAPTERS",
                                 &app->transfers, err) < 0) {
         lfs_app_destroy(app);
         return -1;
@@ -214,9 +240,26 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
     return 0;
 }
 
+void lfs_app_retain(struct lfs_app *app)
+{
+    atomic_fetch_add_explicit(&app->refs, 1, memory_order_relaxed);
+}
+
+void lfs_app_release(struct lfs_app *app)
+{
+    if (atomic_fetch_sub_explicit(&app->refs, 1, memory_order_acq_rel) == 1) {
+        lfs_app_destroy(app);
+        free(app);
+    }
+}
+
 void lfs_app_destroy(struct lfs_app *app)
 {
     lfs_transfer_set_destroy(&app->transfers);
+    /* The chain holds the action-token provider without owning it: chain first. */
     lfs_auth_chain_destroy(&app->auth);
+    if (app->preauth != NULL)
+        lfs_preauth_destroy(app->preauth);
+    app->preauth = NULL;
     lfs_cors_destroy(&app->cors);
 }

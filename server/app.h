@@ -28,11 +28,17 @@ struct lfs_settings {
     long long request_timeout;   /* seconds to receive a request, body included */
     char spool_dir[1024];        /* where large request bodies spill to disk */
     bool legacy_endpoints;       /* /<org>/<repo>/objects/... routes */
+    bool access_log;             /* a JSON line per request on stdout */
+    bool activity_log;           /* "_type": "ActivityLog" lines on stdout */
+    long long shutdown_timeout;  /* seconds SIGTERM waits for requests in progress */
+    char metrics_host[256];      /* separate listener for /metrics; "" = on the main one */
+    int metrics_port;
     bool debug;
     struct lfs_proxy_fix proxy_fix;
 };
 
 struct lfs_app {
+    _Atomic int refs; /* the main thread, each worker thread and each request hold one */
     struct lfs_settings settings;
     struct lfs_auth_chain auth;
     struct lfs_preauth *preauth; /* NULL when PRE_AUTHORIZED_ACTION_PROVIDER is null */
@@ -47,6 +53,11 @@ struct lfs_app_overrides {
     const char *listen;
     int threads;
 };
+
+/* Takes and drops a reference; the last release destroys and frees the app (which must
+ * have been malloc'd). Any thread. */
+void lfs_app_retain(struct lfs_app *app);
+void lfs_app_release(struct lfs_app *app);
 
 /* Builds the app from the effective config. Every error names its key path and means the
  * config is bad (the caller exits with status 2). Main thread. */

@@ -5,7 +5,9 @@
 
 #include <string.h>
 
+#include "common/metrics.h"
 #include "common/util.h"
+#include "server/logs.h"
 #include "server/http.h"
 
 static const char *pool_strdup(h2o_mem_pool_t *pool, const char *s)
@@ -205,6 +207,17 @@ static void on_batch_done(void *arg, const struct lfs_error *err)
         lfs_http_send_lfs_error(bs->r, err);
         return;
     }
+    bool upload = bs->batch.operation == LFS_OP_UPLOAD;
+    for (size_t i = 0; i < bs->batch.nobjects; i++) {
+        const struct lfs_batch_object *obj = &bs->batch.objects[i];
+        enum lfs_metrics_batch_result result = obj->error_code != 0 ? LFS_METRICS_OBJ_ERROR
+                                               : obj->actions != NULL ? LFS_METRICS_OBJ_ACTION
+                                                                      : LFS_METRICS_OBJ_PRESENT;
+        lfs_metrics_batch_object(upload, result);
+        if (result == LFS_METRICS_OBJ_ACTION)
+            lfs_log_activity(bs->r, upload ? "upload" : "download", obj->oid, obj->size,
+                             "granted", NULL);
+    }
     lfs_http_send_json(bs->r, 200,
                        lfs_batch_render(bs->transfer, bs->batch.objects, bs->batch.nobjects,
                                         bs->batch.preauth != NULL));
@@ -235,6 +248,13 @@ void lfs_handle_batch(struct lfs_request *r)
     const struct lfs_app *app = r->app;
     if (!lfs_http_accepts_json(r) || lfs_http_authenticate(r) < 0)
         return;
+    if (lfs_identity_is_action_token(&r->identity)) {
+        /* An action token names one object and action; letting it ask for new actions would
+         * let it renew itself forever. */
+        lfs_http_send_error(r, 403, "an action token is valid only for the action it was "
+                                    "issued for, not for the batch API");
+        return;
+    }
     if ((long long)req->entity.len > app->settings.max_batch_body) {
         lfs_http_send_error(r, 413, "batch request body too large: at most %lld bytes",
                             app->settings.max_batch_body);

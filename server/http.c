@@ -5,9 +5,12 @@
 #include <stdarg.h>
 #include <strings.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
+#include "server/logs.h"
 #include "common/util.h"
 
 #define MAX_AUTH_HEADERS 8
@@ -65,6 +68,10 @@ static void send_error_message(struct lfs_request *r, int status, const char *me
                               0, NULL, H2O_STRLIT("Basic realm=\"Git LFS\""));
     if (status >= 500)
         lfs_log(LFS_LOG_WARN, "request %s: %d %s", r->request_id, status, message);
+    /* Every refusal of access is an activity, whichever handler refused. */
+    if (status == 401 || status == 403)
+        lfs_log_activity(r, "access", r->route.kind == LFS_ROUTE_OBJECT ? r->route.oid : NULL, -1,
+                         "denied", message);
     lfs_http_send_json(r, status,
                        json_pack("{s:s, s:s}", "message", message, "request_id", r->request_id));
 }
@@ -182,33 +189,39 @@ bool lfs_http_accepts_json(struct lfs_request *r)
 }
 
 /* werkzeug ProxyFix's _get_real_value: the trusted-th value from the right of a
- * comma-separated header, or {NULL,0} when there are fewer values than trusted proxies. */
+ * comma-separated header, or {NULL,0} when there are fewer values than trusted proxies.
+ * Repeated header lines form one list in order (RFC 9110 5.3), as a WSGI server joins them
+ * for werkzeug: the rightmost value is in the last line, so a proxy that appends its own line
+ * wins over one the client sent. */
 static h2o_iovec_t forwarded_value(const h2o_headers_t *headers, const char *name, int trusted)
 {
-    h2o_iovec_t none = h2o_iovec_init(NULL, 0);
     if (trusted <= 0)
-        return none;
-    ssize_t i = h2o_find_header_by_str((h2o_headers_t *)headers, name, strlen(name), -1);
-    if (i < 0)
-        return none;
-    h2o_iovec_t v = headers->entries[i].value;
-    /* Walk back over `trusted` comma-separated values. */
-    const char *end = v.base + v.len, *start = end;
-    for (int k = 0; k < trusted; k++) {
-        if (k > 0) {
-            if (start == v.base)
-                return none; /* fewer values than trusted proxies */
-            end = start - 1;  /* the comma before the previous value */
+        return h2o_iovec_init(NULL, 0);
+    size_t nlen = strlen(name);
+    int seen = 0;
+    for (size_t i = headers->size; i-- > 0;) {
+        const h2o_header_t *h = &headers->entries[i];
+        if (!h2o_memis(h->name->base, h->name->len, name, nlen))
+            continue;
+        /* Walk back over this line's comma-separated values. */
+        const char *base = h->value.base, *end = base + h->value.len;
+        for (;;) {
+            const char *start = end;
+            while (start > base && start[-1] != ',')
+                start--;
+            if (++seen == trusted) {
+                while (start < end && (*start == ' ' || *start == '\t'))
+                    start++;
+                while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+                    end--;
+                return h2o_iovec_init(start, (size_t)(end - start));
+            }
+            if (start == base)
+                break;
+            end = start - 1; /* the comma before the previous value */
         }
-        start = end;
-        while (start > v.base && start[-1] != ',')
-            start--;
     }
-    while (start < end && (*start == ' ' || *start == '\t'))
-        start++;
-    while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    return h2o_iovec_init(start, (size_t)(end - start));
+    return h2o_iovec_init(NULL, 0); /* fewer values than trusted proxies */
 }
 
 /* RFC 7239: parameter `key` of the trusted-th element from the right of Forwarded, with
@@ -351,16 +364,152 @@ static void make_request_id(struct lfs_worker *w, char *buf, size_t size)
              (unsigned long long)(++w->request_seq & 0xffffffffffULL));
 }
 
-int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
+static double seconds_since(const struct timespec *t0)
 {
-    (void)self;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Runs when the request is freed, after its last byte: metrics, access log, references. */
+static void request_dispose(void *p)
+{
+    struct lfs_request *r = p;
+    double seconds = seconds_since(&r->started);
+    lfs_metrics_request(r->metrics_route, r->req->res.status, seconds);
+    lfs_metrics_inflight(-1);
+    lfs_log_access(r, seconds);
+    r->worker->inflight--;
+    lfs_app_release(r->app);
+}
+
+static enum lfs_metrics_route metrics_route(const struct lfs_route *route, bool is_put)
+{
+    switch (route->kind) {
+    case LFS_ROUTE_BATCH: return LFS_METRICS_BATCH;
+    case LFS_ROUTE_OBJECT: return is_put ? LFS_METRICS_UPLOAD : LFS_METRICS_DOWNLOAD;
+    case LFS_ROUTE_VERIFY: return LFS_METRICS_VERIFY;
+    case LFS_ROUTE_LOCKS: return LFS_METRICS_LOCKS;
+    case LFS_ROUTE_HEALTH:
+    case LFS_ROUTE_READY: return LFS_METRICS_HEALTH;
+    case LFS_ROUTE_METRICS: return LFS_METRICS_METRICS;
+    }
+    return LFS_METRICS_OTHER;
+}
+
+static struct lfs_request *request_start(h2o_req_t *req)
+{
     struct lfs_worker *w = H2O_STRUCT_FROM_MEMBER(struct lfs_worker, ctx, req->conn->ctx);
-    struct lfs_request *r = h2o_mem_alloc_pool(&req->pool, sizeof(*r));
+    struct lfs_request *r = h2o_mem_alloc_shared(&req->pool, sizeof(*r), request_dispose);
     memset(r, 0, sizeof(*r));
     r->req = req;
     r->worker = w;
     r->app = w->app;
+    r->metrics_route = LFS_METRICS_OTHER;
+    lfs_app_retain(r->app);
+    clock_gettime(CLOCK_MONOTONIC, &r->started);
+    w->inflight++;
+    lfs_metrics_inflight(1);
     make_request_id(w, r->request_id, sizeof(r->request_id));
+    return r;
+}
+
+static void send_metrics(struct lfs_request *r)
+{
+    size_t len;
+    char *text = lfs_metrics_render(&len);
+    if (text == NULL) {
+        lfs_http_send_error(r, 500, "out of memory");
+        return;
+    }
+    h2o_req_t *req = r->req;
+    char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
+    memcpy(body, text, len);
+    free(text);
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"));
+    h2o_send_inline(req, body, len);
+}
+
+/* /readyz: the config is loaded (we run) and each adapter's storage answers a size query
+ * for a probe key (missing is an answer). Cached per thread for READY_CACHE seconds. */
+#define READY_CACHE 5
+
+struct ready_check {
+    struct lfs_request *r;
+    size_t pending;
+    int status;
+    char message[LFS_ERROR_MESSAGE_MAX];
+};
+
+static void ready_finish(struct ready_check *rc)
+{
+    struct lfs_worker *w = rc->r->worker;
+    w->ready_at = time(NULL);
+    w->ready_status = rc->status;
+    snprintf(w->ready_message, sizeof(w->ready_message), "%s", rc->message);
+    lfs_http_send_json(rc->r, rc->status,
+                       json_pack("{s:s, s:s}", "status", rc->status == 200 ? "ready" : "not ready",
+                                 "message", rc->message));
+}
+
+static void on_ready_stat(void *arg, int64_t size, const struct lfs_error *err)
+{
+    (void)size;
+    struct ready_check *rc = arg;
+    if (err != NULL && rc->status == 200) {
+        rc->status = 503;
+        snprintf(rc->message, sizeof(rc->message), "%s", err->message);
+    }
+    if (--rc->pending == 0)
+        ready_finish(rc);
+}
+
+static void handle_ready(struct lfs_request *r)
+{
+    struct lfs_worker *w = r->worker;
+    if (w->ready_at != 0 && time(NULL) - w->ready_at < READY_CACHE) {
+        lfs_http_send_json(r, w->ready_status,
+                           json_pack("{s:s, s:s}", "status",
+                                     w->ready_status == 200 ? "ready" : "not ready", "message",
+                                     w->ready_message));
+        return;
+    }
+    struct ready_check *rc = h2o_mem_alloc_pool(&r->req->pool, sizeof(*rc));
+    *rc = (struct ready_check){.r = r, .pending = 1, .status = 200};
+    snprintf(rc->message, sizeof(rc->message), "configuration loaded, storage reachable");
+    struct lfs_object_key key = {
+        .org_path = "lfsgate-readyz", .repo = "probe",
+        .oid = "0000000000000000000000000000000000000000000000000000000000000000"};
+    struct lfs_io io = {.ctx = r->req->conn->ctx, .pool = &r->req->pool};
+    for (size_t i = 0; i < r->app->transfers.count; i++) {
+        struct lfs_storage *st = r->app->transfers.adapters[i]->storage;
+        rc->pending++;
+        st->ops->stat(st, &io, &key, on_ready_stat, rc);
+    }
+    if (--rc->pending == 0)
+        ready_finish(rc);
+}
+
+int lfs_http_on_metrics_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    struct lfs_request *r = request_start(req);
+    r->metrics_route = LFS_METRICS_METRICS;
+    size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    if (h2o_memis(req->path.base, plen, H2O_STRLIT("/metrics")))
+        send_metrics(r);
+    else
+        lfs_http_send_error(r, 404, "this listener serves /metrics only");
+    return 0;
+}
+
+int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
+{
+    (void)self;
+    struct lfs_request *r = request_start(req);
     lfs_cors_add_headers(r);
     size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
     struct lfs_error err = {0};
@@ -378,11 +527,25 @@ int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
                   h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
     bool is_post = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"));
     bool is_put = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT"));
+    r->metrics_route = metrics_route(&r->route, is_put);
     switch (r->route.kind) {
     case LFS_ROUTE_HEALTH:
         if (!is_get)
             break;
         lfs_http_send_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        return 0;
+    case LFS_ROUTE_READY:
+        if (!is_get)
+            break;
+        handle_ready(r);
+        return 0;
+    case LFS_ROUTE_METRICS:
+        if (!is_get)
+            break;
+        if (r->app->settings.metrics_port != 0)
+            lfs_http_send_error(r, 404, "metrics are served on the metrics listener");
+        else
+            send_metrics(r);
         return 0;
     case LFS_ROUTE_BATCH:
         if (!is_post)

@@ -8,6 +8,7 @@
 #include <h2o.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "auth/auth.h"
 #include "server/app.h"
@@ -19,19 +20,30 @@
 struct lfs_worker {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    const struct lfs_app *app;
-    h2o_socket_t *listener;
-    int listen_fd;
+    h2o_accept_ctx_t metrics_accept_ctx;
+    struct lfs_app *app;       /* this thread's reference; swapped on reload (SIGHUP) */
+    unsigned app_generation;
+    h2o_socket_t *listener, *metrics_listener;
+    int listen_fd, metrics_fd; /* metrics_fd < 0: no separate metrics listener here */
+    int inflight;              /* requests not yet freed */
+    long long shutdown_timeout; /* seconds, set before `stopping` is raised */
+    /* /readyz result, cached so probes cost at most one storage check every few seconds */
+    time_t ready_at;
+    int ready_status;
+    char ready_message[LFS_ERROR_MESSAGE_MAX];
     int index;
     uint64_t request_seq;
     uint32_t id_salt; /* random, so request ids differ across restarts and replicas */
 };
 
-/* One request, allocated from its pool. */
+/* One request, allocated from its pool; its dispose callback records metrics, writes the
+ * access log and drops the app reference. */
 struct lfs_request {
     h2o_req_t *req;
     struct lfs_worker *worker;
-    const struct lfs_app *app;
+    struct lfs_app *app; /* referenced for the request's lifetime */
+    struct timespec started;
+    int metrics_route;   /* enum lfs_metrics_route */
     struct lfs_route route;
     struct lfs_identity identity;
     char request_id[40];
@@ -77,6 +89,8 @@ void lfs_handle_locks(struct lfs_request *r);
 
 /* The h2o entry point registered on "/": routes and dispatches. */
 int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req);
+/* The entry point of the separate metrics listener (SERVER.metrics_listen). */
+int lfs_http_on_metrics_request(h2o_handler_t *self, h2o_req_t *req);
 
 /* Computes the public scheme/host/prefix for a request: exposed for unit tests.
  * Returns 0 or -1 with err 400. Strings from pool. */

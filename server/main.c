@@ -12,16 +12,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
+#include "storage/storage.h"
 #include "config/config.h"
 #include "server/http.h"
 
 static atomic_bool stopping;
+/* The app workers adopt at their next loop turn; replaced by SIGHUP. Guarded by app_lock. */
+static pthread_mutex_t app_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct lfs_app *current_app;
+static atomic_uint app_generation;
 
 static void usage(FILE *out)
 {
@@ -40,16 +47,16 @@ static void usage(FILE *out)
             "./lfs-storage on 127.0.0.1:8080, for local use only.\n");
 }
 
-static int open_listener(const struct lfs_settings *s, struct lfs_error *err)
+static int open_listener(const char *host, int port_number, struct lfs_error *err)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res;
     char port[16];
-    snprintf(port, sizeof(port), "%d", s->listen_port);
-    int rc = getaddrinfo(s->listen_host, port, &hints, &res);
+    snprintf(port, sizeof(port), "%d", port_number);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0)
-        return lfs_error_set(err, 500, "cannot resolve listen address \"%s\": %s", s->listen_host,
+        return lfs_error_set(err, 500, "cannot resolve listen address \"%s\": %s", host,
                              gai_strerror(rc));
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int on = 1;
@@ -60,8 +67,8 @@ static int open_listener(const struct lfs_settings *s, struct lfs_error *err)
         if (fd >= 0)
             close(fd);
         freeaddrinfo(res);
-        return lfs_error_set(err, 500, "cannot listen on %s:%d: %s", s->listen_host,
-                             s->listen_port, strerror(e));
+        return lfs_error_set(err, 500, "cannot listen on %s:%d: %s", host, port_number,
+                             strerror(e));
     }
     freeaddrinfo(res);
     return fd;
@@ -77,16 +84,84 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(&w->accept_ctx, sock);
 }
 
+static void on_metrics_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL)
+        return;
+    struct lfs_worker *w = listener->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        h2o_accept(&w->metrics_accept_ctx, sock);
+}
+
+/* Switches the worker to the newest app after a reload; requests already running keep the
+ * app they started with. */
+static void adopt_app(struct lfs_worker *w)
+{
+    unsigned gen = atomic_load(&app_generation);
+    if (gen == w->app_generation)
+        return;
+    pthread_mutex_lock(&app_lock);
+    struct lfs_app *old = w->app;
+    w->app = current_app;
+    lfs_app_retain(w->app);
+    w->app_generation = gen;
+    w->ready_at = 0;
+    pthread_mutex_unlock(&app_lock);
+    lfs_app_release(old);
+}
+
+static h2o_socket_t *start_listener(struct lfs_worker *w, int fd)
+{
+    h2o_socket_t *sock = h2o_evloop_socket_create(w->ctx.loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    sock->data = w;
+    h2o_socket_read_start(sock, fd == w->metrics_fd ? on_metrics_accept : on_accept);
+    return sock;
+}
+
+static void stop_listener(h2o_socket_t **sock)
+{
+    if (*sock == NULL)
+        return;
+    h2o_socket_read_stop(*sock);
+    h2o_socket_close(*sock);
+    *sock = NULL;
+}
+
 static void *worker_main(void *arg)
 {
     struct lfs_worker *w = arg;
-    w->listener = h2o_evloop_socket_create(w->ctx.loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->listener->data = w;
-    h2o_socket_read_start(w->listener, on_accept);
-    while (!atomic_load(&stopping))
+    w->listener = start_listener(w, w->listen_fd);
+    if (w->metrics_fd >= 0)
+        w->metrics_listener = start_listener(w, w->metrics_fd);
+    while (!atomic_load(&stopping)) {
         h2o_evloop_run(w->ctx.loop, 200); /* -1 on EINTR: just go round */
-    h2o_socket_read_stop(w->listener);
-    h2o_socket_close(w->listener);
+        adopt_app(w);
+    }
+    /* Graceful stop: no new connections; the loop runs until every request has finished and
+     * every connection is gone (an upload whose body is still arriving is a connection
+     * without a request yet), or the deadline passes. */
+    stop_listener(&w->listener);
+    stop_listener(&w->metrics_listener);
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += w->shutdown_timeout;
+    while (w->inflight > 0 || !h2o_linklist_is_empty(&w->ctx.http1._conns) ||
+           !h2o_linklist_is_empty(&w->ctx.http2._conns)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > deadline.tv_sec ||
+            (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec)) {
+            lfs_log(LFS_LOG_WARN,
+                    "worker %d: %d requests still running at the shutdown deadline; closing",
+                    w->index, w->inflight);
+            break;
+        }
+        h2o_evloop_run(w->ctx.loop, 100);
+    }
+    lfs_storage_thread_cleanup();
+    /* The context and loop are left to process exit: h2o 2.2.5 asserts when a context is
+     * disposed while connection timers are still linked (tests/lsan.supp lists them). */
     return NULL;
 }
 
@@ -96,9 +171,90 @@ static bool is_loopback(const char *host)
            strcmp(host, "::1") == 0;
 }
 
-static const char *env_lookup(const char *name)
+/* Loads the configuration and builds the app: the same path at startup and on SIGHUP.
+ * Returns a new app (one reference) or NULL with err (a bad config). */
+static struct lfs_app *load_app(const char *config_file, const struct lfs_app_overrides *ov,
+                                struct lfs_config_origin *origin, struct lfs_error *err)
 {
-    return getenv(name);
+    json_t *config;
+    if (lfs_config_load(NULL, config_file, lfs_config_getenv, &config, origin, err) < 0)
+        return NULL;
+    bool builtin = origin->file[0] == '\0' && !origin->from_env_string && origin->overrides == 0;
+    if (builtin) {
+        json_decref(config);
+        config = lfs_app_builtin_config();
+    }
+    lfs_app_apply_defaults(config);
+    struct lfs_app *app = calloc(1, sizeof(*app));
+    if (app == NULL) {
+        json_decref(config);
+        lfs_error_set(err, 500, "out of memory");
+        return NULL;
+    }
+    int rc = lfs_app_create(config, builtin, ov, app, err);
+    json_decref(config);
+    if (rc < 0) {
+        free(app);
+        return NULL;
+    }
+    if (builtin && !is_loopback(app->settings.listen_host)) {
+        lfs_error_set(err, 500,
+                      "the built-in configuration gives anonymous read-write access and listens "
+                      "on loopback only; write a config file (see README) to listen on %s",
+                      app->settings.listen_host);
+        lfs_app_release(app);
+        return NULL;
+    }
+    return app;
+}
+
+/* SIGHUP: build the new app beside the old one; a bad config keeps the old one serving. */
+static void reload(const char *config_file, const struct lfs_app_overrides *ov,
+                   const struct lfs_settings *fixed)
+{
+    struct lfs_config_origin origin;
+    struct lfs_error err = {0};
+    struct lfs_app *app = load_app(config_file, ov, &origin, &err);
+    if (app == NULL) {
+        lfs_log(LFS_LOG_ERROR, "reload refused, the running configuration stays: %s",
+                err.message);
+        return;
+    }
+    const struct lfs_settings *s = &app->settings;
+    if (strcmp(s->listen_host, fixed->listen_host) != 0 || s->listen_port != fixed->listen_port ||
+        s->threads != fixed->threads || s->max_upload_size != fixed->max_upload_size ||
+        s->request_timeout != fixed->request_timeout ||
+        strcmp(s->spool_dir, fixed->spool_dir) != 0 || s->metrics_port != fixed->metrics_port)
+        lfs_log(LFS_LOG_WARN, "reload: listen addresses, threads, max_upload_size, "
+                              "request_timeout and spool_dir take effect only after a restart");
+    lfs_log_set_level(s->debug ? LFS_LOG_DEBUG : LFS_LOG_INFO);
+    pthread_mutex_lock(&app_lock);
+    struct lfs_app *old = current_app;
+    current_app = app;
+    atomic_fetch_add(&app_generation, 1);
+    pthread_mutex_unlock(&app_lock);
+    lfs_app_release(old);
+    lfs_log(LFS_LOG_INFO, "configuration reloaded%s%s", origin.file[0] ? " from " : "",
+            origin.file);
+}
+
+static void register_handler(h2o_globalconf_t *conf,
+                             int (*on_req)(h2o_handler_t *, h2o_req_t *))
+{
+    h2o_hostconf_t *host =
+        h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
+    handler->on_req = on_req;
+}
+
+/* The metrics reader wants uint64_t; auth/ counts in unsigned long long. */
+static void token_cache_reader(uint64_t *hits, uint64_t *misses)
+{
+    unsigned long long h, m;
+    lfs_auth_token_cache_stats(&h, &m);
+    *hits = h;
+    *misses = m;
 }
 
 int main(int argc, char **argv)
@@ -150,64 +306,56 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct lfs_error err = {0};
     struct lfs_config_origin origin;
-    json_t *config;
-    if (lfs_config_load(NULL, config_file, env_lookup, &config, &origin, &err) < 0) {
+    struct lfs_error err = {0};
+    struct lfs_app *app = load_app(config_file, &ov, &origin, &err);
+    if (app == NULL) {
         fprintf(stderr, "lfsgate: %s\n", err.message);
-        return 2;
-    }
-    bool builtin = origin.file[0] == '\0' && !origin.from_env_string && origin.overrides == 0;
-    if (builtin) {
-        json_decref(config);
-        config = lfs_app_builtin_config();
-    }
-    lfs_app_apply_defaults(config);
-    struct lfs_app app;
-    if (lfs_app_create(config, builtin, &ov, &app, &err) < 0) {
-        fprintf(stderr, "lfsgate: %s\n", err.message);
-        json_decref(config);
-        return 2;
-    }
-    json_decref(config);
-    if (builtin && !is_loopback(app.settings.listen_host)) {
-        fprintf(stderr, "lfsgate: the built-in configuration gives anonymous read-write access "
-                        "and listens on loopback only; write a config file (see README) to "
-                        "listen on %s\n",
-                app.settings.listen_host);
-        lfs_app_destroy(&app);
         return 2;
     }
     if (check_only) {
         printf("lfsgate: configuration OK%s%s\n", origin.file[0] ? ": " : "", origin.file);
-        lfs_app_destroy(&app);
+        lfs_app_release(app);
         return 0;
     }
-    lfs_log_set_level(app.settings.debug ? LFS_LOG_DEBUG : LFS_LOG_INFO);
+    lfs_log_set_level(app->settings.debug ? LFS_LOG_DEBUG : LFS_LOG_INFO);
+    lfs_metrics_set_token_cache_reader(token_cache_reader);
 
-    /* h2o settings that have no configurator here (see architecture notes). */
-    h2o_globalconf_t globalconf;
+    /* h2o settings that have no configurator here (see architecture notes). These are fixed
+     * for the life of the process: a reload cannot change them. */
+    /* A copy: a reload replaces the app, but these settings stay for the process's life. */
+    static struct lfs_settings fixed;
+    fixed = app->settings;
+    const struct lfs_settings *st = &fixed;
+    h2o_globalconf_t globalconf, metrics_conf;
     h2o_config_init(&globalconf);
-    globalconf.max_request_entity_size = (size_t)app.settings.max_upload_size;
-    globalconf.http1.req_timeout = (uint64_t)app.settings.request_timeout * 1000;
-    globalconf.http2.idle_timeout = (uint64_t)app.settings.request_timeout * 1000;
+    globalconf.max_request_entity_size = (size_t)st->max_upload_size;
+    globalconf.http1.req_timeout = (uint64_t)st->request_timeout * 1000;
+    globalconf.http2.idle_timeout = (uint64_t)st->request_timeout * 1000;
     globalconf.server_name = h2o_iovec_init(H2O_STRLIT("lfsgate"));
     snprintf(h2o_socket_buffer_mmap_settings.fn_template,
              sizeof(h2o_socket_buffer_mmap_settings.fn_template), "%s/lfsgate-body.XXXXXX",
-             app.settings.spool_dir);
-    h2o_hostconf_t *host = h2o_config_register_host(&globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
-    handler->on_req = lfs_http_on_request;
+             st->spool_dir);
+    register_handler(&globalconf, lfs_http_on_request);
+    h2o_config_init(&metrics_conf);
+    metrics_conf.server_name = globalconf.server_name;
+    register_handler(&metrics_conf, lfs_http_on_metrics_request);
 
-    int nthreads = app.settings.threads;
+    int nthreads = st->threads;
     struct lfs_worker *workers = calloc((size_t)nthreads, sizeof(*workers));
     for (int i = 0; i < nthreads; i++) {
-        workers[i].listen_fd = open_listener(&app.settings, &err);
+        workers[i].metrics_fd = -1;
+        workers[i].listen_fd = open_listener(st->listen_host, st->listen_port, &err);
         if (workers[i].listen_fd < 0) {
             fprintf(stderr, "lfsgate: %s\n", err.message);
             return 1;
         }
+    }
+    /* One metrics listener is plenty: it lives on the first worker. */
+    if (st->metrics_port != 0 &&
+        (workers[0].metrics_fd = open_listener(st->metrics_host, st->metrics_port, &err)) < 0) {
+        fprintf(stderr, "lfsgate: SERVER.metrics_listen: %s\n", err.message);
+        return 1;
     }
 
     /* Signals go to the main thread only: block them before starting the workers. */
@@ -215,36 +363,61 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    current_app = app;
     pthread_t *threads = calloc((size_t)nthreads, sizeof(*threads));
     for (int i = 0; i < nthreads; i++) {
         struct lfs_worker *w = &workers[i];
-        w->app = &app;
+        w->app = app;
+        lfs_app_retain(app);
         w->index = i;
+        w->shutdown_timeout = st->shutdown_timeout;
         RAND_bytes((unsigned char *)&w->id_salt, sizeof(w->id_salt));
         h2o_context_init(&w->ctx, h2o_evloop_create(), &globalconf);
         w->accept_ctx.ctx = &w->ctx;
         w->accept_ctx.hosts = globalconf.hosts;
+        w->metrics_accept_ctx.ctx = &w->ctx;
+        w->metrics_accept_ctx.hosts = metrics_conf.hosts;
         pthread_create(&threads[i], NULL, worker_main, w);
     }
     lfs_log(LFS_LOG_INFO, "listening on http://%s:%d with %d worker threads; config: %s%s",
-            app.settings.listen_host, app.settings.listen_port, nthreads,
-            origin.file[0] ? origin.file : builtin ? "built-in" : "environment",
+            st->listen_host, st->listen_port, nthreads,
+            origin.file[0] ? origin.file : app->builtin_config ? "built-in" : "environment",
             origin.from_env_string ? " + GIFTLESS_CONFIG_STR" : "");
-    if (builtin)
+    if (st->metrics_port != 0)
+        lfs_log(LFS_LOG_INFO, "metrics on http://%s:%d/metrics", st->metrics_host,
+                st->metrics_port);
+    if (app->builtin_config)
         lfs_log(LFS_LOG_WARN, "built-in configuration: anonymous read-write access, objects in "
                               "./lfs-storage, loopback only; pass --config for anything else");
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    lfs_log(LFS_LOG_INFO, "signal %d: stopping", sig);
+    for (;;) {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP)
+            break;
+        reload(config_file, &ov, st);
+    }
+    /* Workers read the deadline when they stop; a reload may have changed it. */
+    pthread_mutex_lock(&app_lock);
+    long long timeout = current_app->settings.shutdown_timeout;
+    pthread_mutex_unlock(&app_lock);
+    lfs_log(LFS_LOG_INFO,
+            "stopping: no new connections; waiting up to %llds for connections in progress",
+            timeout);
+    for (int i = 0; i < nthreads; i++)
+        workers[i].shutdown_timeout = timeout;
     atomic_store(&stopping, true);
     for (int i = 0; i < nthreads; i++)
         pthread_join(threads[i], NULL);
+    lfs_log(LFS_LOG_INFO, "stopped");
+    for (int i = 0; i < nthreads; i++)
+        lfs_app_release(workers[i].app);
     free(threads);
     free(workers);
-    lfs_app_destroy(&app);
+    lfs_app_release(current_app);
     return 0;
 }

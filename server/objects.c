@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/metrics.h"
 #include "common/util.h"
+#include "server/logs.h"
 #include "server/batch.h"
 #include "server/http.h"
 
@@ -29,9 +31,13 @@ static void on_put_done(void *arg, const struct lfs_error *err)
 {
     struct lfs_request *r = arg;
     if (err != NULL) {
+        lfs_log_activity(r, "store", r->route.oid, (int64_t)r->req->entity.len, "refused",
+                         err->message);
         lfs_http_send_lfs_error(r, err);
         return;
     }
+    lfs_metrics_bytes(r->req->entity.len, 0);
+    lfs_log_activity(r, "store", r->route.oid, (int64_t)r->req->entity.len, "stored", NULL);
     lfs_http_send_json(r, 200, json_object());
 }
 
@@ -67,6 +73,7 @@ static void download_on_read(void *arg, ssize_t n, const struct lfs_error *err)
         return;
     }
     d->remaining -= (uint64_t)n;
+    lfs_metrics_bytes(0, (uint64_t)n);
     h2o_iovec_t vec = h2o_iovec_init(d->buf, (size_t)n);
     h2o_send(d->r->req, &vec, 1, d->remaining == 0 ? H2O_SEND_STATE_FINAL
                                                    : H2O_SEND_STATE_IN_PROGRESS);
@@ -291,17 +298,21 @@ struct verify_state {
 static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
 {
     struct verify_state *vs = arg;
-    if (err != NULL)
+    if (err != NULL) {
         lfs_http_send_lfs_error(vs->r, err);
-    else if (size < 0)
+    } else if (size < 0) {
+        lfs_log_activity(vs->r, "verify", vs->oid, vs->size, "missing", NULL);
         lfs_http_send_error(vs->r, 404, "object %s does not exist; upload it again", vs->oid);
-    else if (size != vs->size)
+    } else if (size != vs->size) {
+        lfs_log_activity(vs->r, "verify", vs->oid, vs->size, "size mismatch", NULL);
         lfs_http_send_error(vs->r, 422,
                             "object %s is stored with size %" PRId64 ", not %" PRId64, vs->oid,
                             size, vs->size);
-    else
+    } else {
+        lfs_log_activity(vs->r, "verify", vs->oid, size, "verified", NULL);
         lfs_http_send_json(vs->r, 200, json_pack("{s:s, s:I}", "oid", vs->oid, "size",
                                                  (json_int_t)size));
+    }
 }
 
 void lfs_handle_verify(struct lfs_request *r)

@@ -100,10 +100,17 @@ int lfs_route_parse(const char *path, size_t len, bool legacy_endpoints, struct 
                     struct lfs_error *err)
 {
     memset(out, 0, sizeof(*out));
-    if (len == 8 && memcmp(path, "/healthz", 8) == 0) {
-        out->kind = LFS_ROUTE_HEALTH;
-        return 0;
-    }
+    static const struct {
+        const char *path;
+        enum lfs_route_kind kind;
+    } fixed[] = {{"/healthz", LFS_ROUTE_HEALTH},
+                 {"/readyz", LFS_ROUTE_READY},
+                 {"/metrics", LFS_ROUTE_METRICS}};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (len == strlen(fixed[i].path) && memcmp(path, fixed[i].path, len) == 0) {
+            out->kind = fixed[i].kind;
+            return 0;
+        }
     struct segment segs[MAX_SEGMENTS];
     size_t n = 0;
     if (split(path, len, segs, &n, err) < 0)

@@ -16,6 +16,8 @@ enum lfs_route_kind {
     LFS_ROUTE_VERIFY,  /* .../objects/storage/verify */
     LFS_ROUTE_LOCKS,   /* .../locks[/...] */
     LFS_ROUTE_HEALTH,  /* /healthz */
+    LFS_ROUTE_READY,   /* /readyz */
+    LFS_ROUTE_METRICS, /* /metrics */
 };
 
 #define LFS_ROUTE_PATH_MAX 2048

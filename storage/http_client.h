@@ -25,12 +25,19 @@ struct lfs_http_request {
     const char *url;
     const char *headers[LFS_HTTP_MAX_HEADERS]; /* "Name: value" lines, NULL-terminated */
     h2o_iovec_t body;                          /* request body (PUT/POST), may be empty */
-    long timeout_ms;                           /* whole-request deadline; 0 = 30 s */
-    const char *store;                         /* names the store in error messages */
+    /* Whole-request deadline, including time spent paused; 0 = 30 s. Streaming callers size
+     * it for the object. */
+    long timeout_ms;
+    /* Names the store in error messages, e.g. "azure storage" gives
+     * "azure storage unreachable: Connection refused (while HEAD https://host/path)";
+     * NULL = "remote storage". */
+    const char *store;
     /* Response body, as it arrives, with the response status; NULL to collect it (up to
-     * 1 MiB) into response.body. Return 0 when the data was consumed; 1 to pause: the data
-     * was NOT consumed and is delivered again after lfs_http_resume; -1 to abort (the
-     * callback then gets err 502). */
+     * 1 MiB, the rest dropped without error) into response.body. Gets the same arg as the
+     * callback. Return 0 when the data was consumed; 1 to pause: the data was NOT consumed
+     * and is delivered again after lfs_http_resume (possibly from inside that call); -1 to
+     * abort (the callback then gets err 502). It may start other fetches (they start on the
+     * next loop turn) and may dispose the pool (then no callback). */
     int (*on_data)(void *arg, long status, const char *data, size_t len);
 };
 
@@ -47,20 +54,27 @@ struct lfs_http_call;
 
 /* err == NULL when a response arrived (any status); otherwise err->status is 502 (could not
  * connect or the connection failed) or 504 (deadline passed), with a message naming
- * request->store, never the URL's query (it may hold a signature). */
+ * request->store, never the URL's query (it may hold a signature). response is never NULL
+ * (with err, status may be 0 and the other fields empty). Called after the client let go of
+ * the request: the callback may start fetches or dispose the pool. */
 typedef void (*lfs_http_cb)(void *arg, const struct lfs_http_response *response,
                             const struct lfs_error *err);
 
-/* Starts the request on io's loop. The call is owned by io->pool. Returns the call (for
- * lfs_http_resume), or NULL after calling cb with an error synchronously. Loop thread. */
+/* Starts the request on io's loop. The call is owned by io->pool: disposing the pool cancels
+ * the transfer (no callback). Returns the call (for lfs_http_resume), or NULL after calling
+ * cb with an error synchronously (URL not http(s), out of memory). Loop thread; a thread's
+ * client is bound to one loop (a second loop gets err 500 while the first has requests in
+ * flight). */
 struct lfs_http_call *lfs_http_fetch(struct lfs_io *io, const struct lfs_http_request *request,
                                      lfs_http_cb cb, void *arg);
 
-/* Resumes a call whose on_data returned 1. Loop thread. */
+/* Resumes a call whose on_data returned 1 (no-op otherwise, or once it completed); on_data
+ * may run before this returns. Loop thread. */
 void lfs_http_resume(struct lfs_http_call *call);
 
 /* Releases the calling thread's multi handle and connection cache; call once when a worker
- * thread's loop stops. */
+ * thread's loop stops, before the loop is destroyed, never from a callback. Requests still in
+ * flight are dropped without callback. */
 void lfs_http_thread_cleanup(void);
 
 #endif

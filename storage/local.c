@@ -24,6 +24,28 @@
 #define LOCAL_WRITE_CHUNK (1u << 20)
 #define LOCAL_SLICE (8u << 20)
 
+/* The timer that spaces an upload's slices, one per thread (lazily bound to the thread's
+ * loop). Not ctx->zero_timeout: h2o 2.2.5 runs an entry re-linked to a 0 ms timeout again in
+ * the same loop turn, so other connections would not get a turn between slices. */
+static __thread h2o_timeout_t slice_timeout;
+static __thread h2o_loop_t *slice_loop;
+
+static h2o_timeout_t *thread_slice_timeout(h2o_loop_t *loop)
+{
+    if (slice_loop != loop) {
+        h2o_timeout_init(loop, &slice_timeout, 1);
+        slice_loop = loop;
+    }
+    return &slice_timeout;
+}
+
+void lfs_storage_local_thread_cleanup(void)
+{
+    if (slice_loop != NULL)
+        h2o_timeout_dispose(slice_loop, &slice_timeout);
+    slice_loop = NULL;
+}
+
 struct lfs_storage_local {
     struct lfs_storage base;
     char root[PATH_MAX];
@@ -242,7 +264,7 @@ static void put_slice(h2o_timeout_entry_t *entry)
         put->done += (size_t)w;
     }
     if (put->done < put->body.len) {
-        h2o_timeout_link(put->ctx->loop, &put->ctx->zero_timeout, &put->slice);
+        h2o_timeout_link(put->ctx->loop, thread_slice_timeout(put->ctx->loop), &put->slice);
         return;
     }
     put_commit(put);

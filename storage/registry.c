@@ -3,14 +3,27 @@
 #include "storage/storage.h"
 
 #include "common/plugin.h"
+#include "storage/http_client.h"
 
 extern const struct lfs_storage_ops lfs_storage_local_ops;
+extern const struct lfs_storage_ops lfs_storage_gcs_ops;
+extern const struct lfs_storage_ops lfs_storage_azure_ops;
 
 static const struct lfs_storage_ops *const backends[] = {
     &lfs_storage_local_ops,
+    &lfs_storage_gcs_ops,
+    &lfs_storage_azure_ops,
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
+
+void lfs_storage_local_thread_cleanup(void);
+
+void lfs_storage_thread_cleanup(void)
+{
+    lfs_storage_local_thread_cleanup();
+    lfs_http_thread_cleanup();
+}
 
 const struct lfs_storage_ops *lfs_storage_find(const char *name)
 {

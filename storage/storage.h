@@ -74,6 +74,54 @@ struct lfs_signed_url {
     json_t *header;   /* headers the client must send, or NULL; the caller owns it */
 };
 
+/* ---- multipart uploads (giftless's multipart-basic transfer) ----
+ * The client sends the object in parts straight to the store, then the commit request that
+ * assembles them. The shapes below are store-neutral: Azure (Put Block, Put Block List,
+ * Delete Blob) fills them today; S3 (UploadPart with an upload id, CompleteMultipartUpload,
+ * AbortMultipartUpload) and GCS (XML multipart API) fit the same plan. */
+
+/* What the client is to upload. */
+struct lfs_multipart_request {
+    long lifetime;         /* seconds every signed request stays valid */
+    time_t now;
+    int64_t size;          /* the object's size as the client declared it */
+    uint64_t part_size;    /* largest part wanted (the store may raise it to fit its limits) */
+    const char *filename;  /* x-filename / extra.filename, or NULL */
+    const char *content_type; /* type to store, or NULL (then from filename, if known) */
+};
+
+/* One request the client makes (an href NULL means there is no such request). */
+struct lfs_storage_request {
+    const char *method;         /* NULL: the action's default (parts: PUT; others: POST) */
+    const char *href;
+    const char *const *header;  /* NULL-terminated name, value, name, value...; or NULL */
+    const char *body;           /* NULL: none */
+};
+
+/* One part: bytes [pos, pos + size) of the object, sent as the request's body. */
+struct lfs_multipart_part {
+    uint64_t pos;
+    uint64_t size;
+    struct lfs_storage_request request;
+    const char *want_digest; /* digest the store checks, e.g. "contentMD5" (RFC 3230), or NULL */
+};
+
+/* A multipart upload as the client performs it: init (if any), the parts still missing, in
+ * order, then commit; abort discards what was uploaded. Everything lives in the request pool. */
+struct lfs_multipart_plan {
+    struct lfs_storage_request init;
+    struct lfs_multipart_part *parts;
+    size_t nparts;  /* parts still to send (0 when every part is already in the store) */
+    size_t total;   /* parts of the whole object */
+    struct lfs_storage_request commit;
+    struct lfs_storage_request abort;
+};
+
+/* plan != NULL on success (valid until the pool goes); otherwise err (502/503/504 naming the
+ * store when it could not be asked). */
+typedef void (*lfs_storage_multipart_cb)(void *arg, const struct lfs_multipart_plan *plan,
+                                         const struct lfs_error *err);
+
 enum lfs_storage_caps {
     LFS_STORAGE_STREAMING = 1u << 0,   /* put/open: objects through this server */
     LFS_STORAGE_SIGNED_URLS = 1u << 1, /* clients talk to the store directly */
@@ -110,12 +158,26 @@ struct lfs_storage_ops {
     int (*sign)(struct lfs_storage *storage, const struct lfs_object_key *key,
                 const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
                 struct lfs_signed_url *out, struct lfs_error *err);
+    /* Plans a multipart upload of the object (backends with LFS_STORAGE_MULTIPART; NULL
+     * otherwise): the parts the client still has to send straight to the store (parts the
+     * store already holds from an interrupted upload are left out), and the requests that
+     * commit or abort the upload. May ask the store (Azure: its uncommitted blocks; S3: create
+     * or find the upload id). The plan lives in io->pool. Any worker thread. */
+    void (*multipart_plan)(struct lfs_storage *storage, struct lfs_io *io,
+                           const struct lfs_object_key *key,
+                           const struct lfs_multipart_request *request,
+                           lfs_storage_multipart_cb cb, void *arg);
 };
 
 /* Every backend embeds this as its first member. */
 struct lfs_storage {
     const struct lfs_storage_ops *ops;
 };
+
+/* Releases what the storage backends keep per thread (timers bound to the thread's loop, the
+ * HTTP client's connections). Call on a worker thread before its loop is destroyed or the
+ * thread ends; no request of that thread may be in progress. */
+void lfs_storage_thread_cleanup(void);
 
 /* Looks up a backend by native name or giftless storage_class; NULL if unknown. */
 const struct lfs_storage_ops *lfs_storage_find(const char *name);

@@ -8,16 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/metrics.h"
 #include "common/plugin.h"
 #include "common/util.h"
 #include "config/config.h"
 
 extern const struct lfs_transfer_ops lfs_transfer_basic_streaming_ops,
-    lfs_transfer_basic_external_ops;
+    lfs_transfer_basic_external_ops, lfs_transfer_multipart_ops;
 
 static const struct lfs_transfer_ops *const adapters[] = {
     &lfs_transfer_basic_streaming_ops,
     &lfs_transfer_basic_external_ops,
+    &lfs_transfer_multipart_ops,
 };
 
 #define NADAPTERS (sizeof(adapters) / sizeof(adapters[0]))
@@ -246,6 +248,7 @@ struct stat_batch {
 struct stat_object {
     struct stat_batch *sb;
     struct lfs_batch_object *obj;
+    struct timespec started;
 };
 
 static void stat_batch_release(struct stat_batch *sb)
@@ -260,6 +263,12 @@ static void on_object_stat(void *arg, int64_t size, const struct lfs_error *err)
     struct stat_batch *sb = so->sb;
     struct lfs_batch_object *obj = so->obj;
     struct lfs_batch *batch = sb->batch;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    lfs_metrics_storage_call(sb->transfer->storage->ops->name,
+                             err != NULL ? LFS_METRICS_FAILED : LFS_METRICS_OK,
+                             (double)(now.tv_sec - so->started.tv_sec) +
+                                 (double)(now.tv_nsec - so->started.tv_nsec) / 1e9);
     if (err != NULL) {
         /* The message must outlive err: copy it into the pool. */
         size_t len = strlen(err->message);
@@ -296,6 +305,7 @@ void lfs_transfer_stat_batch(struct lfs_transfer *transfer, struct lfs_batch *ba
             continue;
         struct stat_object *so = h2o_mem_alloc_pool(pool, sizeof(*so));
         *so = (struct stat_object){.sb = sb, .obj = obj};
+        clock_gettime(CLOCK_MONOTONIC, &so->started);
         struct lfs_object_key key = {
             .org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
         sb->pending++;

@@ -1,0 +1,47 @@
+/* Internal interface of the jwt provider (jwt.c), shared with the pre-authorized action
+ * tokens (preauth.c), which are the same provider built in "preauth" mode. Not for use
+ * outside auth/: the server sees lfs_auth_jwt_ops and struct lfs_preauth only. */
+#ifndef LFS_AUTH_JWT_H
+#define LFS_AUTH_JWT_H
+
+#include <stdbool.h>
+
+#include "auth/auth.h"
+
+/* Largest token accepted, in bytes; a larger one of ours is refused with 401. */
+#define LFS_AUTH_JWT_MAX_TOKEN 8192
+
+/* Entries (default of the token_cache_size option, and its upper bound) and lifetime bound
+ * of the verified-token cache of each jwt provider. */
+#define LFS_AUTH_JWT_CACHE_ENTRIES 4096
+#define LFS_AUTH_JWT_CACHE_MAX_ENTRIES (1024 * 1024)
+#define LFS_AUTH_JWT_CACHE_MAX_TTL 600
+
+/* Builds a jwt provider from `options` (giftless option names; see jwt.c), naming `path`
+ * in errors. preauth mode: algorithm HS256 and key_id "giftless-internal-jwt-key" by
+ * default, a random secret when none (or giftless's placeholder "change-me") is configured,
+ * a signing key required, no cache, and only grants naming one exact object are kept, marked
+ * action_token. `ops` becomes the provider's ops. Returns 0 and *out (free with
+ * lfs_auth_jwt_free), or -1 and err. Main thread, at startup. */
+int lfs_auth_jwt_build(const json_t *options, const char *path, bool preauth,
+                       const struct lfs_auth_ops *ops, struct lfs_auth **out,
+                       struct lfs_error *err);
+
+/* Frees a provider made by lfs_auth_jwt_build. */
+void lfs_auth_jwt_free(struct lfs_auth *auth);
+
+/* The authenticate op of every jwt provider (see struct lfs_auth_ops). */
+int lfs_auth_jwt_authenticate(struct lfs_auth *auth, const struct lfs_auth_request *req,
+                              h2o_mem_pool_t *pool, struct lfs_identity *out,
+                              struct lfs_error *err);
+
+/* Mints a token for exactly one object (see struct lfs_preauth's mint): scope
+ * obj:{org_path}/{repo}/{oid}:{actions}, sub/name/email from identity, exp = now + lifetime
+ * (default_lifetime when lifetime <= 0), iat = nbf = now, kid = key_id, iss/aud when
+ * configured. Needs a signing key (HS* secret or private_key). Any worker thread. */
+int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *identity,
+                      const char *org_path, const char *repo, const char *oid, unsigned perms,
+                      long lifetime, h2o_mem_pool_t *pool, const char **token,
+                      struct lfs_error *err);
+
+#endif

@@ -1,0 +1,51 @@
+/* Process metrics for /metrics (Prometheus text format). Every thread counts into its own
+ * block (no locks, no shared cache lines on the hot path); a scrape adds the blocks up. */
+#ifndef LFS_COMMON_METRICS_H
+#define LFS_COMMON_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum lfs_metrics_route {
+    LFS_METRICS_BATCH,
+    LFS_METRICS_UPLOAD,
+    LFS_METRICS_DOWNLOAD,
+    LFS_METRICS_VERIFY,
+    LFS_METRICS_LOCKS,
+    LFS_METRICS_HEALTH,
+    LFS_METRICS_METRICS,
+    LFS_METRICS_OTHER,
+    LFS_METRICS_NROUTES
+};
+
+enum lfs_metrics_batch_result {
+    LFS_METRICS_OBJ_ACTION,  /* got actions */
+    LFS_METRICS_OBJ_PRESENT, /* upload of an object already stored: nothing to do */
+    LFS_METRICS_OBJ_ERROR,
+    LFS_METRICS_NOBJ_RESULTS
+};
+
+enum lfs_metrics_outcome { LFS_METRICS_OK, LFS_METRICS_FAILED, LFS_METRICS_NOUTCOMES };
+
+#define LFS_METRICS_NBUCKETS 13
+#define LFS_METRICS_NBACKENDS 8
+
+/* A request finished: route, HTTP status, seconds from start to the last byte. */
+void lfs_metrics_request(enum lfs_metrics_route route, int status, double seconds);
+/* One object of a batch got its result (upload = 1 for upload batches). */
+void lfs_metrics_batch_object(int upload, enum lfs_metrics_batch_result result);
+/* A call to a storage backend (name as in its ops) finished. */
+void lfs_metrics_storage_call(const char *backend, enum lfs_metrics_outcome outcome,
+                              double seconds);
+/* Body bytes received (uploads) and sent (downloads). */
+void lfs_metrics_bytes(uint64_t in, uint64_t out);
+/* Requests in progress (+1 at start, -1 when the request is freed). */
+void lfs_metrics_inflight(int delta);
+
+/* Token cache counters come from auth/; a provider registers a reader once at startup. */
+void lfs_metrics_set_token_cache_reader(void (*reader)(uint64_t *hits, uint64_t *misses));
+
+/* Renders all metrics into a malloc'd buffer (*len bytes). Caller frees. Any thread. */
+char *lfs_metrics_render(size_t *len);
+
+#endif

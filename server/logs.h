@@ -1,0 +1,20 @@
+/* JSON lines on stdout: one access-log line per request, and activity-log lines
+ * ("_type": "ActivityLog") for what data governance needs to see: uploads and downloads
+ * granted, objects verified, access denied. Never a token, key or signature: paths are
+ * logged without their query, identities by sub and name only. */
+#ifndef LFS_SERVER_LOGS_H
+#define LFS_SERVER_LOGS_H
+
+#include <stdint.h>
+
+struct lfs_request;
+
+/* Writes the access-log line for a finished request (when SERVER.access_log is on). */
+void lfs_log_access(struct lfs_request *r, double seconds);
+
+/* Writes one activity-log line (when SERVER.activity_log is on). oid may be NULL (repository
+ * level), size < 0 when unknown; result is e.g. "granted", "verified", "denied". */
+void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid, int64_t size,
+                      const char *result, const char *message);
+
+#endif

@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Loopback stand-in for the Google Cloud Storage XML API, for lfsgate's tests and benches.
+
+No GCS emulator can be installed here, so this serves what lfsgate and its clients use:
+HEAD, GET (with single byte ranges) and PUT on /<bucket>/<object>, objects kept in memory,
+authenticated ONLY by V4 query-string signatures (GOOG4-RSA-SHA256). Like GCS it refuses:
+  - a signature that does not verify with the service account's public key over the
+    canonical request it rebuilds from what it received (403 SignatureDoesNotMatch);
+  - a credential naming another account, or a scope that is not <date>/auto/storage/
+    goog4_request (403 AccessDenied / 400 AuthorizationQueryParametersError);
+  - an expired URL (400 ExpiredToken, as GCS answers), one dated in the future, or
+    X-Goog-Expires outside 1..604800 (400);
+  - no signature at all (403 AccessDenied, anonymous caller).
+The signed host is the Host header as received (port included). response-content-disposition
+(and response-content-type) in a valid signed GET become the response headers.
+
+Usage: gcs_fake.py --key SERVICE_ACCOUNT.json --bucket NAME [--bucket NAME...]
+                   [--host 127.0.0.1] [--port 0] [--latency-ms N] [--quiet]
+Prints the port it listens on as the first line of stdout. Extra, not GCS:
+GET /_fake/objects lists {"<bucket>/<object>": size}, GET /_fake/object/<bucket>/<object>
+returns an object's bytes, GET /_fake/stats gives request counts (all without auth).
+Needs python3 and python3-cryptography only.
+"""
+
+import argparse
+import calendar
+import hashlib
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import quote, unquote
+from xml.sax.saxutils import escape
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+MAX_EXPIRES = 604800
+CLOCK_SKEW = 900  # seconds a URL may be dated in the future
+
+STATE = {
+    "objects": {},  # "bucket/object" -> bytes
+    "buckets": set(),
+    "email": "",
+    "public_key": None,
+    "latency": 0.0,
+    "quiet": False,
+    "stats": {"requests": 0, "refused": 0, "HEAD": 0, "GET": 0, "PUT": 0, "max_inflight": 0},
+    "inflight": 0,
+}
+LOCK = threading.Lock()
+
+
+def enc(s):
+    """RFC 3986 percent-encoding, unreserved characters kept (what V4 signing uses)."""
+    return quote(s, safe="-_.~")
+
+
+def canonical_value(v):
+    return " ".join(v.replace("\t", " ").split())
+
+
+class Refused(Exception):
+    def __init__(self, status, code, message, details=None, extra=None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details, self.extra = details, extra or {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "gcs-fake"
+
+    def log_message(self, fmt, *args):
+        if not STATE["quiet"]:
+            sys.stderr.write("gcs_fake: " + (fmt % args) + "\n")
+
+    # ---- plumbing ----
+
+    def split(self):
+        path, _, query = self.path.partition("?")
+        return path, query
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            chunks = []
+            while True:
+                line = self.rfile.readline()
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.read(2)
+            return b"".join(chunks)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def send(self, status, body=b"", headers=None, head=False):
+        self.send_response(status)
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        if "Content-Length" not in (headers or {}):
+            self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-goog-request-id", "fake-%d" % STATE["stats"]["requests"])
+        self.end_headers()
+        if body and not head:
+            self.wfile.write(body)
+
+    def send_error_xml(self, e, head=False):
+        parts = ["<?xml version='1.0' encoding='UTF-8'?><Error><Code>%s</Code><Message>%s</Message>"
+                 % (e.code, escape(e.message))]
+        if e.details:
+            parts.append("<Details>%s</Details>" % escape(e.details))
+        for k, v in e.extra.items():
+            parts.append("<%s>%s</%s>" % (k, escape(v), k))
+        parts.append("</Error>")
+        with LOCK:
+            STATE["stats"]["refused"] += 1
+        self.send(e.status, "".join(parts).encode(), {"Content-Type": "application/xml; charset=UTF-8"},
+                  head=head)
+
+    # ---- V4 query-string authentication ----
+
+    def authenticate(self, method, raw_path, raw_query):
+        params = []
+        for item in raw_query.split("&") if raw_query else []:
+            name, _, value = item.partition("=")
+            params.append((unquote(name), unquote(value)))
+        p = dict(params)
+        if "X-Goog-Signature" not in p:
+            raise Refused(403, "AccessDenied", "Access denied.",
+                          "Anonymous caller does not have storage.objects access.")
+        for req in ("X-Goog-Algorithm", "X-Goog-Credential", "X-Goog-Date", "X-Goog-Expires",
+                    "X-Goog-SignedHeaders"):
+            if req not in p:
+                raise Refused(400, "AuthorizationQueryParametersError",
+                              "Query-string authentication requires %s." % req)
+        if p["X-Goog-Algorithm"] != "GOOG4-RSA-SHA256":
+            raise Refused(400, "InvalidArgument", "Invalid argument.",
+                          "Unsupported X-Goog-Algorithm.")
+        try:
+            date = time.strptime(p["X-Goog-Date"], "%Y%m%dT%H%M%SZ")
+            start = calendar.timegm(date)
+            expires = int(p["X-Goog-Expires"])
+        except ValueError:
+            raise Refused(400, "InvalidArgument", "Invalid argument.",
+                          "X-Goog-Date or X-Goog-Expires is malformed.")
+        if expires < 1 or expires > MAX_EXPIRES:
+            raise Refused(400, "InvalidArgument", "Invalid argument.",
+                          "Max allowed expiration interval is seven days (%d seconds)." % MAX_EXPIRES)
+        cred = p["X-Goog-Credential"].split("/")
+        if len(cred) != 5 or cred[1] != p["X-Goog-Date"][:8] or cred[2:] != ["auto", "storage", "goog4_request"]:
+            raise Refused(400, "AuthorizationQueryParametersError",
+                          "Error parsing the X-Goog-Credential parameter; the credential scope "
+                          "must be <date>/auto/storage/goog4_request.")
+        if cred[0] != STATE["email"]:
+            raise Refused(403, "AccessDenied", "Access denied.",
+                          "The credential does not name a known service account.")
+        now = time.time()
+        if now > start + expires:
+            raise Refused(400, "ExpiredToken", "Invalid argument.",
+                          "Request has expired: %d" % (start + expires))
+        if now + CLOCK_SKEW < start:
+            raise Refused(400, "InvalidArgument", "Invalid argument.", "Request is not yet valid.")
+
+        signed = p["X-Goog-SignedHeaders"].split(";")
+        if "host" not in signed or signed != sorted(signed):
+            raise Refused(400, "MalformedSecurityHeader",
+                          "Your request has a malformed header.", "SignedHeaders must list host.")
+        lines = []
+        for name in signed:
+            values = self.headers.get_all(name)
+            if values is None:
+                raise Refused(400, "MalformedSecurityHeader", "Your request has a malformed header.",
+                              "Signed header %s is missing." % name)
+            lines.append("%s:%s\n" % (name, ",".join(canonical_value(v) for v in values)))
+        payload = "UNSIGNED-PAYLOAD"
+        if "x-goog-content-sha256" in signed:
+            payload = self.headers.get("x-goog-content-sha256")
+        query = "&".join("%s=%s" % (enc(k), enc(v)) for k, v in
+                         sorted((k, v) for k, v in params if k != "X-Goog-Signature"))
+        creq = "\n".join([method, quote(unquote(raw_path), safe="/-_.~"), query, "".join(lines),
+                          ";".join(signed), payload])
+        sts = "\n".join(["GOOG4-RSA-SHA256", p["X-Goog-Date"], "/".join(cred[1:]),
+                         hashlib.sha256(creq.encode()).hexdigest()])
+        try:
+            sig = bytes.fromhex(p["X-Goog-Signature"])
+            STATE["public_key"].verify(sig, sts.encode(), padding.PKCS1v15(), hashes.SHA256())
+        except (ValueError, InvalidSignature):
+            raise Refused(403, "SignatureDoesNotMatch",
+                          "The request signature we calculated does not match the signature you "
+                          "provided. Check your Google secret key and signing method.",
+                          None, {"StringToSign": sts, "CanonicalRequest": creq})
+        return p
+
+    # ---- methods ----
+
+    def handle_object(self, method):
+        with LOCK:
+            STATE["stats"]["requests"] += 1
+            STATE["stats"][method] = STATE["stats"].get(method, 0) + 1
+            STATE["inflight"] += 1
+            STATE["stats"]["max_inflight"] = max(STATE["stats"]["max_inflight"], STATE["inflight"])
+        try:
+            if STATE["latency"]:
+                time.sleep(STATE["latency"])
+            self._handle_object(method)
+        finally:
+            with LOCK:
+                STATE["inflight"] -= 1
+
+    def _handle_object(self, method):
+        raw_path, raw_query = self.split()
+        head = method == "HEAD"
+        body = self.read_body() if method == "PUT" else b""
+        if raw_path.startswith("/_fake/") and method == "GET":
+            return self.fake_admin(raw_path)
+        bucket, _, obj = unquote(raw_path).lstrip("/").partition("/")
+        try:
+            params = self.authenticate(method, raw_path, raw_query)
+            if bucket not in STATE["buckets"]:
+                raise Refused(404, "NoSuchBucket", "The specified bucket does not exist.")
+            if not obj:
+                raise Refused(400, "InvalidArgument", "Invalid argument.", "An object name is required.")
+        except Refused as e:
+            return self.send_error_xml(e, head=head)
+        key = bucket + "/" + obj
+        if method == "PUT":
+            with LOCK:
+                STATE["objects"][key] = body
+            return self.send(200, b"", {"ETag": '"%s"' % hashlib.md5(body).hexdigest()})
+        with LOCK:
+            data = STATE["objects"].get(key)
+        if data is None:
+            return self.send_error_xml(Refused(404, "NoSuchKey", "The specified key does not exist."),
+                                       head=head)
+        headers = {"Content-Type": params.get("response-content-type", "application/octet-stream"),
+                   "ETag": '"%s"' % hashlib.md5(data).hexdigest(),
+                   "Accept-Ranges": "bytes"}
+        if "response-content-disposition" in params:
+            headers["Content-Disposition"] = params["response-content-disposition"]
+        status, start, end = 200, 0, len(data) - 1
+        rng = self.headers.get("Range")
+        if rng and not head:
+            r = parse_range(rng, len(data))
+            if r is None:
+                headers["Content-Range"] = "bytes */%d" % len(data)
+                return self.send_error_xml(Refused(416, "InvalidRange",
+                                                   "The requested range cannot be satisfied."))
+            if r != "ignore":
+                status, (start, end) = 206, r
+                headers["Content-Range"] = "bytes %d-%d/%d" % (start, end, len(data))
+        part = data[start:end + 1]
+        headers["Content-Length"] = str(len(part))
+        self.send(status, part, headers, head=head)
+
+    def fake_admin(self, raw_path):
+        if raw_path.startswith("/_fake/object/"):
+            with LOCK:
+                data = STATE["objects"].get(unquote(raw_path[len("/_fake/object/"):]))
+            if data is None:
+                return self.send(404, b"no such object\n", {"Content-Type": "text/plain"})
+            return self.send(200, data, {"Content-Type": "application/octet-stream"})
+        with LOCK:
+            if raw_path == "/_fake/objects":
+                doc = {k: len(v) for k, v in STATE["objects"].items()}
+            else:
+                doc = dict(STATE["stats"])
+        self.send(200, json.dumps(doc).encode(), {"Content-Type": "application/json"})
+
+    def do_HEAD(self):
+        self.handle_object("HEAD")
+
+    def do_GET(self):
+        self.handle_object("GET")
+
+    def do_PUT(self):
+        self.handle_object("PUT")
+
+    def refuse_method(self):
+        self.read_body()
+        self.send_error_xml(Refused(405, "MethodNotAllowed", "The method is not allowed by this fake."))
+
+    do_POST = do_DELETE = do_PATCH = refuse_method
+
+
+def parse_range(value, size):
+    """(start, end) for a single satisfiable range, None if unsatisfiable, "ignore" otherwise."""
+    if not value.startswith("bytes=") or "," in value:
+        return "ignore"
+    a, sep, b = value[6:].partition("-")
+    if not sep:
+        return "ignore"
+    try:
+        if a == "":
+            n = int(b)
+            if n == 0 or size == 0:
+                return None
+            return (max(0, size - n), size - 1)
+        start = int(a)
+        end = int(b) if b else size - 1
+    except ValueError:
+        return "ignore"
+    if end < start:
+        return "ignore"
+    if start >= size:
+        return None
+    return (start, min(end, size - 1))
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--key", required=True, help="service-account JSON key (its public half verifies)")
+    ap.add_argument("--bucket", action="append", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    with open(args.key, "rb") as f:
+        sa = json.load(f)
+    private = serialization.load_pem_private_key(sa["private_key"].encode(), password=None)
+    STATE["public_key"] = private.public_key()
+    STATE["email"] = sa["client_email"]
+    STATE["buckets"] = set(args.bucket)
+    STATE["latency"] = args.latency_ms / 1000.0
+    STATE["quiet"] = args.quiet
+    del private, sa
+    httpd = Server((args.host, args.port), Handler)
+    print(httpd.server_address[1], flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

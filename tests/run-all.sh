@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# tests/run-all.sh: the single test entry point (README, CI, .ci/run).
+#
+# 1. configures (if needed) and builds ./build, runs the cmocka unit suite
+#    (`meson test --suite unit`) and every tests/e2e/test_*.sh against build/server/lfsgate;
+# 2. unless LFSGATE_SANITIZE=0, does the same with ./build-asan
+#    (-Db_sanitize=address,undefined) with ASan/UBSan set to abort on the first error.
+# Ends with exactly one line "N passed, N failed" (all suites) and exits non-zero if any
+# test failed. A failed build counts as one failure and skips that tree's tests.
+# Extra environment: E2E_FILTER (regex over e2e test names, see tests/e2e/lib.sh),
+# LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 to skip the unit suite.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 1
+
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+SUMMARY=()
+
+note() { printf '\n==== %s ====\n' "$*"; }
+
+# build DIR [MESON_SETUP_ARGS...]: meson setup (when not configured yet) + ninja.
+build() {
+    local dir=$1
+    shift
+    note "build $dir"
+    if [[ ! -f $dir/build.ninja ]]; then
+        local -a wipe=()
+        [[ -d $dir/meson-private ]] && wipe=(--wipe)
+        meson setup "${wipe[@]}" "$dir" "$@" || return 1
+    fi
+    ninja -C "$dir" || return 1
+}
+
+# unit_suite DIR LABEL: meson test --suite unit; counts from meson's summary.
+unit_suite() {
+    local dir=$1 label=$2 out ok fail rc=0
+    note "unit tests ($label)"
+    out=$(mktemp)
+    meson test -C "$dir" --suite unit --print-errorlogs 2>&1 | tee "$out" || rc=$?
+    ok=$(awk '/^Ok:/ { print $2 }' "$out" | tail -n 1)
+    fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ { s += $NF } END { print s + 0 }' "$out")
+    if [[ -z $ok ]]; then
+        if grep -qE '^No (suitable )?tests defined' "$out"; then
+            echo "warning: no tests in suite 'unit' in $dir"
+            ok=0
+        else
+            echo "error: meson test did not print a summary (status $rc)"
+            ok=0
+            fail=$((fail + 1))
+        fi
+    elif [[ $rc != 0 && $fail == 0 ]]; then
+        echo "error: meson test exited with status $rc"
+        fail=1
+    fi
+    rm -f "$out"
+    count "unit ($label)" "$ok" "$fail"
+}
+
+# e2e_suite BIN LABEL: runs every tests/e2e/test_*.sh, counts PASS/FAIL lines.
+e2e_suite() {
+    local bin=$1 label=$2 f out pass fail rc passed=0 failed=0
+    note "e2e tests ($label)"
+    if [[ ! -x $bin ]]; then
+        echo "error: $bin not built"
+        count "e2e ($label)" 0 1
+        return
+    fi
+    for f in "$ROOT"/tests/e2e/test_*.sh; do
+        [[ -e $f ]] || continue
+        echo "--- ${f#"$ROOT"/}"
+        out=$(mktemp)
+        rc=0
+        LFSGATE_BIN=$bin bash "$f" 2>&1 | tee "$out" || rc=$?
+        pass=$(grep -c '^PASS ' "$out")
+        fail=$(grep -c '^FAIL ' "$out")
+        if [[ $rc != 0 && $fail == 0 ]]; then
+            echo "error: ${f##*/} exited with status $rc without reporting a failed test"
+            fail=1
+        fi
+        rm -f "$out"
+        passed=$((passed + pass))
+        failed=$((failed + fail))
+    done
+    count "e2e ($label)" "$passed" "$failed"
+}
+
+count() {
+    TOTAL_PASSED=$((TOTAL_PASSED + $2))
+    TOTAL_FAILED=$((TOTAL_FAILED + $3))
+    SUMMARY+=("$(printf '%-18s %4d passed, %d failed' "$1:" "$2" "$3")")
+}
+
+# run_tree DIR LABEL [MESON_SETUP_ARGS...]
+run_tree() {
+    local dir=$1 label=$2
+    shift 2
+    if ! build "$dir" "$@"; then
+        echo "error: the build of $dir failed"
+        count "build ($label)" 0 1
+        return
+    fi
+    [[ ${LFSGATE_UNIT:-1} == 0 ]] || unit_suite "$dir" "$label"
+    [[ ${LFSGATE_E2E:-1} == 0 ]] || e2e_suite "$ROOT/$dir/server/lfsgate" "$label"
+}
+
+start=$SECONDS
+note "set-up"
+if ! "$ROOT/scripts/install-deps.sh" --with-tests; then
+    echo "error: installing the build and test dependencies failed"
+    count "set-up" 0 1
+fi
+run_tree build plain
+if [[ ${LFSGATE_SANITIZE:-1} != 0 ]]; then
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+    # Leaks inside third-party libraries that cannot be fixed here go in tests/lsan.supp.
+    if [[ -f $ROOT/tests/lsan.supp ]]; then
+        export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
+    fi
+    run_tree build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
+    unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+fi
+
+note "summary ($((SECONDS - start)) s)"
+printf '%s\n' "${SUMMARY[@]}"
+echo "$TOTAL_PASSED passed, $TOTAL_FAILED failed"
+[[ $TOTAL_FAILED == 0 ]]

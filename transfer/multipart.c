@@ -1,0 +1,221 @@
+/* The multipart-basic transfer (giftless.transfer.multipart:factory, transfer name
+ * "multipart-basic"; spec: giftless docs/source/multipart-spec.md): uploads go straight to the
+ * store in parts of at most max_part_size bytes, each its own signed request, followed by a
+ * commit request that assembles them and a verify action back to this server; an abort
+ * request discards an unfinished upload. The storage backend plans the parts (and leaves out
+ * those an interrupted upload already stored) through its multipart_plan operation; downloads
+ * are plain signed URLs, as with basic_external. Objects already stored with the declared size
+ * get no actions. Batches ask the store about all their objects at once: one round of
+ * existence checks, then one round of plans. */
+#include "transfer/transfer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+
+extern const struct lfs_transfer_ops lfs_transfer_multipart_ops;
+
+/* giftless's defaults: parts of 10,240,000 bytes, actions valid for 6 hours. */
+#define MULTIPART_DEFAULT_PART_SIZE 10240000LL
+#define MULTIPART_DEFAULT_LIFETIME (6 * 3600)
+
+struct lfs_transfer_multipart {
+    struct lfs_transfer base;
+    uint64_t max_part_size;
+};
+
+static int multipart_create(const json_t *options, const char *path, struct lfs_transfer **out,
+                            struct lfs_error *err)
+{
+    static const char *const extra[] = {"max_part_size", NULL};
+    long long part_size;
+    if (lfs_config_get_size(options, path, "max_part_size", MULTIPART_DEFAULT_PART_SIZE, 1024,
+                            4000LL << 20, &part_size, err) < 0)
+        return -1;
+    if (lfs_transfer_create_common(&lfs_transfer_multipart_ops,
+                                   sizeof(struct lfs_transfer_multipart), options, path, extra,
+                                   LFS_STORAGE_MULTIPART | LFS_STORAGE_SIGNED_URLS, out, err) < 0)
+        return -1;
+    struct lfs_transfer_multipart *t = (struct lfs_transfer_multipart *)*out;
+    t->max_part_size = (uint64_t)part_size;
+    const json_t *lifetime = json_object_get(options, "action_lifetime");
+    if (lifetime == NULL || json_is_null(lifetime))
+        t->base.action_lifetime = MULTIPART_DEFAULT_LIFETIME;
+    if (t->base.storage->ops->multipart_plan == NULL) {
+        lfs_transfer_destroy_common(&t->base);
+        return lfs_error_set(err, 500, "config: %s.storage_class: storage cannot plan multipart "
+                                       "uploads", path);
+    }
+    return 0;
+}
+
+/* A json header object from name/value pairs (NULL when there are none). */
+static json_t *header_json(const char *const *pairs)
+{
+    if (pairs == NULL || pairs[0] == NULL)
+        return NULL;
+    json_t *h = json_object();
+    for (; pairs[0] != NULL && pairs[1] != NULL; pairs += 2)
+        json_object_set_new(h, pairs[0], json_string(pairs[1]));
+    return h;
+}
+
+/* One request spec of the plan as a multipart-basic action. */
+static json_t *request_json(const struct lfs_storage_request *r, long lifetime)
+{
+    json_t *a = json_pack("{s:s, s:I}", "href", r->href, "expires_in", (json_int_t)lifetime);
+    json_t *h = header_json(r->header);
+    if (h != NULL)
+        json_object_set_new(a, "header", h);
+    if (r->method != NULL)
+        json_object_set_new(a, "method", json_string(r->method));
+    if (r->body != NULL)
+        json_object_set_new(a, "body", json_string(r->body));
+    return a;
+}
+
+/* Download: a signed read URL, as basic_external gives it. */
+static int download_actions(struct lfs_transfer *t, struct lfs_batch *batch,
+                            struct lfs_batch_object *obj, struct lfs_error *err)
+{
+    struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
+    struct lfs_sign_request request = {
+        .op = LFS_SIGN_DOWNLOAD,
+        .lifetime = t->action_lifetime,
+        .now = batch->now,
+        .size = obj->size,
+        .filename = obj->filename,
+        .disposition = obj->disposition,
+    };
+    struct lfs_signed_url url;
+    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &url, err) < 0)
+        return -1;
+    json_t *action = json_pack("{s:s, s:I}", "href", url.href, "expires_in",
+                               (json_int_t)t->action_lifetime);
+    if (url.header != NULL)
+        json_object_set_new(action, "header", url.header);
+    lfs_batch_object_add_action(obj, "download", action);
+    return 0;
+}
+
+/* Upload, first round: the object needs a transfer. Adds its verify action, which also marks
+ * it for the second round (objects without actions need nothing). */
+static int upload_mark(struct lfs_transfer *t, struct lfs_batch *batch,
+                       struct lfs_batch_object *obj, struct lfs_error *err)
+{
+    json_t *verify = lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, err);
+    if (verify == NULL)
+        return -1;
+    lfs_batch_object_add_action(obj, "verify", verify);
+    return 0;
+}
+
+/* The second round of an upload batch: one plan per marked object, all at once. */
+struct plan_batch {
+    struct lfs_transfer *transfer;
+    struct lfs_batch *batch;
+    size_t pending;
+    lfs_batch_done_cb cb;
+    void *arg;
+};
+
+struct plan_object {
+    struct plan_batch *pb;
+    struct lfs_batch_object *obj;
+};
+
+static void plan_batch_release(struct plan_batch *pb)
+{
+    if (--pb->pending == 0)
+        pb->cb(pb->arg, NULL);
+}
+
+static void on_plan(void *arg, const struct lfs_multipart_plan *plan, const struct lfs_error *err)
+{
+    struct plan_object *po = arg;
+    struct plan_batch *pb = po->pb;
+    struct lfs_batch_object *obj = po->obj;
+    long lifetime = pb->transfer->action_lifetime;
+    if (err != NULL) {
+        size_t len = strlen(err->message);
+        char *msg = h2o_mem_alloc_pool(pb->batch->io.pool, len + 1);
+        memcpy(msg, err->message, len + 1);
+        lfs_batch_object_fail(obj, err->status > 0 ? err->status : 500, msg);
+    } else {
+        if (plan->init.href != NULL)
+            lfs_batch_object_add_action(obj, "init", request_json(&plan->init, lifetime));
+        if (plan->nparts > 0) {
+            json_t *parts = json_array();
+            for (size_t i = 0; i < plan->nparts; i++) {
+                const struct lfs_multipart_part *p = &plan->parts[i];
+                json_t *a = request_json(&p->request, lifetime);
+                json_object_set_new(a, "pos", json_integer((json_int_t)p->pos));
+                json_object_set_new(a, "size", json_integer((json_int_t)p->size));
+                if (p->want_digest != NULL)
+                    json_object_set_new(a, "want_digest", json_string(p->want_digest));
+                json_array_append_new(parts, a);
+            }
+            lfs_batch_object_add_action(obj, "parts", parts);
+        }
+        if (plan->commit.href != NULL)
+            lfs_batch_object_add_action(obj, "commit", request_json(&plan->commit, lifetime));
+        if (plan->abort.href != NULL)
+            lfs_batch_object_add_action(obj, "abort", request_json(&plan->abort, lifetime));
+    }
+    plan_batch_release(pb);
+}
+
+static void on_upload_stat_done(void *arg, const struct lfs_error *err)
+{
+    struct plan_batch *pb = arg;
+    struct lfs_batch *batch = pb->batch;
+    if (err != NULL) {
+        pb->cb(pb->arg, err);
+        return;
+    }
+    struct lfs_storage *storage = pb->transfer->storage;
+    const struct lfs_transfer_multipart *t = (const struct lfs_transfer_multipart *)pb->transfer;
+    /* One extra count while the plans are asked for, as in lfs_transfer_stat_batch. */
+    pb->pending = 1;
+    for (size_t i = 0; i < batch->nobjects; i++) {
+        struct lfs_batch_object *obj = &batch->objects[i];
+        if (obj->error_code != 0 || obj->actions == NULL)
+            continue;
+        struct plan_object *po = h2o_mem_alloc_pool(batch->io.pool, sizeof(*po));
+        *po = (struct plan_object){.pb = pb, .obj = obj};
+        struct lfs_object_key key = {
+            .org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
+        struct lfs_multipart_request request = {
+            .lifetime = t->base.action_lifetime,
+            .now = batch->now,
+            .size = obj->size,
+            .part_size = t->max_part_size,
+            .filename = obj->filename,
+        };
+        pb->pending++;
+        storage->ops->multipart_plan(storage, &batch->io, &key, &request, on_plan, po);
+    }
+    plan_batch_release(pb);
+}
+
+static void multipart_batch(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                            lfs_batch_done_cb cb, void *arg)
+{
+    if (batch->operation == LFS_OP_DOWNLOAD) {
+        lfs_transfer_stat_batch(transfer, batch, download_actions, cb, arg);
+        return;
+    }
+    struct plan_batch *pb = h2o_mem_alloc_pool(batch->io.pool, sizeof(*pb));
+    *pb = (struct plan_batch){.transfer = transfer, .batch = batch, .cb = cb, .arg = arg};
+    lfs_transfer_stat_batch(transfer, batch, upload_mark, on_upload_stat_done, pb);
+}
+
+const struct lfs_transfer_ops lfs_transfer_multipart_ops = {
+    .name = "multipart",
+    .factories = (const char *const[]){"giftless.transfer.multipart:factory", NULL},
+    .flags = 0,
+    .create = multipart_create,
+    .destroy = lfs_transfer_destroy_common,
+    .batch = multipart_batch,
+};
