@@ -1,0 +1,1091 @@
+/* Azure Blob Storage backend (giftless.storage.azure:AzureBlobsStorage): objects are block
+ * blobs in one container, named "[path_prefix/]<org_path>/<repo>/<oid>" as giftless names them,
+ * so an existing giftless container is served as is. Credentials come from a connection string
+ * parsed once at startup (storage/azure_sign.c). Clients get service SAS URLs (basic_external:
+ * write-only for uploads, read-only for downloads; multipart-basic: Put Block / Put Block List /
+ * Delete Blob); lfsgate's own calls carry Shared Key authorization and go through the
+ * event-loop HTTP client (storage/http_client.h): existence and size are one HEAD per object,
+ * all of a batch at once; basic_streaming uploads are hashed first (in slices on the loop) and
+ * only a body whose SHA-256 matches the oid is written (Put Blob, or staged blocks committed
+ * with Put Block List for large bodies), straight from the request's buffer; downloads are a
+ * ranged GET streamed through a bounded buffer with pause/resume. All request-scoped state is
+ * owned by the request pool. */
+#include "storage/storage.h"
+
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+#include "config/config.h"
+#include "storage/azure_sign.h"
+#include "storage/http_client.h"
+
+#define AZURE_STORE "azure storage"
+/* Deadline of lfsgate's metadata calls (HEAD, Get Block List) unless `request_timeout` says. */
+#define AZURE_DEFAULT_TIMEOUT_S 20
+/* SAS start times are set this far in the past: clocks of client, server and store differ. */
+#define AZURE_CLOCK_SKEW 300
+/* Bytes hashed per turn of the event loop before an upload. */
+#define AZURE_HASH_SLICE (8u << 20)
+/* Bodies up to this size are one Put Blob; larger ones are staged in blocks of
+ * AZURE_BLOCK_SIZE and committed with Put Block List. */
+#define AZURE_PUT_BLOB_MAX (256u << 20)
+#define AZURE_BLOCK_SIZE (64u << 20)
+/* Download buffer between the HTTP client and the reader (twice the client's largest
+ * delivery): the transfer pauses when a delivery does not fit and resumes once it would. */
+#define AZURE_STREAM_BUFFER (512u << 10)
+/* Block ids: base64 of a 16-character text, the same length as giftless's, so blocks staged
+ * by either never mix ids of different lengths in one blob (the service refuses that). */
+#define AZURE_BLOCK_ID_RAW 16
+#define AZURE_BLOCK_ID_LEN 24
+/* Service limits: blocks per blob, bytes per block. */
+#define AZURE_MAX_BLOCKS 50000u
+#define AZURE_MAX_BLOCK_SIZE (4000ull << 20)
+
+struct lfs_storage_azure {
+    struct lfs_storage base;
+    struct lfs_azure_account account;
+    char *container;
+    char *prefix; /* "" or "a/b": no leading or trailing '/' */
+    bool content_digest;
+    bool https;
+    long timeout_ms;
+};
+
+/* ---- configuration ---- */
+
+/* Azure container names: 3-63 of [a-z0-9-], starting with a letter or digit, no "--". */
+static bool valid_container(const char *s)
+{
+    size_t len = strlen(s);
+    if (strcmp(s, "$root") == 0)
+        return true;
+    if (len < 3 || len > 63 || s[0] == '-' || s[len - 1] == '-' || strstr(s, "--") != NULL)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* path_prefix without leading/trailing '/'; every segment non-empty, no "." or "..". */
+static int normalize_prefix(const char *in, char **out)
+{
+    while (*in == '/')
+        in++;
+    size_t len = strlen(in);
+    while (len > 0 && in[len - 1] == '/')
+        len--;
+    char *p = strndup(in, len);
+    if (p == NULL)
+        return -1;
+    for (const char *seg = p; len > 0;) {
+        const char *slash = strchr(seg, '/');
+        size_t n = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
+        bool bad = n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = (unsigned char)seg[i] < 0x20 || seg[i] == 0x7f || seg[i] == '\\';
+        if (bad) {
+            free(p);
+            return 1;
+        }
+        if (slash == NULL)
+            break;
+        seg = slash + 1;
+    }
+    *out = p;
+    return 0;
+}
+
+static void azure_destroy(struct lfs_storage *storage)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    if (st == NULL)
+        return;
+    OPENSSL_cleanse(&st->account, sizeof(st->account));
+    free(st->container);
+    free(st->prefix);
+    free(st);
+}
+
+static int azure_create(const json_t *options, const char *path, struct lfs_storage **out,
+                        struct lfs_error *err)
+{
+    static const char *const keys[] = {"connection_string", "container_name", "path_prefix",
+                                       "enable_content_digest", "request_timeout", NULL};
+    const char *cs, *container, *prefix;
+    bool digest;
+    long long timeout;
+    char kpath[256];
+    if (lfs_config_check_keys(options, path, keys, err) < 0 ||
+        lfs_config_get_string(options, path, "connection_string", NULL, &cs, err) < 0 ||
+        lfs_config_get_string(options, path, "container_name", NULL, &container, err) < 0 ||
+        lfs_config_get_string(options, path, "path_prefix", "", &prefix, err) < 0 ||
+        lfs_config_get_bool(options, path, "enable_content_digest", true, &digest, err) < 0 ||
+        lfs_config_get_int(options, path, "request_timeout", AZURE_DEFAULT_TIMEOUT_S, 1, 3600,
+                           &timeout, err) < 0)
+        return -1;
+    if (cs == NULL)
+        return lfs_error_set(err, 500,
+                             "config: %s: required key is missing (e.g. "
+                             "\"DefaultEndpointsProtocol=https;AccountName=...;AccountKey=...\", "
+                             "or \"UseDevelopmentStorage=true\" for Azurite)",
+                             lfs_config_path(kpath, sizeof(kpath), path, "connection_string"));
+    if (container == NULL)
+        return lfs_error_set(err, 500, "config: %s: required key is missing",
+                             lfs_config_path(kpath, sizeof(kpath), path, "container_name"));
+    if (!valid_container(container))
+        return lfs_error_set(err, 500,
+                             "config: %s: \"%s\" is not a valid container name (3 to 63 "
+                             "lowercase letters, digits and single hyphens)",
+                             lfs_config_path(kpath, sizeof(kpath), path, "container_name"),
+                             container);
+    struct lfs_storage_azure *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    extern const struct lfs_storage_ops lfs_storage_azure_ops;
+    st->base.ops = &lfs_storage_azure_ops;
+    st->content_digest = digest;
+    st->timeout_ms = (long)timeout * 1000;
+    if (lfs_azure_parse_connection_string(cs, &st->account, err) < 0) {
+        lfs_error_prefix(err, "config: %s: ",
+                         lfs_config_path(kpath, sizeof(kpath), path, "connection_string"));
+        azure_destroy(&st->base);
+        return -1;
+    }
+    st->https = strncmp(st->account.endpoint, "https://", 8) == 0;
+    int rc = normalize_prefix(prefix, &st->prefix);
+    if (rc != 0) {
+        azure_destroy(&st->base);
+        if (rc > 0)
+            return lfs_error_set(err, 500,
+                                 "config: %s: \"%s\" is not a usable blob name prefix (empty, "
+                                 "\".\" or \"..\" segments, or control characters)",
+                                 lfs_config_path(kpath, sizeof(kpath), path, "path_prefix"),
+                                 prefix);
+        return lfs_error_set(err, 500, "out of memory");
+    }
+    if ((st->container = strdup(container)) == NULL) {
+        azure_destroy(&st->base);
+        return lfs_error_set(err, 500, "out of memory");
+    }
+    *out = &st->base;
+    return 0;
+}
+
+/* ---- names, URLs, signed requests ---- */
+
+/* "[prefix/]org_path/repo/oid" in the pool. The parts were validated by server/; checked again
+ * because a name outside the repository's space must be impossible whatever the caller does. */
+static const char *blob_name(const struct lfs_storage_azure *st, const struct lfs_object_key *key,
+                             h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
+        !lfs_segment_valid(key->repo, strlen(key->repo)) ||
+        !lfs_oid_valid(key->oid, strlen(key->oid))) {
+        lfs_error_set(err, 422, "invalid object key");
+        return NULL;
+    }
+    size_t n = strlen(st->prefix) + strlen(key->org_path) + strlen(key->repo) + LFS_OID_LEN + 4;
+    char *name = h2o_mem_alloc_pool(pool, n);
+    snprintf(name, n, "%s%s%s/%s/%s", st->prefix, st->prefix[0] != '\0' ? "/" : "",
+             key->org_path, key->repo, key->oid);
+    return name;
+}
+
+/* "<endpoint>/<container>/<encoded blob>" (url) and its path (for Shared Key), in the pool. */
+static void blob_url(const struct lfs_storage_azure *st, const char *blob, h2o_mem_pool_t *pool,
+                     const char **url, const char **path)
+{
+    char *enc = h2o_mem_alloc_pool(pool, 3 * strlen(blob) + 1);
+    lfs_azure_path_encode(blob, enc);
+    size_t n = strlen(st->account.endpoint) + strlen(st->container) + strlen(enc) + 3;
+    char *u = h2o_mem_alloc_pool(pool, n);
+    snprintf(u, n, "%s/%s/%s", st->account.endpoint, st->container, enc);
+    *url = u;
+    if (path != NULL) {
+        size_t pn = strlen(st->account.path) + strlen(st->container) + strlen(enc) + 3;
+        char *p = h2o_mem_alloc_pool(pool, pn);
+        snprintf(p, pn, "%s/%s/%s", st->account.path, st->container, enc);
+        *path = p;
+    }
+}
+
+/* One call lfsgate makes to the store with Shared Key authorization. */
+struct azure_call {
+    const char *method;
+    const char *blob;
+    const char *query;        /* without '?', or NULL */
+    const char *headers[8];   /* extra "Name: value" lines (x-ms-*, Content-Type), NULL-ended */
+    h2o_iovec_t body;
+    long timeout_ms;
+    int (*on_data)(void *arg, long status, const char *data, size_t len);
+};
+
+/* Signs and starts `c`. Returns what lfs_http_fetch returns (NULL after calling cb). */
+static struct lfs_http_call *azure_fetch(struct lfs_storage_azure *st, struct lfs_io *io,
+                                         const struct azure_call *c, lfs_http_cb cb, void *arg)
+{
+    const char *url, *path;
+    blob_url(st, c->blob, io->pool, &url, &path);
+    if (c->query != NULL) {
+        size_t n = strlen(url) + strlen(c->query) + 2;
+        char *u = h2o_mem_alloc_pool(io->pool, n);
+        snprintf(u, n, "%s?%s", url, c->query);
+        url = u;
+    }
+    char date[64], length[64], auth[512];
+    char rfc[30];
+    snprintf(date, sizeof(date), "x-ms-date: %s", lfs_azure_rfc1123(time(NULL), rfc));
+    snprintf(length, sizeof(length), "Content-Length: %zu", c->body.len);
+    /* Signed: everything sent, plus the Content-Length curl adds itself. */
+    const char *signed_headers[LFS_HTTP_MAX_HEADERS + 1];
+    struct lfs_http_request req = {
+        .method = c->method,
+        .url = url,
+        .body = c->body,
+        .timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : st->timeout_ms,
+        .store = AZURE_STORE,
+        .on_data = c->on_data,
+    };
+    size_t n = 0, ns = 0;
+    req.headers[n++] = date;
+    req.headers[n++] = "x-ms-version: " LFS_AZURE_VERSION;
+    for (size_t i = 0; c->headers[i] != NULL && n < LFS_HTTP_MAX_HEADERS - 2; i++)
+        req.headers[n++] = c->headers[i];
+    for (size_t i = 0; i < n; i++)
+        signed_headers[ns++] = req.headers[i];
+    if (c->body.len > 0)
+        signed_headers[ns++] = length;
+    signed_headers[ns] = NULL;
+    struct lfs_azure_request sreq = {
+        .method = c->method, .path = path, .query = c->query, .headers = signed_headers};
+    struct lfs_error err = {0};
+    char *authz = auth + 15;
+    memcpy(auth, "Authorization: ", 15);
+    if (lfs_azure_shared_key(&st->account, &sreq, authz, sizeof(auth) - 15, &err) < 0) {
+        struct lfs_http_response response = {.content_length = -1, .body = h2o_iovec_init("", 0)};
+        cb(arg, &response, &err);
+        return NULL;
+    }
+    req.headers[n++] = auth;
+    req.headers[n] = NULL;
+    struct lfs_http_call *call = lfs_http_fetch(io, &req, cb, arg);
+    OPENSSL_cleanse(auth, sizeof(auth));
+    return call;
+}
+
+/* The <Code> of an Azure error body ("AuthenticationFailed"), or "" (never the <Message>,
+ * which may quote the string-to-sign). */
+static void error_code(const struct lfs_http_response *res, char *code, size_t size)
+{
+    code[0] = '\0';
+    if (res == NULL || res->body.len == 0)
+        return;
+    size_t at = h2o_strstr(res->body.base, res->body.len, H2O_STRLIT("<Code>"));
+    if (at == SIZE_MAX)
+        return;
+    const char *b = res->body.base + at + 6;
+    size_t i = 0;
+    const char *end = res->body.base + res->body.len;
+    while (b < end && *b != '<' && i + 1 < size &&
+           ((*b >= 'A' && *b <= 'Z') || (*b >= 'a' && *b <= 'z') || (*b >= '0' && *b <= '9')))
+        code[i++] = *b++;
+    code[i] = '\0';
+}
+
+/* err for an unexpected answer of the store to `what` (e.g. "HEAD"). */
+static void status_error(const struct lfs_storage_azure *st, struct lfs_error *err,
+                         const struct lfs_http_response *res, const char *what, const char *blob)
+{
+    char code[64];
+    error_code(res, code, sizeof(code));
+    long status = res->status;
+    const char *hint = "";
+    if (status == 401 || status == 403)
+        hint = "; check the account name and key of connection_string";
+    else if (strcmp(code, "ContainerNotFound") == 0)
+        hint = "; create the container first";
+    lfs_error_set(err, status == 503 ? 503 : 502,
+                  AZURE_STORE " answered %ld%s%s%s to %s of \"%s\" in container \"%s\"%s",
+                  status, code[0] != '\0' ? " (" : "", code, code[0] != '\0' ? ")" : "", what,
+                  blob, st->container, hint);
+}
+
+/* ---- stat: HEAD ---- */
+
+struct azure_stat {
+    struct lfs_storage_azure *st;
+    const char *blob;
+    lfs_storage_stat_cb cb;
+    void *arg;
+};
+
+static void on_stat_done(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct azure_stat *s = arg;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        s->cb(s->arg, -1, err);
+    } else if (res->status == 200 && res->content_length >= 0) {
+        s->cb(s->arg, res->content_length, NULL);
+    } else if (res->status == 404) {
+        s->cb(s->arg, -1, NULL);
+    } else {
+        status_error(s->st, &e, res, "HEAD", s->blob);
+        if (res->status == 200)
+            lfs_error_set(&e, 502, AZURE_STORE " sent no size for \"%s\"", s->blob);
+        s->cb(s->arg, -1, &e);
+    }
+}
+
+static void azure_stat(struct lfs_storage *storage, struct lfs_io *io,
+                       const struct lfs_object_key *key, lfs_storage_stat_cb cb, void *arg)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    struct lfs_error err = {0};
+    const char *blob = blob_name(st, key, io->pool, &err);
+    if (blob == NULL) {
+        cb(arg, -1, &err);
+        return;
+    }
+    struct azure_stat *s = h2o_mem_alloc_pool(io->pool, sizeof(*s));
+    *s = (struct azure_stat){.st = st, .blob = blob, .cb = cb, .arg = arg};
+    struct azure_call c = {.method = "HEAD", .blob = blob};
+    azure_fetch(st, io, &c, on_stat_done, s);
+}
+
+/* ---- put: hash, then Put Blob (or Put Block... + Put Block List) ---- */
+
+struct azure_put {
+    h2o_timeout_entry_t slice;
+    struct lfs_io io;
+    struct lfs_storage_azure *st;
+    EVP_MD_CTX *md;
+    h2o_iovec_t body;
+    size_t done;
+    const char *blob;
+    size_t nblocks, next_block; /* staged upload of a large body */
+    bool checked;               /* looked for a concurrent upload's blob after a refusal */
+    char oid[LFS_OID_LEN + 1];
+    char tag[9]; /* per-upload part of the block ids */
+    lfs_storage_done_cb cb;
+    void *arg;
+};
+
+static void put_release(struct azure_put *put)
+{
+    if (h2o_timeout_is_linked(&put->slice))
+        h2o_timeout_unlink(&put->slice);
+    if (put->md != NULL)
+        EVP_MD_CTX_free(put->md);
+    put->md = NULL;
+}
+
+static void put_dispose(void *p)
+{
+    put_release(p);
+}
+
+static void put_finish(struct azure_put *put, const struct lfs_error *err)
+{
+    put_release(put);
+    put->cb(put->arg, err);
+}
+
+/* Block id i of a staged upload: base64 of "lg<8 hex tag><6 digits>", 16 characters. */
+static void put_block_id(const struct azure_put *put, size_t i, char *out)
+{
+    char raw[AZURE_BLOCK_ID_RAW + 1];
+    snprintf(raw, sizeof(raw), "lg%s%06zu", put->tag, i % 1000000);
+    lfs_azure_base64_encode((const unsigned char *)raw, AZURE_BLOCK_ID_RAW, out);
+}
+
+static long put_timeout(size_t len)
+{
+    /* Allows the store to take a body at 1 MB/s. */
+    return 60000 + (long)(len / 1000);
+}
+
+static void put_next_block(struct azure_put *put);
+
+static void on_put_check(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct azure_put *put = arg;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        put_finish(put, err);
+    } else if (res->status == 200 && res->content_length == (int64_t)put->body.len) {
+        put_finish(put, NULL);
+    } else {
+        lfs_error_set(&e, 502, AZURE_STORE " refused the block list of \"%s\"", put->blob);
+        put_finish(put, &e);
+    }
+}
+
+static void on_put_done(void *arg, const struct lfs_http_response *res,
+                        const struct lfs_error *err)
+{
+    struct azure_put *put = arg;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        put_finish(put, err);
+    } else if (res->status == 400 && put->nblocks != 0 && put->next_block > put->nblocks &&
+               !put->checked) {
+        /* Another upload of the same object committed first, which discards the blocks
+         * staged by everyone else: fine if its blob is there (its data is verified too). */
+        put->checked = true;
+        struct azure_call c = {.method = "HEAD", .blob = put->blob};
+        azure_fetch(put->st, &put->io, &c, on_put_check, put);
+    } else if (res->status != 201 && res->status != 200) {
+        status_error(put->st, &e, res,
+                     put->nblocks == 0 ? "Put Blob"
+                     : put->next_block <= put->nblocks ? "Put Block"
+                                                       : "Put Block List",
+                     put->blob);
+        put_finish(put, &e);
+    } else if (put->nblocks != 0 && put->next_block <= put->nblocks) {
+        put_next_block(put);
+    } else {
+        put_finish(put, NULL);
+    }
+}
+
+/* Stages the next block, or commits them all once staged. */
+static void put_next_block(struct azure_put *put)
+{
+    char id[AZURE_BLOCK_ID_LEN + 1], query[128];
+    if (put->next_block < put->nblocks) {
+        size_t i = put->next_block++;
+        size_t off = i * (size_t)AZURE_BLOCK_SIZE;
+        size_t len = put->body.len - off < AZURE_BLOCK_SIZE ? put->body.len - off : AZURE_BLOCK_SIZE;
+        put_block_id(put, i, id);
+        char enc[3 * AZURE_BLOCK_ID_LEN + 1];
+        lfs_url_encode(id, strlen(id), enc);
+        snprintf(query, sizeof(query), "comp=block&blockid=%s", enc);
+        struct azure_call c = {.method = "PUT",
+                               .blob = put->blob,
+                               .query = query,
+                               .headers = {"Content-Type: application/octet-stream"},
+                               .body = h2o_iovec_init(put->body.base + off, len),
+                               .timeout_ms = put_timeout(len)};
+        azure_fetch(put->st, &put->io, &c, on_put_done, put);
+        return;
+    }
+    put->next_block++;
+    static const char head[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+    static const char tail[] = "</BlockList>";
+    size_t cap = sizeof(head) + sizeof(tail) + put->nblocks * (AZURE_BLOCK_ID_LEN + 20);
+    char *xml = h2o_mem_alloc_pool(put->io.pool, cap);
+    size_t n = (size_t)snprintf(xml, cap, "%s", head);
+    for (size_t i = 0; i < put->nblocks; i++) {
+        put_block_id(put, i, id);
+        n += (size_t)snprintf(xml + n, cap - n, "<Latest>%s</Latest>", id);
+    }
+    n += (size_t)snprintf(xml + n, cap - n, "%s", tail);
+    struct azure_call c = {.method = "PUT",
+                           .blob = put->blob,
+                           .query = "comp=blocklist",
+                           .headers = {"Content-Type: application/xml",
+                                       "x-ms-blob-content-type: application/octet-stream"},
+                           .body = h2o_iovec_init(xml, n)};
+    azure_fetch(put->st, &put->io, &c, on_put_done, put);
+}
+
+static void put_send(struct azure_put *put)
+{
+    if (put->body.len > AZURE_PUT_BLOB_MAX) {
+        /* A tag of its own per upload: concurrent uploads of the same object stage
+         * separate blocks (the data is the same, verified, whichever commits last). */
+        unsigned char rnd[4] = {0};
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            struct lfs_error err;
+            lfs_error_set(&err, 500, "cannot draw random bytes for block ids");
+            put_finish(put, &err);
+            return;
+        }
+        lfs_hex_encode(rnd, sizeof(rnd), put->tag);
+        put->nblocks = (put->body.len + AZURE_BLOCK_SIZE - 1) / AZURE_BLOCK_SIZE;
+        put->next_block = 0;
+        put_next_block(put);
+        return;
+    }
+    struct azure_call c = {.method = "PUT",
+                           .blob = put->blob,
+                           .headers = {"x-ms-blob-type: BlockBlob",
+                                       "Content-Type: application/octet-stream"},
+                           .body = put->body,
+                           .timeout_ms = put_timeout(put->body.len)};
+    azure_fetch(put->st, &put->io, &c, on_put_done, put);
+}
+
+/* Hashes up to AZURE_HASH_SLICE bytes, then yields to the loop; sends once all is hashed
+ * and the digest is the oid. */
+static void put_slice(h2o_timeout_entry_t *entry)
+{
+    struct azure_put *put = H2O_STRUCT_FROM_MEMBER(struct azure_put, slice, entry);
+    size_t n = put->body.len - put->done;
+    if (n > AZURE_HASH_SLICE)
+        n = AZURE_HASH_SLICE;
+    EVP_DigestUpdate(put->md, put->body.base + put->done, n);
+    put->done += n;
+    if (put->done < put->body.len) {
+        h2o_timeout_link(put->io.ctx->loop, &put->io.ctx->zero_timeout, &put->slice);
+        return;
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    EVP_DigestFinal_ex(put->md, digest, &dlen);
+    lfs_hex_encode(digest, dlen, hex);
+    EVP_MD_CTX_free(put->md);
+    put->md = NULL;
+    if (strcmp(hex, put->oid) != 0) {
+        struct lfs_error err;
+        lfs_error_set(&err, 422,
+                      "uploaded data does not match its oid: expected sha256 %s, got %s; "
+                      "nothing was stored",
+                      put->oid, hex);
+        put_finish(put, &err);
+        return;
+    }
+    put_send(put);
+}
+
+static void azure_put(struct lfs_storage *storage, struct lfs_io *io,
+                      const struct lfs_object_key *key, h2o_iovec_t body, lfs_storage_done_cb cb,
+                      void *arg)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    struct azure_put *put = h2o_mem_alloc_shared(io->pool, sizeof(*put), put_dispose);
+    memset(put, 0, sizeof(*put));
+    put->io = *io;
+    put->st = st;
+    put->body = body;
+    put->cb = cb;
+    put->arg = arg;
+    put->slice.cb = put_slice;
+    struct lfs_error err = {0};
+    if ((put->blob = blob_name(st, key, io->pool, &err)) == NULL) {
+        put_finish(put, &err);
+        return;
+    }
+    snprintf(put->oid, sizeof(put->oid), "%s", key->oid);
+    put->md = EVP_MD_CTX_new();
+    if (put->md == NULL || EVP_DigestInit_ex(put->md, EVP_sha256(), NULL) != 1) {
+        lfs_error_set(&err, 500, "out of memory");
+        put_finish(put, &err);
+        return;
+    }
+    put_slice(&put->slice);
+}
+
+/* ---- open: a ranged GET, streamed ---- */
+
+/* A download in progress, owned by the request pool. Data from the HTTP client lands in buf;
+ * the reader takes it from there. The opener and the reader are called back from a
+ * zero-timeout "kick" (or synchronously from read), never from inside the HTTP client's own
+ * callbacks, so the client is never re-entered from its on_data. */
+struct azure_stream {
+    struct lfs_storage_stream base;
+    h2o_timeout_entry_t kick;
+    h2o_context_t *ctx;
+    struct lfs_storage_azure *st;
+    struct lfs_http_call *call;
+    const char *blob;
+    char *buf;
+    size_t cap, start, end;
+    size_t want; /* size of the delivery refused while paused */
+    bool paused, opened, done;
+    uint64_t offset, expected, received;
+    struct lfs_error err; /* status != 0: the transfer failed */
+    char errbody[2048];
+    size_t errlen;
+    lfs_storage_open_cb open_cb;
+    void *open_arg;
+    /* the pending read, when rcb != NULL */
+    char *rbuf;
+    size_t rcap;
+    lfs_storage_read_cb rcb;
+    void *rarg;
+};
+
+static void stream_dispose(void *p)
+{
+    struct azure_stream *s = p;
+    if (h2o_timeout_is_linked(&s->kick))
+        h2o_timeout_unlink(&s->kick);
+    free(s->buf);
+    s->buf = NULL;
+}
+
+static void stream_schedule(struct azure_stream *s)
+{
+    if (!h2o_timeout_is_linked(&s->kick))
+        h2o_timeout_link(s->ctx->loop, &s->ctx->zero_timeout, &s->kick);
+}
+
+/* Serves the pending read if data (or the end) is there. */
+static void stream_serve(struct azure_stream *s)
+{
+    if (s->rcb == NULL)
+        return;
+    lfs_storage_read_cb cb = s->rcb;
+    void *arg = s->rarg;
+    size_t avail = s->end - s->start;
+    if (avail > 0) {
+        size_t n = avail < s->rcap ? avail : s->rcap;
+        memcpy(s->rbuf, s->buf + s->start, n);
+        s->start += n;
+        if (s->start == s->end)
+            s->start = s->end = 0;
+        s->rcb = NULL;
+        /* Resume before the callback: the client may deliver more at once, into buf. */
+        if (s->paused && s->cap - (s->end - s->start) >= s->want) {
+            s->paused = false;
+            lfs_http_resume(s->call);
+        }
+        cb(arg, (ssize_t)n, NULL);
+    } else if (s->done) {
+        s->rcb = NULL;
+        if (s->err.status != 0)
+            cb(arg, -1, &s->err);
+        else
+            cb(arg, 0, NULL);
+    }
+}
+
+static void stream_kick(h2o_timeout_entry_t *entry)
+{
+    struct azure_stream *s = H2O_STRUCT_FROM_MEMBER(struct azure_stream, kick, entry);
+    if (!s->opened) {
+        if (s->done && s->err.status != 0) {
+            s->opened = true;
+            s->open_cb(s->open_arg, NULL, &s->err);
+        } else if (s->end > s->start || s->done) {
+            s->opened = true;
+            s->open_cb(s->open_arg, &s->base, NULL);
+        }
+        return;
+    }
+    stream_serve(s);
+}
+
+static void stream_read(struct lfs_storage_stream *stream, char *buf, size_t cap,
+                        lfs_storage_read_cb cb, void *arg)
+{
+    struct azure_stream *s = (struct azure_stream *)stream;
+    s->rbuf = buf;
+    s->rcap = cap;
+    s->rcb = cb;
+    s->rarg = arg;
+    stream_serve(s);
+}
+
+static const struct lfs_storage_stream_ops azure_stream_ops = {.read = stream_read};
+
+static int stream_on_data(void *arg, long status, const char *data, size_t len)
+{
+    struct azure_stream *s = arg;
+    if (status != 206 && !(status == 200 && s->offset == 0)) {
+        /* An error answer (its XML body is kept for the message), or the whole object when a
+         * range was asked: not what the reader wants. */
+        if (status == 200) {
+            lfs_error_set(&s->err, 502, AZURE_STORE " ignored the range asked of \"%s\"", s->blob);
+            return -1;
+        }
+        size_t room = sizeof(s->errbody) - s->errlen;
+        if (len < room)
+            room = len;
+        memcpy(s->errbody + s->errlen, data, room);
+        s->errlen += room;
+        return 0;
+    }
+    if (s->received + len > s->expected) {
+        lfs_error_set(&s->err, 502, AZURE_STORE ": \"%s\" is longer than expected", s->blob);
+        return -1;
+    }
+    if (s->start > 0 && s->cap - s->end < len) {
+        memmove(s->buf, s->buf + s->start, s->end - s->start);
+        s->end -= s->start;
+        s->start = 0;
+    }
+    if (s->cap - s->end < len) {
+        if (s->end > 0) {
+            s->paused = true;
+            s->want = len;
+            stream_schedule(s);
+            return 1;
+        }
+        /* Empty and still too small for one delivery: grow to it. */
+        char *nb = realloc(s->buf, len);
+        if (nb == NULL) {
+            lfs_error_set(&s->err, 500, "out of memory");
+            return -1;
+        }
+        s->buf = nb;
+        s->cap = len;
+    }
+    memcpy(s->buf + s->end, data, len);
+    s->end += len;
+    s->received += len;
+    stream_schedule(s);
+    return 0;
+}
+
+static void stream_on_done(void *arg, const struct lfs_http_response *res,
+                           const struct lfs_error *err)
+{
+    struct azure_stream *s = arg;
+    s->done = true;
+    s->paused = false;
+    s->call = NULL;
+    if (s->err.status != 0) {
+        /* our own reason for aborting */
+    } else if (err != NULL) {
+        s->err = *err;
+    } else if (res->status == 404) {
+        lfs_error_set(&s->err, 404, "object \"%s\" does not exist in " AZURE_STORE, s->blob);
+    } else if (res->status != 200 && res->status != 206) {
+        struct lfs_http_response copy = *res;
+        copy.body = h2o_iovec_init(s->errbody, s->errlen);
+        status_error(s->st, &s->err, &copy, "GET", s->blob);
+    } else if (s->received != s->expected) {
+        lfs_error_set(&s->err, 502,
+                      AZURE_STORE ": \"%s\" ended after %" PRIu64 " of %" PRIu64 " bytes",
+                      s->blob, s->received, s->expected);
+    }
+    stream_schedule(s);
+}
+
+static void azure_open(struct lfs_storage *storage, struct lfs_io *io,
+                       const struct lfs_object_key *key, uint64_t offset, uint64_t length,
+                       lfs_storage_open_cb cb, void *arg)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    struct azure_stream *s = h2o_mem_alloc_shared(io->pool, sizeof(*s), stream_dispose);
+    memset(s, 0, sizeof(*s));
+    s->base.ops = &azure_stream_ops;
+    s->kick.cb = stream_kick;
+    s->ctx = io->ctx;
+    s->st = st;
+    s->offset = offset;
+    s->expected = length;
+    s->open_cb = cb;
+    s->open_arg = arg;
+    struct lfs_error err = {0};
+    if ((s->blob = blob_name(st, key, io->pool, &err)) == NULL) {
+        s->opened = true;
+        cb(arg, NULL, &err);
+        return;
+    }
+    if (length == 0) {
+        s->done = s->opened = true;
+        cb(arg, &s->base, NULL);
+        return;
+    }
+    s->cap = AZURE_STREAM_BUFFER;
+    if ((s->buf = malloc(s->cap)) == NULL) {
+        lfs_error_set(&err, 500, "out of memory");
+        s->opened = true;
+        cb(arg, NULL, &err);
+        return;
+    }
+    char range[96];
+    snprintf(range, sizeof(range), "x-ms-range: bytes=%" PRIu64 "-%" PRIu64, offset,
+             offset + length - 1);
+    struct azure_call c = {.method = "GET",
+                           .blob = s->blob,
+                           .headers = {range},
+                           /* Allows a reader as slow as 100 kB/s. */
+                           .timeout_ms = 60000 + (long)(length / 100),
+                           .on_data = stream_on_data};
+    s->call = azure_fetch(st, io, &c, stream_on_done, s);
+}
+
+/* ---- sign: service SAS URLs for the clients ---- */
+
+/* Content-Disposition for a download: "<attachment|inline>[; filename="<safe>"[;
+ * filename*=UTF-8''<encoded>]]", in the pool; NULL when neither is given. */
+static const char *content_disposition(const char *filename, const char *disposition,
+                                       h2o_mem_pool_t *pool)
+{
+    if (filename == NULL && disposition == NULL)
+        return NULL;
+    const char *kind =
+        disposition != NULL && strcmp(disposition, "inline") == 0 ? "inline" : "attachment";
+    if (filename == NULL || filename[0] == '\0' || strlen(filename) > 255)
+        return kind;
+    size_t len = strlen(filename);
+    char *plain = h2o_mem_alloc_pool(pool, len + 1);
+    bool ascii = true;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)filename[i];
+        bool ok = c == '\0' || (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/');
+        ascii = ascii && ok;
+        plain[i] = ok ? (char)c : '_';
+    }
+    size_t vlen = strlen(kind) + 2 * len + 3 * len + 48;
+    char *value = h2o_mem_alloc_pool(pool, vlen);
+    if (ascii) {
+        snprintf(value, vlen, "%s; filename=\"%s\"", kind, plain);
+    } else {
+        char *encoded = h2o_mem_alloc_pool(pool, 3 * len + 1);
+        lfs_url_encode(filename, len, encoded);
+        snprintf(value, vlen, "%s; filename=\"%s\"; filename*=UTF-8''%s", kind, plain, encoded);
+    }
+    return value;
+}
+
+/* "<blob url>?<SAS>" in the pool, for `permissions`, valid from now - skew to now + lifetime. */
+static const char *sas_url(struct lfs_storage_azure *st, const char *blob, const char *permissions,
+                           time_t now, long lifetime, const char *disposition,
+                           h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    char start[24], expiry[24];
+    struct lfs_azure_sas sas = {
+        .permissions = permissions,
+        .start = lfs_azure_iso8601(now - AZURE_CLOCK_SKEW, start),
+        .expiry = lfs_azure_iso8601(now + lifetime, expiry),
+        .protocol = st->https ? "https" : NULL,
+        .version = LFS_AZURE_VERSION,
+        .content_disposition = disposition,
+    };
+    const char *url;
+    blob_url(st, blob, pool, &url, NULL);
+    size_t ulen = strlen(url);
+    size_t size = ulen + 512 + 3 * (disposition != NULL ? strlen(disposition) : 0);
+    char *href = h2o_mem_alloc_pool(pool, size);
+    memcpy(href, url, ulen);
+    href[ulen] = '?';
+    if (lfs_azure_sas_query(&st->account, st->container, blob, &sas, href + ulen + 1,
+                            size - ulen - 1, err) < 0)
+        return NULL;
+    return href;
+}
+
+static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
+                      const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
+                      struct lfs_signed_url *out, struct lfs_error *err)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    const char *blob = blob_name(st, key, pool, err);
+    if (blob == NULL)
+        return -1;
+    out->header = NULL;
+    if (request->op == LFS_SIGN_DOWNLOAD) {
+        const char *rscd = content_disposition(request->filename, request->disposition, pool);
+        out->href = sas_url(st, blob, "r", request->now, request->lifetime, rscd, pool, err);
+        return out->href != NULL ? 0 : -1;
+    }
+    /* Upload: create or overwrite this one blob (Put Blob), nothing else. */
+    out->href = sas_url(st, blob, "cw", request->now, request->lifetime, NULL, pool, err);
+    if (out->href == NULL)
+        return -1;
+    const char *type = request->content_type != NULL
+                           ? request->content_type
+                           : lfs_azure_content_type_for(request->filename);
+    out->header = json_pack("{s:s}", "x-ms-blob-type", "BlockBlob");
+    if (type != NULL)
+        json_object_set_new(out->header, "x-ms-blob-content-type", json_string(type));
+    return 0;
+}
+
+/* ---- multipart: Put Block parts, Put Block List commit, Delete Blob abort ---- */
+
+/* Block id of part i: base64 of i in 16 zero-padded digits (giftless's ids, so uploads it
+ * started can be resumed here and the other way round). */
+static void part_block_id(size_t i, char *out)
+{
+    char raw[AZURE_BLOCK_ID_RAW + 1];
+    snprintf(raw, sizeof(raw), "%016llu", (unsigned long long)i % 10000000000000000ull);
+    lfs_azure_base64_encode((const unsigned char *)raw, AZURE_BLOCK_ID_RAW, out);
+}
+
+struct azure_plan {
+    struct lfs_storage_azure *st;
+    struct lfs_io io;
+    const char *blob;
+    struct lfs_multipart_request request;
+    lfs_storage_multipart_cb cb;
+    void *arg;
+};
+
+/* Size of the uncommitted block named `id` in a Get Block List answer, or -1 if absent. */
+static int64_t listed_block_size(h2o_iovec_t xml, const char *id)
+{
+    char needle[AZURE_BLOCK_ID_LEN + 16];
+    int n = snprintf(needle, sizeof(needle), "<Name>%s</Name>", id);
+    size_t at = h2o_strstr(xml.base, xml.len, needle, (size_t)n);
+    if (at == SIZE_MAX)
+        return -1;
+    const char *p = xml.base + at + (size_t)n, *end = xml.base + xml.len;
+    size_t sz = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Size>"));
+    if (sz == SIZE_MAX)
+        return -1;
+    p += sz + 6;
+    /* The <Size> must belong to this <Block>: no other <Name> in between. */
+    size_t next = h2o_strstr(xml.base + at + (size_t)n, (size_t)(end - (xml.base + at + (size_t)n)),
+                             H2O_STRLIT("<Name>"));
+    if (next != SIZE_MAX && xml.base + at + (size_t)n + next < p)
+        return -1;
+    int64_t v = 0;
+    bool digits = false;
+    while (p < end && *p >= '0' && *p <= '9' && v < INT64_MAX / 10) {
+        v = v * 10 + (*p++ - '0');
+        digits = true;
+    }
+    return digits ? v : -1;
+}
+
+static void plan_build(struct azure_plan *p, h2o_iovec_t listing)
+{
+    struct lfs_storage_azure *st = p->st;
+    h2o_mem_pool_t *pool = p->io.pool;
+    const struct lfs_multipart_request *rq = &p->request;
+    struct lfs_error err = {0};
+    uint64_t size = (uint64_t)rq->size;
+    /* Within the service's limits: at most 50,000 blocks of at most 4000 MiB. */
+    uint64_t part = rq->part_size > 0 ? rq->part_size : 10240000;
+    if (part > AZURE_MAX_BLOCK_SIZE)
+        part = AZURE_MAX_BLOCK_SIZE;
+    if (size / part >= AZURE_MAX_BLOCKS)
+        part = (size + AZURE_MAX_BLOCKS - 1) / AZURE_MAX_BLOCKS;
+    if (part > AZURE_MAX_BLOCK_SIZE) {
+        lfs_error_set(&err, 422, "object of %" PRIu64 " bytes is too large for one blob", size);
+        p->cb(p->arg, NULL, &err);
+        return;
+    }
+    size_t total = (size_t)((size + part - 1) / part);
+    struct lfs_multipart_plan *plan = h2o_mem_alloc_pool(pool, sizeof(*plan));
+    memset(plan, 0, sizeof(*plan));
+    plan->total = total;
+    plan->parts = h2o_mem_alloc_pool(pool, (total > 0 ? total : 1) * sizeof(*plan->parts));
+    /* Parts and commit: write only, to this blob. Abort: delete only. */
+    const char *write_url =
+        sas_url(st, p->blob, "cw", rq->now, rq->lifetime, NULL, pool, &err);
+    const char *delete_url = write_url != NULL
+                                 ? sas_url(st, p->blob, "d", rq->now, rq->lifetime, NULL, pool, &err)
+                                 : NULL;
+    if (delete_url == NULL) {
+        p->cb(p->arg, NULL, &err);
+        return;
+    }
+    size_t wlen = strlen(write_url);
+    static const char head[] = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>";
+    static const char tail[] = "</BlockList>";
+    size_t xcap = sizeof(head) + sizeof(tail) + total * (AZURE_BLOCK_ID_LEN + 20);
+    char *xml = h2o_mem_alloc_pool(pool, xcap);
+    size_t xn = (size_t)snprintf(xml, xcap, "%s", head);
+    for (size_t i = 0; i < total; i++) {
+        char id[AZURE_BLOCK_ID_LEN + 1], enc[3 * AZURE_BLOCK_ID_LEN + 1];
+        part_block_id(i, id);
+        xn += (size_t)snprintf(xml + xn, xcap - xn, "<Latest>%s</Latest>", id);
+        uint64_t pos = (uint64_t)i * part;
+        uint64_t psize = size - pos < part ? size - pos : part;
+        if (listing.len > 0 && listed_block_size(listing, id) == (int64_t)psize)
+            continue; /* already staged by an earlier attempt */
+        lfs_url_encode(id, strlen(id), enc);
+        size_t hlen = wlen + 32 + strlen(enc);
+        char *href = h2o_mem_alloc_pool(pool, hlen);
+        snprintf(href, hlen, "%s&comp=block&blockid=%s", write_url, enc);
+        struct lfs_multipart_part *mp = &plan->parts[plan->nparts++];
+        *mp = (struct lfs_multipart_part){
+            .pos = pos,
+            .size = psize,
+            .request = {.href = href},
+            .want_digest = st->content_digest ? "contentMD5" : NULL,
+        };
+    }
+    xn += (size_t)snprintf(xml + xn, xcap - xn, "%s", tail);
+    size_t clen = wlen + 32;
+    char *commit = h2o_mem_alloc_pool(pool, clen);
+    snprintf(commit, clen, "%s&comp=blocklist", write_url);
+    const char *type = rq->content_type != NULL ? rq->content_type
+                                                : lfs_azure_content_type_for(rq->filename);
+    const char **header = h2o_mem_alloc_pool(pool, 5 * sizeof(*header));
+    header[0] = "Content-Type";
+    header[1] = "application/xml; charset=utf-8";
+    header[2] = type != NULL ? "x-ms-blob-content-type" : NULL;
+    header[3] = type;
+    header[4] = NULL;
+    plan->commit = (struct lfs_storage_request){
+        .method = "PUT", .href = commit, .header = header, .body = xml};
+    plan->abort = (struct lfs_storage_request){.method = "DELETE", .href = delete_url};
+    p->cb(p->arg, plan, NULL);
+}
+
+static void on_block_list(void *arg, const struct lfs_http_response *res,
+                          const struct lfs_error *err)
+{
+    struct azure_plan *p = arg;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        p->cb(p->arg, NULL, err);
+    } else if (res->status == 200) {
+        plan_build(p, res->body);
+    } else if (res->status == 404) {
+        char code[64];
+        error_code(res, code, sizeof(code));
+        if (strcmp(code, "ContainerNotFound") == 0) {
+            status_error(p->st, &e, res, "Get Block List", p->blob);
+            p->cb(p->arg, NULL, &e);
+            return;
+        }
+        plan_build(p, h2o_iovec_init("", 0)); /* no blob and no staged blocks yet */
+    } else {
+        status_error(p->st, &e, res, "Get Block List", p->blob);
+        p->cb(p->arg, NULL, &e);
+    }
+}
+
+static void azure_multipart_plan(struct lfs_storage *storage, struct lfs_io *io,
+                                 const struct lfs_object_key *key,
+                                 const struct lfs_multipart_request *request,
+                                 lfs_storage_multipart_cb cb, void *arg)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    struct lfs_error err = {0};
+    const char *blob = blob_name(st, key, io->pool, &err);
+    if (blob == NULL || request->size < 0) {
+        if (blob != NULL)
+            lfs_error_set(&err, 422, "invalid object size");
+        cb(arg, NULL, &err);
+        return;
+    }
+    struct azure_plan *p = h2o_mem_alloc_pool(io->pool, sizeof(*p));
+    *p = (struct azure_plan){
+        .st = st, .io = *io, .blob = blob, .request = *request, .cb = cb, .arg = arg};
+    if (request->filename != NULL)
+        p->request.filename = h2o_strdup(io->pool, request->filename, SIZE_MAX).base;
+    if (request->content_type != NULL)
+        p->request.content_type = h2o_strdup(io->pool, request->content_type, SIZE_MAX).base;
+    if (request->size == 0) {
+        plan_build(p, h2o_iovec_init("", 0));
+        return;
+    }
+    struct azure_call c = {
+        .method = "GET", .blob = blob, .query = "comp=blocklist&blocklisttype=uncommitted"};
+    azure_fetch(st, io, &c, on_block_list, p);
+}
+
+const struct lfs_storage_ops lfs_storage_azure_ops = {
+    .name = "azure",
+    .classes = (const char *const[]){"giftless.storage.azure:AzureBlobsStorage", NULL},
+    .caps = LFS_STORAGE_STREAMING | LFS_STORAGE_SIGNED_URLS | LFS_STORAGE_MULTIPART,
+    .create = azure_create,
+    .destroy = azure_destroy,
+    .stat = azure_stat,
+    .put = azure_put,
+    .open = azure_open,
+    .sign = azure_sign,
+    .multipart_plan = azure_multipart_plan,
+};
