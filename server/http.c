@@ -46,10 +46,13 @@ static const char *reason_phrase(int status)
 void lfs_http_send_json(struct lfs_request *r, int status, json_t *body)
 {
     h2o_req_t *req = r->req;
-    size_t len = json_dumpb(body, NULL, 0, JSON_COMPACT);
-    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
-    json_dumpb(body, buf, len, JSON_COMPACT);
+    /* One pass: json_dumps sizes its buffer as it goes (json_dumpb would need two). */
+    char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
+    size_t len = text != NULL ? strlen(text) : 0;
+    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
+    memcpy(buf, text != NULL ? text : "", len + 1);
+    free(text);
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
