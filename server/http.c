@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
+#include "server/json_out.h"
 #include "server/logs.h"
 #include "common/util.h"
 
@@ -46,12 +47,17 @@ static const char *reason_phrase(int status)
 void lfs_http_send_json(struct lfs_request *r, int status, json_t *body)
 {
     h2o_req_t *req = r->req;
-    /* One pass: json_dumps sizes its buffer as it goes (json_dumpb would need two). */
-    char *text = json_dumps(body, JSON_COMPACT);
+    size_t len = 0;
+    char *text = lfs_json_render(body, &len);
     json_decref(body);
-    size_t len = text != NULL ? strlen(text) : 0;
+    if (text == NULL) {
+        text = strdup("{\"message\":\"out of memory\"}");
+        len = text ? strlen(text) : 0;
+        status = 500;
+    }
+    /* Into the pool: the body must live as long as the request. */
     char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
-    memcpy(buf, text != NULL ? text : "", len + 1);
+    memcpy(buf, text ? text : "", len);
     free(text);
     req->res.status = status;
     req->res.reason = reason_phrase(status);

@@ -166,18 +166,32 @@ void lfs_transfer_destroy_common(struct lfs_transfer *transfer)
     free(transfer);
 }
 
-/* Appends "&name=value" (or "?name=value" first) to a growing query string. */
-static void query_add(char *buf, size_t size, size_t *len, const char *name, const char *value)
+/* A string assembled in the request pool: hrefs are built for every object of a batch, so
+ * this avoids printf and malloc on that path. */
+struct pool_str {
+    char *buf;
+    size_t len, cap;
+};
+
+static void str_add(struct pool_str *s, const char *p, size_t n)
+{
+    if (s->len + n + 1 > s->cap)
+        return; /* sized up front by the caller; cannot happen */
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+}
+
+/* Appends "?name=value" (or "&name=value"), value percent-encoded. */
+static void str_add_param(struct pool_str *s, bool *first, const char *name, const char *value)
 {
     size_t vlen = strlen(value);
-    char *enc = malloc(3 * vlen + 1);
-    if (enc == NULL)
-        return;
-    lfs_url_encode(value, vlen, enc);
-    int w = snprintf(buf + *len, size - *len, "%c%s=%s", *len == 0 ? '?' : '&', name, enc);
-    free(enc);
-    if (w > 0 && (size_t)w < size - *len)
-        *len += (size_t)w;
+    str_add(s, *first ? "?" : "&", 1);
+    str_add(s, name, strlen(name));
+    str_add(s, "=", 1);
+    if (s->len + 3 * vlen + 1 <= s->cap)
+        s->len += lfs_url_encode(value, vlen, s->buf + s->len);
+    *first = false;
 }
 
 json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
@@ -194,27 +208,38 @@ json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_
                              batch->repo, obj->oid, perms[kind], lifetime, batch->io.pool, &token,
                              err) < 0)
         return NULL;
-    char query[12288];
-    size_t qlen = 0;
-    query[0] = '\0';
+    static const char storage[] = "/objects/storage/";
+    const char *what = kind == LFS_OWN_VERIFY ? "verify" : obj->oid;
+    size_t cap = strlen(batch->base_url) + sizeof(storage) + strlen(what) + 64;
+    if (kind == LFS_OWN_DOWNLOAD)
+        cap += 3 * ((token ? strlen(token) : 0) + (obj->filename ? strlen(obj->filename) : 0) +
+                    (obj->disposition ? strlen(obj->disposition) : 0));
+    struct pool_str href = {.buf = h2o_mem_alloc_pool(batch->io.pool, cap), .cap = cap};
+    bool first = true;
+    str_add(&href, batch->base_url, strlen(batch->base_url));
+    str_add(&href, storage, sizeof(storage) - 1);
+    str_add(&href, what, strlen(what));
     if (kind == LFS_OWN_DOWNLOAD) {
         if (token != NULL)
-            query_add(query, sizeof(query), &qlen, "jwt", token);
+            str_add_param(&href, &first, "jwt", token);
         if (obj->filename != NULL)
-            query_add(query, sizeof(query), &qlen, "filename", obj->filename);
+            str_add_param(&href, &first, "filename", obj->filename);
         if (obj->disposition != NULL)
-            query_add(query, sizeof(query), &qlen, "disposition", obj->disposition);
+            str_add_param(&href, &first, "disposition", obj->disposition);
     }
     json_t *action = json_object();
-    json_object_set_new(action, "href",
-                        json_sprintf("%s/objects/storage/%s%s", batch->base_url,
-                                     kind == LFS_OWN_VERIFY ? "verify" : obj->oid, query));
+    json_object_set_new_nocheck(action, "href", json_stringn_nocheck(href.buf, href.len));
     if (token != NULL && kind != LFS_OWN_DOWNLOAD) {
+        size_t tlen = strlen(token);
+        char *bearer = h2o_mem_alloc_pool(batch->io.pool, tlen + 8);
+        memcpy(bearer, "Bearer ", 7);
+        memcpy(bearer + 7, token, tlen);
         json_t *header = json_object();
-        json_object_set_new(header, "Authorization", json_sprintf("Bearer %s", token));
-        json_object_set_new(action, "header", header);
+        json_object_set_new_nocheck(header, "Authorization",
+                                    json_stringn_nocheck(bearer, tlen + 7));
+        json_object_set_new_nocheck(action, "header", header);
     }
-    json_object_set_new(action, "expires_in", json_integer(lifetime));
+    json_object_set_new_nocheck(action, "expires_in", json_integer(lifetime));
     return action;
 }
 
