@@ -10,6 +10,9 @@ build_pkgs=(gcc pkg-config meson ninja-build
 # (Azurite) and the benchmark tools.
 test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography openssl
     bc wrk h2o)
+# Helm chart tests (tests/helm): helm's template engines, Go's text/template and sprig, built
+# offline from Debian's Go source packages.
+helm_test_pkgs=(golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)
 # Node.js for the npm components, unless a node is already installed.
 command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs npm)
 
@@ -17,7 +20,7 @@ with_tests=false
 want=("${build_pkgs[@]}")
 if [ "${1:-}" = "--with-tests" ]; then
     with_tests=true
-    want+=("${test_pkgs[@]}")
+    want+=("${test_pkgs[@]}" "${helm_test_pkgs[@]}")
 fi
 
 # npm ci in every test folder with a lock file whose node_modules is missing or older.

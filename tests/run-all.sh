@@ -8,7 +8,7 @@
 # Ends with exactly one line "N passed, N failed" (all suites) and exits non-zero if any
 # test failed. A failed build counts as one failure and skips that tree's tests.
 # Extra environment: E2E_FILTER (regex over e2e test names, see tests/e2e/lib.sh),
-# LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 to skip the unit suite.
+# LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 the unit suite, LFSGATE_HELM=0 the chart.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -92,6 +92,23 @@ count() {
     SUMMARY+=("$(printf '%-18s %4d passed, %d failed' "$1:" "$2" "$3")")
 }
 
+# helm_suite BIN: renders and validates the Helm chart (tests/helm), checking the rendered
+# config with the binary.
+helm_suite() {
+    local bin=$1 out pass fail rc=0
+    note "helm chart"
+    out=$(mktemp)
+    LFSGATE_BIN=$bin bash "$ROOT/tests/helm/test_chart.sh" 2>&1 | tee "$out" || rc=$?
+    pass=$(grep -c '^PASS ' "$out")
+    fail=$(grep -c '^FAIL ' "$out")
+    if [[ $rc != 0 && $fail == 0 ]]; then
+        echo "error: test_chart.sh exited with status $rc without reporting a failed test"
+        fail=1
+    fi
+    rm -f "$out"
+    count "helm" "$pass" "$fail"
+}
+
 # run_tree DIR LABEL [MESON_SETUP_ARGS...]
 run_tree() {
     local dir=$1 label=$2
@@ -112,6 +129,7 @@ if ! "$ROOT/scripts/install-deps.sh" --with-tests; then
     count "set-up" 0 1
 fi
 run_tree build plain
+[[ ${LFSGATE_HELM:-1} == 0 ]] || helm_suite "$ROOT/build/server/lfsgate"
 if [[ ${LFSGATE_SANITIZE:-1} != 0 ]]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
