@@ -9,8 +9,9 @@ printed on stdout, nothing else.
   mint_jwt.py mint --key PRIVATE_PEM [options]
       a signed token; options:
         --alg RS256              the header's alg and the signing algorithm
-        --scope S                a scope (repeatable); --scopes-string joins them into one
-                                 string claim instead of a list; no --scope: no claim
+        --scope S                a scope (repeatable); no --scope: no `scopes` claim
+        --scopes-string          the claim is one string (the scopes joined by spaces; for
+                                 giftless, one scope) instead of a list
         --sub/--name/--email     identity claims (sub defaults to "e2e-user")
         --iss/--aud              issuer / audience (--aud repeatable: a list when > 1)
         --exp-in N               exp = now + N seconds (default 600; may be negative)

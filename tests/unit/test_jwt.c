@@ -814,6 +814,45 @@ static void test_cache(void **state)
     auth->ops->destroy(auth);
 }
 
+static void test_cache_off(void **state)
+{
+    (void)state;
+    /* token_cache_size: 0 turns the cache off: every use is verified, none is counted */
+    struct lfs_auth *auth = provider(
+        json_pack("{s:s, s:s, s:i}", "algorithm", "RS256", "public_key", rsa_pub, "token_cache_size", 0));
+    struct lfs_identity id;
+    struct lfs_error err;
+    unsigned long long hits0, misses0, hits, misses;
+    char *token = mint_rs(claims(300, ""));
+    lfs_auth_token_cache_stats(&hits0, &misses0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(auth_bearer(auth, token, &id, &err), 1);
+        assert_string_equal(id.id, "user-1");
+    }
+    lfs_auth_token_cache_stats(&hits, &misses);
+    assert_int_equal(hits, hits0);
+    assert_int_equal(misses, misses0);
+    const char *h[] = {bearer(token)};
+    assert_int_equal(auth_req(auth, h, 1, NULL, NOW + 310, &id, &err), -1);
+    assert_non_null(strstr(err.message, "expired"));
+    auth->ops->destroy(auth);
+    /* a small cache works; a negative or huge size, or a string, is a config error */
+    auth = provider(json_pack("{s:s, s:s, s:i}", "algorithm", "RS256", "public_key", rsa_pub,
+                              "token_cache_size", 1));
+    assert_int_equal(auth_bearer(auth, token, &id, &err), 1);
+    assert_int_equal(auth_bearer(auth, token, &id, &err), 1);
+    auth->ops->destroy(auth);
+    expect_config_error(json_pack("{s:s, s:s, s:i}", "algorithm", "RS256", "public_key", rsa_pub,
+                                  "token_cache_size", -1),
+                        "config: AUTH_PROVIDERS[0].options.token_cache_size");
+    expect_config_error(json_pack("{s:s, s:s, s:I}", "algorithm", "RS256", "public_key", rsa_pub,
+                                  "token_cache_size", (json_int_t)LFS_AUTH_JWT_CACHE_MAX_ENTRIES + 1),
+                        "config: AUTH_PROVIDERS[0].options.token_cache_size");
+    expect_config_error(json_pack("{s:s, s:s, s:s}", "algorithm", "RS256", "public_key", rsa_pub,
+                                  "token_cache_size", "big"),
+                        "config: AUTH_PROVIDERS[0].options.token_cache_size");
+}
+
 static void test_cache_bounds(void **state)
 {
     (void)state;
@@ -1150,6 +1189,7 @@ int main(void)
         T(test_key_files),
         T(test_config_errors),
         T(test_cache),
+        T(test_cache_off),
         T(test_cache_bounds),
         T(test_preauth_mint_and_accept),
         T(test_preauth_in_chain),
