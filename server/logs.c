@@ -1,10 +1,12 @@
-/* Access and activity logs as JSON lines. Each line is formatted into one buffer and written
- * with a single write(2), so lines from worker threads never interleave. */
+/* Access and activity logs as JSON lines on stdout. Lines are assembled with plain copies
+ * (no printf on the request path) into a per-thread buffer that is written with one write(2)
+ * per turn of the event loop, or sooner when it fills: under load one system call carries
+ * many lines, and a line never interleaves with another thread's. At most one loop turn of
+ * lines is pending; lfs_logs_thread_flush writes them when a worker stops. */
 #include "server/logs.h"
 
+#include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,80 +14,163 @@
 #include "server/http.h"
 
 #define LINE_MAX_BYTES 4096
+#define BUFFER_BYTES (64 * 1024)
 
 struct line {
     char buf[LINE_MAX_BYTES];
     size_t len;
 };
 
-__attribute__((format(printf, 2, 3))) static void raw(struct line *l, const char *fmt, ...)
+/* The calling thread's pending output, flushed from the loop's zero timeout. */
+static __thread struct {
+    char buf[BUFFER_BYTES];
+    size_t len;
+    h2o_timeout_entry_t flush;
+    bool scheduled;
+    time_t stamp_second; /* the second stamp_text was made for */
+    char stamp_text[24]; /* "YYYY-MM-DDTHH:MM:SS." */
+} out;
+
+static void write_all(const char *p, size_t n)
 {
-    /* Every writer leaves 16 bytes free so that "}\n" always fits. */
-    size_t room = sizeof(l->buf) - 16 - l->len;
-    if (l->len + 16 >= sizeof(l->buf))
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(l->buf + l->len, room, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        l->len += (size_t)n < room ? (size_t)n : room - 1;
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* stdout is gone: logging must not stop serving */
+        p += w;
+        n -= (size_t)w;
+    }
 }
 
-/* Appends "key":"escaped value" (or null). */
-static void str(struct line *l, const char *key, const char *value, size_t len)
+void lfs_logs_thread_flush(void)
 {
-    if (l->len + 64 > sizeof(l->buf))
-        return;
-    raw(l, ",\"%s\":", key);
-    if (value == NULL) {
-        raw(l, "null");
+    write_all(out.buf, out.len);
+    out.len = 0;
+}
+
+static void on_flush(h2o_timeout_entry_t *entry)
+{
+    (void)entry;
+    out.scheduled = false;
+    lfs_logs_thread_flush();
+}
+
+static void emit(struct lfs_request *r, const struct line *l)
+{
+    if (out.len + l->len > sizeof(out.buf))
+        lfs_logs_thread_flush();
+    memcpy(out.buf + out.len, l->buf, l->len);
+    out.len += l->len;
+    if (!out.scheduled) {
+        h2o_context_t *ctx = r->req->conn->ctx;
+        out.flush.cb = on_flush;
+        h2o_timeout_link(ctx->loop, &ctx->zero_timeout, &out.flush);
+        out.scheduled = true;
+    }
+}
+
+/* Appends n bytes, keeping 16 bytes free so that "}\n" always fits. */
+static void raw(struct line *l, const char *s, size_t n)
+{
+    if (l->len + n + 16 > sizeof(l->buf))
+        n = l->len + 16 < sizeof(l->buf) ? sizeof(l->buf) - 16 - l->len : 0;
+    memcpy(l->buf + l->len, s, n);
+    l->len += n;
+}
+
+#define RAW(l, lit) raw((l), (lit), sizeof(lit) - 1)
+
+static void number(struct line *l, uint64_t v)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    do
+        digits[--n] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    raw(l, digits + n, sizeof(digits) - n);
+}
+
+/* Appends the JSON string value (or null). */
+static void value(struct line *l, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (s == NULL) {
+        RAW(l, "null");
         return;
     }
-    l->buf[l->len++] = '"';
-    for (size_t i = 0; i < len; i++) {
-        /* Room for the longest escape, the closing quote and the end of the line. */
-        if (l->len + 16 > sizeof(l->buf))
-            break;
-        unsigned char c = (unsigned char)value[i];
+    RAW(l, "\"");
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+            continue;
+        raw(l, s + run, i - run);
+        run = i + 1;
+        char esc[6] = {'\\', (char)c, 'u', '0', '0', 0};
         if (c == '"' || c == '\\') {
-            l->buf[l->len++] = '\\';
-            l->buf[l->len++] = (char)c;
-        } else if (c < 0x20 || c == 0x7f) {
-            raw(l, "\\u%04x", c);
+            raw(l, esc, 2);
         } else {
-            l->buf[l->len++] = (char)c;
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            raw(l, esc, 6);
         }
     }
-    l->buf[l->len++] = '"';
+    raw(l, s + run, n - run);
+    RAW(l, "\"");
+}
+
+/* Appends ,"key":"value". */
+static void field(struct line *l, const char *key, const char *s, size_t n)
+{
+    RAW(l, ",\"");
+    raw(l, key, strlen(key));
+    RAW(l, "\":");
+    value(l, s, n);
+}
+
+static void field_str(struct line *l, const char *key, const char *s)
+{
+    field(l, key, s, s != NULL ? strlen(s) : 0);
 }
 
 static void start(struct line *l, struct lfs_request *r, const char *type)
 {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    if (ts.tv_sec != out.stamp_second) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        strftime(out.stamp_text, sizeof(out.stamp_text), "%Y-%m-%dT%H:%M:%S.", &tm);
+        out.stamp_second = ts.tv_sec;
+    }
+    long ms = ts.tv_nsec / 1000000;
+    char millis[5] = {(char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                      'Z', '"'};
     l->len = 0;
-    raw(l, "{\"_type\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\"", type,
-        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-        ts.tv_nsec / 1000000);
-    str(l, "request_id", r->request_id, strlen(r->request_id));
+    RAW(l, "{\"_type\":\"");
+    raw(l, type, strlen(type));
+    RAW(l, "\",\"time\":\"");
+    raw(l, out.stamp_text, strlen(out.stamp_text));
+    raw(l, millis, sizeof(millis));
+    field_str(l, "request_id", r->request_id);
 }
 
-static void finish(struct line *l)
+static void finish(struct lfs_request *r, struct line *l)
 {
     l->buf[l->len++] = '}';
     l->buf[l->len++] = '\n';
-    ssize_t w = write(STDOUT_FILENO, l->buf, l->len);
-    (void)w;
+    emit(r, l);
 }
 
 static void identity(struct line *l, struct lfs_request *r)
 {
-    const char *sub = r->identity.id, *name = r->identity.name;
-    str(l, "sub", sub, sub ? strlen(sub) : 0);
-    str(l, "name", name, name ? strlen(name) : 0);
+    field_str(l, "sub", r->identity.id);
+    field_str(l, "name", r->identity.name);
 }
 
 void lfs_log_access(struct lfs_request *r, double seconds)
@@ -95,13 +180,21 @@ void lfs_log_access(struct lfs_request *r, double seconds)
     h2o_req_t *req = r->req;
     struct line l;
     size_t plen = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
+    uint64_t us = (uint64_t)(seconds * 1e6);
+    char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                    (char)('0' + us % 10)};
     start(&l, r, "AccessLog");
-    str(&l, "method", req->method.base, req->method.len);
-    str(&l, "path", req->path.base, plen); /* no query: it may carry ?jwt= */
-    raw(&l, ",\"status\":%d,\"bytes\":%zu,\"duration_ms\":%.3f", req->res.status,
-        req->bytes_sent, seconds * 1e3);
+    field(&l, "method", req->method.base, req->method.len);
+    field(&l, "path", req->path.base, plen); /* no query: it may carry ?jwt= */
+    RAW(&l, ",\"status\":");
+    number(&l, (uint64_t)(req->res.status > 0 ? req->res.status : 0));
+    RAW(&l, ",\"bytes\":");
+    number(&l, req->bytes_sent);
+    RAW(&l, ",\"duration_ms\":");
+    number(&l, us / 1000);
+    raw(&l, frac, sizeof(frac));
     identity(&l, r);
-    finish(&l);
+    finish(r, &l);
 }
 
 void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid, int64_t size,
@@ -111,15 +204,17 @@ void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid
         return;
     struct line l;
     start(&l, r, "ActivityLog");
-    str(&l, "action", action, strlen(action));
-    str(&l, "result", result, strlen(result));
+    field_str(&l, "action", action);
+    field_str(&l, "result", result);
     identity(&l, r);
-    str(&l, "org_path", r->route.org_path, strlen(r->route.org_path));
-    str(&l, "repo", r->route.repo, strlen(r->route.repo));
-    str(&l, "oid", oid, oid ? strlen(oid) : 0);
-    if (size >= 0)
-        raw(&l, ",\"size\":%" PRId64, size);
+    field_str(&l, "org_path", r->route.org_path);
+    field_str(&l, "repo", r->route.repo);
+    field_str(&l, "oid", oid);
+    if (size >= 0) {
+        RAW(&l, ",\"size\":");
+        number(&l, (uint64_t)size);
+    }
     if (message != NULL)
-        str(&l, "message", message, strlen(message));
-    finish(&l);
+        field_str(&l, "message", message);
+    finish(r, &l);
 }

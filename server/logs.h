@@ -17,4 +17,7 @@ void lfs_log_access(struct lfs_request *r, double seconds);
 void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid, int64_t size,
                       const char *result, const char *message);
 
+/* Writes the calling thread's pending lines now. A worker calls it when its loop stops. */
+void lfs_logs_thread_flush(void);
+
 #endif

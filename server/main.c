@@ -23,6 +23,7 @@
 #include "storage/storage.h"
 #include "config/config.h"
 #include "server/http.h"
+#include "server/logs.h"
 
 static atomic_bool stopping;
 /* The app workers adopt at their next loop turn; replaced by SIGHUP. Guarded by app_lock. */
@@ -160,6 +161,7 @@ static void *worker_main(void *arg)
         h2o_evloop_run(w->ctx.loop, 100);
     }
     lfs_storage_thread_cleanup();
+    lfs_logs_thread_flush();
     /* The context and loop are left to process exit: h2o 2.2.5 asserts when a context is
      * disposed while connection timers are still linked (tests/lsan.supp lists them). */
     return NULL;

@@ -396,19 +396,15 @@ static int gcs_sign(struct lfs_storage *storage, const struct lfs_object_key *ke
 static void xml_error_code(const char *body, size_t len, char *buf, size_t size)
 {
     buf[0] = '\0';
-    const char *end = body + len;
-    for (const char *p = body; p != NULL && p + 6 < end; p++) {
-        p = memchr(p, '<', (size_t)(end - p));
-        if (p == NULL || end - p < 6 || memcmp(p, "<Code>", 6) != 0)
-            continue;
-        const char *s = p + 6, *e = s;
-        while (e < end && *e != '<' && (size_t)(e - s) < size - 1 &&
-               ((*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') || (*e >= '0' && *e <= '9')))
-            e++;
-        memcpy(buf, s, (size_t)(e - s));
-        buf[e - s] = '\0';
+    const char *p = memmem(body, len, "<Code>", 6);
+    if (p == NULL)
         return;
-    }
+    const char *s = p + 6, *end = body + len, *e = s;
+    while (e < end && (size_t)(e - s) < size - 1 &&
+           ((*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') || (*e >= '0' && *e <= '9')))
+        e++;
+    memcpy(buf, s, (size_t)(e - s));
+    buf[e - s] = '\0';
 }
 
 /* Maps a store answer that is not success to a struct lfs_error naming the store. */

@@ -19,10 +19,10 @@ GCS_KEY=$E2E_REPO_ROOT/tests/unit/data/gcs/test_service_account.not-a-test.json
 GCS_BUCKET=lfs-bucket
 GCS_PREFIX=lfs/v1
 
-# start_gcs_fake [ARGS...]: starts the fake on a free loopback port; sets GCS_PORT, GCS_URL.
+# start_gcs_fake: starts the fake on a free loopback port; sets GCS_PORT, GCS_URL.
 start_gcs_fake() {
     local out=$E2E_TMP/gcs_fake.out i pid
-    python3 "$GCS_FAKE" --key "$GCS_KEY" --bucket "$GCS_BUCKET" --port 0 "$@" \
+    python3 "$GCS_FAKE" --key "$GCS_KEY" --bucket "$GCS_BUCKET" --port 0 \
         >"$out" 2>"$E2E_TMP/gcs_fake.log" </dev/null &
     pid=$!
     bg_track "$pid"
@@ -173,7 +173,7 @@ expect_refused() {
 }
 
 test_tampered_and_expired_refused() {
-    local base oid other href up
+    local base oid other href up t1
     start_gcs_fake
     gcs_config basic_external 3
     start_lfsgate --config "$CONFIG"
@@ -203,6 +203,7 @@ test_tampered_and_expired_refused() {
 
     # a tampered upload URL stores nothing
     random_file "$E2E_TMP/c" 3000
+    t1=$(date +%s)
     lfs_batch "$base" upload "$(sha256_of "$E2E_TMP/c")" 3000
     assert_status 200
     up=$(action_href "$HTTP_BODY" 0 upload)
@@ -210,8 +211,8 @@ test_tampered_and_expired_refused() {
     assert_status 403
     assert_gcs_only "$GCS_PREFIX/org/repo/$oid"
 
-    # expired: the 3 s lifetime of the actions is the URL's own
-    sleep 4
+    # expired: the 3 s lifetime of the actions is the URL's own (both URLs are older than t1)
+    while (($(date +%s) < t1 + 5)); do sleep 0.5; done
     expect_refused "$href" 400 ExpiredToken "the download URL after its lifetime"
     http PUT "$up" -T "$E2E_TMP/c"
     assert_status 400
@@ -273,7 +274,7 @@ EOF
 
 test_config_errors() {
     local o='TRANSFER_ADAPTERS\.basic\.options\.storage_options' b64
-    b64=$(base64 -w 76 "$GCS_KEY")
+    b64=$(base64 -w 76 "$GCS_KEY" | sed 's/^/          /')
     bad_gcs_config workload_identity "$o\.serviceaccount_email: .*not supported yet" \
         "        project_name: p
         bucket_name: b-1
@@ -312,7 +313,7 @@ TRANSFER_ADAPTERS:
         project_name: p
         bucket_name: b-1
         account_key_base64: |
-$(sed 's/^/          /' <<<"$b64")
+$b64
 EOF
     run_lfsgate_cmd 20 --check-config --config "$E2E_TMP/good.yaml"
     assert_eq 0 "$CMD_RC" "exit status of --check-config with account_key_base64"
@@ -355,6 +356,15 @@ EOF
     assert_status 200
     assert_json "$HTTP_BODY" 'd["objects"][0]["error"]["code"] == 502' "batch object error code with a refused key"
     assert_json "$HTTP_BODY" '"HTTP 403" in d["objects"][0]["error"]["message"]' "batch object error message with a refused key"
+    # ... and so are its uploads: the store's error code is passed on, its details are not
+    random_file "$E2E_TMP/a" 1000
+    http PUT "$base/objects/storage/$(sha256_of "$E2E_TMP/a")" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/a"
+    assert_status 502
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" "gcs storage: upload of object" "upload error with a refused key"
+    assert_file_contains "$HTTP_BODY" "HTTP 403 SignatureDoesNotMatch" "upload error with a refused key"
+    assert_file_lacks "$HTTP_BODY" "StringToSign" "upload error with a refused key"
+    assert_gcs_only
     assert_server_alive
 }
 

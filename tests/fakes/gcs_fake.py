@@ -161,13 +161,6 @@ class Handler(BaseHTTPRequestHandler):
         if cred[0] != STATE["email"]:
             raise Refused(403, "AccessDenied", "Access denied.",
                           "The credential does not name a known service account.")
-        now = time.time()
-        if now > start + expires:
-            raise Refused(400, "ExpiredToken", "Invalid argument.",
-                          "Request has expired: %d" % (start + expires))
-        if now + CLOCK_SKEW < start:
-            raise Refused(400, "InvalidArgument", "Invalid argument.", "Request is not yet valid.")
-
         signed = p["X-Goog-SignedHeaders"].split(";")
         if "host" not in signed or signed != sorted(signed):
             raise Refused(400, "MalformedSecurityHeader",
@@ -196,6 +189,13 @@ class Handler(BaseHTTPRequestHandler):
                           "The request signature we calculated does not match the signature you "
                           "provided. Check your Google secret key and signing method.",
                           None, {"StringToSign": sts, "CanonicalRequest": creq})
+        # Only a URL signed as received can be "expired": a tampered one is refused above.
+        now = time.time()
+        if now > start + expires:
+            raise Refused(400, "ExpiredToken", "Invalid argument.",
+                          "Request has expired: %d" % (start + expires))
+        if now + CLOCK_SKEW < start:
+            raise Refused(400, "InvalidArgument", "Invalid argument.", "Request is not yet valid.")
         return p
 
     # ---- methods ----

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Cost of the access and activity logs on the 1-object upload batch rate (issue: production).
+# Two measures: wrk req/s with logs on (stdout to a file) and off, alternated ROUNDS times,
+# medians; and user-space instructions per request under callgrind (stable on a noisy machine).
+# Metrics are always on, so the "off" run still counts them; their cost shows in the
+# callgrind profile as lfs_metrics_* (printed at the end).
+# Usage: bench/observability_overhead.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+./scripts/install-deps.sh --with-tests >/dev/null
+[ -d build-release ] || meson setup build-release --buildtype=release -Dtests=disabled >/dev/null
+ninja -C build-release >/dev/null
+bin=$PWD/build-release/server/lfsgate
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+oid=$(head -c 32 /dev/urandom | sha256sum | cut -c1-64)
+printf '{"operation":"upload","transfers":["basic"],"objects":[{"oid":"%s","size":100}]}' "$oid" > "$work/body.json"
+cat > "$work/post.lua" <<LUA
+local f = io.open("$work/body.json"); local body = f:read("*a"); f:close()
+wrk.method = "POST"; wrk.body = body
+wrk.headers["Content-Type"] = "application/vnd.git-lfs+json"
+wrk.headers["Accept"] = "application/vnd.git-lfs+json"
+LUA
+config() { # LOGS(true|false)
+    cat <<YAML
+AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
+TRANSFER_ADAPTERS:
+  basic:
+    factory: giftless.transfer.basic_streaming:factory
+    options: {storage_options: {path: $work/store}}
+PRE_AUTHORIZED_ACTION_PROVIDER: {factory: giftless.auth.jwt:factory, options: {algorithm: HS256, private_key: "0123456789abcdef0123456789abcdef"}}
+SERVER: {access_log: $1, activity_log: $1}
+YAML
+}
+config true > "$work/on.yaml"
+config false > "$work/off.yaml"
+start() { # CONFIG PORT [WRAPPER...]
+    local cfg=$1 p=$2
+    shift 2
+    "$@" "$bin" --config "$cfg" --listen 127.0.0.1:$p >"$work/stdout.log" 2>"$work/stderr.log" &
+    pids+=($!)
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/healthz" >/dev/null && return; sleep 0.1; done
+    echo "server did not start" >&2; exit 1
+}
+rate() { # PORT
+    wrk -t2 -c16 -d4s -s "$work/post.lua" "http://127.0.0.1:$1/o/r.git/info/lfs/objects/batch" |
+        awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "NON2XX " $0 > "/dev/stderr"}'
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+on=() off=()
+for r in $(seq "$rounds"); do
+    for mode in on off; do
+        p=$(port)
+        start "$work/$mode.yaml" "$p"
+        v=$(rate "$p")
+        kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+        if [ $mode = on ]; then on+=("$v"); else off+=("$v"); fi
+    done
+done
+m_on=$(printf '%s\n' "${on[@]}" | median)
+m_off=$(printf '%s\n' "${off[@]}" | median)
+printf 'wrk 1-object upload batch, median of %d: logs off %.0f req/s, logs on %.0f req/s, overhead %.1f%%\n' \
+    "$rounds" "$m_off" "$m_on" "$(echo "100 * ($m_off - $m_on) / $m_off" | bc -l)"
+# Instructions per request under callgrind.
+instr() { # MODE
+    local p
+    p=$(port)
+    start "$work/$1.yaml" "$p" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" -q
+    for _ in $(seq 200); do curl -s -XPOST --data-binary @"$work/body.json" "http://127.0.0.1:$p/o/r.git/info/lfs/objects/batch" >/dev/null; done
+    kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+    callgrind_annotate --inclusive=yes "$work/cg.$1" 2>/dev/null | awk '/lfs_http_on_request/ {gsub(",","",$1); print $1 / 200; exit}'
+}
+i_on=$(instr on)
+i_off=$(instr off)
+printf 'callgrind instructions per request (lfs_http_on_request + dispose excluded): logs off %.0f, logs on %.0f\n' "$i_off" "$i_on"
+callgrind_annotate --inclusive=yes "$work/cg.on" 2>/dev/null | awk '/lfs_metrics_|request_dispose|lfs_log_access|lfs_log_activity/ {gsub(",","",$1); printf "  %-28s %8.0f per request\n", $NF, $1 / 200}' | sed 's/\[.*//'
