@@ -69,11 +69,18 @@ instr() { # MODE
     local p
     p=$(port)
     start "$work/$1.yaml" "$p" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" -q
-    for _ in $(seq 200); do curl -s -XPOST --data-binary @"$work/body.json" "http://127.0.0.1:$p/o/r.git/info/lfs/objects/batch" >/dev/null; done
+    for _ in $(seq "$calls"); do curl -s -XPOST --data-binary @"$work/body.json" "http://127.0.0.1:$p/o/r.git/info/lfs/objects/batch" >/dev/null; done
     kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
-    callgrind_annotate --inclusive=yes "$work/cg.$1" 2>/dev/null | awk '/lfs_http_on_request/ {gsub(",","",$1); print $1 / 200; exit}'
+    callgrind_annotate --inclusive=yes "$work/cg.$1" 2>/dev/null |
+        awk -v n="$calls" '/:worker_main / && !done {gsub(",","",$1); print $1 / n; done = 1}'
 }
-i_on=$(instr on)
-i_off=$(instr off)
-printf 'callgrind instructions per request (lfs_http_on_request + dispose excluded): logs off %.0f, logs on %.0f\n' "$i_off" "$i_on"
-callgrind_annotate --inclusive=yes "$work/cg.on" 2>/dev/null | awk '/lfs_metrics_|request_dispose|lfs_log_access|lfs_log_activity/ {gsub(",","",$1); printf "  %-28s %8.0f per request\n", $NF, $1 / 200}' | sed 's/\[.*//'
+calls=50
+instr on >"$work/i_on"
+instr off >"$work/i_off"
+i_on=$(cat "$work/i_on")
+i_off=$(cat "$work/i_off")
+printf 'callgrind, worker thread instructions per request: logs off %.0f, logs on %.0f (+%.1f%%)\n' \
+    "$i_off" "$i_on" "$(echo "100 * ($i_on - $i_off) / $i_off" | bc -l)"
+callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.on" 2>/dev/null |
+    awk -v n="$calls" '/:(lfs_metrics_request|lfs_log_access|lfs_log_activity|lfs_logs_thread_flush) / {
+        gsub(",","",$1); split($3, f, ":"); printf "  %-24s %7.0f instructions per request\n", f[2], $1 / n }'
