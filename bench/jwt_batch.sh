@@ -9,7 +9,8 @@
 # one worker thread per CPU, on the same machine as wrk.
 #
 # Usage: bench/jwt_batch.sh [LFSGATE_BIN]     (default: builds build-release)
-# Environment: REPS (3), DURATION (5s), THREADS (2), CONNECTIONS (16).
+# Environment: REPS (3), DURATION (5s), THREADS (2), CONNECTIONS (16), OBJECTS (1: objects
+# per batch; with more, the table also gives objects/s against h2o's requests/s).
 # Needs wrk, h2o, bc, python3-jwt, python3-cryptography (tests/e2e/mint_jwt.py): installed
 # by scripts/install-deps.sh --with-tests when a tool is missing.
 set -euo pipefail
@@ -106,8 +107,14 @@ port_nocache=$started_port
 start_lfsgate anon '  - giftless.auth.allow_anon:read_write'
 port_anon=$started_port
 
-oid=$(printf 'jwt batch bench object' | sha256sum | cut -c 1-64)
-body="{\"operation\": \"upload\", \"transfers\": [\"basic\"], \"ref\": {\"name\": \"refs/heads/main\"}, \"objects\": [{\"oid\": \"$oid\", \"size\": 123456}], \"hash_algo\": \"sha256\"}"
+# OBJECTS objects per batch (default 1), none stored yet.
+nobj=${OBJECTS:-1}
+objects=""
+for i in $(seq "$nobj"); do
+    oid=$(printf 'jwt batch bench object %d' "$i" | sha256sum | cut -c 1-64)
+    objects="$objects${objects:+, }{\"oid\": \"$oid\", \"size\": 123456}"
+done
+body="{\"operation\": \"upload\", \"transfers\": [\"basic\"], \"ref\": {\"name\": \"refs/heads/main\"}, \"objects\": [$objects], \"hash_algo\": \"sha256\"}"
 path=/bench/repo.git/info/lfs/objects/batch
 
 # one request each: a 200 with upload and verify actions; the size of the answer
@@ -199,8 +206,11 @@ h2o_rate=$(median "$work/h2o.rates")
 labels=("h2o, static file of $size B" "lfsgate, RS256, token cache on" "lfsgate, RS256, token cache off"
     "lfsgate, anonymous (no JWT)")
 echo
-printf '%-36s %12s %10s\n' "1-object upload batch" "req/s (med)" "vs h2o"
+printf '%-36s %12s %14s %16s\n' "$nobj-object upload batch" "req/s (med)" "objects/s" "vs h2o req/s"
 for i in 0 1 2 3; do
     m=$(median "$work/${names[$i]}.rates")
-    printf '%-36s %12.0f %9.2fx\n' "${labels[$i]}" "$m" "$(echo "$m / $h2o_rate" | bc -l)"
+    per=$nobj
+    [ "$i" -gt 0 ] || per=1
+    printf '%-36s %12.0f %14.0f %15.2fx\n' "${labels[$i]}" "$m" "$(echo "$m * $per" | bc -l)" \
+        "$(echo "$m * $per / $h2o_rate" | bc -l)"
 done

@@ -48,7 +48,7 @@ static void usage(FILE *out)
             "./lfs-storage on 127.0.0.1:8080, for local use only.\n");
 }
 
-static int open_listener(const char *host, int port_number, struct lfs_error *err)
+static int open_listener(const char *host, int port_number, bool first, struct lfs_error *err)
 {
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
@@ -59,6 +59,24 @@ static int open_listener(const char *host, int port_number, struct lfs_error *er
     if (rc != 0)
         return lfs_error_set(err, 500, "cannot resolve listen address \"%s\": %s", host,
                              gai_strerror(rc));
+    /* SO_REUSEPORT spreads connections over the workers, but it would also let another
+     * process of the same user bind this port and silently take half the connections. So
+     * the first socket probes the address without it: a port in use is an error. */
+    if (first) {
+        int probe = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int yes = 1;
+        if (probe >= 0) {
+            setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+            if (bind(probe, res->ai_addr, res->ai_addrlen) < 0) {
+                int e = errno;
+                close(probe);
+                freeaddrinfo(res);
+                return lfs_error_set(err, 500, "cannot listen on %s:%d: %s", host, port_number,
+                                     strerror(e));
+            }
+            close(probe);
+        }
+    }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     int on = 1;
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
@@ -347,7 +365,7 @@ int main(int argc, char **argv)
     struct lfs_worker *workers = calloc((size_t)nthreads, sizeof(*workers));
     for (int i = 0; i < nthreads; i++) {
         workers[i].metrics_fd = -1;
-        workers[i].listen_fd = open_listener(st->listen_host, st->listen_port, &err);
+        workers[i].listen_fd = open_listener(st->listen_host, st->listen_port, i == 0, &err);
         if (workers[i].listen_fd < 0) {
             fprintf(stderr, "lfsgate: %s\n", err.message);
             return 1;
@@ -355,7 +373,7 @@ int main(int argc, char **argv)
     }
     /* One metrics listener is plenty: it lives on the first worker. */
     if (st->metrics_port != 0 &&
-        (workers[0].metrics_fd = open_listener(st->metrics_host, st->metrics_port, &err)) < 0) {
+        (workers[0].metrics_fd = open_listener(st->metrics_host, st->metrics_port, true, &err)) < 0) {
         fprintf(stderr, "lfsgate: SERVER.metrics_listen: %s\n", err.message);
         return 1;
     }

@@ -88,7 +88,8 @@ static int normalize_prefix(const char *in, char **out)
     for (const char *seg = p; len > 0;) {
         const char *slash = strchr(seg, '/');
         size_t n = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
-        bool bad = n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
+        bool bad =
+            n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
         for (size_t i = 0; i < n && !bad; i++)
             bad = (unsigned char)seg[i] < 0x20 || seg[i] == 0x7f || seg[i] == '\\';
         if (bad) {
@@ -117,7 +118,7 @@ static void azure_destroy(struct lfs_storage *storage)
 static int azure_create(const json_t *options, const char *path, struct lfs_storage **out,
                         struct lfs_error *err)
 {
-    static const char *const keys[] = {"connection_string", "container_name", "path_prefix",
+    static const char *const keys[] = {"connection_string",     "container_name",  "path_prefix",
                                        "enable_content_digest", "request_timeout", NULL};
     const char *cs, *container, *prefix;
     bool digest;
@@ -154,8 +155,8 @@ static int azure_create(const json_t *options, const char *path, struct lfs_stor
     st->content_digest = digest;
     st->timeout_ms = (long)timeout * 1000;
     if (lfs_azure_parse_connection_string(cs, &st->account, err) < 0) {
-        lfs_error_prefix(err, "config: %s: ",
-                         lfs_config_path(kpath, sizeof(kpath), path, "connection_string"));
+        lfs_error_prefix(
+            err, "config: %s: ", lfs_config_path(kpath, sizeof(kpath), path, "connection_string"));
         azure_destroy(&st->base);
         return -1;
     }
@@ -194,8 +195,8 @@ static const char *blob_name(const struct lfs_storage_azure *st, const struct lf
     }
     size_t n = strlen(st->prefix) + strlen(key->org_path) + strlen(key->repo) + LFS_OID_LEN + 4;
     char *name = h2o_mem_alloc_pool(pool, n);
-    snprintf(name, n, "%s%s%s/%s/%s", st->prefix, st->prefix[0] != '\0' ? "/" : "",
-             key->org_path, key->repo, key->oid);
+    snprintf(name, n, "%s%s%s/%s/%s", st->prefix, st->prefix[0] != '\0' ? "/" : "", key->org_path,
+             key->repo, key->oid);
     return name;
 }
 
@@ -221,8 +222,8 @@ static void blob_url(const struct lfs_storage_azure *st, const char *blob, h2o_m
 struct azure_call {
     const char *method;
     const char *blob;
-    const char *query;        /* without '?', or NULL */
-    const char *headers[8];   /* extra "Name: value" lines (x-ms-*, Content-Type), NULL-ended */
+    const char *query;      /* without '?', or NULL */
+    const char *headers[8]; /* extra "Name: value" lines (x-ms-*, Content-Type), NULL-ended */
     h2o_iovec_t body;
     long timeout_ms;
     int (*on_data)(void *arg, long status, const char *data, size_t len);
@@ -313,9 +314,9 @@ static void status_error(const struct lfs_storage_azure *st, struct lfs_error *e
     else if (strcmp(code, "ContainerNotFound") == 0)
         hint = "; create the container first";
     lfs_error_set(err, status == 503 ? 503 : 502,
-                  AZURE_STORE " answered %ld%s%s%s to %s of \"%s\" in container \"%s\"%s",
-                  status, code[0] != '\0' ? " (" : "", code, code[0] != '\0' ? ")" : "", what,
-                  blob, st->container, hint);
+                  AZURE_STORE " answered %ld%s%s%s to %s of \"%s\" in container \"%s\"%s", status,
+                  code[0] != '\0' ? " (" : "", code, code[0] != '\0' ? ")" : "", what, blob,
+                  st->container, hint);
 }
 
 /* ---- stat: HEAD ---- */
@@ -431,8 +432,7 @@ static void on_put_check(void *arg, const struct lfs_http_response *res,
     }
 }
 
-static void on_put_done(void *arg, const struct lfs_http_response *res,
-                        const struct lfs_error *err)
+static void on_put_done(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
 {
     struct azure_put *put = arg;
     struct lfs_error e = {0};
@@ -447,7 +447,7 @@ static void on_put_done(void *arg, const struct lfs_http_response *res,
         azure_fetch(put->st, &put->io, &c, on_put_check, put);
     } else if (res->status != 201 && res->status != 200) {
         status_error(put->st, &e, res,
-                     put->nblocks == 0 ? "Put Blob"
+                     put->nblocks == 0                 ? "Put Blob"
                      : put->next_block <= put->nblocks ? "Put Block"
                                                        : "Put Block List",
                      put->blob);
@@ -466,7 +466,8 @@ static void put_next_block(struct azure_put *put)
     if (put->next_block < put->nblocks) {
         size_t i = put->next_block++;
         size_t off = i * (size_t)AZURE_BLOCK_SIZE;
-        size_t len = put->body.len - off < AZURE_BLOCK_SIZE ? put->body.len - off : AZURE_BLOCK_SIZE;
+        size_t len =
+            put->body.len - off < AZURE_BLOCK_SIZE ? put->body.len - off : AZURE_BLOCK_SIZE;
         put_block_id(put, i, id);
         char enc[3 * AZURE_BLOCK_ID_LEN + 1];
         lfs_url_encode(id, strlen(id), enc);
@@ -518,12 +519,12 @@ static void put_send(struct azure_put *put)
         put_next_block(put);
         return;
     }
-    struct azure_call c = {.method = "PUT",
-                           .blob = put->blob,
-                           .headers = {"x-ms-blob-type: BlockBlob",
-                                       "Content-Type: application/octet-stream"},
-                           .body = put->body,
-                           .timeout_ms = put_timeout(put->body.len)};
+    struct azure_call c = {
+        .method = "PUT",
+        .blob = put->blob,
+        .headers = {"x-ms-blob-type: BlockBlob", "Content-Type: application/octet-stream"},
+        .body = put->body,
+        .timeout_ms = put_timeout(put->body.len)};
     azure_fetch(put->st, &put->io, &c, on_put_done, put);
 }
 
@@ -760,8 +761,8 @@ static void stream_on_done(void *arg, const struct lfs_http_response *res,
         status_error(s->st, &s->err, &copy, "GET", s->blob);
     } else if (s->received != s->expected) {
         lfs_error_set(&s->err, 502,
-                      AZURE_STORE ": \"%s\" ended after %" PRIu64 " of %" PRIu64 " bytes",
-                      s->blob, s->received, s->expected);
+                      AZURE_STORE ": \"%s\" ended after %" PRIu64 " of %" PRIu64 " bytes", s->blob,
+                      s->received, s->expected);
     }
     stream_schedule(s);
 }
@@ -847,8 +848,8 @@ static const char *content_disposition(const char *filename, const char *disposi
 
 /* "<blob url>?<SAS>" in the pool, for `permissions`, valid from now - skew to now + lifetime. */
 static const char *sas_url(struct lfs_storage_azure *st, const char *blob, const char *permissions,
-                           time_t now, long lifetime, const char *disposition,
-                           h2o_mem_pool_t *pool, struct lfs_error *err)
+                           time_t now, long lifetime, const char *disposition, h2o_mem_pool_t *pool,
+                           struct lfs_error *err)
 {
     char start[24], expiry[24];
     struct lfs_azure_sas sas = {
@@ -970,11 +971,10 @@ static void plan_build(struct azure_plan *p, h2o_iovec_t listing)
     plan->total = total;
     plan->parts = h2o_mem_alloc_pool(pool, (total > 0 ? total : 1) * sizeof(*plan->parts));
     /* Parts and commit: write only, to this blob. Abort: delete only. */
-    const char *write_url =
-        sas_url(st, p->blob, "cw", rq->now, rq->lifetime, NULL, pool, &err);
-    const char *delete_url = write_url != NULL
-                                 ? sas_url(st, p->blob, "d", rq->now, rq->lifetime, NULL, pool, &err)
-                                 : NULL;
+    const char *write_url = sas_url(st, p->blob, "cw", rq->now, rq->lifetime, NULL, pool, &err);
+    const char *delete_url =
+        write_url != NULL ? sas_url(st, p->blob, "d", rq->now, rq->lifetime, NULL, pool, &err)
+                          : NULL;
     if (delete_url == NULL) {
         p->cb(p->arg, NULL, &err);
         return;
@@ -1009,8 +1009,8 @@ static void plan_build(struct azure_plan *p, h2o_iovec_t listing)
     size_t clen = wlen + 32;
     char *commit = h2o_mem_alloc_pool(pool, clen);
     snprintf(commit, clen, "%s&comp=blocklist", write_url);
-    const char *type = rq->content_type != NULL ? rq->content_type
-                                                : lfs_azure_content_type_for(rq->filename);
+    const char *type =
+        rq->content_type != NULL ? rq->content_type : lfs_azure_content_type_for(rq->filename);
     const char **header = h2o_mem_alloc_pool(pool, 5 * sizeof(*header));
     header[0] = "Content-Type";
     header[1] = "application/xml; charset=utf-8";

@@ -71,8 +71,8 @@ size_t lfs_azure_base64_decode(const char *in, size_t len, unsigned char *out, s
             if (pad > 0 || (v[k] = b64value(c)) < 0)
                 return (size_t)-1;
         }
-        unsigned bits = (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 |
-                        (unsigned)v[3];
+        unsigned bits =
+            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
         /* Padding must not hide set bits (one canonical text per byte string). */
         if ((pad == 1 && (bits & 0xff) != 0) || (pad == 2 && (bits & 0xffff) != 0))
             return (size_t)-1;
@@ -178,14 +178,14 @@ int lfs_azure_parse_connection_string(const char *text, struct lfs_azure_account
     bool dev = false;
     int rc = -1;
     char *save = NULL;
-    for (char *part = strtok_r(copy, ";", &save); part != NULL;
-         part = strtok_r(NULL, ";", &save)) {
+    for (char *part = strtok_r(copy, ";", &save); part != NULL; part = strtok_r(NULL, ";", &save)) {
         part = trim(part);
         if (*part == '\0')
             continue;
         char *eq = strchr(part, '=');
         if (eq == NULL) {
-            lfs_error_set(err, 500, "expected Key=Value pairs separated by ';' (a part has no '=')");
+            lfs_error_set(err, 500,
+                          "expected Key=Value pairs separated by ';' (a part has no '=')");
             goto out;
         }
         *eq = '\0';
@@ -241,8 +241,10 @@ int lfs_azure_parse_connection_string(const char *text, struct lfs_azure_account
         goto out;
     }
     out->key_len = klen;
-    if (protocol != NULL && strcasecmp(protocol, "https") != 0 && strcasecmp(protocol, "http") != 0) {
-        lfs_error_set(err, 500, "DefaultEndpointsProtocol: expected \"https\" or \"http\", got \"%s\"",
+    if (protocol != NULL && strcasecmp(protocol, "https") != 0 &&
+        strcasecmp(protocol, "http") != 0) {
+        lfs_error_set(err, 500,
+                      "DefaultEndpointsProtocol: expected \"https\" or \"http\", got \"%s\"",
                       protocol);
         goto out;
     }
@@ -302,8 +304,7 @@ static void put_field(char *buf, size_t size, size_t *len, const char *s, bool l
 int lfs_azure_sas_string_to_sign(const char *account, const char *container, const char *blob,
                                  const struct lfs_azure_sas *sas, char *buf, size_t size)
 {
-    if (sas->permissions == NULL || sas->expiry == NULL || sas->version == NULL ||
-        size == 0)
+    if (sas->permissions == NULL || sas->expiry == NULL || sas->version == NULL || size == 0)
         return -1;
     size_t len = 0;
     int n = snprintf(buf, size, "%s\n%s\n%s\n/blob/%s/%s/%s\n", sas->permissions,
@@ -441,9 +442,17 @@ int lfs_azure_shared_key_string_to_sign(const char *account, const struct lfs_az
                                         char *buf, size_t size)
 {
     static const char *const standard[] = {
-        "Content-Encoding", "Content-Language", "Content-Length",    "Content-MD5",
-        "Content-Type",     "Date",             "If-Modified-Since", "If-Match",
-        "If-None-Match",    "If-Unmodified-Since", "Range",
+        "Content-Encoding",
+        "Content-Language",
+        "Content-Length",
+        "Content-MD5",
+        "Content-Type",
+        "Date",
+        "If-Modified-Since",
+        "If-Match",
+        "If-None-Match",
+        "If-Unmodified-Since",
+        "Range",
     };
     size_t len = 0;
     put_str(buf, size, &len, req->method);

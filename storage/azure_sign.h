@@ -17,7 +17,7 @@
 
 /* The storage emulator's well-known development account (UseDevelopmentStorage=true). */
 #define LFS_AZURE_DEV_ACCOUNT "devstoreaccount1"
-#define LFS_AZURE_DEV_KEY                                                                         \
+#define LFS_AZURE_DEV_KEY                                                                          \
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 #define LFS_AZURE_DEV_ENDPOINT "http://127.0.0.1:10000/" LFS_AZURE_DEV_ACCOUNT
 
@@ -66,13 +66,13 @@ int lfs_azure_hmac_base64(const unsigned char *key, size_t key_len, const char *
 /* The fields of a service SAS for one blob (sr=b). Strings, "" or NULL when absent, raw
  * (not URL-encoded). permissions, expiry and version are required. */
 struct lfs_azure_sas {
-    const char *permissions; /* sp, e.g. "r", "cw" */
-    const char *start;       /* st, ISO 8601 */
-    const char *expiry;      /* se */
-    const char *identifier;  /* si (stored access policy) */
-    const char *ip;          /* sip */
-    const char *protocol;    /* spr: "https" or "https,http" */
-    const char *version;     /* sv */
+    const char *permissions;         /* sp, e.g. "r", "cw" */
+    const char *start;               /* st, ISO 8601 */
+    const char *expiry;              /* se */
+    const char *identifier;          /* si (stored access policy) */
+    const char *ip;                  /* sip */
+    const char *protocol;            /* spr: "https" or "https,http" */
+    const char *version;             /* sv */
     const char *cache_control;       /* rscc */
     const char *content_disposition; /* rscd */
     const char *content_encoding;    /* rsce */

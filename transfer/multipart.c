@@ -44,8 +44,10 @@ static int multipart_create(const json_t *options, const char *path, struct lfs_
         t->base.action_lifetime = MULTIPART_DEFAULT_LIFETIME;
     if (t->base.storage->ops->multipart_plan == NULL) {
         lfs_transfer_destroy_common(&t->base);
-        return lfs_error_set(err, 500, "config: %s.storage_class: storage cannot plan multipart "
-                                       "uploads", path);
+        return lfs_error_set(err, 500,
+                             "config: %s.storage_class: storage cannot plan multipart "
+                             "uploads",
+                             path);
     }
     return 0;
 }
@@ -91,8 +93,8 @@ static int download_actions(struct lfs_transfer *t, struct lfs_batch *batch,
     struct lfs_signed_url url;
     if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &url, err) < 0)
         return -1;
-    json_t *action = json_pack("{s:s, s:I}", "href", url.href, "expires_in",
-                               (json_int_t)t->action_lifetime);
+    json_t *action =
+        json_pack("{s:s, s:I}", "href", url.href, "expires_in", (json_int_t)t->action_lifetime);
     if (url.header != NULL)
         json_object_set_new(action, "header", url.header);
     lfs_batch_object_add_action(obj, "download", action);

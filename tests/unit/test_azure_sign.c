@@ -75,8 +75,8 @@ static void test_sas_small_buffer(void **state)
     (void)state;
     struct lfs_azure_account acct;
     vector_account("devstoreaccount1", &acct);
-    struct lfs_azure_sas sas = {.permissions = "r", .expiry = "2024-01-01T01:00:00Z",
-                                .version = LFS_AZURE_VERSION};
+    struct lfs_azure_sas sas = {
+        .permissions = "r", .expiry = "2024-01-01T01:00:00Z", .version = LFS_AZURE_VERSION};
     char buf[64];
     assert_int_equal(lfs_azure_sas_string_to_sign(acct.name, "lfs", "a/b", &sas, buf, 20), -1);
     struct lfs_error err = {0};
@@ -97,7 +97,8 @@ static void test_shared_key_examples(void **state)
     const json_t *ex;
     json_array_foreach(examples, i, ex)
     {
-        const char *name = str(ex, "account") != NULL ? str(ex, "account") : str(vectors, "account");
+        const char *name =
+            str(ex, "account") != NULL ? str(ex, "account") : str(vectors, "account");
         struct lfs_azure_account acct;
         vector_account(name, &acct);
         char lines[16][256];
@@ -137,11 +138,12 @@ static void test_shared_key_canonical(void **state)
                                     .headers = headers};
     char sts[1024];
     assert_true(lfs_azure_shared_key_string_to_sign("acct", &req, sts, sizeof(sts)) > 0);
-    assert_string_equal(sts, "GET\n\n\n\n\n\n\n\n\n\n\n\n"
-                             "x-ms-date:Mon, 01 Jan 2024 00:00:00 GMT\n"
-                             "x-ms-range:bytes=0-9\n"
-                             "x-ms-version:2021-08-06\n"
-                             "/acct/acct/lfs/blob\nb:1,2\nblocklisttype:uncommitted\ncomp:blocklist");
+    assert_string_equal(sts,
+                        "GET\n\n\n\n\n\n\n\n\n\n\n\n"
+                        "x-ms-date:Mon, 01 Jan 2024 00:00:00 GMT\n"
+                        "x-ms-range:bytes=0-9\n"
+                        "x-ms-version:2021-08-06\n"
+                        "/acct/acct/lfs/blob\nb:1,2\nblocklisttype:uncommitted\ncomp:blocklist");
     /* A non-zero length and a Range header take their lines. */
     const char *put_headers[] = {"Content-Length: 5", "Range: bytes=1-2",
                                  "x-ms-date: Mon, 01 Jan 2024 00:00:00 GMT", NULL};
@@ -170,7 +172,8 @@ static void test_connection_string_dev(void **state)
     assert_int_equal(lfs_azure_parse_connection_string(" usedevelopmentstorage = TRUE ;", &a, &err),
                      0);
     assert_string_equal(a.name, "devstoreaccount1");
-    assert_int_equal(lfs_azure_parse_connection_string("UseDevelopmentStorage=false", &a, &err), -1);
+    assert_int_equal(lfs_azure_parse_connection_string("UseDevelopmentStorage=false", &a, &err),
+                     -1);
 }
 
 static void test_connection_string_full(void **state)
@@ -198,21 +201,21 @@ static void test_connection_string_full(void **state)
     assert_string_equal(a.endpoint, "https://myacct.blob.core.chinacloudapi.cn");
     assert_string_equal(a.path, "");
     /* Defaults: https and core.windows.net; mixed-case key names. */
-    assert_int_equal(lfs_azure_parse_connection_string(
-                         "accountname=myacct;ACCOUNTKEY=" DEV_KEY, &a, &err),
-                     0);
+    assert_int_equal(
+        lfs_azure_parse_connection_string("accountname=myacct;ACCOUNTKEY=" DEV_KEY, &a, &err), 0);
     assert_string_equal(a.endpoint, "https://myacct.blob.core.windows.net");
     /* A custom endpoint (e.g. a private link) wins over the suffix. */
-    assert_int_equal(lfs_azure_parse_connection_string(
-                         "AccountName=myacct;AccountKey=" DEV_KEY
-                         ";BlobEndpoint=HTTPS://blob.example.org;EndpointSuffix=x",
-                         &a, &err),
-                     0);
+    assert_int_equal(
+        lfs_azure_parse_connection_string("AccountName=myacct;AccountKey=" DEV_KEY
+                                          ";BlobEndpoint=HTTPS://blob.example.org;EndpointSuffix=x",
+                                          &a, &err),
+        0);
     assert_string_equal(a.endpoint, "https://blob.example.org");
     assert_string_equal(a.path, "");
     /* The value is split on the first '=' only: the key keeps its padding. */
-    assert_int_equal(lfs_azure_parse_connection_string("AccountName=a1;AccountKey=AAAA==", &a, &err),
-                     -1); /* 6 characters: not base64 */
+    assert_int_equal(
+        lfs_azure_parse_connection_string("AccountName=a1;AccountKey=AAAA==", &a, &err),
+        -1); /* 6 characters: not base64 */
     assert_int_equal(lfs_azure_parse_connection_string("AccountName=a1;AccountKey=AAA=", &a, &err),
                      0);
     assert_int_equal(a.key_len, 2);
@@ -233,25 +236,23 @@ static void test_connection_string_errors(void **state)
     assert_non_null(strstr(err.message, "AccountName is missing"));
     assert_int_equal(lfs_azure_parse_connection_string("AccountName=a1", &a, &err), -1);
     assert_non_null(strstr(err.message, "AccountKey is missing"));
-    assert_int_equal(lfs_azure_parse_connection_string("AccountName=a1;AccountKey" DEV_KEY, &a,
-                                                       &err),
-                     -1);
+    assert_int_equal(
+        lfs_azure_parse_connection_string("AccountName=a1;AccountKey" DEV_KEY, &a, &err), -1);
     assert_null(strstr(err.message, "Eby8"));
     assert_int_equal(lfs_azure_parse_connection_string("", &a, &err), -1);
-    assert_int_equal(lfs_azure_parse_connection_string(
-                         "DefaultEndpointsProtocol=ftp;AccountName=a1;AccountKey=" DEV_KEY, &a,
-                         &err),
-                     -1);
-    assert_int_equal(lfs_azure_parse_connection_string(
-                         "AccountName=a1;AccountKey=" DEV_KEY ";BlobEndpoint=127.0.0.1:10000", &a,
-                         &err),
+    assert_int_equal(
+        lfs_azure_parse_connection_string(
+            "DefaultEndpointsProtocol=ftp;AccountName=a1;AccountKey=" DEV_KEY, &a, &err),
+        -1);
+    assert_int_equal(lfs_azure_parse_connection_string("AccountName=a1;AccountKey=" DEV_KEY
+                                                       ";BlobEndpoint=127.0.0.1:10000",
+                                                       &a, &err),
                      -1);
     assert_int_equal(lfs_azure_parse_connection_string(
                          "AccountName=a1;AccountKey=" DEV_KEY ";BlobEndpoint=http://", &a, &err),
                      -1);
-    assert_int_equal(lfs_azure_parse_connection_string("AccountName=a-1;AccountKey=" DEV_KEY, &a,
-                                                       &err),
-                     -1);
+    assert_int_equal(
+        lfs_azure_parse_connection_string("AccountName=a-1;AccountKey=" DEV_KEY, &a, &err), -1);
 }
 
 static void test_base64(void **state)
