@@ -1,7 +1,8 @@
-/* JWS primitives for the jwt provider, on OpenSSL: base64url, the algorithm table, key
- * loading with checks that the key fits the algorithm, and signing / verification with a key
- * parsed once at startup. libjwt 1.10.2 is not used on the request path: it re-parses the
- * PEM key on every call, trusts the token's `alg`, and compares HMACs with strcmp. */
+/* JWS primitives for the jwt provider, on OpenSSL: base64url, JSON string escaping for the
+ * claims lfsgate writes, the algorithm table, key loading with checks that the key fits the
+ * algorithm, and signing / verification with a key parsed once at startup. libjwt 1.10.2 is
+ * not used on the request path: it re-parses the PEM key on every call, trusts the token's
+ * `alg`, and compares HMACs with strcmp. */
 #ifndef LFS_AUTH_JOSE_H
 #define LFS_AUTH_JOSE_H
 
@@ -33,20 +34,31 @@ const struct lfs_auth_jose_alg *lfs_auth_jose_alg_find(const char *name);
 /* "HS256, HS384, ..." for "valid values" messages. Static string. */
 const char *lfs_auth_jose_alg_names(void);
 
+/* Precomputed HMAC states of an HS* key (jose.c). */
+struct lfs_auth_jose_hmac;
+
 /* A key ready for one algorithm. Shared read-only by every worker thread once built. */
 struct lfs_auth_jose_key {
     const struct lfs_auth_jose_alg *alg;
     unsigned char *secret; /* HMAC secret (HS*), malloc'd */
     size_t secret_len;
-    EVP_PKEY *verify_key; /* public key (RS*, PS*, ES*) */
-    EVP_PKEY *sign_key;   /* private key when one was configured, else NULL */
+    struct lfs_auth_jose_hmac *hmac; /* set with the secret (HS*), else NULL */
+    EVP_PKEY *verify_key;            /* public key (RS*, PS*, ES*) */
+    EVP_PKEY *sign_key;              /* private key when one was configured, else NULL */
 };
 
-/* Sets key->secret to a copy of secret[0..len). Refuses an empty secret and a PEM key (the
- * classic HS256-with-the-public-key confusion); err names the option as `what`. Returns
- * 0 / -1 (500). Main thread. */
+/* Sets key->secret to a copy of secret[0..len) and precomputes the HMAC states signing and
+ * verification start from. Refuses an empty secret and a PEM key (the classic
+ * HS256-with-the-public-key confusion); err names the option as `what`. Returns 0 / -1 (500).
+ * Main thread. */
 int lfs_auth_jose_key_set_secret(struct lfs_auth_jose_key *key, const char *secret, size_t len,
                                  const char *what, struct lfs_error *err);
+
+/* Declares the prefix most signing inputs start with (the encoded JOSE header and its '.'):
+ * for an HS* key its hash blocks are absorbed once here, and inputs that begin with it skip
+ * them. Only a speed-up: any input still signs and verifies the same. No-op for other keys.
+ * Returns 0, or -1 when out of memory. Main thread, after the secret is set. */
+int lfs_auth_jose_key_set_prefix(struct lfs_auth_jose_key *key, const char *prefix, size_t len);
 
 /* Parses a PEM public key (SubjectPublicKeyInfo or PKCS#1; a private key is accepted too and
  * only its public half kept) into key->verify_key, or with `private` a PEM private key
@@ -68,6 +80,10 @@ void lfs_auth_jose_key_clear(struct lfs_auth_jose_key *key);
 bool lfs_auth_jose_verify(const struct lfs_auth_jose_key *key, const char *input, size_t len,
                           const unsigned char *sig, size_t siglen);
 
+/* Largest signature key makes (the digest size for HS*, the modulus for RS* and PS*, 2 r||s
+ * coordinates for ES*); LFS_AUTH_JOSE_MAX_SIG when it cannot sign. Any thread. */
+size_t lfs_auth_jose_sig_max(const struct lfs_auth_jose_key *key);
+
 /* Signs input[0..len) into sig (LFS_AUTH_JOSE_MAX_SIG bytes) in JOSE form (r||s for ES*).
  * Needs the secret or sign_key. Returns 0 and *siglen, or -1. Any thread. */
 int lfs_auth_jose_sign(const struct lfs_auth_jose_key *key, const char *input, size_t len,
@@ -85,5 +101,14 @@ size_t lfs_auth_base64url_decode(const char *in, size_t len, unsigned char *out)
 /* Standard base64 (as HTTP Basic uses; padding optional) decode into out (capacity
  * len * 3 / 4 + 1). Returns the decoded length or (size_t)-1. */
 size_t lfs_auth_base64_decode(const char *in, size_t len, unsigned char *out);
+
+/* Most bytes lfs_auth_json_string writes for a len-byte string. */
+#define LFS_AUTH_JSON_STRING_MAX(len) (6 * (size_t)(len) + 2)
+
+/* Writes s[0..len) as a JSON string literal (quotes included, no NUL) into out, which has room
+ * for LFS_AUTH_JSON_STRING_MAX(len) bytes, escaped byte for byte as jansson's json_dumps does
+ * (", \ and control characters; UTF-8 and '/' as they are). Returns the length written, or
+ * (size_t)-1 when s is not valid UTF-8 (which jansson refuses too). Any thread. */
+size_t lfs_auth_json_string(const char *s, size_t len, char *out);
 
 #endif

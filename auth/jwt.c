@@ -19,7 +19,12 @@
  * unset, tokens carrying `aud` are refused, as RFC 7519 and PyJWT do), basic_auth_user
  * ("_jwt"; null or "" disables Basic), default_lifetime (60 s, for minting). lfsgate's own:
  * token_cache_size (entries of the verified-token cache, default LFS_AUTH_JWT_CACHE_ENTRIES;
- * 0 turns the cache off, e.g. to measure it; unused by the action-token provider). */
+ * 0 turns the cache off, e.g. to measure it; unused by the action-token provider).
+ *
+ * Minting runs for every href of a batch answer, so what does not change between tokens is
+ * prepared once: the encoded header (which also lets verification skip parsing a header
+ * byte-identical to ours) and the iss/aud claims; the rest of the claims is written straight
+ * into the request pool rather than through a jansson tree. */
 #include "auth/jwt.h"
 
 #include <errno.h>
@@ -62,6 +67,12 @@ struct lfs_auth_jwt {
     bool preauth;
     size_t cache_size; /* token_cache_size; 0: no cache */
     struct lfs_auth_token_cache *cache; /* NULL in preauth mode */
+    /* The header tokens are minted with, base64url-encoded and followed by '.' (the start of
+     * every signing input), and the end of their claims: ,"iss":...,"aud":... or "". */
+    char *header64;
+    size_t header64_len;
+    char *claims_tail;
+    size_t claims_tail_len;
 };
 
 /* ---- options ---- */
@@ -288,6 +299,102 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
     return load_keys(j, opts, path, err);
 }
 
+/* ---- writing claims ---- */
+
+static char *put(char *o, const char *s, size_t n)
+{
+    memcpy(o, s, n);
+    return o + n;
+}
+#define PUT_LITERAL(o, lit) put(o, lit, sizeof(lit) - 1)
+
+/* Writes v in decimal (as jansson's %lld) at o; returns the end. */
+static char *put_int(char *o, long long v)
+{
+    char digits[24];
+    size_t n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *o++ = '-';
+    while (n > 0)
+        *o++ = digits[--n];
+    return o;
+}
+
+/* Writes key (`,"name":`, key_len bytes) and value as a JSON string at o (room for
+ * key_len + LFS_AUTH_JSON_STRING_MAX(strlen(value))); returns the end, or NULL when o is NULL
+ * or value is not UTF-8, so that calls chain. */
+static char *put_string_claim(char *o, const char *key, size_t key_len, const char *value)
+{
+    if (o == NULL)
+        return NULL;
+    o = put(o, key, key_len);
+    size_t n = lfs_auth_json_string(value, strlen(value), o);
+    return n == (size_t)-1 ? NULL : o + n;
+}
+#define STRING_CLAIM(o, name, value) put_string_claim(o, ",\"" name "\":", sizeof(name) + 3, value)
+
+/* Compact JSON text of v, base64url-encoded and followed by '.', malloc'd. */
+static char *encode_header(const json_t *v, size_t *len)
+{
+    char *text = json_dumps(v, JSON_COMPACT);
+    if (text == NULL)
+        return NULL;
+    size_t n = strlen(text);
+    char *out = malloc((n + 2) / 3 * 4 + 2);
+    if (out != NULL) {
+        *len = lfs_auth_base64url_encode((const unsigned char *)text, n, out);
+        out[(*len)++] = '.';
+        out[*len] = '\0';
+    }
+    free(text);
+    return out;
+}
+
+/* Prepares what every minted token shares: the header {"alg", "typ", "kid" when key_id is
+ * set} (as jansson writes it) and the iss/aud claims. The key then starts its HMAC past the
+ * header. Also done for providers that never mint: the header serves verification. */
+static int prepare_mint(struct lfs_auth_jwt *j, struct lfs_error *err)
+{
+    json_t *header = json_pack("{s:s, s:s}", "alg", j->key.alg->name, "typ", "JWT");
+    if (header != NULL && j->key_id != NULL &&
+        json_object_set_new(header, "kid", json_string(j->key_id)) < 0) {
+        json_decref(header);
+        header = NULL;
+    }
+    if (header != NULL)
+        j->header64 = encode_header(header, &j->header64_len);
+    json_decref(header);
+    const char *iss = j->issuer, *aud = j->naudiences ? j->audiences[0] : NULL;
+    size_t cap = 1 + (iss ? 7 + LFS_AUTH_JSON_STRING_MAX(strlen(iss)) : 0) +
+                 (aud ? 7 + LFS_AUTH_JSON_STRING_MAX(strlen(aud)) : 0);
+    char *tail = malloc(cap), *o = tail;
+    if (j->header64 == NULL || tail == NULL) {
+        free(tail);
+        return lfs_error_set(err, 500, "out of memory");
+    }
+    if (iss != NULL)
+        o = STRING_CLAIM(o, "iss", iss);
+    if (aud != NULL)
+        o = STRING_CLAIM(o, "aud", aud);
+    if (o == NULL) {
+        /* not UTF-8: jansson refused such a claim, so minting keeps failing as it did */
+        free(tail);
+        tail = NULL;
+    } else {
+        *o = '\0';
+        j->claims_tail_len = (size_t)(o - tail);
+    }
+    j->claims_tail = tail;
+    if (lfs_auth_jose_key_set_prefix(&j->key, j->header64, j->header64_len) < 0)
+        return lfs_error_set(err, 500, "out of memory");
+    return 0;
+}
+
 int lfs_auth_jwt_build(const json_t *options, const char *path, bool preauth,
                        const struct lfs_auth_ops *ops, struct lfs_auth **out, struct lfs_error *err)
 {
@@ -296,7 +403,7 @@ int lfs_auth_jwt_build(const json_t *options, const char *path, bool preauth,
         return lfs_error_set(err, 500, "out of memory");
     j->base.ops = ops;
     j->preauth = preauth;
-    if (load_options(j, options, path, err) < 0) {
+    if (load_options(j, options, path, err) < 0 || prepare_mint(j, err) < 0) {
         lfs_auth_jwt_free(&j->base);
         return -1;
     }
@@ -323,6 +430,8 @@ void lfs_auth_jwt_free(struct lfs_auth *auth)
     free(j->audiences);
     free(j->basic_user);
     lfs_auth_token_cache_destroy(j->cache);
+    free(j->header64);
+    free(j->claims_tail);
     free(j);
 }
 
@@ -507,28 +616,37 @@ static int try_token(struct lfs_auth_jwt *j, const char *tok, size_t len, time_t
             return 1;
     }
     json_t *header = NULL, *payload = NULL;
-    if (!parse_header(tok, (size_t)(dot1 - tok), &header))
-        return 0;
+    size_t hlen = (size_t)(dot1 - tok);
+    /* A header byte for byte the one we mint with (every action token's) has our alg, our kid
+     * and no crit: the checks below would pass, so it is not decoded and parsed. */
+    bool own_header = hlen + 1 == j->header64_len && hlen <= MAX_HEADER_B64 &&
+                      memcmp(tok, j->header64, j->header64_len) == 0;
     int ret = -1;
-    const json_t *kid = json_object_get(header, "kid");
-    if (j->key_id != NULL &&
-        !(json_is_string(kid) && strcmp(json_string_value(kid), j->key_id) == 0)) {
-        ret = 0; /* another provider's key */
-        goto done;
+    if (!own_header) {
+        if (!parse_header(tok, hlen, &header))
+            return 0;
+        const json_t *kid = json_object_get(header, "kid");
+        if (j->key_id != NULL &&
+            !(json_is_string(kid) && strcmp(json_string_value(kid), j->key_id) == 0)) {
+            ret = 0; /* another provider's key */
+            goto done;
+        }
     }
     if (len > LFS_AUTH_JWT_MAX_TOKEN) {
         lfs_error_set(err, 401, "token is too large (over %d bytes)", LFS_AUTH_JWT_MAX_TOKEN);
         goto done;
     }
-    const char *alg = json_string_value(json_object_get(header, "alg"));
-    if (strcmp(alg, j->key.alg->name) != 0) {
-        lfs_error_set(err, 401, "token algorithm \"%s\" is not the configured \"%s\"",
-                      printable_alg(alg), j->key.alg->name);
-        goto done;
-    }
-    if (json_object_get(header, "crit") != NULL) {
-        lfs_error_set(err, 401, "token header has unsupported critical extensions (\"crit\")");
-        goto done;
+    if (!own_header) {
+        const char *alg = json_string_value(json_object_get(header, "alg"));
+        if (strcmp(alg, j->key.alg->name) != 0) {
+            lfs_error_set(err, 401, "token algorithm \"%s\" is not the configured \"%s\"",
+                          printable_alg(alg), j->key.alg->name);
+            goto done;
+        }
+        if (json_object_get(header, "crit") != NULL) {
+            lfs_error_set(err, 401, "token header has unsupported critical extensions (\"crit\")");
+            goto done;
+        }
     }
     const char *sig_b64 = dot2 + 1;
     size_t sig_b64_len = (size_t)(tok + len - sig_b64);
@@ -655,19 +773,6 @@ int lfs_auth_jwt_authenticate(struct lfs_auth *auth, const struct lfs_auth_reque
 
 /* ---- minting ---- */
 
-/* base64url of a JSON value's compact text, into pool. */
-static char *encode_json(json_t *v, h2o_mem_pool_t *pool, size_t *len)
-{
-    char *text = json_dumps(v, JSON_COMPACT);
-    if (text == NULL)
-        return NULL;
-    size_t n = strlen(text);
-    char *out = h2o_mem_alloc_pool(pool, (n + 2) / 3 * 4 + 1);
-    *len = lfs_auth_base64url_encode((const unsigned char *)text, n, out);
-    free(text);
-    return out;
-}
-
 int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *identity,
                       const char *org_path, const char *repo, const char *oid, unsigned perms,
                       long lifetime, h2o_mem_pool_t *pool, const char **token,
@@ -679,43 +784,61 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
         return lfs_error_set(err, 500, "this jwt provider has no key to sign tokens with");
     if (lfs_scope_format(org_path, repo, oid, perms, scope, sizeof(scope), err) < 0)
         return -1;
-    json_int_t now = (json_int_t)time(NULL);
-    json_t *header = json_pack("{s:s, s:s}", "alg", j->key.alg->name, "typ", "JWT");
-    json_t *payload = json_pack(
-        "{s:I, s:I, s:I, s:s, s:s}", "exp", now + (lifetime > 0 ? lifetime : j->default_lifetime),
-        "iat", now, "nbf", now, "sub", identity->id ? identity->id : "", "scopes", scope);
-    int ret = -1;
-    if (header == NULL || payload == NULL)
-        goto done;
-    if ((j->key_id && json_object_set_new(header, "kid", json_string(j->key_id)) < 0) ||
-        (identity->name && json_object_set_new(payload, "name", json_string(identity->name)) < 0) ||
-        (identity->email &&
-         json_object_set_new(payload, "email", json_string(identity->email)) < 0) ||
-        (j->issuer && json_object_set_new(payload, "iss", json_string(j->issuer)) < 0) ||
-        (j->naudiences && json_object_set_new(payload, "aud", json_string(j->audiences[0])) < 0))
-        goto done;
-    size_t hlen, plen, siglen;
-    char *h64 = encode_json(header, pool, &hlen), *p64 = encode_json(payload, pool, &plen);
-    if (h64 == NULL || p64 == NULL)
-        goto done;
-    size_t input_len = hlen + 1 + plen;
-    char *out = h2o_mem_alloc_pool(pool, input_len + 1 + (LFS_AUTH_JOSE_MAX_SIG + 2) / 3 * 4 + 1);
-    memcpy(out, h64, hlen);
-    out[hlen] = '.';
-    memcpy(out + hlen + 1, p64, plen);
+    const char *sub = identity->id ? identity->id : "", *name = identity->name,
+               *email = identity->email;
+    long long now = (long long)time(NULL);
+    long long exp = now + (lifetime > 0 ? lifetime : j->default_lifetime);
+    /* The claims, in the order and form the jansson tree used to give them:
+     * {"exp":E,"iat":N,"nbf":N,"sub":S,"scopes":C[,"name":M][,"email":A][,"iss":I][,"aud":U]} */
+    size_t cap = 80 + 3 * 21 + LFS_AUTH_JSON_STRING_MAX(strlen(sub)) +
+                 LFS_AUTH_JSON_STRING_MAX(strlen(scope)) +
+                 (name ? LFS_AUTH_JSON_STRING_MAX(strlen(name)) : 0) +
+                 (email ? LFS_AUTH_JSON_STRING_MAX(strlen(email)) : 0) + j->claims_tail_len;
+    char stack[1024];
+    char *claims = cap <= sizeof(stack) ? stack : h2o_mem_alloc_pool(pool, cap);
+    char issued[24];
+    size_t issued_len = (size_t)(put_int(issued, now) - issued);
+    char *o = PUT_LITERAL(claims, "{\"exp\":");
+    o = put_int(o, exp);
+    o = PUT_LITERAL(o, ",\"iat\":");
+    o = put(o, issued, issued_len);
+    o = PUT_LITERAL(o, ",\"nbf\":");
+    o = put(o, issued, issued_len);
+    o = STRING_CLAIM(o, "sub", sub);
+    /* lfs_scope_format writes only validated path segments, hex and [a-z:,/]: nothing to
+     * escape */
+    if (o != NULL) {
+        size_t scope_len = strlen(scope);
+        o = PUT_LITERAL(o, ",\"scopes\":\"");
+        o = put(o, scope, scope_len);
+        *o++ = '"';
+    }
+    if (name != NULL)
+        o = STRING_CLAIM(o, "name", name);
+    if (email != NULL)
+        o = STRING_CLAIM(o, "email", email);
+    if (o == NULL || j->claims_tail == NULL)
+        return lfs_error_set(err, 500, "cannot mint an action token");
+    o = put(o, j->claims_tail, j->claims_tail_len);
+    *o++ = '}';
+    size_t claims_len = (size_t)(o - claims);
+
+    /* header64 (with its '.') . payload, signed, then . signature */
+    size_t sig_max = lfs_auth_jose_sig_max(&j->key);
+    char *out = h2o_mem_alloc_pool(pool, j->header64_len + (claims_len + 2) / 3 * 4 + 1 +
+                                             (sig_max + 2) / 3 * 4 + 1);
+    memcpy(out, j->header64, j->header64_len);
+    size_t input_len =
+        j->header64_len +
+        lfs_auth_base64url_encode((const unsigned char *)claims, claims_len, out + j->header64_len);
     unsigned char sig[LFS_AUTH_JOSE_MAX_SIG];
-    if (lfs_auth_jose_sign(&j->key, out, input_len, sig, &siglen) < 0)
-        goto done;
+    size_t siglen = 0;
+    if (lfs_auth_jose_sign(&j->key, out, input_len, sig, &siglen) < 0 || siglen > sig_max)
+        return lfs_error_set(err, 500, "cannot mint an action token");
     out[input_len] = '.';
     lfs_auth_base64url_encode(sig, siglen, out + input_len + 1);
     *token = out;
-    ret = 0;
-done:
-    json_decref(header);
-    json_decref(payload);
-    if (ret < 0)
-        lfs_error_set(err, 500, "cannot mint an action token");
-    return ret;
+    return 0;
 }
 
 /* ---- the provider ---- */

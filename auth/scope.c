@@ -6,7 +6,6 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "common/util.h"
@@ -219,20 +218,36 @@ int lfs_scope_parse_claim(const json_t *claim, void *(*alloc)(void *ctx, size_t 
 int lfs_scope_format(const char *org_path, const char *repo, const char *oid, unsigned perms,
                      char *buf, size_t size, struct lfs_error *err)
 {
-    if (org_path == NULL || !lfs_segments_valid(org_path, strlen(org_path)) || repo == NULL ||
-        !lfs_segment_valid(repo, strlen(repo)) || oid == NULL || !lfs_oid_valid(oid, strlen(oid)))
+    size_t org_len = org_path ? strlen(org_path) : 0, repo_len = repo ? strlen(repo) : 0,
+           oid_len = oid ? strlen(oid) : 0;
+    if (org_path == NULL || !lfs_segments_valid(org_path, org_len) || repo == NULL ||
+        !lfs_segment_valid(repo, repo_len) || oid == NULL || !lfs_oid_valid(oid, oid_len))
         return lfs_error_set(err, 500, "cannot scope a token to an invalid object name");
-    char actions[32] = "";
-    if (perms & LFS_PERM_READ)
-        strcat(actions, "read");
-    else if (perms & LFS_PERM_READ_META)
-        strcat(actions, "verify");
+    /* Runs for every action token minted, so pieces are copied rather than printf'd. */
+    const char *actions = (perms & LFS_PERM_READ)        ? "read"
+                          : (perms & LFS_PERM_READ_META) ? "verify"
+                                                         : "";
     if (perms & LFS_PERM_WRITE)
-        strcat(actions, actions[0] ? ",write" : "write");
+        actions = (perms & LFS_PERM_READ)        ? "read,write"
+                  : (perms & LFS_PERM_READ_META) ? "verify,write"
+                                                 : "write";
     if (actions[0] == '\0')
         return lfs_error_set(err, 500, "cannot scope a token to no permission");
-    int n = snprintf(buf, size, "obj:%s/%s/%s:%s", org_path, repo, oid, actions);
-    if (n < 0 || (size_t)n >= size)
+    size_t actions_len = strlen(actions);
+    if (4 + org_len + 1 + repo_len + 1 + oid_len + 1 + actions_len >= size)
         return lfs_error_set(err, 500, "scope for \"%s/%s\" is too long", org_path, repo);
+    char *o = buf;
+    memcpy(o, "obj:", 4);
+    o += 4;
+    memcpy(o, org_path, org_len);
+    o += org_len;
+    *o++ = '/';
+    memcpy(o, repo, repo_len);
+    o += repo_len;
+    *o++ = '/';
+    memcpy(o, oid, oid_len);
+    o += oid_len;
+    *o++ = ':';
+    memcpy(o, actions, actions_len + 1);
     return 0;
 }
