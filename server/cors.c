@@ -168,13 +168,22 @@ void lfs_cors_add_headers(struct lfs_request *r)
         add(r, "access-control-allow-credentials", H2O_STRLIT("true"));
 }
 
+/* True when `m` is exactly one of the methods in CORS_METHODS (not a substring: "PU"). */
+static bool method_allowed(h2o_iovec_t m)
+{
+    static const char *const methods[] = {"GET", "HEAD", "PUT", "POST", "OPTIONS", NULL};
+    for (size_t i = 0; m.base != NULL && methods[i] != NULL; i++)
+        if (h2o_memis(m.base, m.len, methods[i], strlen(methods[i])))
+            return true;
+    return false;
+}
+
 void lfs_cors_preflight(struct lfs_request *r)
 {
     const struct lfs_cors *cors = &r->app->cors;
     h2o_req_t *req = r->req;
     h2o_iovec_t method = lfs_http_header_str(req, "access-control-request-method");
-    bool method_ok = method.base != NULL &&
-                     h2o_strstr(H2O_STRLIT(CORS_METHODS), method.base, method.len) != SIZE_MAX;
+    bool method_ok = method_allowed(method);
     if (method_ok && allowed_origin(r).base != NULL) {
         char *age = h2o_mem_alloc_pool(&req->pool, 24);
         int n = snprintf(age, 24, "%lld", cors->max_age);

@@ -670,3 +670,109 @@ clone_repo() {
     sed 's/^/checkout| /' "$E2E_TMP/checkout.out" >&2
     [[ $rc == 0 ]] || fail "git checkout in the clone failed (status $rc): $(tail -n 3 "$E2E_TMP/checkout.out" | tr '\n' ' ')"
 }
+
+# ---------------------------------------------------------------------------------------
+# nginx (Debian's) as a reverse proxy in front of lfsgate (test_proxy.sh, test_browser.sh)
+
+: "${NGINX_BIN:=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)}"
+
+# start_nginx SITE_FILE: runs nginx in the foreground as a single process (master_process
+# off: no worker is left behind when it is killed) with its own prefix dir $E2E_TMP/nginx
+# (config, pid file, temp dirs, logs), on a free loopback port. SITE_FILE holds what goes
+# inside http {} (upstreams, server blocks); every @PORT@ in it becomes that port. Sets
+# NGINX_PID, NGINX_PORT, NGINX_ACCESS_LOG (one line per request: "METHOD URI STATUS
+# up=UPSTREAM_STATUS") and NGINX_ERROR_LOG. Stopped by stop_nginx (or killed by pid when the
+# test ends).
+start_nginx() {
+    local site=$1 dir=$E2E_TMP/nginx conf t i
+    local -a temps=()
+    [[ -x $NGINX_BIN ]] || fail "nginx not found ($NGINX_BIN); scripts/install-deps.sh --with-tests installs it"
+    mkdir -p "$dir/logs"
+    for t in client_body proxy fastcgi uwsgi scgi; do
+        # only the temp paths of the modules this nginx was built with
+        if [[ $t == client_body || $t == proxy ]] || ! "$NGINX_BIN" -V 2>&1 | grep -q -- "--without-http_${t}_module"; then
+            mkdir -p "$dir/tmp/$t"
+            temps+=("    ${t}_temp_path $dir/tmp/$t;")
+        fi
+    done
+    NGINX_ACCESS_LOG=$dir/logs/access.log
+    NGINX_ERROR_LOG=$dir/logs/error.log
+    conf=$dir/nginx.conf
+    for _ in 1 2 3; do
+        NGINX_PORT=$(free_port)
+        {
+            echo "daemon off;"
+            echo "master_process off;"
+            echo "pid $dir/nginx.pid;"
+            echo "error_log $NGINX_ERROR_LOG info;"
+            echo "events { worker_connections 256; }"
+            echo "http {"
+            echo "    log_format e2e '\$request_method \$request_uri \$status up=\$upstream_status';"
+            echo "    access_log $NGINX_ACCESS_LOG e2e;"
+            printf '%s\n' "${temps[@]}"
+            sed "s/@PORT@/$NGINX_PORT/g" "$site"
+            echo "}"
+        } >"$conf"
+        : >"$NGINX_ACCESS_LOG"
+        echo "starting: $NGINX_BIN -p $dir -c $conf (port $NGINX_PORT)" >&2
+        "$NGINX_BIN" -p "$dir" -e "$NGINX_ERROR_LOG" -c "$conf" >"$dir/logs/stdout.log" 2>&1 </dev/null &
+        NGINX_PID=$!
+        bg_track "$NGINX_PID"
+        for ((i = 0; i < 100; i++)); do
+            port_is_open "$NGINX_PORT" 2>/dev/null && return 0
+            kill -0 "$NGINX_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$NGINX_PID" 2>/dev/null || true
+        wait "$NGINX_PID" 2>/dev/null || true
+        grep -q 'Address already in use' "$NGINX_ERROR_LOG" 2>/dev/null || break
+    done
+    NGINX_PID=
+    fail "nginx did not start: $(tail -n 3 "$NGINX_ERROR_LOG" "$dir/logs/stdout.log" 2>/dev/null | tr '\n' ' ')"
+}
+
+# stop_nginx: graceful stop (SIGQUIT) of the nginx started by start_nginx, by its pid;
+# fails the test when it had died or does not stop within 10 s.
+stop_nginx() {
+    local pid=${NGINX_PID:-} i
+    [[ -n $pid ]] || return 0
+    NGINX_PID=
+    kill -0 "$pid" 2>/dev/null || fail "nginx (pid $pid) died during the test: $(tail -n 3 "$NGINX_ERROR_LOG" | tr '\n' ' ')"
+    kill -QUIT "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null || true
+        fail "nginx (pid $pid) did not exit within 10 s of SIGQUIT"
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# nginx_proxy_location PATH UPSTREAM [DIRECTIVE...]: prints a location block proxying PATH/
+# to the upstream, as a portal deployment does: the X-Forwarded-* headers ProxyFix reads
+# (prefix PATH), HTTP/1.1 keep-alive to the upstream, no body size limit. Each DIRECTIVE
+# (a full line, ";" included) is added inside the block.
+nginx_proxy_location() {
+    local path=$1 upstream=$2 d
+    shift 2
+    cat <<EOF
+    location $path/ {
+        proxy_pass http://$upstream/;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Host \$http_host;
+        proxy_set_header X-Forwarded-Proto \$scheme;
+        proxy_set_header X-Forwarded-Port \$server_port;
+        proxy_set_header X-Forwarded-Prefix $path;
+        client_max_body_size 0;
+        proxy_read_timeout 300s;
+        proxy_send_timeout 300s;
+EOF
+    for d in "$@"; do
+        echo "        $d"
+    done
+    echo "    }"
+}
