@@ -42,11 +42,16 @@ static void put(struct out *o, const char *s, size_t n)
 static void put_string(struct out *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
+    /* Bytes that need an escape: control characters, '"' and '\\'. A table keeps the scan of
+     * the long plain runs (hrefs, tokens) to a load and a test per byte. */
+    static const unsigned char special[256] = {
+        [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1,
+    };
     put(o, "\"", 1);
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (!special[c])
             continue;
         put(o, s + run, i - run);
         run = i + 1;
