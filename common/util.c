@@ -2,7 +2,9 @@
  * request paths and storage keys: storage backends trust names that passed them. */
 #include "common/util.h"
 
+#include <h2o/memory.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <string.h>
 
 bool lfs_oid_valid(const char *s, size_t len)
@@ -107,4 +109,34 @@ size_t lfs_url_decode(const char *s, size_t len, char *out)
     }
     out[n] = '\0';
     return n;
+}
+
+const char *lfs_content_disposition(const char *filename, const char *disposition,
+                                    enum lfs_disposition_form form, h2o_mem_pool_t *pool)
+{
+    if (filename == NULL && disposition == NULL)
+        return NULL;
+    const char *kind =
+        disposition != NULL && strcmp(disposition, "inline") == 0 ? "inline" : "attachment";
+    size_t len = filename != NULL ? strlen(filename) : 0;
+    if (len == 0 || len > 255)
+        return kind;
+    char *plain = h2o_mem_alloc_pool(pool, len + 1);
+    bool replaced = false;
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)filename[i];
+        bool ok = c == '\0' || (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/');
+        replaced = replaced || !ok;
+        plain[i] = ok ? (char)c : '_';
+    }
+    size_t vlen = strlen(kind) + 4 * len + 48;
+    char *value = h2o_mem_alloc_pool(pool, vlen);
+    if (form == LFS_DISPOSITION_MINIMAL && !replaced) {
+        snprintf(value, vlen, "%s; filename=\"%s\"", kind, plain);
+    } else {
+        char *encoded = h2o_mem_alloc_pool(pool, 3 * len + 1);
+        lfs_url_encode(filename, len, encoded);
+        snprintf(value, vlen, "%s; filename=\"%s\"; filename*=UTF-8''%s", kind, plain, encoded);
+    }
+    return value;
 }

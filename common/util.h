@@ -1,5 +1,6 @@
-/* Small helpers shared by every layer: oid and path-segment validation, hex, and
- * constant-time comparison. Pure functions; any thread. */
+/* Small helpers shared by every layer: oid and path-segment validation, hex, URL encoding,
+ * the Content-Disposition of a download, and constant-time comparison. Pure functions (a
+ * result that needs memory goes in the caller's h2o pool); any thread. */
 #ifndef LFS_COMMON_UTIL_H
 #define LFS_COMMON_UTIL_H
 
@@ -34,4 +35,23 @@ size_t lfs_url_encode(const char *s, size_t len, char *out);
 /* Percent-decodes s[0..len) into out (capacity len + 1), '+' kept as is. Returns the decoded
  * length, or (size_t)-1 for a malformed escape or an encoded NUL. */
 size_t lfs_url_decode(const char *s, size_t len, char *out);
+
+struct st_h2o_mem_pool_t; /* h2o_mem_pool_t */
+
+/* How lfs_content_disposition gives a filename. */
+enum lfs_disposition_form {
+    /* filename="<safe>"; filename*=UTF-8''<percent-encoded>, always (what lfsgate serves) */
+    LFS_DISPOSITION_FULL,
+    /* the filename* form only when the quoted one had to replace characters (what the Azure
+     * backend signs into its SAS URLs) */
+    LFS_DISPOSITION_MINIMAL,
+};
+
+/* Content-Disposition of a download: "inline" when disposition is "inline", otherwise
+ * "attachment", followed by the filename's parameters when filename is 1 to 255 bytes long.
+ * The quoted form has control characters, bytes outside ASCII, '"', '\\' and '/' replaced with
+ * '_'; the RFC 5987 filename* form carries the name in full. Returns NULL when filename and
+ * disposition are both NULL; otherwise a string that lives as long as pool. */
+const char *lfs_content_disposition(const char *filename, const char *disposition,
+                                    enum lfs_disposition_form form, struct st_h2o_mem_pool_t *pool);
 #endif

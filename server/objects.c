@@ -141,39 +141,16 @@ static int parse_range(h2o_iovec_t v, uint64_t size, uint64_t *start, uint64_t *
     return *start < size ? 1 : -1;
 }
 
-/* Content-Disposition from the filename/disposition query: the filename is reduced to safe
- * characters for the quoted form and given in full in the RFC 5987 filename* form. */
+/* Content-Disposition from the filename/disposition query (common/util.h). */
 static void add_disposition(struct lfs_request *r)
 {
-    const char *filename = lfs_http_query_param(r, "filename");
-    const char *disposition = lfs_http_query_param(r, "disposition");
-    if (filename == NULL && disposition == NULL)
-        return;
-    if (disposition == NULL || (strcmp(disposition, "inline") != 0))
-        disposition = "attachment";
     h2o_mem_pool_t *pool = &r->req->pool;
-    char *value;
-    if (filename == NULL || filename[0] == '\0' || strlen(filename) > LFS_FILENAME_MAX) {
-        value = h2o_mem_alloc_pool(pool, strlen(disposition) + 1);
-        strcpy(value, disposition);
-    } else {
-        size_t len = strlen(filename);
-        char *plain = h2o_mem_alloc_pool(pool, len + 1);
-        char *encoded = h2o_mem_alloc_pool(pool, 3 * len + 1);
-        for (size_t i = 0; i <= len; i++) {
-            unsigned char c = (unsigned char)filename[i];
-            plain[i] = (c == '\0' || (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/'))
-                           ? (char)c
-                           : '_';
-        }
-        lfs_url_encode(filename, len, encoded);
-        size_t vlen = strlen(disposition) + len + strlen(encoded) + 48;
-        value = h2o_mem_alloc_pool(pool, vlen);
-        snprintf(value, vlen, "%s; filename=\"%s\"; filename*=UTF-8''%s", disposition, plain,
-                 encoded);
-    }
-    h2o_add_header(pool, &r->req->res.headers, H2O_TOKEN_CONTENT_DISPOSITION, NULL, value,
-                   strlen(value));
+    const char *value =
+        lfs_content_disposition(lfs_http_query_param(r, "filename"),
+                                lfs_http_query_param(r, "disposition"), LFS_DISPOSITION_FULL, pool);
+    if (value != NULL)
+        h2o_add_header(pool, &r->req->res.headers, H2O_TOKEN_CONTENT_DISPOSITION, NULL, value,
+                       strlen(value));
 }
 
 struct download_start {

@@ -8,13 +8,13 @@
  * all of a batch at once; basic_streaming uploads are hashed first (in slices on the loop) and
  * only a body whose SHA-256 matches the oid is written (Put Blob, or staged blocks committed
  * with Put Block List for large bodies), straight from the request's buffer; downloads are a
- * ranged GET streamed through a bounded buffer with pause/resume. All request-scoped state is
+ * ranged GET streamed through a bounded buffer with pause/resume (the hashing and the
+ * streaming are shared with the GCS backend: storage/remote.h). All request-scoped state is
  * owned by the request pool. */
 #include "storage/storage.h"
 
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,21 +25,17 @@
 #include "config/config.h"
 #include "storage/azure_sign.h"
 #include "storage/http_client.h"
+#include "storage/remote.h"
 
 #define AZURE_STORE "azure storage"
 /* Deadline of lfsgate's metadata calls (HEAD, Get Block List) unless `request_timeout` says. */
 #define AZURE_DEFAULT_TIMEOUT_S 20
 /* SAS start times are set this far in the past: clocks of client, server and store differ. */
 #define AZURE_CLOCK_SKEW 300
-/* Bytes hashed per turn of the event loop before an upload. */
-#define AZURE_HASH_SLICE (8u << 20)
 /* Bodies up to this size are one Put Blob; larger ones are staged in blocks of
  * AZURE_BLOCK_SIZE and committed with Put Block List. */
 #define AZURE_PUT_BLOB_MAX (256u << 20)
 #define AZURE_BLOCK_SIZE (64u << 20)
-/* Download buffer between the HTTP client and the reader (twice the client's largest
- * delivery): the transfer pauses when a delivery does not fit and resumes once it would. */
-#define AZURE_STREAM_BUFFER (512u << 10)
 /* Block ids: base64 of a 16-character text, the same length as giftless's, so blocks staged
  * by either never mix ids of different lengths in one blob (the service refuses that). */
 #define AZURE_BLOCK_ID_RAW 16
@@ -282,31 +278,14 @@ static struct lfs_http_call *azure_fetch(struct lfs_storage_azure *st, struct lf
     return call;
 }
 
-/* The <Code> of an Azure error body ("AuthenticationFailed"), or "" (never the <Message>,
- * which may quote the string-to-sign). */
-static void error_code(const struct lfs_http_response *res, char *code, size_t size)
-{
-    code[0] = '\0';
-    if (res == NULL || res->body.len == 0)
-        return;
-    size_t at = h2o_strstr(res->body.base, res->body.len, H2O_STRLIT("<Code>"));
-    if (at == SIZE_MAX)
-        return;
-    const char *b = res->body.base + at + 6;
-    size_t i = 0;
-    const char *end = res->body.base + res->body.len;
-    while (b < end && *b != '<' && i + 1 < size &&
-           ((*b >= 'A' && *b <= 'Z') || (*b >= 'a' && *b <= 'z') || (*b >= '0' && *b <= '9')))
-        code[i++] = *b++;
-    code[i] = '\0';
-}
-
-/* err for an unexpected answer of the store to `what` (e.g. "HEAD"). */
-static void status_error(const struct lfs_storage_azure *st, struct lfs_error *err,
+/* err for an unexpected answer of the store to `what` (e.g. "HEAD") of a blob; ctx: the
+ * struct lfs_storage_azure (an lfs_storage_status_error_fn). */
+static void status_error(const void *ctx, struct lfs_error *err,
                          const struct lfs_http_response *res, const char *what, const char *blob)
 {
+    const struct lfs_storage_azure *st = ctx;
     char code[64];
-    error_code(res, code, sizeof(code));
+    lfs_storage_xml_error_code(res->body, code, sizeof(code));
     long status = res->status;
     const char *hint = "";
     if (status == 401 || status == 403)
@@ -319,33 +298,7 @@ static void status_error(const struct lfs_storage_azure *st, struct lfs_error *e
                   st->container, hint);
 }
 
-/* ---- stat: HEAD ---- */
-
-struct azure_stat {
-    struct lfs_storage_azure *st;
-    const char *blob;
-    lfs_storage_stat_cb cb;
-    void *arg;
-};
-
-static void on_stat_done(void *arg, const struct lfs_http_response *res,
-                         const struct lfs_error *err)
-{
-    struct azure_stat *s = arg;
-    struct lfs_error e = {0};
-    if (err != NULL) {
-        s->cb(s->arg, -1, err);
-    } else if (res->status == 200 && res->content_length >= 0) {
-        s->cb(s->arg, res->content_length, NULL);
-    } else if (res->status == 404) {
-        s->cb(s->arg, -1, NULL);
-    } else {
-        status_error(s->st, &e, res, "HEAD", s->blob);
-        if (res->status == 200)
-            lfs_error_set(&e, 502, AZURE_STORE " sent no size for \"%s\"", s->blob);
-        s->cb(s->arg, -1, &e);
-    }
-}
+/* ---- stat: HEAD (storage/remote.h) ---- */
 
 static void azure_stat(struct lfs_storage *storage, struct lfs_io *io,
                        const struct lfs_object_key *key, lfs_storage_stat_cb cb, void *arg)
@@ -357,47 +310,33 @@ static void azure_stat(struct lfs_storage *storage, struct lfs_io *io,
         cb(arg, -1, &err);
         return;
     }
-    struct azure_stat *s = h2o_mem_alloc_pool(io->pool, sizeof(*s));
-    *s = (struct azure_stat){.st = st, .blob = blob, .cb = cb, .arg = arg};
+    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
+                                       .what = "HEAD",
+                                       .object = blob,
+                                       .status_error = status_error,
+                                       .ctx = st};
     struct azure_call c = {.method = "HEAD", .blob = blob};
-    azure_fetch(st, io, &c, on_stat_done, s);
+    azure_fetch(st, io, &c, lfs_storage_http_stat_on_done,
+                lfs_storage_http_stat_new(io, &op, cb, arg));
 }
 
 /* ---- put: hash, then Put Blob (or Put Block... + Put Block List) ---- */
 
+/* One upload in progress, owned by the request pool. */
 struct azure_put {
-    h2o_timeout_entry_t slice;
     struct lfs_io io;
     struct lfs_storage_azure *st;
-    EVP_MD_CTX *md;
     h2o_iovec_t body;
-    size_t done;
     const char *blob;
     size_t nblocks, next_block; /* staged upload of a large body */
     bool checked;               /* looked for a concurrent upload's blob after a refusal */
-    char oid[LFS_OID_LEN + 1];
-    char tag[9]; /* per-upload part of the block ids */
+    char tag[9];                /* per-upload part of the block ids */
     lfs_storage_done_cb cb;
     void *arg;
 };
 
-static void put_release(struct azure_put *put)
-{
-    if (h2o_timeout_is_linked(&put->slice))
-        h2o_timeout_unlink(&put->slice);
-    if (put->md != NULL)
-        EVP_MD_CTX_free(put->md);
-    put->md = NULL;
-}
-
-static void put_dispose(void *p)
-{
-    put_release(p);
-}
-
 static void put_finish(struct azure_put *put, const struct lfs_error *err)
 {
-    put_release(put);
     put->cb(put->arg, err);
 }
 
@@ -407,12 +346,6 @@ static void put_block_id(const struct azure_put *put, size_t i, char *out)
     char raw[AZURE_BLOCK_ID_RAW + 1];
     snprintf(raw, sizeof(raw), "lg%s%06zu", put->tag, i % 1000000);
     lfs_azure_base64_encode((const unsigned char *)raw, AZURE_BLOCK_ID_RAW, out);
-}
-
-static long put_timeout(size_t len)
-{
-    /* Allows the store to take a body at 1 MB/s. */
-    return 60000 + (long)(len / 1000);
 }
 
 static void put_next_block(struct azure_put *put);
@@ -477,7 +410,7 @@ static void put_next_block(struct azure_put *put)
                                .query = query,
                                .headers = {"Content-Type: application/octet-stream"},
                                .body = h2o_iovec_init(put->body.base + off, len),
-                               .timeout_ms = put_timeout(len)};
+                               .timeout_ms = lfs_storage_upload_timeout_ms(len)};
         azure_fetch(put->st, &put->io, &c, on_put_done, put);
         return;
     }
@@ -501,8 +434,14 @@ static void put_next_block(struct azure_put *put)
     azure_fetch(put->st, &put->io, &c, on_put_done, put);
 }
 
-static void put_send(struct azure_put *put)
+/* Called once the body is hashed (storage/remote.h): sends it if its SHA-256 is the oid. */
+static void put_send(void *arg, const struct lfs_error *verified)
 {
+    struct azure_put *put = arg;
+    if (verified != NULL) {
+        put_finish(put, verified);
+        return;
+    }
     if (put->body.len > AZURE_PUT_BLOB_MAX) {
         /* A tag of its own per upload: concurrent uploads of the same object stage
          * separate blocks (the data is the same, verified, whichever commits last). */
@@ -524,41 +463,8 @@ static void put_send(struct azure_put *put)
         .blob = put->blob,
         .headers = {"x-ms-blob-type: BlockBlob", "Content-Type: application/octet-stream"},
         .body = put->body,
-        .timeout_ms = put_timeout(put->body.len)};
+        .timeout_ms = lfs_storage_upload_timeout_ms(put->body.len)};
     azure_fetch(put->st, &put->io, &c, on_put_done, put);
-}
-
-/* Hashes up to AZURE_HASH_SLICE bytes, then yields to the loop; sends once all is hashed
- * and the digest is the oid. */
-static void put_slice(h2o_timeout_entry_t *entry)
-{
-    struct azure_put *put = H2O_STRUCT_FROM_MEMBER(struct azure_put, slice, entry);
-    size_t n = put->body.len - put->done;
-    if (n > AZURE_HASH_SLICE)
-        n = AZURE_HASH_SLICE;
-    EVP_DigestUpdate(put->md, put->body.base + put->done, n);
-    put->done += n;
-    if (put->done < put->body.len) {
-        h2o_timeout_link(put->io.ctx->loop, &put->io.ctx->zero_timeout, &put->slice);
-        return;
-    }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    EVP_DigestFinal_ex(put->md, digest, &dlen);
-    lfs_hex_encode(digest, dlen, hex);
-    EVP_MD_CTX_free(put->md);
-    put->md = NULL;
-    if (strcmp(hex, put->oid) != 0) {
-        struct lfs_error err;
-        lfs_error_set(&err, 422,
-                      "uploaded data does not match its oid: expected sha256 %s, got %s; "
-                      "nothing was stored",
-                      put->oid, hex);
-        put_finish(put, &err);
-        return;
-    }
-    put_send(put);
 }
 
 static void azure_put(struct lfs_storage *storage, struct lfs_io *io,
@@ -566,285 +472,51 @@ static void azure_put(struct lfs_storage *storage, struct lfs_io *io,
                       void *arg)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
-    struct azure_put *put = h2o_mem_alloc_shared(io->pool, sizeof(*put), put_dispose);
-    memset(put, 0, sizeof(*put));
-    put->io = *io;
-    put->st = st;
-    put->body = body;
-    put->cb = cb;
-    put->arg = arg;
-    put->slice.cb = put_slice;
     struct lfs_error err = {0};
-    if ((put->blob = blob_name(st, key, io->pool, &err)) == NULL) {
-        put_finish(put, &err);
+    const char *blob = blob_name(st, key, io->pool, &err);
+    if (blob == NULL) {
+        cb(arg, &err);
         return;
     }
-    snprintf(put->oid, sizeof(put->oid), "%s", key->oid);
-    put->md = EVP_MD_CTX_new();
-    if (put->md == NULL || EVP_DigestInit_ex(put->md, EVP_sha256(), NULL) != 1) {
-        lfs_error_set(&err, 500, "out of memory");
-        put_finish(put, &err);
-        return;
-    }
-    put_slice(&put->slice);
+    struct azure_put *put = h2o_mem_alloc_pool(io->pool, sizeof(*put));
+    *put =
+        (struct azure_put){.io = *io, .st = st, .body = body, .blob = blob, .cb = cb, .arg = arg};
+    lfs_storage_verify_body(io, body, key->oid, put_send, put);
 }
 
-/* ---- open: a ranged GET, streamed ---- */
-
-/* A download in progress, owned by the request pool. Data from the HTTP client lands in buf;
- * the reader takes it from there. The opener and the reader are called back from a
- * zero-timeout "kick" (or synchronously from read), never from inside the HTTP client's own
- * callbacks, so the client is never re-entered from its on_data. */
-struct azure_stream {
-    struct lfs_storage_stream base;
-    h2o_timeout_entry_t kick;
-    h2o_context_t *ctx;
-    struct lfs_storage_azure *st;
-    struct lfs_http_call *call;
-    const char *blob;
-    char *buf;
-    size_t cap, start, end;
-    size_t want; /* size of the delivery refused while paused */
-    bool paused, opened, done;
-    uint64_t offset, expected, received;
-    struct lfs_error err; /* status != 0: the transfer failed */
-    char errbody[2048];
-    size_t errlen;
-    lfs_storage_open_cb open_cb;
-    void *open_arg;
-    /* the pending read, when rcb != NULL */
-    char *rbuf;
-    size_t rcap;
-    lfs_storage_read_cb rcb;
-    void *rarg;
-};
-
-static void stream_dispose(void *p)
-{
-    struct azure_stream *s = p;
-    if (h2o_timeout_is_linked(&s->kick))
-        h2o_timeout_unlink(&s->kick);
-    free(s->buf);
-    s->buf = NULL;
-}
-
-static void stream_schedule(struct azure_stream *s)
-{
-    if (!h2o_timeout_is_linked(&s->kick))
-        h2o_timeout_link(s->ctx->loop, &s->ctx->zero_timeout, &s->kick);
-}
-
-/* Serves the pending read if data (or the end) is there. */
-static void stream_serve(struct azure_stream *s)
-{
-    if (s->rcb == NULL)
-        return;
-    lfs_storage_read_cb cb = s->rcb;
-    void *arg = s->rarg;
-    size_t avail = s->end - s->start;
-    if (avail > 0) {
-        size_t n = avail < s->rcap ? avail : s->rcap;
-        memcpy(s->rbuf, s->buf + s->start, n);
-        s->start += n;
-        if (s->start == s->end)
-            s->start = s->end = 0;
-        s->rcb = NULL;
-        /* Resume before the callback: the client may deliver more at once, into buf. */
-        if (s->paused && s->cap - (s->end - s->start) >= s->want) {
-            s->paused = false;
-            lfs_http_resume(s->call);
-        }
-        cb(arg, (ssize_t)n, NULL);
-    } else if (s->done) {
-        s->rcb = NULL;
-        if (s->err.status != 0)
-            cb(arg, -1, &s->err);
-        else
-            cb(arg, 0, NULL);
-    }
-}
-
-static void stream_kick(h2o_timeout_entry_t *entry)
-{
-    struct azure_stream *s = H2O_STRUCT_FROM_MEMBER(struct azure_stream, kick, entry);
-    if (!s->opened) {
-        if (s->done && s->err.status != 0) {
-            s->opened = true;
-            s->open_cb(s->open_arg, NULL, &s->err);
-        } else if (s->end > s->start || s->done) {
-            s->opened = true;
-            s->open_cb(s->open_arg, &s->base, NULL);
-        }
-        return;
-    }
-    stream_serve(s);
-}
-
-static void stream_read(struct lfs_storage_stream *stream, char *buf, size_t cap,
-                        lfs_storage_read_cb cb, void *arg)
-{
-    struct azure_stream *s = (struct azure_stream *)stream;
-    s->rbuf = buf;
-    s->rcap = cap;
-    s->rcb = cb;
-    s->rarg = arg;
-    stream_serve(s);
-}
-
-static const struct lfs_storage_stream_ops azure_stream_ops = {.read = stream_read};
-
-static int stream_on_data(void *arg, long status, const char *data, size_t len)
-{
-    struct azure_stream *s = arg;
-    if (status != 206 && !(status == 200 && s->offset == 0)) {
-        /* An error answer (its XML body is kept for the message), or the whole object when a
-         * range was asked: not what the reader wants. */
-        if (status == 200) {
-            lfs_error_set(&s->err, 502, AZURE_STORE " ignored the range asked of \"%s\"", s->blob);
-            return -1;
-        }
-        size_t room = sizeof(s->errbody) - s->errlen;
-        if (len < room)
-            room = len;
-        memcpy(s->errbody + s->errlen, data, room);
-        s->errlen += room;
-        return 0;
-    }
-    if (s->received + len > s->expected) {
-        lfs_error_set(&s->err, 502, AZURE_STORE ": \"%s\" is longer than expected", s->blob);
-        return -1;
-    }
-    if (s->start > 0 && s->cap - s->end < len) {
-        memmove(s->buf, s->buf + s->start, s->end - s->start);
-        s->end -= s->start;
-        s->start = 0;
-    }
-    if (s->cap - s->end < len) {
-        if (s->end > 0) {
-            s->paused = true;
-            s->want = len;
-            stream_schedule(s);
-            return 1;
-        }
-        /* Empty and still too small for one delivery: grow to it. */
-        char *nb = realloc(s->buf, len);
-        if (nb == NULL) {
-            lfs_error_set(&s->err, 500, "out of memory");
-            return -1;
-        }
-        s->buf = nb;
-        s->cap = len;
-    }
-    memcpy(s->buf + s->end, data, len);
-    s->end += len;
-    s->received += len;
-    stream_schedule(s);
-    return 0;
-}
-
-static void stream_on_done(void *arg, const struct lfs_http_response *res,
-                           const struct lfs_error *err)
-{
-    struct azure_stream *s = arg;
-    s->done = true;
-    s->paused = false;
-    s->call = NULL;
-    if (s->err.status != 0) {
-        /* our own reason for aborting */
-    } else if (err != NULL) {
-        s->err = *err;
-    } else if (res->status == 404) {
-        lfs_error_set(&s->err, 404, "object \"%s\" does not exist in " AZURE_STORE, s->blob);
-    } else if (res->status != 200 && res->status != 206) {
-        struct lfs_http_response copy = *res;
-        copy.body = h2o_iovec_init(s->errbody, s->errlen);
-        status_error(s->st, &s->err, &copy, "GET", s->blob);
-    } else if (s->received != s->expected) {
-        lfs_error_set(&s->err, 502,
-                      AZURE_STORE ": \"%s\" ended after %" PRIu64 " of %" PRIu64 " bytes", s->blob,
-                      s->received, s->expected);
-    }
-    stream_schedule(s);
-}
+/* ---- open: a ranged GET, streamed (storage/remote.h) ---- */
 
 static void azure_open(struct lfs_storage *storage, struct lfs_io *io,
                        const struct lfs_object_key *key, uint64_t offset, uint64_t length,
                        lfs_storage_open_cb cb, void *arg)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
-    struct azure_stream *s = h2o_mem_alloc_shared(io->pool, sizeof(*s), stream_dispose);
-    memset(s, 0, sizeof(*s));
-    s->base.ops = &azure_stream_ops;
-    s->kick.cb = stream_kick;
-    s->ctx = io->ctx;
-    s->st = st;
-    s->offset = offset;
-    s->expected = length;
-    s->open_cb = cb;
-    s->open_arg = arg;
     struct lfs_error err = {0};
-    if ((s->blob = blob_name(st, key, io->pool, &err)) == NULL) {
-        s->opened = true;
+    const char *blob = blob_name(st, key, io->pool, &err);
+    if (blob == NULL) {
         cb(arg, NULL, &err);
         return;
     }
-    if (length == 0) {
-        s->done = s->opened = true;
-        cb(arg, &s->base, NULL);
+    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
+                                       .what = "GET",
+                                       .object = blob,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    struct lfs_storage_http_stream *s =
+        lfs_storage_http_stream_new(io, &op, offset, length, cb, arg);
+    if (s == NULL)
         return;
-    }
-    s->cap = AZURE_STREAM_BUFFER;
-    if ((s->buf = malloc(s->cap)) == NULL) {
-        lfs_error_set(&err, 500, "out of memory");
-        s->opened = true;
-        cb(arg, NULL, &err);
-        return;
-    }
     char range[96];
-    snprintf(range, sizeof(range), "x-ms-range: bytes=%" PRIu64 "-%" PRIu64, offset,
-             offset + length - 1);
+    snprintf(range, sizeof(range), "x-ms-range: %s", lfs_storage_http_stream_range(s));
     struct azure_call c = {.method = "GET",
-                           .blob = s->blob,
+                           .blob = blob,
                            .headers = {range},
-                           /* Allows a reader as slow as 100 kB/s. */
-                           .timeout_ms = 60000 + (long)(length / 100),
-                           .on_data = stream_on_data};
-    s->call = azure_fetch(st, io, &c, stream_on_done, s);
+                           .timeout_ms = lfs_storage_http_stream_timeout_ms(s),
+                           .on_data = lfs_storage_http_stream_on_data};
+    lfs_storage_http_stream_started(s, azure_fetch(st, io, &c, lfs_storage_http_stream_on_done, s));
 }
 
 /* ---- sign: service SAS URLs for the clients ---- */
-
-/* Content-Disposition for a download: "<attachment|inline>[; filename="<safe>"[;
- * filename*=UTF-8''<encoded>]]", in the pool; NULL when neither is given. */
-static const char *content_disposition(const char *filename, const char *disposition,
-                                       h2o_mem_pool_t *pool)
-{
-    if (filename == NULL && disposition == NULL)
-        return NULL;
-    const char *kind =
-        disposition != NULL && strcmp(disposition, "inline") == 0 ? "inline" : "attachment";
-    if (filename == NULL || filename[0] == '\0' || strlen(filename) > 255)
-        return kind;
-    size_t len = strlen(filename);
-    char *plain = h2o_mem_alloc_pool(pool, len + 1);
-    bool ascii = true;
-    for (size_t i = 0; i <= len; i++) {
-        unsigned char c = (unsigned char)filename[i];
-        bool ok = c == '\0' || (c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/');
-        ascii = ascii && ok;
-        plain[i] = ok ? (char)c : '_';
-    }
-    size_t vlen = strlen(kind) + 2 * len + 3 * len + 48;
-    char *value = h2o_mem_alloc_pool(pool, vlen);
-    if (ascii) {
-        snprintf(value, vlen, "%s; filename=\"%s\"", kind, plain);
-    } else {
-        char *encoded = h2o_mem_alloc_pool(pool, 3 * len + 1);
-        lfs_url_encode(filename, len, encoded);
-        snprintf(value, vlen, "%s; filename=\"%s\"; filename*=UTF-8''%s", kind, plain, encoded);
-    }
-    return value;
-}
 
 /* "<blob url>?<SAS>" in the pool, for `permissions`, valid from now - skew to now + lifetime. */
 static const char *sas_url(struct lfs_storage_azure *st, const char *blob, const char *permissions,
@@ -883,7 +555,8 @@ static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *
         return -1;
     out->header = NULL;
     if (request->op == LFS_SIGN_DOWNLOAD) {
-        const char *rscd = content_disposition(request->filename, request->disposition, pool);
+        const char *rscd = lfs_content_disposition(request->filename, request->disposition,
+                                                   LFS_DISPOSITION_MINIMAL, pool);
         out->href = sas_url(st, blob, "r", request->now, request->lifetime, rscd, pool, err);
         return out->href != NULL ? 0 : -1;
     }
@@ -1034,7 +707,7 @@ static void on_block_list(void *arg, const struct lfs_http_response *res,
         plan_build(p, res->body);
     } else if (res->status == 404) {
         char code[64];
-        error_code(res, code, sizeof(code));
+        lfs_storage_xml_error_code(res->body, code, sizeof(code));
         if (strcmp(code, "ContainerNotFound") == 0) {
             status_error(p->st, &e, res, "Get Block List", p->blob);
             p->cb(p->arg, NULL, &e);

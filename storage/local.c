@@ -3,7 +3,8 @@
  * served as is. An upload is written to a hidden temporary file in the object's own
  * directory (same filesystem), hashed while it is written, and renamed into place only after
  * its SHA-256 matches the oid and it has been synced: readers never see a partial object.
- * Work is done on the loop thread in slices so one large upload does not stall the others. */
+ * Work is done on the loop thread in slices, spaced by the thread's slice timer
+ * (storage/remote.h), so one large upload does not stall the others. */
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -19,32 +20,11 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "storage/remote.h"
 
 /* Bytes written and hashed per write(2), and per turn of the event loop. */
 #define LOCAL_WRITE_CHUNK (1u << 20)
 #define LOCAL_SLICE (8u << 20)
-
-/* The timer that spaces an upload's slices, one per thread (lazily bound to the thread's
- * loop). Not ctx->zero_timeout: h2o 2.2.5 runs an entry re-linked to a 0 ms timeout again in
- * the same loop turn, so other connections would not get a turn between slices. */
-static __thread h2o_timeout_t slice_timeout;
-static __thread h2o_loop_t *slice_loop;
-
-static h2o_timeout_t *thread_slice_timeout(h2o_loop_t *loop)
-{
-    if (slice_loop != loop) {
-        h2o_timeout_init(loop, &slice_timeout, 1);
-        slice_loop = loop;
-    }
-    return &slice_timeout;
-}
-
-void lfs_storage_local_thread_cleanup(void)
-{
-    if (slice_loop != NULL)
-        h2o_timeout_dispose(slice_loop, &slice_timeout);
-    slice_loop = NULL;
-}
 
 struct lfs_storage_local {
     struct lfs_storage base;
@@ -196,16 +176,7 @@ static void put_finish(struct local_put *put, const struct lfs_error *err)
 static void put_commit(struct local_put *put)
 {
     struct lfs_error err = {0};
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int dlen = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    EVP_DigestFinal_ex(put->md, digest, &dlen);
-    lfs_hex_encode(digest, dlen, hex);
-    if (strcmp(hex, put->oid) != 0) {
-        lfs_error_set(&err, 422,
-                      "uploaded data does not match its oid: expected sha256 %s, got %s; "
-                      "nothing was stored",
-                      put->oid, hex);
+    if (lfs_storage_check_sha256(put->md, put->oid, &err) < 0) {
         put_finish(put, &err);
         return;
     }
@@ -264,7 +235,7 @@ static void put_slice(h2o_timeout_entry_t *entry)
         put->done += (size_t)w;
     }
     if (put->done < put->body.len) {
-        h2o_timeout_link(put->ctx->loop, thread_slice_timeout(put->ctx->loop), &put->slice);
+        h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
         return;
     }
     put_commit(put);
@@ -304,9 +275,7 @@ static void local_put(struct lfs_storage *storage, struct lfs_io *io,
         return;
     }
     put->tmp_exists = true;
-    put->md = EVP_MD_CTX_new();
-    if (put->md == NULL || EVP_DigestInit_ex(put->md, EVP_sha256(), NULL) != 1) {
-        lfs_error_set(&err, 500, "out of memory");
+    if ((put->md = lfs_storage_sha256_new(&err)) == NULL) {
         put_finish(put, &err);
         return;
     }

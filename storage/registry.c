@@ -4,6 +4,7 @@
 
 #include "common/plugin.h"
 #include "storage/http_client.h"
+#include "storage/remote.h"
 
 extern const struct lfs_storage_ops lfs_storage_local_ops;
 extern const struct lfs_storage_ops lfs_storage_gcs_ops;
@@ -17,11 +18,9 @@ static const struct lfs_storage_ops *const backends[] = {
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))
 
-void lfs_storage_local_thread_cleanup(void);
-
 void lfs_storage_thread_cleanup(void)
 {
-    lfs_storage_local_thread_cleanup();
+    lfs_storage_slice_thread_cleanup();
     lfs_http_thread_cleanup();
 }
 

@@ -1,0 +1,446 @@
+/* Pieces the storage backends share (storage/remote.h): the per-thread slice timer, the
+ * SHA-256 check of an upload and the sliced hashing of a body before a remote backend sends
+ * it, the streamed ranged GET behind the remote backends' open, and the bits of the stores'
+ * answers they read alike. A backend keeps what is its own: how it names objects, signs and
+ * starts requests, and words the errors of its store. All request-scoped state here is owned
+ * by the request pool. */
+#include "storage/remote.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/util.h"
+
+/* Bytes hashed per turn of the event loop before an upload. */
+#define REMOTE_HASH_SLICE (8u << 20)
+/* Download buffer between the HTTP client and the reader (twice the client's largest
+ * delivery). */
+#define REMOTE_STREAM_BUFFER (512u << 10)
+
+/* ---- slices of work on the loop ---- */
+
+static __thread h2o_timeout_t slice_timeout;
+static __thread h2o_loop_t *slice_loop;
+
+h2o_timeout_t *lfs_storage_slice_timeout(h2o_loop_t *loop)
+{
+    if (slice_loop != loop) {
+        h2o_timeout_init(loop, &slice_timeout, 1);
+        slice_loop = loop;
+    }
+    return &slice_timeout;
+}
+
+void lfs_storage_slice_thread_cleanup(void)
+{
+    if (slice_loop != NULL)
+        h2o_timeout_dispose(slice_loop, &slice_timeout);
+    slice_loop = NULL;
+}
+
+/* ---- the SHA-256 check of an upload ---- */
+
+EVP_MD_CTX *lfs_storage_sha256_new(struct lfs_error *err)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1)
+        return md;
+    EVP_MD_CTX_free(md);
+    lfs_error_set(err, 500, "out of memory");
+    return NULL;
+}
+
+int lfs_storage_check_sha256(EVP_MD_CTX *md, const char *oid, struct lfs_error *err)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    EVP_DigestFinal_ex(md, digest, &dlen);
+    lfs_hex_encode(digest, dlen, hex);
+    if (strcmp(hex, oid) == 0)
+        return 0;
+    return lfs_error_set(err, 422,
+                         "uploaded data does not match its oid: expected sha256 %s, got %s; "
+                         "nothing was stored",
+                         oid, hex);
+}
+
+/* A body being hashed, owned by the request pool. */
+struct verify {
+    h2o_timeout_entry_t slice;
+    h2o_loop_t *loop;
+    EVP_MD_CTX *md;
+    h2o_iovec_t body;
+    size_t done;
+    const char *oid;
+    lfs_storage_done_cb cb;
+    void *arg;
+};
+
+static void verify_release(struct verify *v)
+{
+    if (h2o_timeout_is_linked(&v->slice))
+        h2o_timeout_unlink(&v->slice);
+    if (v->md != NULL)
+        EVP_MD_CTX_free(v->md);
+    v->md = NULL;
+}
+
+static void verify_dispose(void *p)
+{
+    verify_release(p);
+}
+
+static void verify_finish(struct verify *v, const struct lfs_error *err)
+{
+    verify_release(v);
+    v->cb(v->arg, err);
+}
+
+/* Hashes up to REMOTE_HASH_SLICE bytes, then yields to the loop; checks once all is hashed. */
+static void verify_slice(h2o_timeout_entry_t *entry)
+{
+    struct verify *v = H2O_STRUCT_FROM_MEMBER(struct verify, slice, entry);
+    size_t n = v->body.len - v->done;
+    if (n > REMOTE_HASH_SLICE)
+        n = REMOTE_HASH_SLICE;
+    EVP_DigestUpdate(v->md, v->body.base + v->done, n);
+    v->done += n;
+    if (v->done < v->body.len) {
+        h2o_timeout_link(v->loop, lfs_storage_slice_timeout(v->loop), &v->slice);
+        return;
+    }
+    struct lfs_error err = {0};
+    verify_finish(v, lfs_storage_check_sha256(v->md, v->oid, &err) < 0 ? &err : NULL);
+}
+
+void lfs_storage_verify_body(struct lfs_io *io, h2o_iovec_t body, const char *oid,
+                             lfs_storage_done_cb cb, void *arg)
+{
+    struct verify *v = h2o_mem_alloc_shared(io->pool, sizeof(*v), verify_dispose);
+    *v = (struct verify){.slice = {.cb = verify_slice},
+                         .loop = io->ctx->loop,
+                         .body = body,
+                         .oid = h2o_strdup(io->pool, oid, SIZE_MAX).base,
+                         .cb = cb,
+                         .arg = arg};
+    struct lfs_error err;
+    if ((v->md = lfs_storage_sha256_new(&err)) == NULL) {
+        verify_finish(v, &err);
+        return;
+    }
+    verify_slice(&v->slice);
+}
+
+/* ---- one operation on one object of a remote store ---- */
+
+/* op with its object name copied into pool. */
+static struct lfs_storage_remote_op op_copy(const struct lfs_storage_remote_op *op,
+                                            h2o_mem_pool_t *pool)
+{
+    struct lfs_storage_remote_op copy = *op;
+    copy.object = h2o_strdup(pool, op->object, SIZE_MAX).base;
+    return copy;
+}
+
+/* ---- stat: a HEAD of the object ---- */
+
+struct lfs_storage_http_stat {
+    struct lfs_storage_remote_op op;
+    lfs_storage_stat_cb cb;
+    void *arg;
+};
+
+struct lfs_storage_http_stat *lfs_storage_http_stat_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_stat_cb cb, void *arg)
+{
+    struct lfs_storage_http_stat *s = h2o_mem_alloc_pool(io->pool, sizeof(*s));
+    *s = (struct lfs_storage_http_stat){.op = op_copy(op, io->pool), .cb = cb, .arg = arg};
+    return s;
+}
+
+void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err)
+{
+    struct lfs_storage_http_stat *s = arg;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        s->cb(s->arg, -1, err);
+    } else if (res->status == 200 && res->content_length >= 0) {
+        s->cb(s->arg, res->content_length, NULL);
+    } else if (res->status == 404) {
+        s->cb(s->arg, -1, NULL);
+    } else {
+        if (res->status == 200)
+            lfs_error_set(&e, 502, "%s sent no size for object \"%s\"", s->op.store, s->op.object);
+        else
+            s->op.status_error(s->op.ctx, &e, res, s->op.what, s->op.object);
+        s->cb(s->arg, -1, &e);
+    }
+}
+
+/* ---- open: a ranged GET streamed to the reader ---- */
+
+struct lfs_storage_http_stream {
+    struct lfs_storage_stream base;
+    h2o_timeout_entry_t kick;
+    h2o_context_t *ctx;
+    struct lfs_http_call *call;
+    struct lfs_storage_remote_op op;
+    char *buf;
+    size_t cap, start, end;
+    size_t want; /* size of the delivery refused while paused */
+    bool paused, opened, done;
+    bool whole; /* a 200 with the whole object: aborted once the range was in */
+    uint64_t offset, expected, received;
+    struct lfs_error err; /* status != 0: the transfer failed */
+    char errbody[2048];
+    size_t errlen;
+    lfs_storage_open_cb open_cb;
+    void *open_arg;
+    /* the pending read, when rcb != NULL */
+    char *rbuf;
+    size_t rcap;
+    lfs_storage_read_cb rcb;
+    void *rarg;
+    char range[64];
+};
+
+static void stream_dispose(void *p)
+{
+    struct lfs_storage_http_stream *s = p;
+    if (h2o_timeout_is_linked(&s->kick))
+        h2o_timeout_unlink(&s->kick);
+    free(s->buf);
+    s->buf = NULL;
+}
+
+static void stream_schedule(struct lfs_storage_http_stream *s)
+{
+    if (!h2o_timeout_is_linked(&s->kick))
+        h2o_timeout_link(s->ctx->loop, &s->ctx->zero_timeout, &s->kick);
+}
+
+/* Serves the pending read if data (or the end) is there. */
+static void stream_serve(struct lfs_storage_http_stream *s)
+{
+    if (s->rcb == NULL)
+        return;
+    lfs_storage_read_cb cb = s->rcb;
+    void *arg = s->rarg;
+    size_t avail = s->end - s->start;
+    if (avail > 0) {
+        size_t n = avail < s->rcap ? avail : s->rcap;
+        memcpy(s->rbuf, s->buf + s->start, n);
+        s->start += n;
+        if (s->start == s->end)
+            s->start = s->end = 0;
+        s->rcb = NULL;
+        /* Resume before the callback: the client may deliver more at once, into buf. */
+        if (s->paused && s->cap - (s->end - s->start) >= s->want) {
+            s->paused = false;
+            lfs_http_resume(s->call);
+        }
+        cb(arg, (ssize_t)n, NULL);
+    } else if (s->done) {
+        s->rcb = NULL;
+        if (s->err.status != 0)
+            cb(arg, -1, &s->err);
+        else
+            cb(arg, 0, NULL);
+    }
+}
+
+static void stream_kick(h2o_timeout_entry_t *entry)
+{
+    struct lfs_storage_http_stream *s =
+        H2O_STRUCT_FROM_MEMBER(struct lfs_storage_http_stream, kick, entry);
+    if (!s->opened) {
+        if (s->done && s->err.status != 0) {
+            s->opened = true;
+            s->open_cb(s->open_arg, NULL, &s->err);
+        } else if (s->end > s->start || s->done) {
+            s->opened = true;
+            s->open_cb(s->open_arg, &s->base, NULL);
+        }
+        return;
+    }
+    stream_serve(s);
+}
+
+static void stream_read(struct lfs_storage_stream *stream, char *buf, size_t cap,
+                        lfs_storage_read_cb cb, void *arg)
+{
+    struct lfs_storage_http_stream *s = (struct lfs_storage_http_stream *)stream;
+    s->rbuf = buf;
+    s->rcap = cap;
+    s->rcb = cb;
+    s->rarg = arg;
+    stream_serve(s);
+}
+
+static const struct lfs_storage_stream_ops http_stream_ops = {.read = stream_read};
+
+struct lfs_storage_http_stream *lfs_storage_http_stream_new(struct lfs_io *io,
+                                                            const struct lfs_storage_remote_op *op,
+                                                            uint64_t offset, uint64_t length,
+                                                            lfs_storage_open_cb cb, void *arg)
+{
+    struct lfs_storage_http_stream *s = h2o_mem_alloc_shared(io->pool, sizeof(*s), stream_dispose);
+    memset(s, 0, sizeof(*s));
+    s->base.ops = &http_stream_ops;
+    s->kick.cb = stream_kick;
+    s->ctx = io->ctx;
+    s->op = op_copy(op, io->pool);
+    s->offset = offset;
+    s->expected = length;
+    s->open_cb = cb;
+    s->open_arg = arg;
+    if (length == 0) {
+        s->done = s->opened = true;
+        cb(arg, &s->base, NULL);
+        return NULL;
+    }
+    s->cap = REMOTE_STREAM_BUFFER;
+    if ((s->buf = malloc(s->cap)) == NULL) {
+        struct lfs_error err;
+        lfs_error_set(&err, 500, "out of memory");
+        lfs_storage_http_stream_fail(s, &err);
+        return NULL;
+    }
+    snprintf(s->range, sizeof(s->range), "bytes=%" PRIu64 "-%" PRIu64, offset, offset + length - 1);
+    return s;
+}
+
+const char *lfs_storage_http_stream_range(const struct lfs_storage_http_stream *s)
+{
+    return s->range;
+}
+
+long lfs_storage_http_stream_timeout_ms(const struct lfs_storage_http_stream *s)
+{
+    return 60000 + (long)(s->expected / 100);
+}
+
+void lfs_storage_http_stream_started(struct lfs_storage_http_stream *s, struct lfs_http_call *call)
+{
+    /* NULL when the call already ended: its callback has run. */
+    s->call = call;
+}
+
+void lfs_storage_http_stream_fail(struct lfs_storage_http_stream *s, const struct lfs_error *err)
+{
+    s->opened = true;
+    s->open_cb(s->open_arg, NULL, err);
+}
+
+int lfs_storage_http_stream_on_data(void *arg, long status, const char *data, size_t len)
+{
+    struct lfs_storage_http_stream *s = arg;
+    if (status != 200 && status != 206) {
+        /* An error answer: its body is kept for the message. */
+        size_t room = sizeof(s->errbody) - s->errlen;
+        if (len < room)
+            room = len;
+        memcpy(s->errbody + s->errlen, data, room);
+        s->errlen += room;
+        return 0;
+    }
+    if (status == 200 && s->offset != 0) {
+        lfs_error_set(&s->err, 502, "%s ignored the range asked of object \"%s\"", s->op.store,
+                      s->op.object);
+        return -1;
+    }
+    if (s->received + len > s->expected) {
+        /* A 200 for the whole object when a prefix was asked: keep what was asked. */
+        if (status == 200 && s->received < s->expected) {
+            len = (size_t)(s->expected - s->received);
+            s->whole = true;
+        } else {
+            lfs_error_set(&s->err, 502, "%s: object \"%s\" is longer than expected", s->op.store,
+                          s->op.object);
+            return -1;
+        }
+    }
+    if (s->start > 0 && s->cap - s->end < len) {
+        memmove(s->buf, s->buf + s->start, s->end - s->start);
+        s->end -= s->start;
+        s->start = 0;
+    }
+    if (s->cap - s->end < len) {
+        if (s->end > 0) {
+            s->paused = true;
+            s->want = len;
+            stream_schedule(s);
+            return 1;
+        }
+        /* Empty and still too small for one delivery: grow to it. */
+        char *nb = realloc(s->buf, len);
+        if (nb == NULL) {
+            lfs_error_set(&s->err, 500, "out of memory");
+            return -1;
+        }
+        s->buf = nb;
+        s->cap = len;
+    }
+    memcpy(s->buf + s->end, data, len);
+    s->end += len;
+    s->received += len;
+    stream_schedule(s);
+    return s->whole ? -1 : 0;
+}
+
+void lfs_storage_http_stream_on_done(void *arg, const struct lfs_http_response *res,
+                                     const struct lfs_error *err)
+{
+    struct lfs_storage_http_stream *s = arg;
+    s->done = true;
+    s->paused = false;
+    s->call = NULL;
+    if (s->whole && s->received == s->expected) {
+        /* we aborted on purpose once we had everything */
+    } else if (s->err.status != 0) {
+        /* our own reason for aborting */
+    } else if (err != NULL) {
+        s->err = *err;
+    } else if (res->status == 404) {
+        lfs_error_set(&s->err, 404, "object \"%s\" does not exist in %s", s->op.object,
+                      s->op.store);
+    } else if (res->status != 200 && res->status != 206) {
+        struct lfs_http_response copy = *res;
+        copy.body = h2o_iovec_init(s->errbody, s->errlen);
+        s->op.status_error(s->op.ctx, &s->err, &copy, s->op.what, s->op.object);
+    } else if (s->received != s->expected) {
+        lfs_error_set(&s->err, 502,
+                      "%s: object \"%s\" ended after %" PRIu64 " of %" PRIu64 " bytes", s->op.store,
+                      s->op.object, s->received, s->expected);
+    }
+    stream_schedule(s);
+}
+
+/* ---- small pieces of the stores' answers ---- */
+
+long lfs_storage_upload_timeout_ms(size_t len)
+{
+    return 60000 + (long)(len / 1000);
+}
+
+void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size)
+{
+    code[0] = '\0';
+    if (body.base == NULL || body.len == 0)
+        return;
+    size_t at = h2o_strstr(body.base, body.len, H2O_STRLIT("<Code>"));
+    if (at == SIZE_MAX)
+        return;
+    const char *b = body.base + at + 6, *end = body.base + body.len;
+    size_t i = 0;
+    while (b < end && i + 1 < size &&
+           ((*b >= 'A' && *b <= 'Z') || (*b >= 'a' && *b <= 'z') || (*b >= '0' && *b <= '9')))
+        code[i++] = *b++;
+    code[i] = '\0';
+}

@@ -1,0 +1,147 @@
+/* What the storage backends share beyond the public storage.h API, mostly for the remote
+ * ones (azure.c, gcs.c) that talk to their store through the event-loop HTTP client: the
+ * per-thread timer that spaces CPU-heavy slices of work (local.c uses it too), the SHA-256
+ * check every put makes before anything becomes visible, hashing a body in slices before it
+ * is uploaded, a ranged GET streamed to the reader through a bounded buffer, and the small
+ * pieces of an answer every store formats alike. Internal to storage/: server/ sees only
+ * storage.h. Everything here runs on the loop thread of the request it serves. */
+#ifndef LFS_STORAGE_REMOTE_H
+#define LFS_STORAGE_REMOTE_H
+
+#include <openssl/evp.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "storage/http_client.h"
+#include "storage/storage.h"
+
+/* ---- slices of work on the loop ---- */
+
+/* The calling thread's 1 ms timer for the next slice of a long job (hashing, writing), bound
+ * to `loop` on first use (and re-bound when the thread's loop changes). Not
+ * ctx->zero_timeout: h2o 2.2.5 runs an entry re-linked to a 0 ms timeout again in the same
+ * loop turn, so other connections would not get a turn between slices. The timer belongs to
+ * the thread; lfs_storage_slice_thread_cleanup releases it. Loop thread. */
+h2o_timeout_t *lfs_storage_slice_timeout(h2o_loop_t *loop);
+
+/* Releases the calling thread's slice timer (no-op if it never had one); called by
+ * lfs_storage_thread_cleanup, once no request of the thread is in progress. */
+void lfs_storage_slice_thread_cleanup(void);
+
+/* ---- the SHA-256 check of an upload ---- */
+
+/* A new SHA-256 context (the caller frees it with EVP_MD_CTX_free), or NULL with err 500 "out
+ * of memory". Any thread. */
+EVP_MD_CTX *lfs_storage_sha256_new(struct lfs_error *err);
+
+/* Finalises md (a SHA-256 context that has seen the whole body) and compares the digest with
+ * oid (64 lowercase hex digits). Returns 0 when they are equal; otherwise -1 with err 422
+ * "uploaded data does not match its oid: ...; nothing was stored". md stays the caller's
+ * (finalised: free it or re-initialise it). Any thread. */
+int lfs_storage_check_sha256(EVP_MD_CTX *md, const char *oid, struct lfs_error *err);
+
+/* Hashes body (already in memory and valid until cb) in slices of 8 MiB, one per loop turn
+ * on the slice timer, and calls cb(arg, NULL) when its SHA-256 is oid, or cb(arg, err) with
+ * the 422 of lfs_storage_check_sha256 (500 when no digest context can be had). The first
+ * slice is hashed before this returns, so for a small body cb may be called before it
+ * returns. The work is owned by io->pool: disposing the pool stops it and cb is never
+ * called. Loop thread. */
+void lfs_storage_verify_body(struct lfs_io *io, h2o_iovec_t body, const char *oid,
+                             lfs_storage_done_cb cb, void *arg);
+
+/* ---- one operation on one object of a remote store ---- */
+
+/* How a backend words a final answer of its store that is neither success nor an expected
+ * 404: fills err (502, or 503 when the store is busy or down) with a message naming the store,
+ * `what` was asked (e.g. "HEAD", "download") and `object`. res->body is the error body (what
+ * was collected of it). ctx is the backend's own (its storage). */
+typedef void (*lfs_storage_status_error_fn)(const void *ctx, struct lfs_error *err,
+                                            const struct lfs_http_response *res, const char *what,
+                                            const char *object);
+
+/* What the shared code needs to word the failures of one operation on one object. */
+struct lfs_storage_remote_op {
+    const char *store;  /* names the store in messages, e.g. "azure storage" */
+    const char *what;   /* the operation, for status_error: "HEAD", "GET", "lookup" */
+    const char *object; /* names the object in messages (blob name, oid); copied */
+    lfs_storage_status_error_fn status_error;
+    const void *ctx; /* status_error's ctx; must outlive the request */
+};
+
+/* ---- stat: a HEAD of the object ---- */
+
+struct lfs_storage_http_stat;
+
+/* Prepares a stat answered by a HEAD the backend signs and starts itself, with
+ * lfs_storage_http_stat_on_done as its callback and the result as its arg. Lives in io->pool.
+ * Loop thread. */
+struct lfs_storage_http_stat *lfs_storage_http_stat_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_stat_cb cb, void *arg);
+
+/* The HEAD's callback (lfs_http_cb): cb(arg, size, NULL) for a 200 with a Content-Length,
+ * cb(arg, -1, NULL) for a 404, cb(arg, -1, err) when the call failed, for a 200 without a size
+ * (502) and for any other answer (op->status_error). */
+void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err);
+
+/* ---- open: a ranged GET streamed to the reader ---- */
+
+/* A download from a remote store: a struct lfs_storage_stream (what open hands out) fed by
+ * one HTTP GET the backend signs and starts itself. Data from the HTTP client lands in a
+ * bounded buffer (512 KiB, grown to one delivery if a delivery is larger) and the reader
+ * takes it from there; when a delivery does not fit the transfer is paused and resumed once
+ * it would. The opener and the reader are called back from a zero-timeout "kick" (or
+ * synchronously from read), never from inside the HTTP client's callbacks, so the client is
+ * never re-entered from its own on_data. */
+struct lfs_storage_http_stream;
+
+/* Creates the stream for bytes [offset, offset + length) of the object (the caller stat'ed
+ * it) in io->pool (the pool's disposal frees its buffer and cancels its kick; the HTTP call,
+ * in the same pool, is cancelled with it). Returns it for the backend to start its GET with
+ * lfs_storage_http_stream_on_data and lfs_storage_http_stream_on_done (arg: the stream) and
+ * hand the call over with lfs_storage_http_stream_started; cb is then called once, from the
+ * kick, with the stream when the first data (or the end) is there, or with the error that
+ * ended the transfer. Returns NULL when there is nothing to fetch: cb has then been called
+ * before this returned, with an open stream at its end (length 0) or with err 500 (out of
+ * memory). Loop thread. */
+struct lfs_storage_http_stream *lfs_storage_http_stream_new(struct lfs_io *io,
+                                                            const struct lfs_storage_remote_op *op,
+                                                            uint64_t offset, uint64_t length,
+                                                            lfs_storage_open_cb cb, void *arg);
+
+/* The value of the GET's range header ("bytes=<first>-<last>"), owned by the stream. */
+const char *lfs_storage_http_stream_range(const struct lfs_storage_http_stream *s);
+
+/* The GET's deadline in ms: allows a reader as slow as 100 kB/s. */
+long lfs_storage_http_stream_timeout_ms(const struct lfs_storage_http_stream *s);
+
+/* The GET's on_data and completion callback (struct lfs_http_request.on_data, lfs_http_cb),
+ * with the stream as their arg. A 206, or a 200 when the range starts at 0 (a store that
+ * sends the whole object: the bytes asked for are kept and the transfer is aborted), is data;
+ * a 200 for a range past 0 fails 502; 404 fails 404 "object ... does not exist"; other
+ * answers go through op->status_error; a body longer or shorter than asked fails 502. */
+int lfs_storage_http_stream_on_data(void *arg, long status, const char *data, size_t len);
+void lfs_storage_http_stream_on_done(void *arg, const struct lfs_http_response *res,
+                                     const struct lfs_error *err);
+
+/* Hands over the GET the backend started (what lfs_http_fetch returned, NULL included), for
+ * the stream to resume it after a pause. Call right after starting it. */
+void lfs_storage_http_stream_started(struct lfs_storage_http_stream *s, struct lfs_http_call *call);
+
+/* Fails the stream before its GET could start (e.g. the request could not be signed): cb is
+ * called with err before this returns, and the stream is not to be used again. */
+void lfs_storage_http_stream_fail(struct lfs_storage_http_stream *s, const struct lfs_error *err);
+
+/* ---- small pieces of the stores' answers ---- */
+
+/* Deadline in ms of an upload of len bytes whose body is already here: allows the store
+ * 1 MB/s, plus a minute. */
+long lfs_storage_upload_timeout_ms(size_t len);
+
+/* The <Code> of an XML error body ("AuthenticationFailed", "SignatureDoesNotMatch") into code
+ * (letters and digits only, at most size - 1 of them), "" when there is none. Only the code:
+ * the other fields may quote the string to sign. Any thread. */
+void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size);
+
+#endif
