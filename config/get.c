@@ -123,8 +123,19 @@ static enum parse_result parse_decimal(const char *s, long long *out)
     return errno == ERANGE ? PARSE_RANGE : PARSE_OK;
 }
 
-int lfs_config_get_int(const json_t *obj, const char *path, const char *key, long long def,
-                       long long min, long long max, long long *out, struct lfs_error *err)
+/* What differs between integers and sizes: how a string is read and how the value is named
+ * in messages. */
+struct number_kind {
+    enum parse_result (*parse)(const char *s, long long *out);
+    const char *name;     /* "integer", "size" */
+    const char *range;    /* "an integer", "a size" */
+    const char *unit;     /* "" or " bytes" */
+    const char *examples; /* how a string form looks, for the invalid-string message */
+};
+
+static int get_number(const json_t *obj, const char *path, const char *key, long long def,
+                      long long min, long long max, long long *out, struct lfs_error *err,
+                      const struct number_kind *kind)
 {
     const json_t *v;
     long long n;
@@ -136,24 +147,32 @@ int lfs_config_get_int(const json_t *obj, const char *path, const char *key, lon
     if (json_is_integer(v)) {
         n = json_integer_value(v);
     } else if (json_is_string(v)) {
-        switch (parse_decimal(json_string_value(v), &n)) {
+        switch (kind->parse(json_string_value(v), &n)) {
         case PARSE_OK:
             break;
         case PARSE_RANGE:
-            return key_error(err, path, key, "expected an integer from %lld to %lld, got \"%.64s\"",
-                             min, max, json_string_value(v));
+            return key_error(err, path, key, "expected %s from %lld to %lld%s, got \"%.64s\"",
+                             kind->range, min, max, kind->unit, json_string_value(v));
         default:
-            return key_error(err, path, key, "expected integer, got string \"%.64s\"",
-                             json_string_value(v));
+            return key_error(err, path, key, "expected %s%s, got string \"%.64s\"", kind->name,
+                             kind->examples, json_string_value(v));
         }
     } else {
-        return key_error(err, path, key, "expected integer, got %s", lfs_config_type_name(v));
+        return key_error(err, path, key, "expected %s, got %s", kind->name,
+                         lfs_config_type_name(v));
     }
     if (n < min || n > max)
-        return key_error(err, path, key, "expected an integer from %lld to %lld, got %lld", min,
-                         max, n);
+        return key_error(err, path, key, "expected %s from %lld to %lld%s, got %lld", kind->range,
+                         min, max, kind->unit, n);
     *out = n;
     return 0;
+}
+
+int lfs_config_get_int(const json_t *obj, const char *path, const char *key, long long def,
+                       long long min, long long max, long long *out, struct lfs_error *err)
+{
+    static const struct number_kind kind = {parse_decimal, "integer", "an integer", "", ""};
+    return get_number(obj, path, key, def, min, max, out, err, &kind);
 }
 
 int lfs_config_get_bool(const json_t *obj, const char *path, const char *key, bool def, bool *out,
@@ -247,37 +266,10 @@ static enum parse_result parse_size(const char *s, long long *out)
 int lfs_config_get_size(const json_t *obj, const char *path, const char *key, long long def,
                         long long min, long long max, long long *out, struct lfs_error *err)
 {
-    const json_t *v;
-    long long n;
-    *out = def;
-    if (lookup(obj, path, key, &v, err))
-        return -1;
-    if (v == NULL)
-        return 0;
-    if (json_is_integer(v)) {
-        n = json_integer_value(v);
-    } else if (json_is_string(v)) {
-        switch (parse_size(json_string_value(v), &n)) {
-        case PARSE_OK:
-            break;
-        case PARSE_RANGE:
-            return key_error(err, path, key,
-                             "expected a size from %lld to %lld bytes, got \"%.64s\"", min, max,
-                             json_string_value(v));
-        default:
-            return key_error(err, path, key,
-                             "expected size (bytes, or a number with a K, M, G or T suffix such as "
-                             "\"512M\"), got string \"%.64s\"",
-                             json_string_value(v));
-        }
-    } else {
-        return key_error(err, path, key, "expected size, got %s", lfs_config_type_name(v));
-    }
-    if (n < min || n > max)
-        return key_error(err, path, key, "expected a size from %lld to %lld bytes, got %lld", min,
-                         max, n);
-    *out = n;
-    return 0;
+    static const struct number_kind kind = {
+        parse_size, "size", "a size", " bytes",
+        " (bytes, or a number with a K, M, G or T suffix such as \"512M\")"};
+    return get_number(obj, path, key, def, min, max, out, err, &kind);
 }
 
 int lfs_config_get_object(const json_t *obj, const char *path, const char *key, const json_t **out,

@@ -18,10 +18,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MIB=1048576
-AZURITE_BIN=$E2E_DIR/node_modules/.bin/azurite-blob
-AZ_TOOL=$E2E_DIR/azurite.py
 MP_CLIENT=$E2E_DIR/multipart_client.py
-DEV_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 CONTAINER=lfs
 PREFIX=lfs-prefix/sub
 
@@ -33,34 +30,6 @@ if [[ ! -x $AZURITE_BIN ]]; then
     echo "FAIL azurite: $AZURITE_BIN is missing (run: cd tests/e2e && npm ci)"
     exit 1
 fi
-
-# start_azurite: in-memory Azurite on a free port, container $CONTAINER created; sets
-# AZ_PORT, AZ_ENDPOINT (path-style, with the account) and AZ_CS (connection string).
-start_azurite() {
-    local i pid
-    mkdir -p "$E2E_TMP/azurite"
-    for _ in 1 2 3; do
-        AZ_PORT=$(free_port)
-        (cd "$E2E_TMP/azurite" && exec "$AZURITE_BIN" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" \
-            --inMemoryPersistence --disableTelemetry --skipApiVersionCheck --silent) \
-            >"$E2E_TMP/azurite.log" 2>&1 </dev/null &
-        pid=$!
-        bg_track "$pid"
-        for ((i = 0; i < 300; i++)); do
-            port_is_open "$AZ_PORT" 2>/dev/null && break
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if port_is_open "$AZ_PORT" 2>/dev/null; then
-            AZ_ENDPOINT=http://127.0.0.1:$AZ_PORT/devstoreaccount1
-            AZ_CS="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$DEV_KEY;BlobEndpoint=$AZ_ENDPOINT;"
-            python3 "$AZ_TOOL" mkcontainer "$AZ_ENDPOINT" "$CONTAINER"
-            return 0
-        fi
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    fail "azurite did not start: $(tail -n 3 "$E2E_TMP/azurite.log" | tr '\n' ' ')"
-}
 
 # azure_config FILE FACTORY [ADAPTER_EXTRA_YAML] [CONNECTION_STRING]: one "basic" adapter
 # (plus whatever EXTRA adds under TRANSFER_ADAPTERS) over Azure storage with $PREFIX.

@@ -23,9 +23,6 @@ set -euo pipefail
 MIB=1048576
 BROWSER_DIR=$E2E_DIR/browser
 ARTIFACTS=$E2E_DIR/artifacts
-AZURITE_BIN=$E2E_DIR/node_modules/.bin/azurite-blob
-AZ_TOOL=$E2E_DIR/azurite.py
-DEV_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 CONTAINER=lfs
 PREFIX=portal/lfs
 ORG=ckan-org
@@ -67,34 +64,12 @@ fi
 
 mint() { "$MINT_PY" "$E2E_DIR/mint_jwt.py" "$@"; }
 
-# start_azurite: in-memory Azurite on a free port, container $CONTAINER created, CORS rules
-# for the allowed page origin ($PAGE_ORIGIN) set; sets AZ_PORT, AZ_ENDPOINT, AZ_CS.
-start_azurite() {
-    local i pid
-    mkdir -p "$E2E_TMP/azurite"
-    for _ in 1 2 3; do
-        AZ_PORT=$(free_port)
-        (cd "$E2E_TMP/azurite" && exec "$AZURITE_BIN" --blobHost 127.0.0.1 --blobPort "$AZ_PORT" \
-            --inMemoryPersistence --disableTelemetry --skipApiVersionCheck --silent) \
-            >"$E2E_TMP/azurite.log" 2>&1 </dev/null &
-        pid=$!
-        bg_track "$pid"
-        for ((i = 0; i < 300; i++)); do
-            port_is_open "$AZ_PORT" 2>/dev/null && break
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if port_is_open "$AZ_PORT" 2>/dev/null; then
-            AZ_ENDPOINT=http://127.0.0.1:$AZ_PORT/devstoreaccount1
-            AZ_CS="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$DEV_KEY;BlobEndpoint=$AZ_ENDPOINT;"
-            python3 "$AZ_TOOL" mkcontainer "$AZ_ENDPOINT" "$CONTAINER"
-            python3 "$BROWSER_DIR/azure_cors.py" "$AZ_ENDPOINT" "$PAGE_ORIGIN" ||
-                fail "could not set Azurite's CORS rules"
-            return 0
-        fi
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    fail "azurite did not start: $(tail -n 3 "$E2E_TMP/azurite.log" | tr '\n' ' ')"
+# start_azurite_with_cors: start_azurite (lib.sh), then CORS rules for the allowed page
+# origin ($PAGE_ORIGIN).
+start_azurite_with_cors() {
+    start_azurite
+    python3 "$BROWSER_DIR/azure_cors.py" "$AZ_ENDPOINT" "$PAGE_ORIGIN" ||
+        fail "could not set Azurite's CORS rules"
 }
 
 # start_page_server: python3 http.server serving tests/e2e/browser on a free loopback port;
@@ -155,7 +130,7 @@ portal_setup() {
       storage_options:
         path: $STORE"
     else
-        start_azurite
+        start_azurite_with_cors
         storage="      storage_class: giftless.storage.azure:AzureBlobsStorage
       storage_options:
         connection_string: \"$AZ_CS\"
