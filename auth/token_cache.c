@@ -240,14 +240,3 @@ void lfs_auth_token_cache_put(struct lfs_auth_token_cache *cache, const unsigned
     s->count++;
     pthread_mutex_unlock(&s->lock);
 }
-
-size_t lfs_auth_token_cache_count(struct lfs_auth_token_cache *cache)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < NSHARDS; i++) {
-        pthread_mutex_lock(&cache->shards[i].lock);
-        n += cache->shards[i].count;
-        pthread_mutex_unlock(&cache->shards[i].lock);
-    }
-    return n;
-}
