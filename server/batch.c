@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "common/json_write.h"
 #include "common/metrics.h"
 #include "common/util.h"
 #include "server/logs.h"
@@ -33,7 +34,8 @@ static int read_extra(const json_t *object, const char *name, h2o_mem_pool_t *po
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_string(v) || json_string_length(v) == 0 ||
-        json_string_length(v) > LFS_FILENAME_MAX || strlen(json_string_value(v)) != json_string_length(v))
+        json_string_length(v) > LFS_FILENAME_MAX ||
+        strlen(json_string_value(v)) != json_string_length(v))
         return -1;
     *out = pool_strdup(pool, json_string_value(v));
     return 0;
@@ -51,8 +53,9 @@ static void parse_object(const json_t *o, h2o_mem_pool_t *pool, struct lfs_batch
         lfs_batch_object_fail(obj, 422, "invalid size: expected an integer >= 0");
     else if (read_extra(o, "filename", pool, &obj->filename) < 0 ||
              read_extra(o, "disposition", pool, &obj->disposition) < 0)
-        lfs_batch_object_fail(obj, 422, "invalid filename or disposition: expected a string of "
-                                        "1 to 255 bytes");
+        lfs_batch_object_fail(obj, 422,
+                              "invalid filename or disposition: expected a string of "
+                              "1 to 255 bytes");
     else if (obj->disposition != NULL && strcmp(obj->disposition, "attachment") != 0 &&
              strcmp(obj->disposition, "inline") != 0)
         lfs_batch_object_fail(obj, 422, "invalid disposition: expected attachment or inline");
@@ -68,9 +71,10 @@ int lfs_batch_parse(const char *body, size_t len, long long max_objects, h2o_mem
         return lfs_error_set(err, 422, "request body is not valid JSON: %s (line %d, column %d)",
                              jerr.text, jerr.line, jerr.column);
     int rc = -1;
-    const json_t *op = json_object_get(root, "operation"), *objects = json_object_get(root, "objects"),
-                 *transfers = json_object_get(root, "transfers"), *ref = json_object_get(root, "ref"),
-                 *hash = json_object_get(root, "hash_algo");
+    const json_t *op = json_object_get(root, "operation"),
+                 *objects = json_object_get(root, "objects"),
+                 *transfers = json_object_get(root, "transfers"),
+                 *ref = json_object_get(root, "ref"), *hash = json_object_get(root, "hash_algo");
     if (!json_is_object(root)) {
         lfs_error_set(err, 422, "request body must be a JSON object");
         goto done;
@@ -88,7 +92,8 @@ int lfs_batch_parse(const char *body, size_t len, long long max_objects, h2o_mem
         goto done;
     }
     if ((long long)json_array_size(objects) > max_objects) {
-        lfs_error_set(err, 413, "too many objects in one batch: %zu, at most %lld; split the request",
+        lfs_error_set(err, 413,
+                      "too many objects in one batch: %zu, at most %lld; split the request",
                       json_array_size(objects), max_objects);
         goto done;
     }
@@ -125,8 +130,8 @@ int lfs_batch_parse(const char *body, size_t len, long long max_objects, h2o_mem
         lfs_error_set(err, 422, "\"hash_algo\" must be a string");
         goto done;
     }
-    out->hash_algo_ok = hash == NULL || json_is_null(hash) ||
-                        strcmp(json_string_value(hash), "sha256") == 0;
+    out->hash_algo_ok =
+        hash == NULL || json_is_null(hash) || strcmp(json_string_value(hash), "sha256") == 0;
     out->nobjects = json_array_size(objects);
     out->objects = h2o_mem_alloc_pool(pool, (out->nobjects + 1) * sizeof(*out->objects));
     for (size_t i = 0; i < out->nobjects; i++) {
@@ -156,26 +161,43 @@ const char *lfs_batch_pick_transfer(const struct lfs_batch_request *request,
     return NULL;
 }
 
-json_t *lfs_batch_render(const char *transfer, struct lfs_batch_object *objects, size_t n,
-                         bool authenticated)
+void lfs_batch_render(const char *transfer, const struct lfs_batch_object *objects, size_t n,
+                      bool authenticated, struct lfs_json_writer *w)
 {
-    json_t *list = json_array();
+    lfs_json_begin_object(w);
+    lfs_json_key(w, "transfer");
+    lfs_json_cstring(w, transfer);
+    lfs_json_key(w, "objects");
+    lfs_json_begin_array(w);
     for (size_t i = 0; i < n; i++) {
-        struct lfs_batch_object *obj = &objects[i];
-        json_t *o = json_pack("{s:s, s:I}", "oid", obj->oid, "size", (json_int_t)obj->size);
+        const struct lfs_batch_object *obj = &objects[i];
+        lfs_json_begin_object(w);
+        lfs_json_key(w, "oid");
+        lfs_json_cstring(w, obj->oid);
+        lfs_json_key(w, "size");
+        lfs_json_int(w, obj->size);
         if (obj->error_code != 0) {
-            json_object_set_new(o, "error", json_pack("{s:i, s:s}", "code", obj->error_code,
-                                                      "message", obj->error_message));
+            lfs_json_key(w, "error");
+            lfs_json_begin_object(w);
+            lfs_json_key(w, "code");
+            lfs_json_int(w, obj->error_code);
+            lfs_json_key(w, "message");
+            lfs_json_cstring(w, obj->error_message);
+            lfs_json_end_object(w);
         } else if (obj->actions != NULL) {
-            if (authenticated)
-                json_object_set_new(o, "authenticated", json_true());
-            json_object_set_new(o, "actions", obj->actions);
-            obj->actions = NULL;
+            if (authenticated) {
+                lfs_json_key(w, "authenticated");
+                lfs_json_bool(w, true);
+            }
+            lfs_json_key(w, "actions");
+            lfs_json_raw(w, obj->actions, obj->actions_len);
         }
-        json_array_append_new(list, o);
+        lfs_json_end_object(w);
     }
-    return json_pack("{s:s, s:o, s:s}", "transfer", transfer, "objects", list, "hash_algo",
-                     "sha256");
+    lfs_json_end_array(w);
+    lfs_json_key(w, "hash_algo");
+    lfs_json_cstring(w, "sha256");
+    lfs_json_end_object(w);
 }
 
 /* A batch waiting for its adapter. */
@@ -185,42 +207,35 @@ struct batch_state {
     const char *transfer;
 };
 
-static void release_actions(struct lfs_batch *batch)
-{
-    for (size_t i = 0; i < batch->nobjects; i++)
-        if (batch->objects[i].actions != NULL) {
-            json_decref(batch->objects[i].actions);
-            batch->objects[i].actions = NULL;
-        }
-}
-
-static void batch_state_dispose(void *p)
-{
-    release_actions(&((struct batch_state *)p)->batch);
-}
-
 static void on_batch_done(void *arg, const struct lfs_error *err)
 {
     struct batch_state *bs = arg;
     if (err != NULL) {
-        release_actions(&bs->batch);
         lfs_http_send_lfs_error(bs->r, err);
         return;
     }
     bool upload = bs->batch.operation == LFS_OP_UPLOAD;
     for (size_t i = 0; i < bs->batch.nobjects; i++) {
         const struct lfs_batch_object *obj = &bs->batch.objects[i];
-        enum lfs_metrics_batch_result result = obj->error_code != 0 ? LFS_METRICS_OBJ_ERROR
+        enum lfs_metrics_batch_result result = obj->error_code != 0   ? LFS_METRICS_OBJ_ERROR
                                                : obj->actions != NULL ? LFS_METRICS_OBJ_ACTION
                                                                       : LFS_METRICS_OBJ_PRESENT;
         lfs_metrics_batch_object(upload, result);
         if (result == LFS_METRICS_OBJ_ACTION)
-            lfs_log_activity(bs->r, upload ? "upload" : "download", obj->oid, obj->size,
-                             "granted", NULL);
+            lfs_log_activity(bs->r, upload ? "upload" : "download", obj->oid, obj->size, "granted",
+                             NULL);
     }
-    lfs_http_send_json(bs->r, 200,
-                       lfs_batch_render(bs->transfer, bs->batch.objects, bs->batch.nobjects,
-                                        bs->batch.preauth != NULL));
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_batch_render(bs->transfer, bs->batch.objects, bs->batch.nobjects, bs->batch.preauth != NULL,
+                     &w);
+    size_t len = 0;
+    char *text = lfs_json_writer_take_pool(&w, &bs->r->req->pool, &len);
+    lfs_json_writer_free(&w);
+    if (text == NULL)
+        lfs_http_send_error(bs->r, 500, "out of memory while writing the batch answer");
+    else
+        lfs_http_send_json_text(bs->r, 200, text, len);
 }
 
 /* Upload needs write on the repository or on every object; download read likewise. */
@@ -234,8 +249,8 @@ static int check_permissions(struct lfs_request *r, const struct lfs_batch_reque
         if (obj->error_code == 0 &&
             !lfs_identity_allows(&r->identity, r->route.org_path, r->route.repo, obj->oid, perm)) {
             lfs_http_send_error(r, 403, "\"%s\" may not %s objects in %s/%s", r->identity.id,
-                                perm == LFS_PERM_WRITE ? "upload" : "download",
-                                r->route.org_path, r->route.repo);
+                                perm == LFS_PERM_WRITE ? "upload" : "download", r->route.org_path,
+                                r->route.repo);
             return -1;
         }
     }
@@ -251,8 +266,9 @@ void lfs_handle_batch(struct lfs_request *r)
     if (lfs_identity_is_action_token(&r->identity)) {
         /* An action token names one object and action; letting it ask for new actions would
          * let it renew itself forever. */
-        lfs_http_send_error(r, 403, "an action token is valid only for the action it was "
-                                    "issued for, not for the batch API");
+        lfs_http_send_error(r, 403,
+                            "an action token is valid only for the action it was "
+                            "issued for, not for the batch API");
         return;
     }
     if ((long long)req->entity.len > app->settings.max_batch_body) {
@@ -278,15 +294,18 @@ void lfs_handle_batch(struct lfs_request *r)
         for (size_t i = 0; i < app->transfers.count && used < sizeof(offered); i++)
             used += (size_t)snprintf(offered + used, sizeof(offered) - used, "%s%s", i ? ", " : "",
                                      app->transfers.names[i]);
-        lfs_http_send_error(r, 422, "none of the requested transfers is supported; this server "
-                                    "offers: %s", offered);
+        lfs_http_send_error(r, 422,
+                            "none of the requested transfers is supported; this server "
+                            "offers: %s",
+                            offered);
         return;
     }
     const char *base_url = lfs_http_base_url(r);
     if (base_url == NULL)
         return;
-    /* Shared so that actions built before a cancelled request completes are released. */
-    struct batch_state *bs = h2o_mem_alloc_shared(&req->pool, sizeof(*bs), batch_state_dispose);
+    /* Everything the adapter builds lives in the request pool: a request cancelled midway
+     * leaves nothing to release. */
+    struct batch_state *bs = h2o_mem_alloc_pool(&req->pool, sizeof(*bs));
     bs->r = r;
     bs->transfer = transfer;
     bs->batch = (struct lfs_batch){

@@ -15,8 +15,8 @@ struct lfs_batch_request {
     enum lfs_operation operation;
     const char **transfers; /* as the client listed them; ["basic"] when absent */
     size_t ntransfers;
-    const char *ref;        /* ref.name or NULL */
-    bool hash_algo_ok;      /* hash_algo absent or "sha256" */
+    const char *ref;   /* ref.name or NULL */
+    bool hash_algo_ok; /* hash_algo absent or "sha256" */
     struct lfs_batch_object *objects;
     size_t nobjects;
 };
@@ -34,9 +34,11 @@ int lfs_batch_parse(const char *body, size_t len, long long max_objects, h2o_mem
 const char *lfs_batch_pick_transfer(const struct lfs_batch_request *request,
                                     const char *const *offered, size_t noffered);
 
-/* Renders the 200 response. `authenticated` is set on objects with actions. Releases the
- * objects' actions. Returns a new reference. */
-json_t *lfs_batch_render(const char *transfer, struct lfs_batch_object *objects, size_t n,
-                         bool authenticated);
+/* Writes the 200 answer into w: per object its error, or its actions text as the adapter
+ * wrote it (with "authenticated": true when `authenticated`), or neither (nothing to do).
+ * Any thread. */
+struct lfs_json_writer;
+void lfs_batch_render(const char *transfer, const struct lfs_batch_object *objects, size_t n,
+                      bool authenticated, struct lfs_json_writer *w);
 
 #endif

@@ -20,45 +20,71 @@
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 206: return "Partial Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 507: return "Insufficient Storage";
-    default: return status < 500 ? "Client Error" : "Internal Server Error";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 206:
+        return "Partial Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 422:
+        return "Unprocessable Entity";
+    case 429:
+        return "Too Many Requests";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 507:
+        return "Insufficient Storage";
+    default:
+        return status < 500 ? "Client Error" : "Internal Server Error";
     }
 }
 
 void lfs_http_send_json(struct lfs_request *r, int status, json_t *body)
 {
-    h2o_req_t *req = r->req;
     size_t len = 0;
     char *text = lfs_json_render(body, &len);
     json_decref(body);
     if (text == NULL) {
-        text = strdup("{\"message\":\"out of memory\"}");
-        len = text ? strlen(text) : 0;
-        status = 500;
+        static char oom[] = "{\"message\":\"out of memory\"}";
+        lfs_http_send_json_text(r, 500, oom, sizeof(oom) - 1);
+        return;
     }
     /* Into the pool: the body must live as long as the request. */
-    char *buf = h2o_mem_alloc_pool(&req->pool, len + 1);
-    memcpy(buf, text ? text : "", len);
+    char *buf = h2o_mem_alloc_pool(&r->req->pool, len + 1);
+    memcpy(buf, text, len);
     free(text);
+    lfs_http_send_json_text(r, status, buf, len);
+}
+
+void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_t len)
+{
+    h2o_req_t *req = r->req;
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -281,9 +307,8 @@ static bool digits_valid(h2o_iovec_t v)
     return true;
 }
 
-int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
-                           const char *scheme, h2o_iovec_t authority,
-                           const h2o_headers_t *headers, const char **origin,
+int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf, const char *scheme,
+                           h2o_iovec_t authority, const h2o_headers_t *headers, const char **origin,
                            struct lfs_error *err)
 {
     h2o_iovec_t proto = forwarded_value(headers, "x-forwarded-proto", pf->x_proto);
@@ -317,8 +342,9 @@ int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
         const char *colon = memchr(from, ':', host.len - (size_t)(from - host.base));
         if (colon != NULL)
             host.len = (size_t)(colon - host.base);
-        bool is_default = (strcmp(scheme, "https") == 0 && h2o_memis(fport.base, fport.len, H2O_STRLIT("443"))) ||
-                          (strcmp(scheme, "http") == 0 && h2o_memis(fport.base, fport.len, H2O_STRLIT("80")));
+        bool is_default =
+            (strcmp(scheme, "https") == 0 && h2o_memis(fport.base, fport.len, H2O_STRLIT("443"))) ||
+            (strcmp(scheme, "http") == 0 && h2o_memis(fport.base, fport.len, H2O_STRLIT("80")));
         if (!is_default) {
             char *h = h2o_mem_alloc_pool(pool, host.len + fport.len + 2);
             memcpy(h, host.base, host.len);
@@ -395,13 +421,19 @@ static void request_dispose(void *p)
 static enum lfs_metrics_route metrics_route(const struct lfs_route *route, bool is_put)
 {
     switch (route->kind) {
-    case LFS_ROUTE_BATCH: return LFS_METRICS_BATCH;
-    case LFS_ROUTE_OBJECT: return is_put ? LFS_METRICS_UPLOAD : LFS_METRICS_DOWNLOAD;
-    case LFS_ROUTE_VERIFY: return LFS_METRICS_VERIFY;
-    case LFS_ROUTE_LOCKS: return LFS_METRICS_LOCKS;
+    case LFS_ROUTE_BATCH:
+        return LFS_METRICS_BATCH;
+    case LFS_ROUTE_OBJECT:
+        return is_put ? LFS_METRICS_UPLOAD : LFS_METRICS_DOWNLOAD;
+    case LFS_ROUTE_VERIFY:
+        return LFS_METRICS_VERIFY;
+    case LFS_ROUTE_LOCKS:
+        return LFS_METRICS_LOCKS;
     case LFS_ROUTE_HEALTH:
-    case LFS_ROUTE_READY: return LFS_METRICS_HEALTH;
-    case LFS_ROUTE_METRICS: return LFS_METRICS_METRICS;
+    case LFS_ROUTE_READY:
+        return LFS_METRICS_HEALTH;
+    case LFS_ROUTE_METRICS:
+        return LFS_METRICS_METRICS;
     }
     return LFS_METRICS_OTHER;
 }
@@ -490,7 +522,8 @@ static void handle_ready(struct lfs_request *r)
     *rc = (struct ready_check){.r = r, .pending = 1, .status = 200};
     snprintf(rc->message, sizeof(rc->message), "configuration loaded, storage reachable");
     struct lfs_object_key key = {
-        .org_path = "lfsgate-readyz", .repo = "probe",
+        .org_path = "lfsgate-readyz",
+        .repo = "probe",
         .oid = "0000000000000000000000000000000000000000000000000000000000000000"};
     struct lfs_io io = {.ctx = r->req->conn->ctx, .pool = &r->req->pool};
     for (size_t i = 0; i < r->app->transfers.count; i++) {

@@ -21,11 +21,11 @@ struct lfs_worker {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_accept_ctx_t metrics_accept_ctx;
-    struct lfs_app *app;       /* this thread's reference; swapped on reload (SIGHUP) */
+    struct lfs_app *app; /* this thread's reference; swapped on reload (SIGHUP) */
     unsigned app_generation;
     h2o_socket_t *listener, *metrics_listener;
-    int listen_fd, metrics_fd; /* metrics_fd < 0: no separate metrics listener here */
-    int inflight;              /* requests not yet freed */
+    int listen_fd, metrics_fd;  /* metrics_fd < 0: no separate metrics listener here */
+    int inflight;               /* requests not yet freed */
     long long shutdown_timeout; /* seconds, set before `stopping` is raised */
     /* /readyz result, cached so probes cost at most one storage check every few seconds */
     time_t ready_at;
@@ -43,7 +43,7 @@ struct lfs_request {
     struct lfs_worker *worker;
     struct lfs_app *app; /* referenced for the request's lifetime */
     struct timespec started;
-    int metrics_route;   /* enum lfs_metrics_route */
+    int metrics_route; /* enum lfs_metrics_route */
     struct lfs_route route;
     struct lfs_identity identity;
     char request_id[40];
@@ -57,6 +57,9 @@ void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...
 void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err);
 /* Sends `body` as JSON with the LFS media type; takes the reference. */
 void lfs_http_send_json(struct lfs_request *r, int status, json_t *body);
+/* Sends buf[0..len), JSON text that lives as long as the request (its pool, or static), with
+ * the LFS media type. */
+void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_t len);
 
 /* Authenticates the request with the app's chain and checks `perm` on the route's repository
  * (oid NULL) or object. Returns 0 when allowed (r->identity filled); otherwise answers 401 or
@@ -94,9 +97,8 @@ int lfs_http_on_metrics_request(h2o_handler_t *self, h2o_req_t *req);
 
 /* Computes the public scheme/host/prefix for a request: exposed for unit tests.
  * Returns 0 or -1 with err 400. Strings from pool. */
-int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
-                           const char *scheme, h2o_iovec_t authority,
-                           const h2o_headers_t *headers, const char **origin,
+int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf, const char *scheme,
+                           h2o_iovec_t authority, const h2o_headers_t *headers, const char **origin,
                            struct lfs_error *err);
 
 #endif

@@ -1,6 +1,6 @@
-/* Compact JSON text from a jansson tree, written straight into one growing buffer. Batch
- * answers are the hot path of the server; jansson's own dump goes through a callback per
- * fragment and was most of a batch's cost (callgrind: ~100 instructions per byte). */
+/* Compact JSON text from a jansson tree (error answers, metrics-free replies and the like),
+ * through common/json_write.h. jansson's own dump goes through a callback per fragment
+ * (callgrind: ~100 instructions per byte); batch answers skip the tree altogether. */
 #ifndef LFS_SERVER_JSON_OUT_H
 #define LFS_SERVER_JSON_OUT_H
 

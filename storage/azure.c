@@ -547,13 +547,13 @@ static const char *sas_url(struct lfs_storage_azure *st, const char *blob, const
 
 static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
                       const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                      struct lfs_signed_url *out, struct lfs_error *err)
+                      struct lfs_storage_request *out, struct lfs_error *err)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
     const char *blob = blob_name(st, key, pool, err);
     if (blob == NULL)
         return -1;
-    out->header = NULL;
+    *out = (struct lfs_storage_request){0};
     if (request->op == LFS_SIGN_DOWNLOAD) {
         const char *rscd = lfs_content_disposition(request->filename, request->disposition,
                                                    LFS_DISPOSITION_MINIMAL, pool);
@@ -567,9 +567,13 @@ static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *
     const char *type = request->content_type != NULL
                            ? request->content_type
                            : lfs_azure_content_type_for(request->filename);
-    out->header = json_pack("{s:s}", "x-ms-blob-type", "BlockBlob");
-    if (type != NULL)
-        json_object_set_new(out->header, "x-ms-blob-content-type", json_string(type));
+    const char **header = h2o_mem_alloc_pool(pool, 5 * sizeof(*header));
+    header[0] = "x-ms-blob-type";
+    header[1] = "BlockBlob";
+    header[2] = type != NULL ? "x-ms-blob-content-type" : NULL;
+    header[3] = type;
+    header[4] = NULL;
+    out->header = header;
     return 0;
 }
 

@@ -334,7 +334,7 @@ static const char *sign_url(const struct lfs_storage_gcs *st, const char *method
 
 static int gcs_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
                     const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                    struct lfs_signed_url *out, struct lfs_error *err)
+                    struct lfs_storage_request *out, struct lfs_error *err)
 {
     struct lfs_storage_gcs *st = (struct lfs_storage_gcs *)storage;
     struct lfs_gcs_param query[1];
@@ -353,8 +353,7 @@ static int gcs_sign(struct lfs_storage *storage, const struct lfs_object_key *ke
         sign_url(st, method, key, request->now, request->lifetime, query, nquery, pool, err);
     if (url == NULL)
         return -1;
-    out->href = url;
-    out->header = NULL;
+    *out = (struct lfs_storage_request){.href = url};
     return 0;
 }
 

@@ -45,8 +45,8 @@ typedef void (*lfs_storage_open_cb)(void *arg, struct lfs_storage_stream *stream
 
 struct lfs_storage_stream_ops {
     /* Reads up to cap bytes into buf. One read at a time. */
-    void (*read)(struct lfs_storage_stream *stream, char *buf, size_t cap,
-                 lfs_storage_read_cb cb, void *arg);
+    void (*read)(struct lfs_storage_stream *stream, char *buf, size_t cap, lfs_storage_read_cb cb,
+                 void *arg);
 };
 
 /* Every backend's stream embeds this first; it is allocated from the request pool and
@@ -60,18 +60,21 @@ enum lfs_sign_op { LFS_SIGN_UPLOAD, LFS_SIGN_DOWNLOAD };
 
 struct lfs_sign_request {
     enum lfs_sign_op op;
-    long lifetime;           /* seconds the URL stays valid (the action's expires_in) */
+    long lifetime; /* seconds the URL stays valid (the action's expires_in) */
     time_t now;
-    int64_t size;            /* the object's size as the client declared it */
-    const char *filename;    /* download: Content-Disposition filename, or NULL */
-    const char *disposition; /* "attachment" / "inline", or NULL */
+    int64_t size;             /* the object's size as the client declared it */
+    const char *filename;     /* download: Content-Disposition filename, or NULL */
+    const char *disposition;  /* "attachment" / "inline", or NULL */
     const char *content_type; /* upload: type to store, or NULL */
 };
 
-/* A request the client makes straight to the store. */
-struct lfs_signed_url {
-    const char *href; /* from the pool */
-    json_t *header;   /* headers the client must send, or NULL; the caller owns it */
+/* A request the client makes straight to the store: a signed URL (sign), or one request of a
+ * multipart plan (an href NULL means there is no such request). Everything in the pool. */
+struct lfs_storage_request {
+    const char *method; /* NULL: the action's default (parts: PUT; others: POST) */
+    const char *href;
+    const char *const *header; /* NULL-terminated name, value, name, value...; or NULL */
+    const char *body;          /* NULL: none */
 };
 
 /* ---- multipart uploads (giftless's multipart-basic transfer) ----
@@ -82,20 +85,12 @@ struct lfs_signed_url {
 
 /* What the client is to upload. */
 struct lfs_multipart_request {
-    long lifetime;         /* seconds every signed request stays valid */
+    long lifetime; /* seconds every signed request stays valid */
     time_t now;
-    int64_t size;          /* the object's size as the client declared it */
-    uint64_t part_size;    /* largest part wanted (the store may raise it to fit its limits) */
-    const char *filename;  /* x-filename / extra.filename, or NULL */
+    int64_t size;             /* the object's size as the client declared it */
+    uint64_t part_size;       /* largest part wanted (the store may raise it to fit its limits) */
+    const char *filename;     /* x-filename / extra.filename, or NULL */
     const char *content_type; /* type to store, or NULL (then from filename, if known) */
-};
-
-/* One request the client makes (an href NULL means there is no such request). */
-struct lfs_storage_request {
-    const char *method;         /* NULL: the action's default (parts: PUT; others: POST) */
-    const char *href;
-    const char *const *header;  /* NULL-terminated name, value, name, value...; or NULL */
-    const char *body;           /* NULL: none */
 };
 
 /* One part: bytes [pos, pos + size) of the object, sent as the request's body. */
@@ -111,8 +106,8 @@ struct lfs_multipart_part {
 struct lfs_multipart_plan {
     struct lfs_storage_request init;
     struct lfs_multipart_part *parts;
-    size_t nparts;  /* parts still to send (0 when every part is already in the store) */
-    size_t total;   /* parts of the whole object */
+    size_t nparts; /* parts still to send (0 when every part is already in the store) */
+    size_t total;  /* parts of the whole object */
     struct lfs_storage_request commit;
     struct lfs_storage_request abort;
 };
@@ -132,9 +127,9 @@ struct lfs_storage;
 
 /* Begins with the members of struct lfs_plugin_names (common/plugin.h): name, aliases. */
 struct lfs_storage_ops {
-    const char *name;            /* "local", "azure", "gcs", "s3" */
-    const char *const *classes;  /* NULL-terminated giftless storage_class strings */
-    unsigned caps;               /* enum lfs_storage_caps */
+    const char *name;           /* "local", "azure", "gcs", "s3" */
+    const char *const *classes; /* NULL-terminated giftless storage_class strings */
+    unsigned caps;              /* enum lfs_storage_caps */
     /* Builds the backend from storage_options; `path` names them in messages. Checks what it
      * can at startup (directory writable, keys parse). Main thread. */
     int (*create)(const json_t *options, const char *path, struct lfs_storage **out,
@@ -157,7 +152,7 @@ struct lfs_storage_ops {
      * Any worker thread. */
     int (*sign)(struct lfs_storage *storage, const struct lfs_object_key *key,
                 const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                struct lfs_signed_url *out, struct lfs_error *err);
+                struct lfs_storage_request *out, struct lfs_error *err);
     /* Plans a multipart upload of the object (backends with LFS_STORAGE_MULTIPART; NULL
      * otherwise): the parts the client still has to send straight to the store (parts the
      * store already holds from an interrupted upload are left out), and the requests that
@@ -165,8 +160,8 @@ struct lfs_storage_ops {
      * or find the upload id). The plan lives in io->pool. Any worker thread. */
     void (*multipart_plan)(struct lfs_storage *storage, struct lfs_io *io,
                            const struct lfs_object_key *key,
-                           const struct lfs_multipart_request *request,
-                           lfs_storage_multipart_cb cb, void *arg);
+                           const struct lfs_multipart_request *request, lfs_storage_multipart_cb cb,
+                           void *arg);
 };
 
 /* Every backend embeds this as its first member. */

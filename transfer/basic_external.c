@@ -8,9 +8,8 @@ extern const struct lfs_transfer_ops lfs_transfer_basic_external_ops;
 static int external_create(const json_t *options, const char *path, struct lfs_transfer **out,
                            struct lfs_error *err)
 {
-    return lfs_transfer_create_common(&lfs_transfer_basic_external_ops,
-                                      sizeof(struct lfs_transfer), options, path, NULL,
-                                      LFS_STORAGE_SIGNED_URLS, out, err);
+    return lfs_transfer_create_common(&lfs_transfer_basic_external_ops, sizeof(struct lfs_transfer),
+                                      options, path, NULL, LFS_STORAGE_SIGNED_URLS, out, err);
 }
 
 static int external_actions(struct lfs_transfer *t, struct lfs_batch *batch,
@@ -26,20 +25,16 @@ static int external_actions(struct lfs_transfer *t, struct lfs_batch *batch,
         .filename = obj->filename,
         .disposition = obj->disposition,
     };
-    struct lfs_signed_url url;
-    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &url, err) < 0)
+    struct lfs_storage_request action;
+    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &action, err) < 0)
         return -1;
-    json_t *action = json_pack("{s:s, s:I}", "href", url.href, "expires_in",
-                               (json_int_t)t->action_lifetime);
-    if (url.header != NULL)
-        json_object_set_new(action, "header", url.header);
-    lfs_batch_object_add_action(obj, upload ? "upload" : "download", action);
+    lfs_batch_object_add_action(obj, batch->io.pool, upload ? "upload" : "download", &action,
+                                t->action_lifetime);
     if (!upload)
         return 0;
-    json_t *verify = lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, err);
-    if (verify == NULL)
+    if (lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, &action, err) < 0)
         return -1;
-    lfs_batch_object_add_action(obj, "verify", verify);
+    lfs_batch_object_add_action(obj, batch->io.pool, "verify", &action, t->action_lifetime);
     return 0;
 }
 

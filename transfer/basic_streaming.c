@@ -17,10 +17,10 @@ static int add_own_action(struct lfs_transfer *t, struct lfs_batch *batch,
                           struct lfs_batch_object *obj, const char *name, enum lfs_own_action kind,
                           struct lfs_error *err)
 {
-    json_t *action = lfs_transfer_own_action(batch, obj, kind, t->action_lifetime, err);
-    if (action == NULL)
+    struct lfs_storage_request action;
+    if (lfs_transfer_own_action(batch, obj, kind, t->action_lifetime, &action, err) < 0)
         return -1;
-    lfs_batch_object_add_action(obj, name, action);
+    lfs_batch_object_add_action(obj, batch->io.pool, name, &action, t->action_lifetime);
     return 0;
 }
 

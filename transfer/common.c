@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_write.h"
 #include "common/metrics.h"
 #include "common/plugin.h"
 #include "common/util.h"
@@ -53,8 +54,8 @@ int lfs_transfer_set_create(const json_t *map, const char *path, struct lfs_tran
         static const char *const keys[] = {"factory", "options", NULL};
         lfs_config_path(epath, sizeof(epath), path, name);
         if (!json_is_object(entry)) {
-            lfs_error_set(err, 500, "config: %s: expected a mapping with \"factory\" and \"options\"",
-                          epath);
+            lfs_error_set(err, 500,
+                          "config: %s: expected a mapping with \"factory\" and \"options\"", epath);
             goto fail;
         }
         if (lfs_config_check_keys(entry, epath, keys, err) < 0 ||
@@ -69,10 +70,10 @@ int lfs_transfer_set_create(const json_t *map, const char *path, struct lfs_tran
             lfs_plugin_find((const void *const *)adapters, NADAPTERS, factory);
         if (ops == NULL) {
             char names[512];
-            lfs_error_set(err, 500, "config: %s.factory: unknown transfer adapter \"%s\"; valid: %s",
-                          epath, factory,
-                          lfs_plugin_list((const void *const *)adapters, NADAPTERS, names,
-                                          sizeof(names)));
+            lfs_error_set(
+                err, 500, "config: %s.factory: unknown transfer adapter \"%s\"; valid: %s", epath,
+                factory,
+                lfs_plugin_list((const void *const *)adapters, NADAPTERS, names, sizeof(names)));
             goto fail;
         }
         lfs_config_path(opath, sizeof(opath), epath, "options");
@@ -135,8 +136,9 @@ int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
     const struct lfs_storage_ops *sops = lfs_storage_find(storage_class);
     if (sops == NULL) {
         char names[256];
-        return lfs_error_set(err, 500, "config: %s.storage_class: unknown storage \"%s\"; valid: %s",
-                             path, storage_class, lfs_storage_list_names(names, sizeof(names)));
+        return lfs_error_set(err, 500,
+                             "config: %s.storage_class: unknown storage \"%s\"; valid: %s", path,
+                             storage_class, lfs_storage_list_names(names, sizeof(names)));
     }
     if ((sops->caps & required_caps) != required_caps)
         return lfs_error_set(err, 500,
@@ -144,15 +146,17 @@ int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
                              "(it does not support %s)",
                              path, sops->name, ops->name,
                              required_caps & LFS_STORAGE_SIGNED_URLS ? "signed URLs"
-                             : required_caps & LFS_STORAGE_MULTIPART ? "multipart uploads"
-                                                                     : "streaming through the server");
+                             : required_caps & LFS_STORAGE_MULTIPART
+                                 ? "multipart uploads"
+                                 : "streaming through the server");
     struct lfs_transfer *t = calloc(1, size);
     if (t == NULL)
         return lfs_error_set(err, 500, "out of memory");
     t->ops = ops;
     t->action_lifetime = (long)lifetime;
-    if (sops->create(storage_options, lfs_config_path(spath, sizeof(spath), path, "storage_options"),
-                     &t->storage, err) < 0) {
+    if (sops->create(storage_options,
+                     lfs_config_path(spath, sizeof(spath), path, "storage_options"), &t->storage,
+                     err) < 0) {
         free(t);
         return -1;
     }
@@ -194,8 +198,9 @@ static void str_add_param(struct pool_str *s, bool *first, const char *name, con
     *first = false;
 }
 
-json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
-                                enum lfs_own_action kind, long lifetime, struct lfs_error *err)
+int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
+                            enum lfs_own_action kind, long lifetime,
+                            struct lfs_storage_request *out, struct lfs_error *err)
 {
     static const unsigned perms[] = {
         [LFS_OWN_UPLOAD] = LFS_PERM_WRITE,
@@ -207,7 +212,7 @@ json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_
         batch->preauth->mint(batch->preauth->provider, batch->identity, batch->org_path,
                              batch->repo, obj->oid, perms[kind], lifetime, batch->io.pool, &token,
                              err) < 0)
-        return NULL;
+        return -1;
     static const char storage[] = "/objects/storage/";
     const char *what = kind == LFS_OWN_VERIFY ? "verify" : obj->oid;
     size_t cap = strlen(batch->base_url) + sizeof(storage) + strlen(what) + 64;
@@ -227,36 +232,101 @@ json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_
         if (obj->disposition != NULL)
             str_add_param(&href, &first, "disposition", obj->disposition);
     }
-    json_t *action = json_object();
-    json_object_set_new_nocheck(action, "href", json_stringn_nocheck(href.buf, href.len));
+    *out = (struct lfs_storage_request){.href = href.buf};
     if (token != NULL && kind != LFS_OWN_DOWNLOAD) {
         size_t tlen = strlen(token);
         char *bearer = h2o_mem_alloc_pool(batch->io.pool, tlen + 8);
         memcpy(bearer, "Bearer ", 7);
-        memcpy(bearer + 7, token, tlen);
-        json_t *header = json_object();
-        json_object_set_new_nocheck(header, "Authorization",
-                                    json_stringn_nocheck(bearer, tlen + 7));
-        json_object_set_new_nocheck(action, "header", header);
+        memcpy(bearer + 7, token, tlen + 1);
+        const char **header = h2o_mem_alloc_pool(batch->io.pool, 3 * sizeof(*header));
+        header[0] = "Authorization";
+        header[1] = bearer;
+        header[2] = NULL;
+        out->header = header;
     }
-    json_object_set_new_nocheck(action, "expires_in", json_integer(lifetime));
-    return action;
+    return 0;
 }
 
 void lfs_batch_object_fail(struct lfs_batch_object *obj, int code, const char *message)
 {
     obj->error_code = code;
     obj->error_message = message;
-    if (obj->actions != NULL)
-        json_decref(obj->actions);
     obj->actions = NULL;
+    obj->actions_len = 0;
 }
 
-void lfs_batch_object_add_action(struct lfs_batch_object *obj, const char *name, json_t *action)
+void lfs_transfer_write_action(struct lfs_json_writer *w, const struct lfs_storage_request *action,
+                               long expires_in)
 {
-    if (obj->actions == NULL)
-        obj->actions = json_object();
-    json_object_set_new(obj->actions, name, action);
+    lfs_json_key(w, "href");
+    lfs_json_cstring(w, action->href);
+    if (action->header != NULL && action->header[0] != NULL) {
+        lfs_json_key(w, "header");
+        lfs_json_begin_object(w);
+        for (const char *const *h = action->header; h[0] != NULL && h[1] != NULL; h += 2) {
+            lfs_json_key(w, h[0]);
+            lfs_json_cstring(w, h[1]);
+        }
+        lfs_json_end_object(w);
+    }
+    if (action->method != NULL) {
+        lfs_json_key(w, "method");
+        lfs_json_cstring(w, action->method);
+    }
+    if (action->body != NULL) {
+        lfs_json_key(w, "body");
+        lfs_json_cstring(w, action->body);
+    }
+    lfs_json_key(w, "expires_in");
+    lfs_json_int(w, expires_in);
+}
+
+/* Appends actions[name] = <action or json> to obj's actions text: the text so far without
+ * its closing brace, the new member, the brace again. Objects have at most a handful of
+ * actions, so the copies stay small. */
+static void add_member(struct lfs_batch_object *obj, h2o_mem_pool_t *pool, const char *name,
+                       const struct lfs_storage_request *action, long expires_in, const char *json,
+                       size_t len)
+{
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    if (obj->actions != NULL) {
+        lfs_json_append(&w, obj->actions, obj->actions_len - 1);
+        w.need_comma = true;
+    } else {
+        lfs_json_begin_object(&w);
+    }
+    lfs_json_key(&w, name);
+    if (action != NULL) {
+        lfs_json_begin_object(&w);
+        lfs_transfer_write_action(&w, action, expires_in);
+        lfs_json_end_object(&w);
+    } else {
+        lfs_json_raw(&w, json, len);
+    }
+    lfs_json_end_object(&w);
+    size_t n = 0;
+    const char *text = lfs_json_writer_take_pool(&w, pool, &n);
+    lfs_json_writer_free(&w);
+    if (text == NULL) {
+        lfs_batch_object_fail(obj, 500, "out of memory while writing the object's actions");
+        return;
+    }
+    obj->actions = text;
+    obj->actions_len = n;
+}
+
+void lfs_batch_object_add_action(struct lfs_batch_object *obj, h2o_mem_pool_t *pool,
+                                 const char *name, const struct lfs_storage_request *action,
+                                 long expires_in)
+{
+    add_member(obj, pool, name, action, expires_in, NULL, 0);
+}
+
+void lfs_batch_object_add_json(struct lfs_batch_object *obj, h2o_mem_pool_t *pool, const char *name,
+                               const char *json, size_t len)
+{
+    add_member(obj, pool, name, NULL, 0, json, len);
 }
 
 /* The state of one batch: how many storage answers are still due. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json_write.h"
 #include "config/config.h"
 
 extern const struct lfs_transfer_ops lfs_transfer_multipart_ops;
@@ -52,31 +53,6 @@ static int multipart_create(const json_t *options, const char *path, struct lfs_
     return 0;
 }
 
-/* A json header object from name/value pairs (NULL when there are none). */
-static json_t *header_json(const char *const *pairs)
-{
-    if (pairs == NULL || pairs[0] == NULL)
-        return NULL;
-    json_t *h = json_object();
-    for (; pairs[0] != NULL && pairs[1] != NULL; pairs += 2)
-        json_object_set_new(h, pairs[0], json_string(pairs[1]));
-    return h;
-}
-
-/* One request spec of the plan as a multipart-basic action. */
-static json_t *request_json(const struct lfs_storage_request *r, long lifetime)
-{
-    json_t *a = json_pack("{s:s, s:I}", "href", r->href, "expires_in", (json_int_t)lifetime);
-    json_t *h = header_json(r->header);
-    if (h != NULL)
-        json_object_set_new(a, "header", h);
-    if (r->method != NULL)
-        json_object_set_new(a, "method", json_string(r->method));
-    if (r->body != NULL)
-        json_object_set_new(a, "body", json_string(r->body));
-    return a;
-}
-
 /* Download: a signed read URL, as basic_external gives it. */
 static int download_actions(struct lfs_transfer *t, struct lfs_batch *batch,
                             struct lfs_batch_object *obj, struct lfs_error *err)
@@ -90,14 +66,10 @@ static int download_actions(struct lfs_transfer *t, struct lfs_batch *batch,
         .filename = obj->filename,
         .disposition = obj->disposition,
     };
-    struct lfs_signed_url url;
-    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &url, err) < 0)
+    struct lfs_storage_request action;
+    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &action, err) < 0)
         return -1;
-    json_t *action =
-        json_pack("{s:s, s:I}", "href", url.href, "expires_in", (json_int_t)t->action_lifetime);
-    if (url.header != NULL)
-        json_object_set_new(action, "header", url.header);
-    lfs_batch_object_add_action(obj, "download", action);
+    lfs_batch_object_add_action(obj, batch->io.pool, "download", &action, t->action_lifetime);
     return 0;
 }
 
@@ -106,10 +78,10 @@ static int download_actions(struct lfs_transfer *t, struct lfs_batch *batch,
 static int upload_mark(struct lfs_transfer *t, struct lfs_batch *batch,
                        struct lfs_batch_object *obj, struct lfs_error *err)
 {
-    json_t *verify = lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, err);
-    if (verify == NULL)
+    struct lfs_storage_request verify;
+    if (lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, &verify, err) < 0)
         return -1;
-    lfs_batch_object_add_action(obj, "verify", verify);
+    lfs_batch_object_add_action(obj, batch->io.pool, "verify", &verify, t->action_lifetime);
     return 0;
 }
 
@@ -133,6 +105,37 @@ static void plan_batch_release(struct plan_batch *pb)
         pb->cb(pb->arg, NULL);
 }
 
+/* actions.parts: the plan's parts in order, each an action with its pos, size and digest. */
+static void add_parts(struct lfs_batch_object *obj, h2o_mem_pool_t *pool,
+                      const struct lfs_multipart_plan *plan, long lifetime)
+{
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_json_begin_array(&w);
+    for (size_t i = 0; i < plan->nparts; i++) {
+        const struct lfs_multipart_part *p = &plan->parts[i];
+        lfs_json_begin_object(&w);
+        lfs_transfer_write_action(&w, &p->request, lifetime);
+        lfs_json_key(&w, "pos");
+        lfs_json_int(&w, (int64_t)p->pos);
+        lfs_json_key(&w, "size");
+        lfs_json_int(&w, (int64_t)p->size);
+        if (p->want_digest != NULL) {
+            lfs_json_key(&w, "want_digest");
+            lfs_json_cstring(&w, p->want_digest);
+        }
+        lfs_json_end_object(&w);
+    }
+    lfs_json_end_array(&w);
+    size_t len = 0;
+    const char *parts = lfs_json_writer_take_pool(&w, pool, &len);
+    lfs_json_writer_free(&w);
+    if (parts == NULL)
+        lfs_batch_object_fail(obj, 500, "out of memory while writing the object's parts");
+    else
+        lfs_batch_object_add_json(obj, pool, "parts", parts, len);
+}
+
 static void on_plan(void *arg, const struct lfs_multipart_plan *plan, const struct lfs_error *err)
 {
     struct plan_object *po = arg;
@@ -145,25 +148,15 @@ static void on_plan(void *arg, const struct lfs_multipart_plan *plan, const stru
         memcpy(msg, err->message, len + 1);
         lfs_batch_object_fail(obj, err->status > 0 ? err->status : 500, msg);
     } else {
+        h2o_mem_pool_t *pool = pb->batch->io.pool;
         if (plan->init.href != NULL)
-            lfs_batch_object_add_action(obj, "init", request_json(&plan->init, lifetime));
-        if (plan->nparts > 0) {
-            json_t *parts = json_array();
-            for (size_t i = 0; i < plan->nparts; i++) {
-                const struct lfs_multipart_part *p = &plan->parts[i];
-                json_t *a = request_json(&p->request, lifetime);
-                json_object_set_new(a, "pos", json_integer((json_int_t)p->pos));
-                json_object_set_new(a, "size", json_integer((json_int_t)p->size));
-                if (p->want_digest != NULL)
-                    json_object_set_new(a, "want_digest", json_string(p->want_digest));
-                json_array_append_new(parts, a);
-            }
-            lfs_batch_object_add_action(obj, "parts", parts);
-        }
+            lfs_batch_object_add_action(obj, pool, "init", &plan->init, lifetime);
+        if (plan->nparts > 0)
+            add_parts(obj, pool, plan, lifetime);
         if (plan->commit.href != NULL)
-            lfs_batch_object_add_action(obj, "commit", request_json(&plan->commit, lifetime));
+            lfs_batch_object_add_action(obj, pool, "commit", &plan->commit, lifetime);
         if (plan->abort.href != NULL)
-            lfs_batch_object_add_action(obj, "abort", request_json(&plan->abort, lifetime));
+            lfs_batch_object_add_action(obj, pool, "abort", &plan->abort, lifetime);
     }
     plan_batch_release(pb);
 }

@@ -17,14 +17,17 @@ enum lfs_operation { LFS_OP_UPLOAD, LFS_OP_DOWNLOAD };
 
 /* One object of a batch: what the client asked, then what the adapter decided. */
 struct lfs_batch_object {
-    const char *oid; /* validated: 64 lowercase hex */
-    int64_t size;    /* validated: >= 0 */
+    const char *oid;         /* validated: 64 lowercase hex */
+    int64_t size;            /* validated: >= 0 */
     const char *filename;    /* x-filename / extra.filename, or NULL */
     const char *disposition; /* x-disposition / extra.disposition, or NULL */
     /* Result: an error (code != 0), or actions (NULL: nothing to do, e.g. already stored). */
     int error_code;
     const char *error_message; /* from the request pool or static */
-    json_t *actions;           /* owned by the batch; released by the server */
+    /* The "actions" object as JSON text in the request pool, e.g. {"upload":{...}}: each
+     * action is written once, when the adapter decides it (lfs_batch_object_add_action). */
+    const char *actions;
+    size_t actions_len;
 };
 
 /* One batch request as the adapter sees it. All strings live in the request pool. */
@@ -85,8 +88,8 @@ struct lfs_transfer_set {
 
 /* Builds every adapter of the TRANSFER_ADAPTERS mapping. Errors name the key path
  * ("TRANSFER_ADAPTERS.basic.options.storage_class: unknown storage ..."). Main thread. */
-int lfs_transfer_set_create(const json_t *adapters, const char *path,
-                            struct lfs_transfer_set *out, struct lfs_error *err);
+int lfs_transfer_set_create(const json_t *adapters, const char *path, struct lfs_transfer_set *out,
+                            struct lfs_error *err);
 void lfs_transfer_set_destroy(struct lfs_transfer_set *set);
 /* The adapter configured under transfer name `name`, or NULL. */
 struct lfs_transfer *lfs_transfer_set_get(const struct lfs_transfer_set *set, const char *name);
@@ -110,14 +113,28 @@ enum lfs_own_action {
     LFS_OWN_VERIFY,   /* POST <base_url>/objects/storage/verify, token in the header */
 };
 
-/* Builds one such action for obj, with a pre-authorized token for exactly that object and
- * action when batch->preauth is set, valid for `lifetime` seconds like the action itself.
- * Returns a new json object (the caller owns it) or NULL with err. Worker threads. */
-json_t *lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
-                                enum lfs_own_action kind, long lifetime, struct lfs_error *err);
+/* Builds one such action for obj into *out (href and header in the batch's pool), with a
+ * pre-authorized token for exactly that object and action when batch->preauth is set, valid
+ * for `lifetime` seconds like the action itself. Returns 0, or -1 with err. Worker threads. */
+int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batch_object *obj,
+                            enum lfs_own_action kind, long lifetime,
+                            struct lfs_storage_request *out, struct lfs_error *err);
 
-/* Adds actions[name] = action to obj (takes the reference). */
-void lfs_batch_object_add_action(struct lfs_batch_object *obj, const char *name, json_t *action);
+/* Writes the members of one action object (href, header, method, body, expires_in) into the
+ * object w has open, for callers that add members of their own (multipart parts). */
+struct lfs_json_writer;
+void lfs_transfer_write_action(struct lfs_json_writer *w, const struct lfs_storage_request *action,
+                               long expires_in);
+
+/* Adds actions[name] = {action, expires_in} to obj's actions text (in pool). Out of memory
+ * turns the object into a 500 error. Worker threads. */
+void lfs_batch_object_add_action(struct lfs_batch_object *obj, h2o_mem_pool_t *pool,
+                                 const char *name, const struct lfs_storage_request *action,
+                                 long expires_in);
+
+/* Adds actions[name] = json, a value already written as JSON text (multipart's "parts"). */
+void lfs_batch_object_add_json(struct lfs_batch_object *obj, h2o_mem_pool_t *pool, const char *name,
+                               const char *json, size_t len);
 
 /* Builds the actions of one object that needs a transfer (upload: not stored, or stored
  * with another size; download: stored with the requested size). Returns 0, or -1 with err

@@ -2,15 +2,18 @@
  * duplicate keys, operation, objects, transfers, ref, hash_algo types, the object limit ->
  * 413; per-object errors for bad oid/size, extras and hash_algo that leave valid objects in
  * the same batch alone; x-/extra filename and disposition), lfs_batch_pick_transfer (client
- * order wins) and lfs_batch_render (errors, actions, the authenticated flag). */
+ * order wins), lfs_batch_render (errors, actions, the authenticated flag) and the actions
+ * text adapters build with lfs_batch_object_add_action/_json. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "common/json_write.h"
 #include "server/batch.h"
 
 #define OID_A "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
@@ -465,6 +468,60 @@ static void test_pick_transfer(void **state)
     assert_string_equal(lfs_batch_pick_transfer(&f->req, offered, 2), "basic");
 }
 
+/* The answer as lfs_batch_render writes it, read back by jansson (which proves it is JSON). */
+static json_t *render(const char *transfer, const struct lfs_batch_object *objs, size_t n,
+                      bool authenticated)
+{
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_batch_render(transfer, objs, n, authenticated, &w);
+    size_t len = 0;
+    char *text = lfs_json_writer_take(&w, &len);
+    assert_non_null(text);
+    json_error_t jerr;
+    json_t *out = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (out == NULL)
+        fail_msg("not JSON (%s): %s", jerr.text, text);
+    free(text);
+    return out;
+}
+
+/* Actions are added one by one to an object's text, which stays one JSON object. */
+static void test_add_actions(void **state)
+{
+    struct fixture *f = *state;
+    struct lfs_batch_object obj = {.oid = OID_A, .size = 3};
+    const char *header[] = {"Authorization", "Bearer t\"k", NULL};
+    struct lfs_storage_request up = {.href = "https://h/up", .header = header};
+    struct lfs_storage_request verify = {.href = "https://h/v", .method = "POST", .body = "{}"};
+    lfs_batch_object_add_action(&obj, &f->pool, "upload", &up, 900);
+    lfs_batch_object_add_action(&obj, &f->pool, "verify", &verify, 60);
+    lfs_batch_object_add_json(&obj, &f->pool, "parts", "[1,2]", 5);
+    assert_int_equal(strlen(obj.actions), obj.actions_len);
+    json_error_t jerr;
+    json_t *a = json_loadb(obj.actions, obj.actions_len, JSON_REJECT_DUPLICATES, &jerr);
+    assert_non_null(a);
+    assert_int_equal(json_object_size(a), 3);
+    const json_t *u = json_object_get(a, "upload");
+    assert_string_equal(json_string_value(json_object_get(u, "href")), "https://h/up");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(u, "header"), "Authorization")),
+        "Bearer t\"k");
+    assert_int_equal(json_integer_value(json_object_get(u, "expires_in")), 900);
+    assert_null(json_object_get(u, "method"));
+    const json_t *v = json_object_get(a, "verify");
+    assert_string_equal(json_string_value(json_object_get(v, "method")), "POST");
+    assert_string_equal(json_string_value(json_object_get(v, "body")), "{}");
+    assert_null(json_object_get(v, "header"));
+    assert_int_equal(json_integer_value(json_object_get(v, "expires_in")), 60);
+    assert_int_equal(json_array_size(json_object_get(a, "parts")), 2);
+    json_decref(a);
+    /* failing the object drops what was added */
+    lfs_batch_object_fail(&obj, 500, "store down");
+    assert_null(obj.actions);
+    assert_int_equal(obj.actions_len, 0);
+}
+
 static void test_render(void **state)
 {
     (void)state;
@@ -472,18 +529,15 @@ static void test_render(void **state)
     memset(objs, 0, sizeof(objs));
     objs[0].oid = OID_A;
     objs[0].size = 3;
-    objs[0].actions =
-        json_pack("{s:{s:s, s:i}}", "download", "href", "https://h/x", "expires_in", 900);
-    json_t *actions0 = objs[0].actions;
+    objs[0].actions = "{\"download\":{\"href\":\"https://h/x\",\"expires_in\":900}}";
+    objs[0].actions_len = strlen(objs[0].actions);
     objs[1].oid = OID_B;
     objs[1].size = 5;
     lfs_batch_object_fail(&objs[1], 404, "object does not exist");
     objs[2].oid = OID_A; /* already stored: neither actions nor error */
     objs[2].size = 7;
 
-    json_t *out = lfs_batch_render("basic", objs, 3, true);
-    assert_non_null(out);
-    assert_null(objs[0].actions); /* the reference moved into the answer */
+    json_t *out = render("basic", objs, 3, true);
     assert_string_equal(json_string_value(json_object_get(out, "transfer")), "basic");
     assert_string_equal(json_string_value(json_object_get(out, "hash_algo")), "sha256");
     const json_t *list = json_object_get(out, "objects");
@@ -494,10 +548,13 @@ static void test_render(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "oid")), OID_A);
     assert_int_equal(json_integer_value(json_object_get(o, "size")), 3);
     assert_true(json_is_true(json_object_get(o, "authenticated")));
-    assert_ptr_equal(json_object_get(o, "actions"), actions0);
+    const json_t *actions0 = json_object_get(o, "actions");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(actions0, "download"), "href")),
         "https://h/x");
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(actions0, "download"), "expires_in")),
+        900);
     assert_null(json_object_get(o, "error"));
 
     o = json_array_get(list, 1);
@@ -523,8 +580,9 @@ static void test_render_unauthenticated(void **state)
 {
     (void)state;
     struct lfs_batch_object obj = {.oid = OID_A, .size = 3};
-    obj.actions = json_pack("{s:{s:s}}", "upload", "href", "http://h/u");
-    json_t *out = lfs_batch_render("multipart-basic", &obj, 1, false);
+    obj.actions = "{\"upload\":{\"href\":\"http://h/u\"}}";
+    obj.actions_len = strlen(obj.actions);
+    json_t *out = render("multipart-basic", &obj, 1, false);
     assert_string_equal(json_string_value(json_object_get(out, "transfer")), "multipart-basic");
     const json_t *o = json_array_get(json_object_get(out, "objects"), 0);
     assert_non_null(json_object_get(o, "actions"));
@@ -532,7 +590,7 @@ static void test_render_unauthenticated(void **state)
     json_decref(out);
 
     /* an empty batch renders an empty list */
-    out = lfs_batch_render("basic", NULL, 0, true);
+    out = render("basic", NULL, 0, true);
     assert_int_equal(json_array_size(json_object_get(out, "objects")), 0);
     json_decref(out);
 }
@@ -544,7 +602,7 @@ static void test_parse_then_render(void **state)
     assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [" OBJ_A
                               ", {\"oid\": \"bad\", \"size\": 1}]}"),
                      0);
-    json_t *out = lfs_batch_render("basic", f->req.objects, f->req.nobjects, true);
+    json_t *out = render("basic", f->req.objects, f->req.nobjects, true);
     const json_t *list = json_object_get(out, "objects");
     assert_null(json_object_get(json_array_get(list, 0), "error"));
     const json_t *e = json_object_get(json_array_get(list, 1), "error");
@@ -558,6 +616,7 @@ int main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_minimal_upload),
+        T(test_add_actions),
         T(test_full_download),
         T(test_empty_objects_and_nulls),
         T(test_not_json),

@@ -386,7 +386,7 @@ static const char *sign_href(struct lfs_storage *st, enum lfs_sign_op op, const 
                                    .size = 5,
                                    .filename = filename,
                                    .disposition = disposition};
-    struct lfs_signed_url url = {0};
+    struct lfs_storage_request url = {0};
     struct lfs_error err = {0};
     assert_int_equal(st->ops->sign(st, &key, &req, pool, &url, &err), 0);
     assert_null(url.header);
