@@ -54,8 +54,7 @@ static int read_only_create(const json_t *options, const char *path, struct lfs_
 static int read_write_create(const json_t *options, const char *path, struct lfs_auth **out,
                              struct lfs_error *err)
 {
-    return anonymous_create(options, path, LFS_PERM_ALL, &lfs_auth_anon_read_write_ops, out,
-                            err);
+    return anonymous_create(options, path, LFS_PERM_ALL, &lfs_auth_anon_read_write_ops, out, err);
 }
 
 const struct lfs_auth_ops lfs_auth_anon_read_only_ops = {

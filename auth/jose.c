@@ -250,8 +250,7 @@ static int check_fit(const struct lfs_auth_jose_alg *alg, EVP_PKEY *pkey, const 
                                  what, alg->name, alg->curve, group);
         return 0;
     }
-    case LFS_AUTH_JOSE_HMAC:
-        break;
+    case LFS_AUTH_JOSE_HMAC: break;
     }
     return lfs_error_set(err, 500, "config: %s: %s takes a secret, not a key pair", what,
                          alg->name);
@@ -583,24 +582,12 @@ size_t lfs_auth_json_string(const char *s, size_t len, char *out)
         *o++ = '\\';
         switch (c) {
         case '"':
-        case '\\':
-            *o++ = (char)c;
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
+        case '\\': *o++ = (char)c; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
         default:
             *o++ = 'u';
             *o++ = '0';

@@ -65,7 +65,7 @@ struct lfs_auth_jwt {
     size_t naudiences;
     char *basic_user; /* NULL: Basic not inspected */
     bool preauth;
-    size_t cache_size; /* token_cache_size; 0: no cache */
+    size_t cache_size;                  /* token_cache_size; 0: no cache */
     struct lfs_auth_token_cache *cache; /* NULL in preauth mode */
     /* The header tokens are minted with, base64url-encoded and followed by '.' (the start of
      * every signing input), and the end of their claims: ,"iss":...,"aud":... or "". */
@@ -251,10 +251,18 @@ static int load_audience(struct lfs_auth_jwt *j, const json_t *opts, const char 
 static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *path,
                         struct lfs_error *err)
 {
-    static const char *const keys[] = {"algorithm",       "public_key",       "public_key_file",
-                                       "private_key",     "private_key_file", "leeway",
-                                       "key_id",          "issuer",           "audience",
-                                       "basic_auth_user", "default_lifetime", "token_cache_size",
+    static const char *const keys[] = {"algorithm",
+                                       "public_key",
+                                       "public_key_file",
+                                       "private_key",
+                                       "private_key_file",
+                                       "leeway",
+                                       "key_id",
+                                       "issuer",
+                                       "audience",
+                                       "basic_auth_user",
+                                       "default_lifetime",
+                                       "token_cache_size",
                                        NULL};
     char kpath[256];
     const char *alg_name, *key_id, *issuer, *basic_user;

@@ -56,12 +56,12 @@ static int create_entry(const json_t *entry, const char *path, struct lfs_auth *
     const struct lfs_auth_ops *ops = lfs_auth_find(factory);
     if (ops == NULL) {
         char names[512];
-        return lfs_error_set(err, 500, "config: %s: unknown auth provider \"%s\"; valid: %s",
-                             json_is_string(entry) ? path : lfs_config_path(opath, sizeof(opath), path, "factory"),
-                             factory, lfs_auth_list_names(names, sizeof(names)));
+        return lfs_error_set(
+            err, 500, "config: %s: unknown auth provider \"%s\"; valid: %s",
+            json_is_string(entry) ? path : lfs_config_path(opath, sizeof(opath), path, "factory"),
+            factory, lfs_auth_list_names(names, sizeof(names)));
     }
-    return ops->create(options, lfs_config_path(opath, sizeof(opath), path, "options"), out,
-                       err);
+    return ops->create(options, lfs_config_path(opath, sizeof(opath), path, "options"), out, err);
 }
 
 int lfs_auth_chain_create(const json_t *list, const char *path, struct lfs_auth_chain *out,

@@ -42,5 +42,4 @@ int lfs_auth_token_cache_get(struct lfs_auth_token_cache *cache, const unsigned 
 void lfs_auth_token_cache_put(struct lfs_auth_token_cache *cache, const unsigned char *key,
                               time_t now, time_t valid_until, const struct lfs_identity *identity);
 
-
 #endif

@@ -111,23 +111,12 @@ static void put_string(struct lfs_json_writer *w, const char *s, size_t n)
         size_t elen = 2;
         switch (c) {
         case '"':
-        case '\\':
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
+        case '\\': break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
         default:
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];

@@ -99,8 +99,7 @@ static int backend_slot(const char *name)
     return LFS_METRICS_NBACKENDS - 1;
 }
 
-void lfs_metrics_storage_call(const char *backend, enum lfs_metrics_outcome outcome,
-                              double seconds)
+void lfs_metrics_storage_call(const char *backend, enum lfs_metrics_outcome outcome, double seconds)
 {
     struct block *b = my_block();
     int slot = backend_slot(backend);
@@ -215,8 +214,8 @@ char *lfs_metrics_render(size_t *len)
     for (int r = 0; r < LFS_METRICS_NROUTES; r++)
         for (int s = 0; s < 600; s++)
             if (total->requests[r][s] != 0)
-                put(&o, "lfsgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
-                    route_names[r], s, (unsigned long long)total->requests[r][s]);
+                put(&o, "lfsgate_requests_total{route=\"%s\",status=\"%d\"} %llu\n", route_names[r],
+                    s, (unsigned long long)total->requests[r][s]);
     put(&o, "# HELP lfsgate_request_duration_seconds Time from request to last byte.\n"
             "# TYPE lfsgate_request_duration_seconds histogram\n");
     for (int r = 0; r < LFS_METRICS_NROUTES; r++) {

@@ -26,8 +26,6 @@ void lfs_hex_encode(const unsigned char *in, size_t len, char *out);
 /* Compares two byte strings in time that depends only on the lengths. */
 bool lfs_secure_equal(const void *a, size_t alen, const void *b, size_t blen);
 
-
-
 /* Percent-encodes s[0..len) for a URL query value (RFC 3986 unreserved characters kept).
  * out must hold 3 * len + 1 bytes. Returns the encoded length; out is NUL-terminated. */
 size_t lfs_url_encode(const char *s, size_t len, char *out);

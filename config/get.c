@@ -42,21 +42,14 @@ const char *lfs_config_path(char *buf, size_t size, const char *parent, const ch
 const char *lfs_config_type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "mapping";
-    case JSON_ARRAY:
-        return "list";
-    case JSON_STRING:
-        return "string";
-    case JSON_INTEGER:
-        return "integer";
-    case JSON_REAL:
-        return "float";
+    case JSON_OBJECT: return "mapping";
+    case JSON_ARRAY: return "list";
+    case JSON_STRING: return "string";
+    case JSON_INTEGER: return "integer";
+    case JSON_REAL: return "float";
     case JSON_TRUE:
-    case JSON_FALSE:
-        return "boolean";
-    default:
-        return "null";
+    case JSON_FALSE: return "boolean";
+    default: return "null";
     }
 }
 
@@ -148,8 +141,7 @@ static int get_number(const json_t *obj, const char *path, const char *key, long
         n = json_integer_value(v);
     } else if (json_is_string(v)) {
         switch (kind->parse(json_string_value(v), &n)) {
-        case PARSE_OK:
-            break;
+        case PARSE_OK: break;
         case PARSE_RANGE:
             return key_error(err, path, key, "expected %s from %lld to %lld%s, got \"%.64s\"",
                              kind->range, min, max, kind->unit, json_string_value(v));
@@ -230,20 +222,11 @@ static enum parse_result parse_size(const char *s, long long *out)
             return PARSE_INVALID;
     }
     switch (toupper((unsigned char)*p)) {
-    case 'K':
-        mult = 1ULL << 10;
-        break;
-    case 'M':
-        mult = 1ULL << 20;
-        break;
-    case 'G':
-        mult = 1ULL << 30;
-        break;
-    case 'T':
-        mult = 1ULL << 40;
-        break;
-    default:
-        break;
+    case 'K': mult = 1ULL << 10; break;
+    case 'M': mult = 1ULL << 20; break;
+    case 'G': mult = 1ULL << 30; break;
+    case 'T': mult = 1ULL << 40; break;
+    default: break;
     }
     if (mult != 1) {
         p++;

@@ -313,13 +313,10 @@ static int make_int(struct yaml_ctx *ctx, yaml_mark_t mark, const char *s, size_
 {
     long long value;
     switch (yaml_int_value(s, n, &value)) {
-    case YAML_INT_OK:
-        *out = json_integer(value);
-        return 0;
+    case YAML_INT_OK: *out = json_integer(value); return 0;
     case YAML_INT_RANGE:
         return yaml_fail(ctx, mark, "integer \"%.*s\" is out of range", (int)(n > 64 ? 64 : n), s);
-    default:
-        return yaml_fail(ctx, mark, "invalid integer \"%.*s\"", (int)(n > 64 ? 64 : n), s);
+    default: return yaml_fail(ctx, mark, "invalid integer \"%.*s\"", (int)(n > 64 ? 64 : n), s);
     }
 }
 
@@ -634,22 +631,14 @@ static int on_event(struct yaml_ctx *ctx, const yaml_event_t *ev, bool *done)
             return yaml_fail(ctx, ev->start_mark,
                              "expected a single document, but found another document");
         return 0;
-    case YAML_STREAM_END_EVENT:
-        *done = true;
-        return 0;
-    case YAML_SCALAR_EVENT:
-        return on_scalar(ctx, ev);
-    case YAML_ALIAS_EVENT:
-        return on_alias(ctx, ev);
-    case YAML_MAPPING_START_EVENT:
-        return on_collection_start(ctx, ev, true);
-    case YAML_SEQUENCE_START_EVENT:
-        return on_collection_start(ctx, ev, false);
+    case YAML_STREAM_END_EVENT: *done = true; return 0;
+    case YAML_SCALAR_EVENT: return on_scalar(ctx, ev);
+    case YAML_ALIAS_EVENT: return on_alias(ctx, ev);
+    case YAML_MAPPING_START_EVENT: return on_collection_start(ctx, ev, true);
+    case YAML_SEQUENCE_START_EVENT: return on_collection_start(ctx, ev, false);
     case YAML_MAPPING_END_EVENT:
-    case YAML_SEQUENCE_END_EVENT:
-        return on_collection_end(ctx);
-    default:
-        return 0;
+    case YAML_SEQUENCE_END_EVENT: return on_collection_end(ctx);
+    default: return 0;
     }
 }
 
@@ -658,8 +647,7 @@ static int parser_error(struct yaml_ctx *ctx, const yaml_parser_t *parser, const
     yaml_mark_t mark = parser->problem_mark;
     const char *problem = parser->problem ? parser->problem : "invalid YAML";
     switch (parser->error) {
-    case YAML_MEMORY_ERROR:
-        return lfs_error_set(ctx->err, 500, "%s: out of memory", ctx->source);
+    case YAML_MEMORY_ERROR: return lfs_error_set(ctx->err, 500, "%s: out of memory", ctx->source);
     case YAML_READER_ERROR:
         /* reader errors (bad encoding) carry a byte offset, not a mark: count lines and
          * bytes ourselves */

@@ -8,9 +8,9 @@ build_pkgs=(gcc pkg-config meson ninja-build
     libh2o-evloop-dev libjwt-dev libssl-dev libcurl4-openssl-dev libyaml-dev libjansson-dev)
 # Tests: unit tests, the real git-lfs client, tokens minted by python, the npm components
 # (Azurite, playwright-core), the reverse proxy and the browser of the portal tests, and the
-# benchmark tools.
+# benchmark tools, and clang-format for the style check.
 test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography openssl
-    nginx chromium bc wrk h2o)
+    nginx chromium bc wrk h2o clang-format)
 # Helm chart tests (tests/helm): helm's template engines, Go's text/template and sprig, built
 # offline from Debian's Go source packages.
 helm_test_pkgs=(golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)

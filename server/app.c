@@ -20,10 +20,10 @@ json_t *lfs_app_builtin_config(void)
 {
     /* Anonymous read-write: action tokens would add nothing, so none are minted. */
     return json_pack("{s:[s], s:{s:{s:s, s:{s:s, s:{s:s}}}}, s:n}", "AUTH_PROVIDERS",
-                     "giftless.auth.allow_anon:read_write", "TRANSFER_ADAPTERS", "basic",
-                     "factory", "giftless.transfer.basic_streaming:factory", "options",
-                     "storage_class", "giftless.storage.local_storage:LocalStorage",
-                     "storage_options", "path", "lfs-storage", "PRE_AUTHORIZED_ACTION_PROVIDER");
+                     "giftless.auth.allow_anon:read_write", "TRANSFER_ADAPTERS", "basic", "factory",
+                     "giftless.transfer.basic_streaming:factory", "options", "storage_class",
+                     "giftless.storage.local_storage:LocalStorage", "storage_options", "path",
+                     "lfs-storage", "PRE_AUTHORIZED_ACTION_PROVIDER");
 }
 
 void lfs_app_apply_defaults(json_t *config)
@@ -54,7 +54,8 @@ static int parse_listen(const char *value, const char *path, struct lfs_settings
     const char *host = value;
     size_t hlen = colon ? (size_t)(colon - value) : 0;
     if (colon == NULL || colon[1] == '\0')
-        return lfs_error_set(err, 500, "config: %s: expected HOST:PORT, e.g. 127.0.0.1:8080, got \"%s\"",
+        return lfs_error_set(err, 500,
+                             "config: %s: expected HOST:PORT, e.g. 127.0.0.1:8080, got \"%s\"",
                              path, value);
     if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']')
         host++, hlen -= 2;
@@ -76,10 +77,18 @@ static int parse_listen(const char *value, const char *path, struct lfs_settings
 static int parse_server(const json_t *server, const struct lfs_app_overrides *ov,
                         struct lfs_settings *s, struct lfs_error *err)
 {
-    static const char *const keys[] = {"listen",          "threads",           "max_upload_size",
-                                       "max_batch_objects", "max_batch_body",  "request_timeout",
-                                       "spool_dir",       "trust_forwarded",   "access_log",
-                                       "activity_log",    "shutdown_timeout",  "metrics_listen",
+    static const char *const keys[] = {"listen",
+                                       "threads",
+                                       "max_upload_size",
+                                       "max_batch_objects",
+                                       "max_batch_body",
+                                       "request_timeout",
+                                       "spool_dir",
+                                       "trust_forwarded",
+                                       "access_log",
+                                       "activity_log",
+                                       "shutdown_timeout",
+                                       "metrics_listen",
                                        NULL};
     const char *listen, *spool, *metrics;
     long long threads, forwarded;
@@ -93,8 +102,8 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
                            &s->max_batch_objects, err) < 0 ||
         lfs_config_get_size(server, "SERVER", "max_batch_body", 10LL << 20, 1024, 1LL << 30,
                             &s->max_batch_body, err) < 0 ||
-        lfs_config_get_int(server, "SERVER", "request_timeout", 600, 1, 86400,
-                           &s->request_timeout, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "request_timeout", 600, 1, 86400, &s->request_timeout,
+                           err) < 0 ||
         lfs_config_get_string(server, "SERVER", "spool_dir",
                               tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp", &spool,
                               err) < 0 ||
@@ -139,18 +148,19 @@ static int parse_proxy_fix(const json_t *entry, const char *path, struct lfs_pro
                            struct lfs_error *err)
 {
     static const char *const keys[] = {"class", "args", "kwargs", NULL};
-    static const char *const kwarg_keys[] = {"x_for", "x_proto", "x_host", "x_port", "x_prefix",
-                                             NULL};
+    static const char *const kwarg_keys[] = {"x_for",  "x_proto",  "x_host",
+                                             "x_port", "x_prefix", NULL};
     const json_t *kwargs, *args = json_object_get(entry, "args");
     char kpath[256];
     long long v[5];
     if (lfs_config_check_keys(entry, path, keys, err) < 0 ||
         lfs_config_get_object(entry, path, "kwargs", &kwargs, err) < 0)
         return -1;
-    if (args != NULL && !json_is_null(args) &&
-        !(json_is_array(args) && json_array_size(args) == 0))
-        return lfs_error_set(err, 500, "config: %s.args: ProxyFix takes keyword arguments only "
-                             "(kwargs: {x_for, x_proto, x_host, x_port, x_prefix})", path);
+    if (args != NULL && !json_is_null(args) && !(json_is_array(args) && json_array_size(args) == 0))
+        return lfs_error_set(err, 500,
+                             "config: %s.args: ProxyFix takes keyword arguments only "
+                             "(kwargs: {x_for, x_proto, x_host, x_port, x_prefix})",
+                             path);
     lfs_config_path(kpath, sizeof(kpath), path, "kwargs");
     if (lfs_config_check_keys(kwargs, kpath, kwarg_keys, err) < 0)
         return -1;
@@ -159,8 +169,8 @@ static int parse_proxy_fix(const json_t *entry, const char *path, struct lfs_pro
     for (int i = 0; i < 5; i++)
         if (lfs_config_get_int(kwargs, kpath, kwarg_keys[i], defaults[i], 0, 16, &v[i], err) < 0)
             return -1;
-    *pf = (struct lfs_proxy_fix){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4],
-                                 pf->forwarded};
+    *pf = (struct lfs_proxy_fix){(int)v[0], (int)v[1], (int)v[2],
+                                 (int)v[3], (int)v[4], pf->forwarded};
     return 0;
 }
 
@@ -184,8 +194,10 @@ static int parse_middleware(const json_t *list, struct lfs_proxy_fix *pf, struct
         if (cls == NULL)
             return lfs_error_set(err, 500, "config: %s.class: required key is missing", path);
         if (strcmp(cls, PROXY_FIX_CLASS) != 0)
-            return lfs_error_set(err, 500, "config: %s.class: unsupported middleware \"%s\"; "
-                                 "supported: " PROXY_FIX_CLASS, path, cls);
+            return lfs_error_set(err, 500,
+                                 "config: %s.class: unsupported middleware \"%s\"; "
+                                 "supported: " PROXY_FIX_CLASS,
+                                 path, cls);
         if (parse_proxy_fix(entry, path, pf, err) < 0)
             return -1;
     }
@@ -203,11 +215,15 @@ static struct lfs_transfer *objects_adapter(const struct lfs_transfer_set *set)
 int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_overrides *overrides,
                    struct lfs_app *app, struct lfs_error *err)
 {
-    static const char *const keys[] = {"AUTH_PROVIDERS",   "TRANSFER_ADAPTERS",
+    static const char *const keys[] = {"AUTH_PROVIDERS",
+                                       "TRANSFER_ADAPTERS",
                                        "PRE_AUTHORIZED_ACTION_PROVIDER",
-                                       "MIDDLEWARE",       "LEGACY_ENDPOINTS",
-                                       "DEBUG",            "TESTING",
-                                       "SERVER",           "CORS",
+                                       "MIDDLEWARE",
+                                       "LEGACY_ENDPOINTS",
+                                       "DEBUG",
+                                       "TESTING",
+                                       "SERVER",
+                                       "CORS",
                                        NULL};
     const json_t *server;
     *app = (struct lfs_app){.refs = 1, .builtin_config = builtin};
@@ -219,7 +235,8 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
         lfs_config_get_bool(config, "", "LEGACY_ENDPOINTS", true, &app->settings.legacy_endpoints,
                             err) < 0 ||
         lfs_config_get_bool(config, "", "DEBUG", false, &app->settings.debug, err) < 0 ||
-        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix, err) < 0 ||
+        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix, err) <
+            0 ||
         lfs_cors_create(json_object_get(config, "CORS"), &app->cors, err) < 0)
         return -1;
     if (lfs_auth_chain_create(json_object_get(config, "AUTH_PROVIDERS"), "AUTH_PROVIDERS",

@@ -45,7 +45,7 @@ struct lfs_app {
     struct lfs_transfer_set transfers;
     struct lfs_transfer *objects; /* adapter serving objects/storage and verify routes */
     struct lfs_cors cors;
-    bool builtin_config;          /* started without any config: anonymous read-write */
+    bool builtin_config; /* started without any config: anonymous read-write */
 };
 
 /* Command-line values that override the config file (NULL / 0 = not given). */

@@ -12,10 +12,10 @@
 
 #define CORS_METHODS "GET, HEAD, PUT, POST, OPTIONS"
 
-static const char *const default_allowed[] = {"Authorization", "Content-Type", "Accept",
-                                               "Range", "X-Requested-With", NULL};
-static const char *const default_exposed[] = {"LFS-Authenticate", "X-Request-ID",
-                                              "Content-Range", "Content-Disposition", NULL};
+static const char *const default_allowed[] = {"Authorization", "Content-Type",     "Accept",
+                                              "Range",         "X-Requested-With", NULL};
+static const char *const default_exposed[] = {"LFS-Authenticate", "X-Request-ID", "Content-Range",
+                                              "Content-Disposition", NULL};
 
 /* Reads a list of strings (or the defaults) and joins it with ", ". */
 static int join_list(const json_t *section, const char *key, const char *const *defaults,
@@ -47,8 +47,8 @@ static int join_list(const json_t *section, const char *key, const char *const *
 
 int lfs_cors_create(const json_t *section, struct lfs_cors *out, struct lfs_error *err)
 {
-    static const char *const keys[] = {"allowed_origins", "allowed_headers", "exposed_headers",
-                                       "allow_credentials", "max_age", NULL};
+    static const char *const keys[] = {"allowed_origins",   "allowed_headers", "exposed_headers",
+                                       "allow_credentials", "max_age",         NULL};
     *out = (struct lfs_cors){0};
     if (section == NULL || json_is_null(section))
         return 0;
@@ -65,8 +65,9 @@ int lfs_cors_create(const json_t *section, struct lfs_cors *out, struct lfs_erro
     } else if (json_is_array(origins) && json_array_size(origins) > 0) {
         out->norigins = json_array_size(origins);
     } else {
-        return lfs_error_set(err, 500, "config: CORS.allowed_origins: expected a list of origins "
-                                       "such as https://portal.example (or patterns with *)");
+        return lfs_error_set(err, 500,
+                             "config: CORS.allowed_origins: expected a list of origins "
+                             "such as https://portal.example (or patterns with *)");
     }
     out->origins = calloc(out->norigins, sizeof(char *));
     if (out->origins == NULL)
@@ -75,14 +76,16 @@ int lfs_cors_create(const json_t *section, struct lfs_cors *out, struct lfs_erro
         const json_t *o = json_is_string(origins) ? origins : json_array_get(origins, i);
         if (!json_is_string(o) || json_string_length(o) == 0) {
             lfs_cors_destroy(out);
-            return lfs_error_set(err, 500, "config: CORS.allowed_origins[%zu]: expected a string", i);
+            return lfs_error_set(err, 500, "config: CORS.allowed_origins[%zu]: expected a string",
+                                 i);
         }
         out->origins[i] = strdup(json_string_value(o));
     }
     if (out->allow_credentials && out->norigins == 1 && strcmp(out->origins[0], "*") == 0) {
         lfs_cors_destroy(out);
-        return lfs_error_set(err, 500, "config: CORS.allow_credentials: browsers refuse credentials "
-                                       "with any origin (\"*\"); list the origins");
+        return lfs_error_set(err, 500,
+                             "config: CORS.allow_credentials: browsers refuse credentials "
+                             "with any origin (\"*\"); list the origins");
     }
     if (join_list(section, "allowed_headers", default_allowed, &out->allowed_headers, err) < 0 ||
         join_list(section, "exposed_headers", default_exposed, &out->exposed_headers, err) < 0) {

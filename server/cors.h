@@ -12,7 +12,8 @@ struct lfs_request;
 
 struct lfs_cors {
     bool enabled;
-    char **origins; /* exact origins, patterns where a star stands for any run of non-"/" characters, or a lone star */
+    char **origins; /* exact origins, patterns where a star stands for any run of non-"/"
+                       characters, or a lone star */
     size_t norigins;
     char *allowed_headers; /* ", "-joined, for Access-Control-Allow-Headers */
     char *exposed_headers; /* ", "-joined, for Access-Control-Expose-Headers */

@@ -20,48 +20,27 @@
 static const char *reason_phrase(int status)
 {
     switch (status) {
-    case 200:
-        return "OK";
-    case 201:
-        return "Created";
-    case 206:
-        return "Partial Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 406:
-        return "Not Acceptable";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 416:
-        return "Range Not Satisfiable";
-    case 422:
-        return "Unprocessable Entity";
-    case 429:
-        return "Too Many Requests";
-    case 501:
-        return "Not Implemented";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    case 504:
-        return "Gateway Timeout";
-    case 507:
-        return "Insufficient Storage";
-    default:
-        return status < 500 ? "Client Error" : "Internal Server Error";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 206: return "Partial Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
+    default: return status < 500 ? "Client Error" : "Internal Server Error";
     }
 }
 
@@ -421,19 +400,13 @@ static void request_dispose(void *p)
 static enum lfs_metrics_route metrics_route(const struct lfs_route *route, bool is_put)
 {
     switch (route->kind) {
-    case LFS_ROUTE_BATCH:
-        return LFS_METRICS_BATCH;
-    case LFS_ROUTE_OBJECT:
-        return is_put ? LFS_METRICS_UPLOAD : LFS_METRICS_DOWNLOAD;
-    case LFS_ROUTE_VERIFY:
-        return LFS_METRICS_VERIFY;
-    case LFS_ROUTE_LOCKS:
-        return LFS_METRICS_LOCKS;
+    case LFS_ROUTE_BATCH: return LFS_METRICS_BATCH;
+    case LFS_ROUTE_OBJECT: return is_put ? LFS_METRICS_UPLOAD : LFS_METRICS_DOWNLOAD;
+    case LFS_ROUTE_VERIFY: return LFS_METRICS_VERIFY;
+    case LFS_ROUTE_LOCKS: return LFS_METRICS_LOCKS;
     case LFS_ROUTE_HEALTH:
-    case LFS_ROUTE_READY:
-        return LFS_METRICS_HEALTH;
-    case LFS_ROUTE_METRICS:
-        return LFS_METRICS_METRICS;
+    case LFS_ROUTE_READY: return LFS_METRICS_HEALTH;
+    case LFS_ROUTE_METRICS: return LFS_METRICS_METRICS;
     }
     return LFS_METRICS_OTHER;
 }
@@ -604,9 +577,7 @@ int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
             break;
         lfs_handle_verify(r);
         return 0;
-    case LFS_ROUTE_LOCKS:
-        lfs_handle_locks(r);
-        return 0;
+    case LFS_ROUTE_LOCKS: lfs_handle_locks(r); return 0;
     }
     lfs_http_send_error(r, 405, "method %.*s is not allowed here", (int)req->method.len,
                         req->method.base);

@@ -28,12 +28,8 @@ static void render(struct lfs_json_writer *w, const json_t *v)
             render(w, json_array_get(v, i));
         lfs_json_end_array(w);
         break;
-    case JSON_STRING:
-        lfs_json_string(w, json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        lfs_json_int(w, (int64_t)json_integer_value(v));
-        break;
+    case JSON_STRING: lfs_json_string(w, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: lfs_json_int(w, (int64_t)json_integer_value(v)); break;
     case JSON_REAL:
         if (!isfinite(json_real_value(v))) {
             w->failed = true;
@@ -43,12 +39,8 @@ static void render(struct lfs_json_writer *w, const json_t *v)
         lfs_json_raw(w, num, (size_t)n);
         break;
     case JSON_TRUE:
-    case JSON_FALSE:
-        lfs_json_bool(w, json_is_true(v));
-        break;
-    case JSON_NULL:
-        lfs_json_null(w);
-        break;
+    case JSON_FALSE: lfs_json_bool(w, json_is_true(v)); break;
+    case JSON_NULL: lfs_json_null(w); break;
     }
 }
 

@@ -33,24 +33,24 @@ static atomic_uint app_generation;
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: lfsgate [OPTIONS]\n"
-            "A Git LFS server: batch API, JWT auth, local and cloud storage.\n\n"
-            "  --config FILE     giftless-format YAML config (else $LFSGATE_CONFIG_FILE or\n"
-            "                    $GIFTLESS_CONFIG_FILE; $GIFTLESS_CONFIG_STR and\n"
-            "                    $GIFTLESS_CONFIG_<KEY>_... are merged over it)\n"
-            "  --listen HOST:PORT  address to listen on (default 127.0.0.1:8080)\n"
-            "  --threads N       worker threads (default: one per CPU)\n"
-            "  --check-config    validate the configuration and exit (0 ok, 2 bad)\n"
-            "  --version         print the version and exit\n"
-            "  --help            print this help and exit\n\n"
-            "Without any configuration lfsgate serves anonymous read-write access from\n"
-            "./lfs-storage on 127.0.0.1:8080, for local use only.\n");
+    fprintf(out, "Usage: lfsgate [OPTIONS]\n"
+                 "A Git LFS server: batch API, JWT auth, local and cloud storage.\n\n"
+                 "  --config FILE     giftless-format YAML config (else $LFSGATE_CONFIG_FILE or\n"
+                 "                    $GIFTLESS_CONFIG_FILE; $GIFTLESS_CONFIG_STR and\n"
+                 "                    $GIFTLESS_CONFIG_<KEY>_... are merged over it)\n"
+                 "  --listen HOST:PORT  address to listen on (default 127.0.0.1:8080)\n"
+                 "  --threads N       worker threads (default: one per CPU)\n"
+                 "  --check-config    validate the configuration and exit (0 ok, 2 bad)\n"
+                 "  --version         print the version and exit\n"
+                 "  --help            print this help and exit\n\n"
+                 "Without any configuration lfsgate serves anonymous read-write access from\n"
+                 "./lfs-storage on 127.0.0.1:8080, for local use only.\n");
 }
 
 static int open_listener(const char *host, int port_number, bool first, struct lfs_error *err)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res;
     char port[16];
@@ -236,8 +236,7 @@ static void reload(const char *config_file, const struct lfs_app_overrides *ov,
     struct lfs_error err = {0};
     struct lfs_app *app = load_app(config_file, ov, &origin, &err);
     if (app == NULL) {
-        lfs_log(LFS_LOG_ERROR, "reload refused, the running configuration stays: %s",
-                err.message);
+        lfs_log(LFS_LOG_ERROR, "reload refused, the running configuration stays: %s", err.message);
         return;
     }
     const struct lfs_settings *s = &app->settings;
@@ -258,8 +257,7 @@ static void reload(const char *config_file, const struct lfs_app_overrides *ov,
             origin.file);
 }
 
-static void register_handler(h2o_globalconf_t *conf,
-                             int (*on_req)(h2o_handler_t *, h2o_req_t *))
+static void register_handler(h2o_globalconf_t *conf, int (*on_req)(h2o_handler_t *, h2o_req_t *))
 {
     h2o_hostconf_t *host =
         h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
@@ -279,23 +277,21 @@ static void token_cache_reader(uint64_t *hits, uint64_t *misses)
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"threads", required_argument, NULL, 't'}, {"check-config", no_argument, NULL, 'k'},
-        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"listen", required_argument, NULL, 'l'},
+                                            {"threads", required_argument, NULL, 't'},
+                                            {"check-config", no_argument, NULL, 'k'},
+                                            {"version", no_argument, NULL, 'V'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
     struct lfs_app_overrides ov = {0};
     const char *config_file = NULL;
     bool check_only = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "c:l:t:kVh", options, NULL)) != -1) {
         switch (opt) {
-        case 'c':
-            config_file = optarg;
-            break;
-        case 'l':
-            ov.listen = optarg;
-            break;
+        case 'c': config_file = optarg; break;
+        case 'l': ov.listen = optarg; break;
         case 't': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -306,18 +302,10 @@ int main(int argc, char **argv)
             ov.threads = (int)n;
             break;
         }
-        case 'k':
-            check_only = true;
-            break;
-        case 'V':
-            printf("lfsgate %s\n", LFSGATE_VERSION);
-            return 0;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
+        case 'k': check_only = true; break;
+        case 'V': printf("lfsgate %s\n", LFSGATE_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
         }
     }
     if (optind < argc) {
@@ -372,8 +360,8 @@ int main(int argc, char **argv)
         }
     }
     /* One metrics listener is plenty: it lives on the first worker. */
-    if (st->metrics_port != 0 &&
-        (workers[0].metrics_fd = open_listener(st->metrics_host, st->metrics_port, true, &err)) < 0) {
+    if (st->metrics_port != 0 && (workers[0].metrics_fd = open_listener(
+                                      st->metrics_host, st->metrics_port, true, &err)) < 0) {
         fprintf(stderr, "lfsgate: SERVER.metrics_listen: %s\n", err.message);
         return 1;
     }
@@ -405,7 +393,9 @@ int main(int argc, char **argv)
     }
     lfs_log(LFS_LOG_INFO, "listening on http://%s:%d with %d worker threads; config: %s%s",
             st->listen_host, st->listen_port, nthreads,
-            origin.file[0] ? origin.file : app->builtin_config ? "built-in" : "environment",
+            origin.file[0]        ? origin.file
+            : app->builtin_config ? "built-in"
+                                  : "environment",
             origin.from_env_string ? " + GIFTLESS_CONFIG_STR" : "");
     if (st->metrics_port != 0)
         lfs_log(LFS_LOG_INFO, "metrics on http://%s:%d/metrics", st->metrics_host,

@@ -75,8 +75,8 @@ static void download_on_read(void *arg, ssize_t n, const struct lfs_error *err)
     d->remaining -= (uint64_t)n;
     lfs_metrics_bytes(0, (uint64_t)n);
     h2o_iovec_t vec = h2o_iovec_init(d->buf, (size_t)n);
-    h2o_send(d->r->req, &vec, 1, d->remaining == 0 ? H2O_SEND_STATE_FINAL
-                                                   : H2O_SEND_STATE_IN_PROGRESS);
+    h2o_send(d->r->req, &vec, 1,
+             d->remaining == 0 ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static void download_proceed(h2o_generator_t *self, h2o_req_t *req)
@@ -175,7 +175,8 @@ static void on_download_open(void *arg, struct lfs_storage_stream *stream,
     req->res.content_length = ds->length;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
                    H2O_STRLIT("application/octet-stream"));
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCEPT_RANGES, NULL, H2O_STRLIT("bytes"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCEPT_RANGES, NULL,
+                   H2O_STRLIT("bytes"));
     char *etag = h2o_mem_alloc_pool(&req->pool, LFS_OID_LEN + 3);
     snprintf(etag, LFS_OID_LEN + 3, "\"%s\"", r->route.oid);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag, LFS_OID_LEN + 2);
@@ -224,7 +225,8 @@ static void on_download_stat(void *arg, int64_t size, const struct lfs_error *er
     if (range < 0) {
         char *cr = h2o_mem_alloc_pool(&r->req->pool, 48);
         int n = snprintf(cr, 48, "bytes */%" PRIu64, ds->size);
-        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL, cr, (size_t)n);
+        h2o_add_header(&r->req->pool, &r->req->res.headers, H2O_TOKEN_CONTENT_RANGE, NULL, cr,
+                       (size_t)n);
         lfs_http_send_error(r, 416, "range not satisfiable: the object is %" PRIu64 " bytes",
                             ds->size);
         return;
@@ -254,8 +256,9 @@ void lfs_handle_object(struct lfs_request *r)
 {
     struct lfs_transfer *t = r->app->objects;
     if ((t->ops->flags & LFS_TRANSFER_SERVES_OBJECTS) == 0) {
-        lfs_http_send_error(r, 404, "objects are not served by this server; use the hrefs of "
-                                    "the batch API");
+        lfs_http_send_error(r, 404,
+                            "objects are not served by this server; use the hrefs of "
+                            "the batch API");
         return;
     }
     if (h2o_memis(r->req->method.base, r->req->method.len, H2O_STRLIT("PUT")))
@@ -282,13 +285,12 @@ static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
         lfs_http_send_error(vs->r, 404, "object %s does not exist; upload it again", vs->oid);
     } else if (size != vs->size) {
         lfs_log_activity(vs->r, "verify", vs->oid, vs->size, "size mismatch", NULL);
-        lfs_http_send_error(vs->r, 422,
-                            "object %s is stored with size %" PRId64 ", not %" PRId64, vs->oid,
-                            size, vs->size);
+        lfs_http_send_error(vs->r, 422, "object %s is stored with size %" PRId64 ", not %" PRId64,
+                            vs->oid, size, vs->size);
     } else {
         lfs_log_activity(vs->r, "verify", vs->oid, size, "verified", NULL);
-        lfs_http_send_json(vs->r, 200, json_pack("{s:s, s:I}", "oid", vs->oid, "size",
-                                                 (json_int_t)size));
+        lfs_http_send_json(vs->r, 200,
+                           json_pack("{s:s, s:I}", "oid", vs->oid, "size", (json_int_t)size));
     }
 }
 
@@ -307,8 +309,9 @@ void lfs_handle_verify(struct lfs_request *r)
     if (!json_is_string(oid) || !lfs_oid_valid(json_string_value(oid), json_string_length(oid)) ||
         !json_is_integer(size) || json_integer_value(size) < 0) {
         json_decref(body);
-        lfs_http_send_error(r, 422, "verify body must be {\"oid\": <64 lowercase hex>, \"size\": "
-                                    "<integer >= 0>}");
+        lfs_http_send_error(r, 422,
+                            "verify body must be {\"oid\": <64 lowercase hex>, \"size\": "
+                            "<integer >= 0>}");
         return;
     }
     struct verify_state *vs = h2o_mem_alloc_pool(&req->pool, sizeof(*vs));

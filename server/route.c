@@ -80,8 +80,7 @@ static int route_rest(const struct segment *rest, size_t n, struct lfs_route *ou
     return lfs_error_set(err, 404, "no such endpoint");
 }
 
-static int join(const struct segment *segs, size_t n, char *buf, size_t size,
-                struct lfs_error *err)
+static int join(const struct segment *segs, size_t n, char *buf, size_t size, struct lfs_error *err)
 {
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {

@@ -41,9 +41,9 @@ static int object_path(const struct lfs_storage_local *st, const struct lfs_obje
         !lfs_segment_valid(key->repo, strlen(key->repo)) ||
         !lfs_oid_valid(key->oid, strlen(key->oid)))
         return lfs_error_set(err, 422, "invalid object key");
-    int n = with_oid ? snprintf(buf, size, "%s/%s/%s/%s", st->root, key->org_path, key->repo,
-                                key->oid)
-                     : snprintf(buf, size, "%s/%s/%s", st->root, key->org_path, key->repo);
+    int n = with_oid
+                ? snprintf(buf, size, "%s/%s/%s/%s", st->root, key->org_path, key->repo, key->oid)
+                : snprintf(buf, size, "%s/%s/%s", st->root, key->org_path, key->repo);
     if (n < 0 || (size_t)n >= size)
         return lfs_error_set(err, 422, "object path too long");
     return 0;
@@ -224,8 +224,7 @@ static void put_slice(h2o_timeout_entry_t *entry)
         if (w <= 0) {
             struct lfs_error err;
             lfs_error_set(&err, errno == ENOSPC ? 507 : 500,
-                          "local storage: cannot write object %s: %s", put->oid,
-                          strerror(errno));
+                          "local storage: cannot write object %s: %s", put->oid, strerror(errno));
             put_finish(put, &err);
             return;
         }

@@ -8,7 +8,8 @@
 # Ends with exactly one line "N passed, N failed" (all suites) and exits non-zero if any
 # test failed. A failed build counts as one failure and skips that tree's tests.
 # Extra environment: E2E_FILTER (regex over e2e test names, see tests/e2e/lib.sh),
-# LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 the unit suite, LFSGATE_HELM=0 the chart.
+# LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 the unit suite, LFSGATE_HELM=0 the chart,
+# LFSGATE_FORMAT=0 the clang-format check.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -109,6 +110,19 @@ helm_suite() {
     count "helm" "$pass" "$fail"
 }
 
+# format_check: every tracked C file is as clang-format (the repo's .clang-format) writes it.
+format_check() {
+    local f bad=0
+    note "clang-format"
+    while IFS= read -r f; do
+        if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
+            echo "not clang-formatted: $f (run: clang-format -i $f)"
+            bad=$((bad + 1))
+        fi
+    done < <(git ls-files '*.c' '*.h')
+    if ((bad == 0)); then count "clang-format" 1 0; else count "clang-format" 0 "$bad"; fi
+}
+
 # run_tree DIR LABEL [MESON_SETUP_ARGS...]
 run_tree() {
     local dir=$1 label=$2
@@ -128,6 +142,7 @@ if ! "$ROOT/scripts/install-deps.sh" --with-tests; then
     echo "error: installing the build and test dependencies failed"
     count "set-up" 0 1
 fi
+[[ ${LFSGATE_FORMAT:-1} == 0 ]] || format_check
 run_tree build plain
 [[ ${LFSGATE_HELM:-1} == 0 ]] || helm_suite "$ROOT/build/server/lfsgate"
 if [[ ${LFSGATE_SANITIZE:-1} != 0 ]]; then

@@ -36,22 +36,22 @@ static void test_batch_shape(void **state)
         "{s:s, s:[{s:s, s:I, s:b, s:{s:{s:s, s:{s:s}, s:i}}}, {s:s, s:i, s:{s:i, s:s}}], s:s}",
         "transfer", "basic", "objects", "oid", "ab", "size", (json_int_t)1 << 40, "authenticated",
         1, "actions", "upload", "href", "http://h/o/r.git/info/lfs/objects/storage/ab", "header",
-        "Authorization", "Bearer x.y.z", "expires_in", 900, "oid", "cd", "size", 0, "error",
-        "code", 404, "message", "object does not exist", "hash_algo", "sha256"));
+        "Authorization", "Bearer x.y.z", "expires_in", 900, "oid", "cd", "size", 0, "error", "code",
+        404, "message", "object does not exist", "hash_algo", "sha256"));
 }
 
 static void test_escapes(void **state)
 {
     (void)state;
-    check_same_as_jansson(json_pack("{s:s, s:s, s:s}", "q\"uote", "back\\slash \"x\"",
-                                    "ctl", "\x01\x1f\b\f\n\r\t end", "utf8", "caf\xc3\xa9 \xe2\x82\xac"));
+    check_same_as_jansson(json_pack("{s:s, s:s, s:s}", "q\"uote", "back\\slash \"x\"", "ctl",
+                                    "\x01\x1f\b\f\n\r\t end", "utf8", "caf\xc3\xa9 \xe2\x82\xac"));
 }
 
 static void test_scalars_and_empty(void **state)
 {
     (void)state;
-    check_same_as_jansson(json_pack("[n, b, b, i, I, {}, [], s]", 0, 1, -7,
-                                    (json_int_t)-9007199254740993LL, ""));
+    check_same_as_jansson(
+        json_pack("[n, b, b, i, I, {}, [], s]", 0, 1, -7, (json_int_t)-9007199254740993LL, ""));
 }
 
 static void test_large(void **state)

@@ -818,8 +818,8 @@ static void test_cache_off(void **state)
 {
     (void)state;
     /* token_cache_size: 0 turns the cache off: every use is verified, none is counted */
-    struct lfs_auth *auth = provider(
-        json_pack("{s:s, s:s, s:i}", "algorithm", "RS256", "public_key", rsa_pub, "token_cache_size", 0));
+    struct lfs_auth *auth = provider(json_pack("{s:s, s:s, s:i}", "algorithm", "RS256",
+                                               "public_key", rsa_pub, "token_cache_size", 0));
     struct lfs_identity id;
     struct lfs_error err;
     unsigned long long hits0, misses0, hits, misses;
@@ -846,7 +846,8 @@ static void test_cache_off(void **state)
                                   "token_cache_size", -1),
                         "config: AUTH_PROVIDERS[0].options.token_cache_size");
     expect_config_error(json_pack("{s:s, s:s, s:I}", "algorithm", "RS256", "public_key", rsa_pub,
-                                  "token_cache_size", (json_int_t)LFS_AUTH_JWT_CACHE_MAX_ENTRIES + 1),
+                                  "token_cache_size",
+                                  (json_int_t)LFS_AUTH_JWT_CACHE_MAX_ENTRIES + 1),
                         "config: AUTH_PROVIDERS[0].options.token_cache_size");
     expect_config_error(json_pack("{s:s, s:s, s:s}", "algorithm", "RS256", "public_key", rsa_pub,
                                   "token_cache_size", "big"),
@@ -1177,24 +1178,12 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, free_kept)
     const struct CMUnitTest tests[] = {
-        T(test_rs256_identity),
-        T(test_time_claims),
-        T(test_audience_and_issuer),
-        T(test_forged_tokens),
-        T(test_malformed_tokens),
-        T(test_size_limits),
-        T(test_key_id),
-        T(test_token_sources),
-        T(test_algorithms),
-        T(test_key_files),
-        T(test_config_errors),
-        T(test_cache),
-        T(test_cache_off),
-        T(test_cache_bounds),
-        T(test_preauth_mint_and_accept),
-        T(test_preauth_in_chain),
-        T(test_preauth_keys),
-        T(test_concurrent),
+        T(test_rs256_identity),   T(test_time_claims),      T(test_audience_and_issuer),
+        T(test_forged_tokens),    T(test_malformed_tokens), T(test_size_limits),
+        T(test_key_id),           T(test_token_sources),    T(test_algorithms),
+        T(test_key_files),        T(test_config_errors),    T(test_cache),
+        T(test_cache_off),        T(test_cache_bounds),     T(test_preauth_mint_and_accept),
+        T(test_preauth_in_chain), T(test_preauth_keys),     T(test_concurrent),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
