@@ -10,6 +10,8 @@
 #include "transfer/transfer.h"
 
 #define LFS_FILENAME_MAX 255
+/* More transfer names than any client offers make the request malformed. */
+#define LFS_BATCH_MAX_TRANSFERS 16
 
 struct lfs_batch_request {
     enum lfs_operation operation;
@@ -21,12 +23,14 @@ struct lfs_batch_request {
     size_t nobjects;
 };
 
-/* Parses and validates a batch request body. Structural problems (not JSON, not an object,
- * unknown operation, objects not a list, wrong types) fail with 422; more than max_objects
- * objects with 413. An object whose oid or size is invalid does not fail the batch: it gets
- * a per-object 422 error, as does every object when hash_algo is not sha256 (409).
- * Extras come from "x-filename"/"x-disposition" keys or an "extra" object. Strings are
- * copied into pool. Any thread. */
+/* Parses and validates a batch request body in one pass (common/json_read.h). Structural
+ * problems (not JSON, not an object, unknown operation, objects not a list, wrong types, a key
+ * this parser reads given twice in one object) fail with 422; more than max_objects objects
+ * with 413, as soon as the next one starts. An object whose oid, size (including an integer
+ * beyond int64) or extras are invalid does not fail the batch: it gets a per-object 422
+ * error, and every object a 409 when hash_algo is not sha256. Extras come from
+ * "x-filename"/"x-disposition" keys or an "extra" object, the x- keys first. Strings are
+ * decoded into pool. Any thread. */
 int lfs_batch_parse(const char *body, size_t len, long long max_objects, h2o_mem_pool_t *pool,
                     struct lfs_batch_request *out, struct lfs_error *err);
 

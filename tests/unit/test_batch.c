@@ -152,6 +152,20 @@ static void test_duplicate_keys(void **state)
     assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"" OID_A
                               "\", \"size\": 3, \"size\": 4}]}"),
                      422);
+    assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [], \"objects\": []}"),
+                     422);
+    assert_non_null(strstr(f->err.message, "objects"));
+    assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"" OID_A
+                              "\", \"size\": 3, \"extra\": {\"filename\": \"a\", "
+                              "\"filename\": \"b\"}}]}"),
+                     422);
+    /* the same key written with an escape is the same key */
+    assert_int_equal(parse(f, "{\"operation\": \"upload\", \"\\u006fperation\": \"download\", "
+                              "\"objects\": []}"),
+                     422);
+    /* keys the parser does not read may repeat, as they mean nothing here */
+    assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [], \"x\": 1, \"x\": 2}"),
+                     0);
 }
 
 static void test_operation(void **state)
@@ -317,10 +331,16 @@ static void test_bad_objects_are_per_object(void **state)
         assert_int_equal(f->req.objects[2].error_code, 0);
         assert_string_equal(f->req.objects[2].oid, OID_B);
     }
-    /* a size too big for any integer type is not valid JSON for us */
+    /* a size too big for int64 is valid JSON but an invalid size: that object's 422 */
     assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"" OID_A
-                              "\", \"size\": 99999999999999999999999}]}"),
-                     422);
+                              "\", \"size\": 99999999999999999999999}, " OBJ_B "]}"),
+                     0);
+    assert_int_equal(f->req.objects[0].error_code, 422);
+    assert_int_equal(f->req.objects[1].error_code, 0);
+    assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"" OID_A
+                              "\", \"size\": 9223372036854775808}]}"),
+                     0);
+    assert_int_equal(f->req.objects[0].error_code, 422);
     /* the largest int64 is a valid size */
     assert_int_equal(parse(f, "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"" OID_A
                               "\", \"size\": 9223372036854775807}]}"),
