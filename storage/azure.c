@@ -114,6 +114,8 @@ static void azure_destroy(struct lfs_storage *storage)
 static int azure_create(const json_t *options, const char *path, struct lfs_storage **out,
                         struct lfs_error *err)
 {
+    if (lfs_http_client_load(path, err) < 0)
+        return -1;
     static const char *const keys[] = {"connection_string",     "container_name",  "path_prefix",
                                        "enable_content_digest", "request_timeout", NULL};
     const char *cs, *container, *prefix;

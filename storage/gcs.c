@@ -182,6 +182,8 @@ static void gcs_free(struct lfs_storage_gcs *st)
 static int gcs_create(const json_t *options, const char *path, struct lfs_storage **out,
                       struct lfs_error *err)
 {
+    if (lfs_http_client_load(path, err) < 0)
+        return -1;
     static const char *const keys[] = {"project_name",         "bucket_name", "account_key_file",
                                        "account_key_base64",   "path_prefix", "endpoint",
                                        "serviceaccount_email", NULL};

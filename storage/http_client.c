@@ -10,7 +10,8 @@
  * where they bite (see also the architecture notes). */
 #include "storage/http_client.h"
 
-#include <curl/curl.h>
+#include "storage/curl_api.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -97,14 +98,6 @@ struct lfs_http_call {
 };
 
 static __thread struct lfs_http_thread *http_thread;
-static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
-static CURLcode http_global_rc;
-
-static void http_global_init(void)
-{
-    http_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static void check_multi_info(struct lfs_http_thread *th);
 static void finish(struct lfs_http_transfer *t, CURLcode result);
 static void resume_now(struct lfs_http_transfer *t);
@@ -114,7 +107,7 @@ static void resume_now(struct lfs_http_transfer *t);
 static void drive(struct lfs_http_thread *th, curl_socket_t fd, int ev_bitmask)
 {
     int running;
-    curl_multi_socket_action(th->multi, fd, ev_bitmask, &running);
+    lfs_curl.multi_socket_action(th->multi, fd, ev_bitmask, &running);
     check_multi_info(th);
 }
 
@@ -180,7 +173,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         s->th = th;
         s->fd = fd;
         h2o_linklist_insert(&th->socks, &s->link);
-        curl_multi_assign(th->multi, fd, s);
+        lfs_curl.multi_assign(th->multi, fd, s);
     }
     s->what = what;
     if ((what & CURL_POLL_IN) != 0) {
@@ -250,9 +243,9 @@ static void transfer_destroy(struct lfs_http_transfer *t)
         h2o_linklist_unlink(&t->deferred_link);
     h2o_linklist_unlink(&t->link);
     if (t->in_multi)
-        curl_multi_remove_handle(t->th->multi, t->easy);
-    curl_easy_cleanup(t->easy);
-    curl_slist_free_all(t->headers);
+        lfs_curl.multi_remove_handle(t->th->multi, t->easy);
+    lfs_curl.easy_cleanup(t->easy);
+    lfs_curl.slist_free_all(t->headers);
     free(t->collected);
     free(t->etag);
     free(t->content_type);
@@ -284,7 +277,7 @@ static void on_deferred(h2o_timeout_entry_t *entry)
         if (t->call == NULL) {
             transfer_destroy(t);
         } else if (!t->in_multi) {
-            CURLMcode mc = curl_multi_add_handle(th->multi, t->easy);
+            CURLMcode mc = lfs_curl.multi_add_handle(th->multi, t->easy);
             if (mc == CURLM_OK)
                 t->in_multi = true;
             else
@@ -423,7 +416,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
         return len;
     }
     long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    lfs_curl.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     struct lfs_http_thread *th = t->th;
     th->callback_depth++;
     int r = t->on_data(t->arg, status, data, len);
@@ -435,7 +428,7 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
         return CURL_WRITEFUNC_ERROR;
     }
     if (r > 0) {
-        /* curl keeps the chunk and hands it over again after curl_easy_pause(CONT). */
+        /* curl keeps the chunk and hands it over again after lfs_curl.easy_pause(CONT). */
         t->paused = true;
         return CURL_WRITEFUNC_PAUSE;
     }
@@ -457,7 +450,7 @@ static void describe_error(struct lfs_http_transfer *t, CURLcode result, struct 
     }
     if (result == CURLE_OPERATION_TIMEDOUT) {
         curl_off_t us = 0;
-        curl_easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &us);
+        lfs_curl.easy_getinfo(t->easy, CURLINFO_TOTAL_TIME_T, &us);
         lfs_error_set(err, 504, "%s timed out after %ld ms (while %s)", store, (long)(us / 1000),
                       t->target);
         return;
@@ -465,8 +458,8 @@ static void describe_error(struct lfs_http_transfer *t, CURLcode result, struct 
     /* curl's error buffer may quote the URL (and with it a signed query): build the message
      * from errno or curl's fixed per-code text instead. */
     long os_errno = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
-    const char *reason = curl_easy_strerror(result);
+    lfs_curl.easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &os_errno);
+    const char *reason = lfs_curl.easy_strerror(result);
     bool unreachable = result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
                        result == CURLE_COULDNT_RESOLVE_PROXY;
     if (os_errno != 0 && (unreachable || result == CURLE_RECV_ERROR || result == CURLE_SEND_ERROR))
@@ -494,7 +487,7 @@ static void finish(struct lfs_http_transfer *t, CURLcode result)
     struct lfs_error error = {0};
     bool failed = result != CURLE_OK || t->aborted;
 
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &response.status);
+    lfs_curl.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &response.status);
     response.content_length = t->content_length;
     response.etag = pool_strdup(pool, t->etag);
     response.content_type = pool_strdup(pool, t->content_type);
@@ -525,13 +518,13 @@ static void check_multi_info(struct lfs_http_thread *th)
 {
     CURLMsg *msg;
     int left;
-    while ((msg = curl_multi_info_read(th->multi, &left)) != NULL) {
+    while ((msg = lfs_curl.multi_info_read(th->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
         char *priv = NULL;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+        lfs_curl.easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
         if (priv != NULL)
             finish((struct lfs_http_transfer *)(void *)priv, result);
     }
@@ -545,7 +538,7 @@ static void resume_now(struct lfs_http_transfer *t)
     t->paused = false;
     /* May hand over the kept chunk synchronously, i.e. run on_data (which may pause again,
      * abort, or dispose the pool) before returning. */
-    CURLcode rc = curl_easy_pause(t->easy, CURLPAUSE_CONT);
+    CURLcode rc = lfs_curl.easy_pause(t->easy, CURLPAUSE_CONT);
     if (t->call == NULL)
         return; /* disposed inside on_data: already on the deferred list */
     if (rc != CURLE_OK) {
@@ -577,7 +570,7 @@ static struct lfs_http_thread *thread_create(h2o_loop_t *loop)
     struct lfs_http_thread *th = calloc(1, sizeof(*th));
     if (th == NULL)
         return NULL;
-    if ((th->multi = curl_multi_init()) == NULL) {
+    if ((th->multi = lfs_curl.multi_init()) == NULL) {
         free(th);
         return NULL;
     }
@@ -590,13 +583,13 @@ static struct lfs_http_thread *thread_create(h2o_loop_t *loop)
     th->curl_zero_entry.cb = on_curl_zero_timeout;
     th->curl_delay_entry.cb = on_curl_delay_timeout;
     th->deferred_entry.cb = on_deferred;
-    curl_multi_setopt(th->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(th->multi, CURLMOPT_SOCKETDATA, th);
-    curl_multi_setopt(th->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(th->multi, CURLMOPT_TIMERDATA, th);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_SOCKETDATA, th);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_TIMERDATA, th);
     /* Without it the cache is sized from the number of easy handles and shrinks between
      * batches, closing the kept-alive connections a batch just opened. */
-    curl_multi_setopt(th->multi, CURLMOPT_MAXCONNECTS, HTTP_MAX_CONNECTS);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_MAXCONNECTS, HTTP_MAX_CONNECTS);
     return th;
 }
 
@@ -616,11 +609,11 @@ void lfs_http_thread_cleanup(void)
     }
     /* Stop watching the cached connections before curl closes their fds, and keep curl
      * from calling back into state that is going away. */
-    curl_multi_setopt(th->multi, CURLMOPT_SOCKETFUNCTION, NULL);
-    curl_multi_setopt(th->multi, CURLMOPT_TIMERFUNCTION, NULL);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_SOCKETFUNCTION, NULL);
+    lfs_curl.multi_setopt(th->multi, CURLMOPT_TIMERFUNCTION, NULL);
     while (!h2o_linklist_is_empty(&th->socks))
         sock_detach(H2O_STRUCT_FROM_MEMBER(struct lfs_http_sock, link, th->socks.next));
-    curl_multi_cleanup(th->multi);
+    lfs_curl.multi_cleanup(th->multi);
     if (h2o_timeout_is_linked(&th->curl_zero_entry))
         h2o_timeout_unlink(&th->curl_zero_entry);
     if (h2o_timeout_is_linked(&th->curl_delay_entry))
@@ -632,14 +625,18 @@ void lfs_http_thread_cleanup(void)
     free(th);
 }
 
+int lfs_http_client_load(const char *path, struct lfs_error *err)
+{
+    if (lfs_curl_load(err) == 0)
+        return 0;
+    lfs_error_prefix(err, "config: %s: ", path);
+    return -1;
+}
+
 static struct lfs_http_thread *thread_get(h2o_loop_t *loop, struct lfs_error *err)
 {
-    pthread_once(&http_global_once, http_global_init);
-    if (http_global_rc != CURLE_OK) {
-        lfs_error_set(err, 502, "http client: curl_global_init failed: %s",
-                      curl_easy_strerror(http_global_rc));
+    if (lfs_curl_load(err) < 0)
         return NULL;
-    }
     struct lfs_http_thread *th = http_thread;
     if (th != NULL && th->loop != loop) {
         /* One multi per thread, bound to one loop. A thread that moves on to a new loop
@@ -668,28 +665,28 @@ static struct lfs_http_thread *thread_get(h2o_loop_t *loop, struct lfs_error *er
 static char *describe_target(const char *method, const char *url)
 {
     char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *out = NULL;
-    CURLU *u = curl_url();
+    CURLU *u = lfs_curl.url();
     if (u == NULL)
         return NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+    if (lfs_curl.url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        lfs_curl.url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        lfs_curl.url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        lfs_curl.url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
         goto out;
     if (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0)
         goto out;
-    curl_url_get(u, CURLUPART_PORT, &port, 0); /* only when the URL names one */
+    lfs_curl.url_get(u, CURLUPART_PORT, &port, 0); /* only when the URL names one */
     size_t n = strlen(method) + strlen(scheme) + strlen(host) + (port ? strlen(port) : 0) +
                strlen(path) + 8;
     if ((out = malloc(n)) != NULL)
         snprintf(out, n, "%s %s://%s%s%s%s", method, scheme, host, port ? ":" : "",
                  port ? port : "", path);
 out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
+    lfs_curl.free(scheme);
+    lfs_curl.free(host);
+    lfs_curl.free(port);
+    lfs_curl.free(path);
+    lfs_curl.url_cleanup(u);
     return out;
 }
 
@@ -703,7 +700,7 @@ static int setup_easy(struct lfs_http_transfer *t, const char *method,
 {
     CURL *e = t->easy;
     bool ok = true;
-#define SET(opt, val) ok = ok && curl_easy_setopt(e, opt, val) == CURLE_OK
+#define SET(opt, val) ok = ok && lfs_curl.easy_setopt(e, opt, val) == CURLE_OK
     SET(CURLOPT_PRIVATE, (void *)t);
     SET(CURLOPT_URL, request->url); /* curl copies strings it is given */
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -751,18 +748,18 @@ static int setup_easy(struct lfs_http_transfer *t, const char *method,
         return -1;
 
     for (size_t i = 0; i < LFS_HTTP_MAX_HEADERS && request->headers[i] != NULL; i++) {
-        struct curl_slist *l = curl_slist_append(t->headers, request->headers[i]);
+        struct curl_slist *l = lfs_curl.slist_append(t->headers, request->headers[i]);
         if (l == NULL)
             return -1;
         t->headers = l;
     }
     /* curl sends "Expect: 100-continue" for uploads over 1 MiB and then waits up to a second
      * for an interim answer that some stores never send: an empty Expect header disables it. */
-    struct curl_slist *l = curl_slist_append(t->headers, "Expect:");
+    struct curl_slist *l = lfs_curl.slist_append(t->headers, "Expect:");
     if (l == NULL)
         return -1;
     t->headers = l;
-    return curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK ? 0 : -1;
+    return lfs_curl.easy_setopt(e, CURLOPT_HTTPHEADER, t->headers) == CURLE_OK ? 0 : -1;
 }
 
 static struct lfs_http_call *fail_now(lfs_http_cb cb, void *arg, struct lfs_error *err)
@@ -788,7 +785,7 @@ struct lfs_http_call *lfs_http_fetch(struct lfs_io *io, const struct lfs_http_re
     }
 
     struct lfs_http_transfer *t = calloc(1, sizeof(*t));
-    if (t == NULL || (t->easy = curl_easy_init()) == NULL ||
+    if (t == NULL || (t->easy = lfs_curl.easy_init()) == NULL ||
         (request->store != NULL && (t->store = strdup(request->store)) == NULL)) {
         lfs_error_set(&err, 502, "%s: out of memory (while %s)", store, target);
         if (t != NULL)
@@ -818,7 +815,7 @@ struct lfs_http_call *lfs_http_fetch(struct lfs_io *io, const struct lfs_http_re
     t->call = call;
     if (th->callback_depth > 0) {
         defer(t); /* called from on_data: curl refuses curl_multi_add_handle there */
-    } else if (curl_multi_add_handle(th->multi, t->easy) == CURLM_OK) {
+    } else if (lfs_curl.multi_add_handle(th->multi, t->easy) == CURLM_OK) {
         t->in_multi = true;
     } else {
         defer(t); /* retried from the loop, and reported from there if it fails again */

@@ -17,6 +17,11 @@
 
 #define LFS_HTTP_MAX_HEADERS 16
 
+/* Loads libcurl for a remote backend being configured at `path` (storage/curl_api.h), so a
+ * missing library is a config error rather than a failure of the first request. Returns 0,
+ * or -1 with err naming path. Any thread. */
+int lfs_http_client_load(const char *path, struct lfs_error *err);
+
 /* One outbound request. All pointers need only live until lfs_http_fetch returns (the
  * client copies what it keeps), except body.base, which must stay valid until the callback
  * (or the pool's disposal). */
