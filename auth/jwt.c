@@ -40,6 +40,7 @@
 #include "auth/jose.h"
 #include "auth/scope.h"
 #include "auth/token_cache.h"
+#include "common/json_read.h"
 #include "common/log.h"
 #include "config/config.h"
 
@@ -577,9 +578,19 @@ static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, d
     return 0;
 }
 
-/* Parses the JOSE header. Returns 1 and *header when tok looks like a JWT (three parts, a
- * JSON object header with a string alg), else 0. */
-static int parse_header(const char *tok, size_t hlen, json_t **header)
+/* The members of a JOSE header that matter here. */
+struct jose_header {
+    const char *alg;
+    const char *kid; /* NULL when absent or not a string */
+    bool crit;
+};
+
+/* Parses the JOSE header (with the pull reader: every user token that reaches a provider it
+ * is not for, e.g. the action-token provider first in the chain, has its header read).
+ * Returns 1 and *header when tok looks like a JWT (three parts, a JSON object header with
+ * one string alg), else 0. Strings go to pool. */
+static int parse_header(const char *tok, size_t hlen, h2o_mem_pool_t *pool,
+                        struct jose_header *header)
 {
     unsigned char buf[MAX_HEADER_B64 * 3 / 4 + 1];
     if (hlen == 0 || hlen > MAX_HEADER_B64)
@@ -587,13 +598,35 @@ static int parse_header(const char *tok, size_t hlen, json_t **header)
     size_t n = lfs_auth_base64url_decode(tok, hlen, buf);
     if (n == (size_t)-1)
         return 0;
-    json_t *h = json_loadb((const char *)buf, n, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(h) || !json_is_string(json_object_get(h, "alg"))) {
-        json_decref(h);
+    struct lfs_json_reader r;
+    lfs_json_reader_init(&r, (const char *)buf, n, pool);
+    *header = (struct jose_header){0};
+    const char *key;
+    size_t klen, len;
+    bool has_kid = false;
+    int rc;
+    if (lfs_json_object_begin(&r) < 0)
         return 0;
+    while ((rc = lfs_json_object_next(&r, &key, &klen)) == 1) {
+        if (strcmp(key, "alg") == 0 || strcmp(key, "kid") == 0) {
+            bool alg = key[0] == 'a';
+            if (alg ? header->alg != NULL : has_kid)
+                return 0; /* twice: ambiguous, not a token of ours */
+            has_kid |= !alg;
+            const char **out = alg ? &header->alg : &header->kid;
+            if (lfs_json_peek(&r) == LFS_JSON_STRING) {
+                if (lfs_json_read_string(&r, out, &len) < 0)
+                    return 0;
+            } else if (alg || lfs_json_skip(&r) < 0) {
+                return 0;
+            }
+        } else {
+            header->crit |= strcmp(key, "crit") == 0;
+            if (lfs_json_skip(&r) < 0)
+                return 0;
+        }
     }
-    *header = h;
-    return 1;
+    return rc == 0 && lfs_json_read_end(&r) == 0 && header->alg != NULL;
 }
 
 /* Names the token's alg in a message only when it is short and plain. */
@@ -623,7 +656,8 @@ static int try_token(struct lfs_auth_jwt *j, const char *tok, size_t len, time_t
         if (lfs_auth_token_cache_get(j->cache, key, now, pool, out))
             return 1;
     }
-    json_t *header = NULL, *payload = NULL;
+    struct jose_header header;
+    json_t *payload = NULL;
     size_t hlen = (size_t)(dot1 - tok);
     /* A header byte for byte the one we mint with (every action token's) has our alg, our kid
      * and no crit: the checks below would pass, so it is not decoded and parsed. */
@@ -631,27 +665,22 @@ static int try_token(struct lfs_auth_jwt *j, const char *tok, size_t len, time_t
                       memcmp(tok, j->header64, j->header64_len) == 0;
     int ret = -1;
     if (!own_header) {
-        if (!parse_header(tok, hlen, &header))
+        if (!parse_header(tok, hlen, pool, &header))
             return 0;
-        const json_t *kid = json_object_get(header, "kid");
-        if (j->key_id != NULL &&
-            !(json_is_string(kid) && strcmp(json_string_value(kid), j->key_id) == 0)) {
-            ret = 0; /* another provider's key */
-            goto done;
-        }
+        if (j->key_id != NULL && (header.kid == NULL || strcmp(header.kid, j->key_id) != 0))
+            return 0; /* another provider's key */
     }
     if (len > LFS_AUTH_JWT_MAX_TOKEN) {
         lfs_error_set(err, 401, "token is too large (over %d bytes)", LFS_AUTH_JWT_MAX_TOKEN);
         goto done;
     }
     if (!own_header) {
-        const char *alg = json_string_value(json_object_get(header, "alg"));
-        if (strcmp(alg, j->key.alg->name) != 0) {
+        if (strcmp(header.alg, j->key.alg->name) != 0) {
             lfs_error_set(err, 401, "token algorithm \"%s\" is not the configured \"%s\"",
-                          printable_alg(alg), j->key.alg->name);
+                          printable_alg(header.alg), j->key.alg->name);
             goto done;
         }
-        if (json_object_get(header, "crit") != NULL) {
+        if (header.crit) {
             lfs_error_set(err, 401, "token header has unsupported critical extensions (\"crit\")");
             goto done;
         }
@@ -691,7 +720,6 @@ static int try_token(struct lfs_auth_jwt *j, const char *tok, size_t len, time_t
     }
     ret = 1;
 done:
-    json_decref(header);
     json_decref(payload);
     return ret;
 }

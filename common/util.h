@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #define LFS_OID_LEN 64
 
@@ -52,4 +53,32 @@ enum lfs_disposition_form {
  * disposition are both NULL; otherwise a string that lives as long as pool. */
 const char *lfs_content_disposition(const char *filename, const char *disposition,
                                     enum lfs_disposition_form form, struct st_h2o_mem_pool_t *pool);
+
+/* A string assembled into a caller's buffer of fixed capacity, piece by piece: paths and
+ * hrefs are built for every object of a batch, and snprintf's format parsing was a visible
+ * share of a small batch. A piece that does not fit sets `overflow` and is dropped; buf stays
+ * NUL-terminated (cap >= 1). */
+struct lfs_strbuf {
+    char *buf;
+    size_t len, cap;
+    bool overflow;
+};
+
+static inline void lfs_strbuf_add(struct lfs_strbuf *s, const char *p, size_t n)
+{
+    if (n == 0)
+        return; /* p may be NULL then */
+    if (n >= s->cap - s->len) {
+        s->overflow = true;
+        return;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+}
+
+static inline void lfs_strbuf_adds(struct lfs_strbuf *s, const char *str)
+{
+    lfs_strbuf_add(s, str, strlen(str));
+}
 #endif

@@ -339,10 +339,12 @@ int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
                            !lfs_segments_valid(prefix.base + 1, prefix.len - 1)))
         return lfs_error_set(err, 400, "invalid X-Forwarded-Prefix header");
     size_t len = strlen(scheme) + 3 + host.len + prefix.len + 1;
-    char *out = h2o_mem_alloc_pool(pool, len);
-    snprintf(out, len, "%s://%.*s%.*s", scheme, (int)host.len, host.base, (int)prefix.len,
-             prefix.base ? prefix.base : "");
-    *origin = out;
+    struct lfs_strbuf out = {.buf = h2o_mem_alloc_pool(pool, len), .cap = len};
+    lfs_strbuf_adds(&out, scheme);
+    lfs_strbuf_add(&out, "://", 3);
+    lfs_strbuf_add(&out, host.base, host.len);
+    lfs_strbuf_add(&out, prefix.base, prefix.len);
+    *origin = out.buf;
     return 0;
 }
 
@@ -367,9 +369,14 @@ const char *lfs_http_base_url(struct lfs_request *r)
     /* Always the current form, even for legacy requests: nested org paths have no legacy
      * form, and giftless's legacy hrefs for them do not route. */
     size_t len = strlen(origin) + strlen(r->route.org_path) + strlen(r->route.repo) + 32;
-    char *url = h2o_mem_alloc_pool(&req->pool, len);
-    snprintf(url, len, "%s/%s/%s.git/info/lfs", origin, r->route.org_path, r->route.repo);
-    return url;
+    struct lfs_strbuf url = {.buf = h2o_mem_alloc_pool(&req->pool, len), .cap = len};
+    lfs_strbuf_adds(&url, origin);
+    lfs_strbuf_add(&url, "/", 1);
+    lfs_strbuf_adds(&url, r->route.org_path);
+    lfs_strbuf_add(&url, "/", 1);
+    lfs_strbuf_adds(&url, r->route.repo);
+    lfs_strbuf_add(&url, ".git/info/lfs", 13);
+    return url.buf;
 }
 
 static void make_request_id(struct lfs_worker *w, char *buf, size_t size)

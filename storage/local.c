@@ -41,10 +41,17 @@ static int object_path(const struct lfs_storage_local *st, const struct lfs_obje
         !lfs_segment_valid(key->repo, strlen(key->repo)) ||
         !lfs_oid_valid(key->oid, strlen(key->oid)))
         return lfs_error_set(err, 422, "invalid object key");
-    int n = with_oid
-                ? snprintf(buf, size, "%s/%s/%s/%s", st->root, key->org_path, key->repo, key->oid)
-                : snprintf(buf, size, "%s/%s/%s", st->root, key->org_path, key->repo);
-    if (n < 0 || (size_t)n >= size)
+    struct lfs_strbuf path = {.buf = buf, .cap = size};
+    lfs_strbuf_adds(&path, st->root);
+    lfs_strbuf_add(&path, "/", 1);
+    lfs_strbuf_adds(&path, key->org_path);
+    lfs_strbuf_add(&path, "/", 1);
+    lfs_strbuf_adds(&path, key->repo);
+    if (with_oid) {
+        lfs_strbuf_add(&path, "/", 1);
+        lfs_strbuf_adds(&path, key->oid);
+    }
+    if (path.overflow)
         return lfs_error_set(err, 422, "object path too long");
     return 0;
 }

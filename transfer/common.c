@@ -170,31 +170,17 @@ void lfs_transfer_destroy_common(struct lfs_transfer *transfer)
     free(transfer);
 }
 
-/* A string assembled in the request pool: hrefs are built for every object of a batch, so
- * this avoids printf and malloc on that path. */
-struct pool_str {
-    char *buf;
-    size_t len, cap;
-};
-
-static void str_add(struct pool_str *s, const char *p, size_t n)
-{
-    if (s->len + n + 1 > s->cap)
-        return; /* sized up front by the caller; cannot happen */
-    memcpy(s->buf + s->len, p, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
-}
-
 /* Appends "?name=value" (or "&name=value"), value percent-encoded. */
-static void str_add_param(struct pool_str *s, bool *first, const char *name, const char *value)
+static void str_add_param(struct lfs_strbuf *s, bool *first, const char *name, const char *value)
 {
     size_t vlen = strlen(value);
-    str_add(s, *first ? "?" : "&", 1);
-    str_add(s, name, strlen(name));
-    str_add(s, "=", 1);
-    if (s->len + 3 * vlen + 1 <= s->cap)
+    lfs_strbuf_add(s, *first ? "?" : "&", 1);
+    lfs_strbuf_adds(s, name);
+    lfs_strbuf_add(s, "=", 1);
+    if (3 * vlen < s->cap - s->len)
         s->len += lfs_url_encode(value, vlen, s->buf + s->len);
+    else
+        s->overflow = true;
     *first = false;
 }
 
@@ -219,11 +205,12 @@ int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batc
     if (kind == LFS_OWN_DOWNLOAD)
         cap += 3 * ((token ? strlen(token) : 0) + (obj->filename ? strlen(obj->filename) : 0) +
                     (obj->disposition ? strlen(obj->disposition) : 0));
-    struct pool_str href = {.buf = h2o_mem_alloc_pool(batch->io.pool, cap), .cap = cap};
+    /* Sized for everything up front: the href cannot overflow. */
+    struct lfs_strbuf href = {.buf = h2o_mem_alloc_pool(batch->io.pool, cap), .cap = cap};
     bool first = true;
-    str_add(&href, batch->base_url, strlen(batch->base_url));
-    str_add(&href, storage, sizeof(storage) - 1);
-    str_add(&href, what, strlen(what));
+    lfs_strbuf_adds(&href, batch->base_url);
+    lfs_strbuf_add(&href, storage, sizeof(storage) - 1);
+    lfs_strbuf_adds(&href, what);
     if (kind == LFS_OWN_DOWNLOAD) {
         if (token != NULL)
             str_add_param(&href, &first, "jwt", token);
