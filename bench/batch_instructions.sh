@@ -20,29 +20,16 @@
 # Needs valgrind (callgrind, callgrind_annotate), curl, python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 batches=${BATCHES:-20}
 
 for tool in valgrind callgrind_annotate curl python3; do
     command -v "$tool" >/dev/null || { echo "$tool is needed" >&2; exit 1; }
 done
-if [ -z "$bin" ]; then
-    [ -f build-release/build.ninja ] || meson setup build-release --buildtype=release -Dtests=disabled >/dev/null
-    ninja -C build-release >/dev/null
-    bin=build-release/server/lfsgate
-fi
-[ -x "$bin" ] || { echo "no lfsgate binary at $bin" >&2; exit 1; }
-
-work=$(mktemp -d)
+bench_build "${1:-}"
+bench_workdir
 pid=
-cleanup() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    fi
-    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
 
 cat >"$work/lfsgate.yaml" <<EOF
 AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
@@ -50,10 +37,6 @@ TRANSFER_ADAPTERS: {basic: {factory: giftless.transfer.basic_streaming:factory, 
 PRE_AUTHORIZED_ACTION_PROVIDER: {factory: giftless.auth.jwt:factory, options: {algorithm: HS256, private_key: "0123456789abcdef0123456789abcdef"}}
 SERVER: {access_log: false, activity_log: false}
 EOF
-
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # inclusive Ir of FUNCTION in annotate output FILE (0 when it never ran)
 ir_of() {
@@ -64,12 +47,13 @@ ir_of() {
 # measure N: one callgrind run with BATCHES upload batches of N objects and BATCHES verify
 # requests with an action token; prints the per-unit counts
 measure() {
-    local n=$1 port out=$work/cg.$1.out ann=$work/cg.$1.txt base i code
+    local n=$1 port out=$work/cg.$1.out ann=$work/cg.$1.txt base code
     port=$(free_port)
     valgrind --tool=callgrind --callgrind-out-file="$out" "$bin" --config "$work/lfsgate.yaml" \
         --listen "127.0.0.1:$port" --threads 1 >"$work/lfsgate.$n.log" 2>&1 &
     pid=$!
-    for i in $(seq 300); do
+    bench_track "$pid"
+    for _ in $(seq 300); do
         curl -s -o /dev/null "http://127.0.0.1:$port/healthz" && break
         kill -0 "$pid" 2>/dev/null || { cat "$work/lfsgate.$n.log" >&2; exit 1; }
         sleep 0.1
@@ -81,7 +65,7 @@ print(json.dumps({"operation": "upload", "objects": [
     {"oid": hashlib.sha256(b"batch bench %d" % i).hexdigest(), "size": 100} for i in range(n)]}))
 EOF
     base=http://127.0.0.1:$port/o/r.git/info/lfs
-    for i in $(seq "$batches"); do
+    for _ in $(seq "$batches"); do
         code=$(curl -s -o "$work/answer.$n.json" -w '%{http_code}' -X POST \
             -H 'Content-Type: application/vnd.git-lfs+json' -H 'Accept: application/vnd.git-lfs+json' \
             --data-binary @"$work/body.$n.json" "$base/objects/batch")
@@ -103,7 +87,7 @@ print(json.dumps({"oid": objs[0]["oid"], "size": objs[0]["size"]}))
 EOF
     local href auth vbody
     { read -r href; read -r auth; read -r vbody; } <"$work/verify.$n"
-    for i in $(seq "$batches"); do
+    for _ in $(seq "$batches"); do
         code=$(curl -s -o "$work/vanswer.$n" -w '%{http_code}' -X POST -H "Authorization: $auth" \
             -H 'Content-Type: application/vnd.git-lfs+json' -H 'Accept: application/vnd.git-lfs+json' \
             --data-binary "$vbody" "$href")
@@ -112,6 +96,7 @@ EOF
     done
     kill -INT "$pid"
     wait "$pid" || true
+    bench_untrack "$pid"
     pid=
     [ -s "$out" ] || { echo "callgrind wrote no profile" >&2; cat "$work/lfsgate.$n.log" >&2; exit 1; }
     callgrind_annotate --inclusive=yes --threshold=100 "$out" >"$ann"

@@ -11,36 +11,25 @@
 #   to each answer, default 0), THREADS ("1 2").
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build-release/server/lfsgate}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 runs=${RUNS:-30}
 conc=${CONC:-4}
 secs=${SECONDS_CONC:-5}
 latency=${LATENCY_MS:-0}
 threads_list=${THREADS:-1 2}
 key=tests/unit/data/gcs/test_service_account.not-a-test.json
-if [ ! -x "$bin" ]; then
-    [ -d build-release ] || meson setup build-release --buildtype=release -Dtests=disabled >/dev/null
-    ninja -C build-release >/dev/null
-fi
-work=$(mktemp -d)
-fake_pid=
-srv_pid=
-cleanup() {
-    [ -z "$srv_pid" ] || kill "$srv_pid" 2>/dev/null || true
-    [ -z "$fake_pid" ] || kill "$fake_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_build "${1:-}"
+bench_workdir
 
 python3 tests/fakes/gcs_fake.py --key "$key" --bucket bench-bucket --quiet --latency-ms "$latency" \
     >"$work/fake.out" 2>"$work/fake.log" &
-fake_pid=$!
+bench_track $!
 for _ in $(seq 50); do [ -s "$work/fake.out" ] && break; sleep 0.1; done
 gcs_port=$(head -n 1 "$work/fake.out")
+[ -n "$gcs_port" ] || bench_die "the GCS fake did not start: $(tail -n 3 "$work/fake.log")"
 
 start_server() { # THREADS
-    port=$(free_port)
     cat >"$work/config.yaml" <<YAML
 AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
 TRANSFER_ADAPTERS:
@@ -54,18 +43,12 @@ TRANSFER_ADAPTERS:
         account_key_file: $PWD/$key
         endpoint: http://127.0.0.1:$gcs_port
 YAML
-    "$bin" --config "$work/config.yaml" --listen "127.0.0.1:$port" --threads "$1" >"$work/server.log" 2>&1 &
-    srv_pid=$!
-    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done
-    echo "lfsgate did not start: $(tail -n 3 "$work/server.log")" >&2
-    exit 1
+    start_lfsgate server "$work/config.yaml" --threads "$1"
+    port=$started_port
+    srv_pid=$started_pid
 }
 
-stop_server() {
-    kill "$srv_pid" 2>/dev/null || true
-    wait "$srv_pid" 2>/dev/null || true
-    srv_pid=
-}
+stop_server() { bench_stop "$srv_pid"; }
 
 # The driver: uploads 100 objects once (batch + signed PUTs), then times download batches.
 cat >"$work/drive.py" <<'PY'

@@ -7,15 +7,13 @@
 # Usage: bench/observability_overhead.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 rounds=${1:-5}
-./scripts/install-deps.sh --with-tests >/dev/null
-[ -d build-release ] || meson setup build-release --buildtype=release -Dtests=disabled >/dev/null
-ninja -C build-release >/dev/null
-bin=$PWD/build-release/server/lfsgate
-work=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_need_tools wrk curl bc
+bench_build ""
+bench_workdir
+wrk_threads=2 wrk_conns=16 wrk_duration=4s wrk_strict=0
 oid=$(head -c 32 /dev/urandom | sha256sum | cut -c1-64)
 printf '{"operation":"upload","transfers":["basic"],"objects":[{"oid":"%s","size":100}]}' "$oid" > "$work/body.json"
 cat > "$work/post.lua" <<LUA
@@ -37,40 +35,39 @@ YAML
 }
 config true > "$work/on.yaml"
 config false > "$work/off.yaml"
-start() { # CONFIG PORT [WRAPPER...]
+start() { # CONFIG PORT [WRAPPER...]: sets pid
     local cfg=$1 p=$2
     shift 2
-    "$@" "$bin" --config "$cfg" --listen 127.0.0.1:$p >"$work/stdout.log" 2>"$work/stderr.log" &
-    pids+=($!)
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/healthz" >/dev/null && return; sleep 0.1; done
-    echo "server did not start" >&2; exit 1
+    "$@" "$bin" --config "$cfg" --listen "127.0.0.1:$p" >"$work/stdout.log" 2>"$work/stderr.log" &
+    pid=$!
+    bench_track "$pid"
+    wait_http "http://127.0.0.1:$p/healthz" "$pid" || bench_die "server did not start"
 }
 rate() { # PORT
-    wrk -t2 -c16 -d4s -s "$work/post.lua" "http://127.0.0.1:$1/o/r.git/info/lfs/objects/batch" |
-        awk '/Requests\/sec/ {print $2} /Non-2xx/ {print "NON2XX " $0 > "/dev/stderr"}'
+    bench_wrk batch "http://127.0.0.1:$1/o/r.git/info/lfs/objects/batch" "$work/post.lua"
 }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 on=() off=()
-for r in $(seq "$rounds"); do
+for _ in $(seq "$rounds"); do
     for mode in on off; do
-        p=$(port)
+        p=$(free_port)
         start "$work/$mode.yaml" "$p"
         v=$(rate "$p")
-        kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+        bench_stop "$pid"
         if [ $mode = on ]; then on+=("$v"); else off+=("$v"); fi
     done
 done
-m_on=$(printf '%s\n' "${on[@]}" | median)
-m_off=$(printf '%s\n' "${off[@]}" | median)
+m_on=$(printf '%s\n' "${on[@]}" | median -)
+m_off=$(printf '%s\n' "${off[@]}" | median -)
 printf 'wrk 1-object upload batch, median of %d: logs off %.0f req/s, logs on %.0f req/s, overhead %.1f%%\n' \
     "$rounds" "$m_off" "$m_on" "$(echo "100 * ($m_off - $m_on) / $m_off" | bc -l)"
 # Instructions per request under callgrind.
 instr() { # MODE
     local p
-    p=$(port)
+    p=$(free_port)
     start "$work/$1.yaml" "$p" valgrind --tool=callgrind --callgrind-out-file="$work/cg.$1" -q
     for _ in $(seq "$calls"); do curl -s -XPOST --data-binary @"$work/body.json" "http://127.0.0.1:$p/o/r.git/info/lfs/objects/batch" >/dev/null; done
-    kill -INT "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+    kill -INT "$pid"; wait "$pid" 2>/dev/null || true
+    bench_untrack "$pid"
     callgrind_annotate --inclusive=yes "$work/cg.$1" 2>/dev/null |
         awk -v n="$calls" '/:worker_main / && !done {gsub(",","",$1); print $1 / n; done = 1}'
 }
@@ -83,4 +80,5 @@ printf 'callgrind, worker thread instructions per request: logs off %.0f, logs o
     "$i_off" "$i_on" "$(echo "100 * ($i_on - $i_off) / $i_off" | bc -l)"
 callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.on" 2>/dev/null |
     awk -v n="$calls" '/:(lfs_metrics_request|lfs_log_access|lfs_log_activity|lfs_logs_thread_flush) / {
-        gsub(",","",$1); split($3, f, ":"); printf "  %-24s %7.0f instructions per request\n", f[2], $1 / n }'
+        gsub(",","",$1); for (i = 2; i <= NF; i++) if ($i ~ /:lfs_/) split($i, f, ":")
+        printf "  %-24s %7.0f instructions per request\n", f[2], $1 / n }'

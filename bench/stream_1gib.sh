@@ -2,19 +2,16 @@
 # Measures a 1 GiB streaming upload and download through lfsgate (local storage) over
 # loopback, next to sha256sum of the same file, and samples the server's memory
 # (RssAnon, VmRSS, VmHWM from /proc/PID/status) at idle and during the upload.
+# One of each, timed by wall clock; the work directory (file and store) is on disk.
 # Usage: bench/stream_1gib.sh [LFSGATE_BIN] [SIZE_MIB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-build-release/server/lfsgate}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 mib=${2:-1024}
-if [ ! -x "$bin" ]; then
-    ./scripts/install-deps.sh
-    [ -d build-release ] || meson setup build-release --buildtype=release -Dtests=disabled >/dev/null
-    ninja -C build-release >/dev/null
-fi
-work=$(mktemp -d)
-trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bench_need_tools curl bc python3
+bench_build "${1:-}"
+bench_workdir
 cat > "$work/config.yaml" <<YAML
 AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
 TRANSFER_ADAPTERS:
@@ -25,23 +22,23 @@ TRANSFER_ADAPTERS:
       storage_options: {path: $work/store}
 SERVER: {spool_dir: $work, max_upload_size: 2G}
 YAML
-"$bin" --config "$work/config.yaml" --listen 127.0.0.1:$port >"$work/log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-mem() { awk '/^(RssAnon|VmRSS|VmHWM):/ {printf "%s %d MiB  ", $1, $2/1024}' /proc/$pid/status; }
+start_lfsgate lfsgate "$work/config.yaml"
+pid=$started_pid
+port=$started_port
+mem() { awk '/^(RssAnon|VmRSS|VmHWM):/ {printf "%s %d MiB  ", $1, $2/1024}' "/proc/$pid/status"; }
 echo "idle:            $(mem)"
 head -c $((mib * 1024 * 1024)) /dev/urandom > "$work/blob"
 sync
 t0=$(date +%s.%N); oid=$(sha256sum "$work/blob" | cut -c1-64); t1=$(date +%s.%N)
 sha_rate=$(echo "$mib / ($t1 - $t0)" | bc -l)
 url="http://127.0.0.1:$port/bench/repo.git/info/lfs/objects/storage/$oid"
-anon_max=0
-( while kill -0 $pid 2>/dev/null; do awk '/^RssAnon:/ {print $2}' /proc/$pid/status; sleep 0.05; done ) > "$work/samples" &
+( while kill -0 "$pid" 2>/dev/null; do awk '/^RssAnon:/ {print $2}' "/proc/$pid/status"; sleep 0.05; done ) > "$work/samples" &
 sampler=$!
+bench_track "$sampler"
 t0=$(date +%s.%N)
 curl -sf -T "$work/blob" -H "Expect:" "$url" >/dev/null
 t1=$(date +%s.%N)
-kill $sampler 2>/dev/null || true
+bench_stop "$sampler"
 up_rate=$(echo "$mib / ($t1 - $t0)" | bc -l)
 anon_idle=$(head -1 "$work/samples")
 anon_max=$(sort -n "$work/samples" | tail -1)

@@ -1,0 +1,252 @@
+# shellcheck shell=bash disable=SC2034
+# Shared helpers of the bench/ scripts; sourced, not run: `. "$(dirname "$0")/lib.sh"`.
+# It measures nothing itself. It provides: a work directory that is removed on exit
+# together with every process started through it (bench_workdir, bench_track, bench_stop),
+# free loopback ports and readiness waits (free_port, wait_port, wait_http), medians,
+# tool installation and the release build (bench_need_tools, bench_jwt_python, bench_build),
+# starting lfsgate, h2o, Azurite and a delay proxy on loopback, and a wrk wrapper that
+# returns requests/s and records (or fails on) non-2xx answers and socket errors.
+#
+# Globals it sets or reads: bench_root (repository root), work (work directory), bin
+# (lfsgate binary), py (python3 with jwt + cryptography), wrk_threads / wrk_conns /
+# wrk_duration (wrk -t/-c/-d, defaults 2/16/5s), wrk_strict (1: a wrk run with errors
+# fails the script; 0: errors are only recorded in $work/wrk-errors), KEEP=1 (keep $work).
+
+bench_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+bench_pids=()
+work=
+bin=
+py=python3
+wrk_threads=${wrk_threads:-2}
+wrk_conns=${wrk_conns:-16}
+wrk_duration=${wrk_duration:-5s}
+wrk_strict=${wrk_strict:-1}
+
+bench_die() {
+    echo "${0##*/}: $*" >&2
+    exit 1
+}
+
+# bench_workdir: creates $work (on disk: not under a tmpfs /tmp, so large files are not held
+# in RAM and share the filesystem of the stores made under $work) and installs the EXIT trap
+# that stops the tracked processes and removes $work.
+bench_workdir() {
+    local base=${TMPDIR:-/tmp}
+    if [ "$(stat -f -c %T "$base" 2>/dev/null)" = tmpfs ]; then
+        base=/var/tmp
+        [ "$(stat -f -c %T "$base" 2>/dev/null)" != tmpfs ] || base=$bench_root/build-release
+        mkdir -p "$base"
+    fi
+    work=$(mktemp -d "$base/lfsgate-bench.XXXXXX")
+    trap bench_cleanup EXIT
+}
+
+bench_track() { bench_pids+=("$@"); }
+
+# bench_untrack PID: forgets a process that has been waited for.
+bench_untrack() {
+    local p keep=()
+    for p in "${bench_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+    bench_pids=("${keep[@]}")
+}
+
+# bench_stop PID: stops one tracked process (SIGTERM) and waits for it.
+bench_stop() {
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    bench_untrack "$1"
+}
+
+bench_cleanup() {
+    local p
+    for p in "${bench_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${bench_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    bench_pids=()
+    [ -n "$work" ] || return 0
+    if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+
+# bench_need_tools TOOL...: runs scripts/install-deps.sh --with-tests when one is missing.
+bench_need_tools() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null && continue
+        "$bench_root/scripts/install-deps.sh" --with-tests >&2
+        break
+    done
+    for t in "$@"; do command -v "$t" >/dev/null || bench_die "$t is needed and could not be installed"; done
+}
+
+# bench_jwt_python: sets py to a python3 with the jwt and cryptography modules (the default
+# python3 may be a pyenv one without them; Debian's has them once python3-jwt is installed).
+bench_jwt_python() {
+    local p
+    for p in python3 /usr/bin/python3; do
+        if "$p" -c 'import jwt, cryptography' 2>/dev/null; then
+            py=$p
+            return 0
+        fi
+    done
+    "$bench_root/scripts/install-deps.sh" --with-tests >&2
+    /usr/bin/python3 -c 'import jwt, cryptography' 2>/dev/null ||
+        bench_die "python3-jwt and python3-cryptography are needed (tests/e2e/mint_jwt.py)"
+    py=/usr/bin/python3
+}
+
+# bench_build [BIN]: sets bin to BIN, or builds build-release (set up when missing) and
+# uses its lfsgate.
+bench_build() {
+    bin=${1:-}
+    if [ -z "$bin" ]; then
+        [ -f "$bench_root/build-release/build.ninja" ] ||
+            meson setup "$bench_root/build-release" "$bench_root" --buildtype=release -Dtests=disabled >/dev/null
+        local log
+        log=$(mktemp)
+        if ! ninja -C "$bench_root/build-release" >"$log" 2>&1; then
+            tail -n 20 "$log" >&2
+            rm -f "$log"
+            bench_die "the release build failed (ninja -C build-release)"
+        fi
+        rm -f "$log"
+        bin=$bench_root/build-release/server/lfsgate
+    fi
+    [ -x "$bin" ] || bench_die "no lfsgate binary at $bin"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT [PID]: until something accepts on 127.0.0.1:PORT (30 s; fails early when
+# PID has exited).
+wait_port() {
+    for _ in $(seq 300); do
+        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))" && return 0
+        [ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "nothing listens on port $1" >&2
+    return 1
+}
+
+# wait_http URL [PID]: until URL answers at all (30 s; fails early when PID has exited).
+wait_http() {
+    for _ in $(seq 300); do
+        curl -s -o /dev/null "$1" && return 0
+        [ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "nothing answers at $1" >&2
+    return 1
+}
+
+# median [FILE]: the median of the numbers in FILE (or stdin, also when FILE is -), one a line.
+median() {
+    sort -g ${1:+"$1"} | awk '{ v[NR] = $1 } END {
+        if (NR == 0) exit 1
+        print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# start_lfsgate NAME CONFIG [ARGS...]: lfsgate with CONFIG on a free loopback port, log in
+# $work/NAME.log; waits for /healthz; sets started_port and started_pid.
+start_lfsgate() {
+    local name=$1 cfg=$2 port
+    shift 2
+    port=$(free_port)
+    "$bin" --config "$cfg" --listen "127.0.0.1:$port" "$@" >"$work/$name.log" 2>&1 </dev/null &
+    started_pid=$!
+    bench_track "$started_pid"
+    wait_http "http://127.0.0.1:$port/healthz" "$started_pid" ||
+        bench_die "lfsgate ($name) did not start: $(tail -n 3 "$work/$name.log")"
+    started_port=$port
+}
+
+# start_h2o DIR: h2o (Debian's) serving DIR as static files with one thread per CPU; sets
+# h2o_port and h2o_pid.
+start_h2o() {
+    local dir=$1
+    h2o_port=$(free_port)
+    cat >"$work/h2o.conf" <<EOF
+listen:
+  host: 127.0.0.1
+  port: $h2o_port
+num-threads: $(nproc)
+user: $(id -un)
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $dir
+EOF
+    h2o -c "$work/h2o.conf" >"$work/h2o.log" 2>&1 </dev/null &
+    h2o_pid=$!
+    bench_track "$h2o_pid"
+    wait_port "$h2o_port" "$h2o_pid" || bench_die "h2o did not start: $(tail -n 3 "$work/h2o.log")"
+}
+
+# azure_cs ENDPOINT: the connection string of Azurite's development account (its
+# well-known public key) at ENDPOINT (http://127.0.0.1:PORT/devstoreaccount1).
+azure_cs() {
+    echo "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=$1;"
+}
+
+# start_azurite: in-memory Azurite (npm, tests/e2e) with a container "bench"; sets az_port
+# and az_pid.
+start_azurite() {
+    local azurite=$bench_root/tests/e2e/node_modules/.bin/azurite-blob
+    [ -x "$azurite" ] || (cd "$bench_root/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    [ -x "$azurite" ] || bench_die "Azurite is missing: cd tests/e2e && npm ci"
+    mkdir -p "$work/azurite"
+    az_port=$(free_port)
+    (cd "$work/azurite" && exec "$azurite" --blobHost 127.0.0.1 --blobPort "$az_port" --inMemoryPersistence \
+        --disableTelemetry --skipApiVersionCheck --silent) >"$work/azurite.log" 2>&1 </dev/null &
+    az_pid=$!
+    bench_track "$az_pid"
+    wait_port "$az_port" "$az_pid" || bench_die "Azurite did not start: $(tail -n 3 "$work/azurite.log")"
+    python3 "$bench_root/tests/e2e/azurite.py" mkcontainer "http://127.0.0.1:$az_port/devstoreaccount1" bench
+}
+
+# start_delay_proxy UPSTREAM_PORT MS: bench/delay_proxy.py in front of 127.0.0.1:UPSTREAM_PORT,
+# holding every answer MS ms; sets proxy_port.
+start_delay_proxy() {
+    local pid
+    proxy_port=$(free_port)
+    python3 "$bench_root/bench/delay_proxy.py" "$proxy_port" "$1" "$2" 2>"$work/proxy-$proxy_port.log" </dev/null &
+    pid=$!
+    bench_track "$pid"
+    wait_port "$proxy_port" "$pid" || bench_die "the delay proxy did not start: $(tail -n 3 "$work/proxy-$proxy_port.log")"
+}
+
+# wrk_lua FILE BODY_FILE [TOKEN]: a wrk script POSTing BODY_FILE as a Git LFS batch
+# request, with a Bearer TOKEN when given.
+wrk_lua() {
+    {
+        printf 'local f = assert(io.open("%s")); wrk.body = f:read("*a"); f:close()\n' "$2"
+        echo 'wrk.method = "POST"'
+        echo 'wrk.headers["Content-Type"] = "application/vnd.git-lfs+json"'
+        echo 'wrk.headers["Accept"] = "application/vnd.git-lfs+json"'
+        [ -z "${3:-}" ] || printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$3"
+    } >"$1"
+}
+
+# bench_wrk NAME URL [LUA]: one wrk -t$wrk_threads -c$wrk_conns -d$wrk_duration run; prints
+# its requests/s on stdout. Non-2xx answers and socket errors (connect, read, write,
+# timeout) are appended to $work/wrk-errors as "NAME NON2XX SOCKET"; with wrk_strict=1 they
+# fail the script, with the wrk output on stderr. The last output is kept in $work/wrk-NAME.out.
+bench_wrk() {
+    local name=$1 url=$2 lua=${3:-} out rate non2xx sock
+    out=$work/wrk-$name.out
+    wrk -t"$wrk_threads" -c"$wrk_conns" -d"$wrk_duration" ${lua:+-s "$lua"} "$url" >"$out" 2>&1 ||
+        { cat "$out" >&2; bench_die "wrk on $name failed"; }
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$out")
+    sock=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
+    echo "$name $non2xx $sock" >>"$work/wrk-errors"
+    if [ "$non2xx" != 0 ] || [ "$sock" != 0 ]; then
+        echo "wrk on $name: $non2xx non-2xx answers, $sock socket errors:" >&2
+        cat "$out" >&2
+        [ "$wrk_strict" = 0 ] || exit 1
+    fi
+    rate=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    [ -n "$rate" ] || { cat "$out" >&2; bench_die "no Requests/sec in the wrk output for $name"; }
+    echo "$rate"
+}
