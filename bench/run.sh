@@ -12,9 +12,10 @@
 #     upload (/proc/PID/status sampled every 50 ms; the largest of the REPS uploads) and the
 #     peak RSS (VmHWM) after the first upload;
 #   - Azure (basic_external, anonymous, Azurite on loopback): median latency of sequential
-#     100-object vs 1-object upload batches (fresh random oids every batch), directly and
-#     through a proxy holding every Azurite answer 20 ms; the store floor (100 concurrent
-#     HEADs straight to Azurite, no lfsgate) is printed with each;
+#     100-object vs 1-object upload batches (fresh random oids every batch) in a new
+#     repository, directly and through a proxy holding every Azurite answer 20 ms, and in a
+#     repository of AZURE_LARGE_OBJECTS (2000) objects, more than a batch's listing reaches;
+#     the store floor (100 concurrent HEADs straight to Azurite, no lfsgate) with each;
 #   - errors: non-2xx answers and socket errors summed over every wrk run.
 # Every case runs REPS rounds, interleaved across the servers it compares; the table gives
 # medians. lfsgate and h2o use one worker thread per CPU on the same machine as the clients,
@@ -24,7 +25,8 @@
 #
 # Usage: bench/run.sh [LFSGATE_BIN]     (default: builds build-release)
 # Environment: REPS (3), DURATION (wrk -d, 5s), CONNECTIONS (wrk -c, 16), THREADS (wrk -t, 2),
-#   SIZE_MIB (1024), AZURE_RUNS (batches of each size per round, 10), SKIP_AZURE=1,
+#   SIZE_MIB (1024), AZURE_RUNS (batches of each size per round, 10), AZURE_LARGE_OBJECTS
+#   (2000), SKIP_AZURE=1,
 #   SKIP_STREAM=1, KEEP=1 (keep the work directory).
 # Tools (wrk, h2o, curl, python3-jwt, python3-cryptography, Azurite) are installed by
 # scripts/install-deps.sh --with-tests and npm ci in tests/e2e when missing.
@@ -42,12 +44,13 @@ skip_azure=${SKIP_AZURE:-0}
 skip_stream=${SKIP_STREAM:-0}
 wrk_strict=0 # wrk errors are counted and reported in the table
 rtt_ms=20
+az_large_objects=${AZURE_LARGE_OBJECTS:-2000}
 
 on_err() {
     [ "$BASH_SUBSHELL" != 0 ] || echo "run.sh: measurement failed at line $1 ($2); no table" >&2
 }
 trap 'on_err "$LINENO" "$BASH_COMMAND"' ERR
-for v in REPS:reps SIZE_MIB:mib AZURE_RUNS:az_runs CONNECTIONS:wrk_conns THREADS:wrk_threads; do
+for v in REPS:reps SIZE_MIB:mib AZURE_RUNS:az_runs AZURE_LARGE_OBJECTS:az_large_objects CONNECTIONS:wrk_conns THREADS:wrk_threads; do
     val=${v#*:}
     [[ ${!val} =~ ^[1-9][0-9]*$ ]] || bench_die "${v%:*} must be a positive integer, not '${!val}'"
 done
@@ -346,19 +349,38 @@ EOF
         floor[$setup]=$(python3 bench/azure_floor.py --raw "$store_port" $((az_runs * reps)) 100 | awk '{ print $2 }')
         log "Azure ($setup): store floor, 100 concurrent HEADs straight to the store: $(num %.2f "${floor[$setup]}") ms"
     done
+    # A repository with more objects than a batch's listing reaches (lfsgate lists at most
+    # 500), so most objects of a 100-object batch still cost a HEAD each.
+    log "Azure: storing $az_large_objects blobs in org/large"
+    python3 - "$PWD/tests/e2e" "http://127.0.0.1:$az_port/devstoreaccount1/bench/bench/org/large" \
+        "$az_large_objects" <<'PY' || bench_die "could not fill org/large in Azurite"
+import hashlib, sys
+sys.path.insert(0, sys.argv[1])
+import azurite as A
+for i in range(int(sys.argv[3])):
+    data = b"large repository object %d" % i
+    status, body = A.request("PUT", sys.argv[2] + "/" + hashlib.sha256(data).hexdigest(), data,
+                             {"x-ms-blob-type": "BlockBlob"})
+    assert status == 201, (status, body[:200])
+PY
+    az_url[large]=${az_url[direct]%/org/repo.git/*}/org/large.git/info/lfs/objects/batch
+    floor[large]=${floor[direct]}
     for r in $(seq "$reps"); do
-        for setup in direct rtt; do
+        for setup in direct large rtt; do
             python3 bench/azure_latency.py "${az_url[$setup]}" "$az_runs" "$work/az-$setup" >"$work/az-$setup-$r.out" ||
                 bench_die "Azure ($setup) batches failed: $(cat "$work/az-$setup-$r.out")"
             log "round $r/$reps, Azure ($setup): $(head -n 2 "$work/az-$setup-$r.out" | sed 's/^ *//; s/  */ /g' | paste -sd ';' | sed 's/;/; /')"
         done
     done
-    for setup in direct rtt; do
+    for setup in direct large rtt; do
         m1=$(median "$work/az-$setup.1")
         m100=$(median "$work/az-$setup.100")
         ratio=$(div "$m100" "$m1")
-        name="Azurite"
-        [ "$setup" = direct ] || name="Azurite + $rtt_ms ms RTT"
+        case $setup in
+        direct) name="Azurite, new repository" ;;
+        large) name="Azurite, repository of $az_large_objects objects" ;;
+        *) name="Azurite + $rtt_ms ms RTT, new repository" ;;
+        esac
         row "100- vs 1-object batch latency, $name" "$(num '%.2f ms' "$m100")" "$(num '%.2f ms (1 object)' "$m1")" \
             "$(num %.2fx "$ratio")" "< 3x" "$(verdict "$ratio" lt 3)"
         row "  store floor: 100 concurrent HEADs, no lfsgate" "-" "$(num '%.2f ms' "${floor[$setup]}")" \

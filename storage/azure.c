@@ -219,7 +219,7 @@ static void blob_url(const struct lfs_storage_azure *st, const char *blob, h2o_m
 /* One call lfsgate makes to the store with Shared Key authorization. */
 struct azure_call {
     const char *method;
-    const char *blob;
+    const char *blob;       /* NULL: the container */
     const char *query;      /* without '?', or NULL */
     const char *headers[8]; /* extra "Name: value" lines (x-ms-*, Content-Type), NULL-ended */
     h2o_iovec_t body;
@@ -232,7 +232,17 @@ static struct lfs_http_call *azure_fetch(struct lfs_storage_azure *st, struct lf
                                          const struct azure_call *c, lfs_http_cb cb, void *arg)
 {
     const char *url, *path;
-    blob_url(st, c->blob, io->pool, &url, &path);
+    if (c->blob != NULL) {
+        blob_url(st, c->blob, io->pool, &url, &path);
+    } else { /* the container itself (List Blobs) */
+        size_t n =
+            strlen(st->account.endpoint) + strlen(st->account.path) + 2 * strlen(st->container) + 4;
+        char *buf = h2o_mem_alloc_pool(io->pool, n);
+        int un = snprintf(buf, n, "%s/%s", st->account.endpoint, st->container);
+        url = buf;
+        path = buf + un + 1;
+        snprintf(buf + un + 1, n - (size_t)un - 1, "%s/%s", st->account.path, st->container);
+    }
     if (c->query != NULL) {
         size_t n = strlen(url) + strlen(c->query) + 2;
         char *u = h2o_mem_alloc_pool(io->pool, n);
@@ -320,6 +330,70 @@ static void azure_stat(struct lfs_storage *storage, struct lfs_io *io,
     struct azure_call c = {.method = "HEAD", .blob = blob};
     azure_fetch(st, io, &c, lfs_storage_http_stat_on_done,
                 lfs_storage_http_stat_new(io, &op, cb, arg));
+}
+
+/* ---- list: List Blobs under the repository's prefix ---- */
+
+struct azure_list {
+    struct lfs_storage_azure *st;
+    h2o_mem_pool_t *pool;
+    const char *prefix; /* "<path_prefix>/<org_path>/<repo>/" */
+    lfs_storage_list_cb cb;
+    void *arg;
+};
+
+static void on_list(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
+{
+    struct azure_list *l = arg;
+    struct lfs_error e = {0};
+    struct lfs_storage_listing *listing = h2o_mem_alloc_pool(l->pool, sizeof(*listing));
+    if (err != NULL) {
+        l->cb(l->arg, NULL, err);
+    } else if (res->status != 200) {
+        status_error(l->st, &e, res, "List Blobs", l->prefix);
+        l->cb(l->arg, NULL, &e);
+    } else if (lfs_azure_parse_listing(res->body.base, res->body.len, l->prefix, l->pool, listing) <
+               0) {
+        lfs_error_set(&e, 502, AZURE_STORE " answered List Blobs of \"%s\" with no valid listing",
+                      l->prefix);
+        l->cb(l->arg, NULL, &e);
+    } else {
+        l->cb(l->arg, listing, NULL);
+    }
+}
+
+static void azure_list(struct lfs_storage *storage, struct lfs_io *io,
+                       const struct lfs_object_key *key, size_t limit, lfs_storage_list_cb cb,
+                       void *arg)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    struct lfs_error err = {0};
+    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
+        !lfs_segment_valid(key->repo, strlen(key->repo))) {
+        lfs_error_set(&err, 422, "invalid repository name");
+        cb(arg, NULL, &err);
+        return;
+    }
+    struct azure_list *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
+    size_t n = strlen(st->prefix) + strlen(key->org_path) + strlen(key->repo) + 4;
+    struct lfs_strbuf prefix = {.buf = h2o_mem_alloc_pool(io->pool, n), .cap = n};
+    if (st->prefix[0] != '\0') {
+        lfs_strbuf_adds(&prefix, st->prefix);
+        lfs_strbuf_add(&prefix, "/", 1);
+    }
+    lfs_strbuf_adds(&prefix, key->org_path);
+    lfs_strbuf_add(&prefix, "/", 1);
+    lfs_strbuf_adds(&prefix, key->repo);
+    lfs_strbuf_add(&prefix, "/", 1);
+    *l =
+        (struct azure_list){.st = st, .pool = io->pool, .prefix = prefix.buf, .cb = cb, .arg = arg};
+    size_t qn = 3 * prefix.len + 96;
+    char *query = h2o_mem_alloc_pool(io->pool, qn);
+    int qlen = snprintf(
+        query, qn, "restype=container&comp=list&maxresults=%zu&prefix=", limit > 0 ? limit : 1);
+    lfs_url_encode(prefix.buf, prefix.len, query + qlen);
+    struct azure_call c = {.method = "GET", .blob = NULL, .query = query};
+    azure_fetch(st, io, &c, on_list, l);
 }
 
 /* ---- put: hash, then Put Blob (or Put Block... + Put Block List) ---- */
@@ -767,4 +841,5 @@ const struct lfs_storage_ops lfs_storage_azure_ops = {
     .open = azure_open,
     .sign = azure_sign,
     .multipart_plan = azure_multipart_plan,
+    .list = azure_list,
 };

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "common/util.h"
+#include "storage/storage.h"
 
 /* ---- encodings ---- */
 
@@ -620,4 +621,105 @@ const char *lfs_azure_content_type_for(const char *filename)
         if (strcasecmp(dot + 1, types[i][0]) == 0)
             return types[i][1];
     return NULL;
+}
+
+/* ---- List Blobs ---- */
+
+/* The text of the next <tag>...</tag> in [*p, end), unescaped into the pool; moves *p past
+ * it. NULL when there is none before `limit` (the end of the enclosing element). */
+static char *xml_element(const char **p, const char *limit, const char *tag, h2o_mem_pool_t *pool)
+{
+    char open[32], close[32];
+    int on = snprintf(open, sizeof(open), "<%s>", tag),
+        cn = snprintf(close, sizeof(close), "</%s>", tag);
+    size_t at = h2o_strstr(*p, (size_t)(limit - *p), open, (size_t)on);
+    if (at == SIZE_MAX)
+        return NULL;
+    const char *b = *p + at + on;
+    size_t e = h2o_strstr(b, (size_t)(limit - b), close, (size_t)cn);
+    if (e == SIZE_MAX)
+        return NULL;
+    char *out = h2o_mem_alloc_pool(pool, e + 1), *o = out;
+    static const struct {
+        const char *entity;
+        char c;
+    } entities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    for (const char *c = b; c < b + e;) {
+        size_t k = 0;
+        if (*c == '&')
+            for (; k < sizeof(entities) / sizeof(entities[0]); k++) {
+                size_t n = strlen(entities[k].entity);
+                if ((size_t)(b + e - c) >= n && memcmp(c, entities[k].entity, n) == 0) {
+                    *o++ = entities[k].c;
+                    c += n;
+                    break;
+                }
+            }
+        if (*c != '&' || k == sizeof(entities) / sizeof(entities[0]))
+            *o++ = *c++;
+    }
+    *o = '\0';
+    *p = b + e + cn;
+    return out;
+}
+
+int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
+                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+{
+    *out = (struct lfs_storage_listing){0};
+    const char *end = xml + len;
+    size_t blobs_at = h2o_strstr(xml, len, H2O_STRLIT("<Blobs"));
+    if (h2o_strstr(xml, len, H2O_STRLIT("<EnumerationResults")) == SIZE_MAX || blobs_at == SIZE_MAX)
+        return -1;
+    /* Entries: at most one per "<Name>" of the answer. */
+    size_t cap = 0;
+    for (const char *p = xml; (p = memmem(p, (size_t)(end - p), "<Name>", 6)) != NULL; p += 6)
+        cap++;
+    const char **oids = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*oids));
+    int64_t *sizes = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*sizes));
+    size_t plen = strlen(prefix), n = 0;
+    const char *last = NULL;
+    const char *p = xml + blobs_at;
+    size_t blobs_end = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("</Blobs>"));
+    const char *limit = blobs_end == SIZE_MAX ? end : p + blobs_end;
+    for (;;) {
+        size_t b = h2o_strstr(p, (size_t)(limit - p), H2O_STRLIT("<Blob>"));
+        if (b == SIZE_MAX)
+            break;
+        const char *start = p + b;
+        size_t close = h2o_strstr(start, (size_t)(limit - start), H2O_STRLIT("</Blob>"));
+        if (close == SIZE_MAX)
+            return -1;
+        const char *entry_end = start + close, *q = start;
+        char *name = xml_element(&q, entry_end, "Name", pool);
+        if (name == NULL || strncmp(name, prefix, plen) != 0)
+            return -1; /* not an answer to this listing */
+        const char *child = name + plen;
+        if (last != NULL && strcmp(child, last) <= 0)
+            return -1; /* the service lists blobs in name order; anything else is not trusted */
+        last = child;
+        if (lfs_oid_valid(child, strlen(child))) {
+            char *length = xml_element(&q, entry_end, "Content-Length", pool);
+            char *stop = NULL;
+            long long v = length != NULL ? strtoll(length, &stop, 10) : -1;
+            if (length == NULL || stop == length || *stop != '\0' || v < 0)
+                return -1;
+            oids[n] = child;
+            sizes[n++] = v;
+        }
+        p = entry_end;
+    }
+    /* Always there: <NextMarker /> when complete, <NextMarker>token</NextMarker> when not. */
+    const char *after = blobs_end == SIZE_MAX ? xml + blobs_at : limit, *m = after;
+    char *marker = xml_element(&m, end, "NextMarker", pool);
+    if (marker == NULL &&
+        h2o_strstr(after, (size_t)(end - after), H2O_STRLIT("<NextMarker")) == SIZE_MAX)
+        return -1;
+    out->n = n;
+    out->oids = oids;
+    out->sizes = sizes;
+    out->complete = marker == NULL || marker[0] == '\0';
+    out->last = out->complete ? NULL : last != NULL ? last : "";
+    return 0;
 }

@@ -1,7 +1,8 @@
 /* Azure Blob Storage credentials and signatures, free of I/O so every byte of them is
  * unit-tested: connection strings, service SAS tokens (the string-to-sign of each service
  * version), Shared Key request authorization, and the small encodings they need (base64,
- * the two date formats, blob paths in URLs). Pure functions on caller buffers; any thread.
+ * the two date formats, blob paths in URLs), and the List Blobs answer. Pure functions on
+ * caller buffers (or a pool); any thread.
  * Nothing here logs, and no error message contains a key or a signature. */
 #ifndef LFS_STORAGE_AZURE_SIGN_H
 #define LFS_STORAGE_AZURE_SIGN_H
@@ -119,5 +120,16 @@ int lfs_azure_shared_key(const struct lfs_azure_account *account,
 /* A content type for a file name from its extension ("data.csv" -> "text/csv"), or NULL
  * when the extension is unknown. Returns a static string. */
 const char *lfs_azure_content_type_for(const char *filename);
+
+/* Reads a List Blobs answer (no delimiter) for the blobs under `prefix` (which ends in '/')
+ * into out, in the pool: the blobs whose name past the prefix is an oid, with their
+ * Content-Length, and how far the listing reaches (<NextMarker> empty: complete; otherwise up
+ * to the last blob listed, whatever its name: deeper names, such as a nested repository's,
+ * count). Names are XML-unescaped. Returns 0, or -1 for an answer that is not such a listing
+ * (including blobs out of name order). */
+struct st_h2o_mem_pool_t;
+struct lfs_storage_listing;
+int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
+                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out);
 
 #endif

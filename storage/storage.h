@@ -8,6 +8,7 @@
 #define LFS_STORAGE_STORAGE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -117,6 +118,21 @@ struct lfs_multipart_plan {
 typedef void (*lfs_storage_multipart_cb)(void *arg, const struct lfs_multipart_plan *plan,
                                          const struct lfs_error *err);
 
+/* What a listing of one repository's objects found (see the list operation). */
+struct lfs_storage_listing {
+    size_t n;
+    const char *const *oids; /* strcmp order; only names that are valid oids */
+    const int64_t *sizes;
+    /* true: the repository holds nothing else. false: the store had more, and the listing
+     * covers exactly the oids that sort (strcmp) at or before `last`. */
+    bool complete;
+    const char *last;
+};
+
+/* listing != NULL on success (valid until the pool goes); otherwise err. */
+typedef void (*lfs_storage_list_cb)(void *arg, const struct lfs_storage_listing *listing,
+                                    const struct lfs_error *err);
+
 enum lfs_storage_caps {
     LFS_STORAGE_STREAMING = 1u << 0,   /* put/open: objects through this server */
     LFS_STORAGE_SIGNED_URLS = 1u << 1, /* clients talk to the store directly */
@@ -158,10 +174,15 @@ struct lfs_storage_ops {
      * store already holds from an interrupted upload are left out), and the requests that
      * commit or abort the upload. May ask the store (Azure: its uncommitted blocks; S3: create
      * or find the upload id). The plan lives in io->pool. Any worker thread. */
-    void (*multipart_plan)(struct lfs_storage *storage, struct lfs_io *io,
-                           const struct lfs_object_key *key,
-                           const struct lfs_multipart_request *request, lfs_storage_multipart_cb cb,
-                           void *arg);
+    void (*multipart_plan)(
+        struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+        const struct lfs_multipart_request *request, lfs_storage_multipart_cb cb,
+        void *arg); /* Lists the objects of key->org_path/key->repo (key->oid unused), at most
+                     * `limit` of them, in name order, with their sizes: one request that can answer
+                     * for many objects of a batch at once. NULL for backends where a stat is as
+                     * cheap (local). Any worker thread. */
+    void (*list)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+                 size_t limit, lfs_storage_list_cb cb, void *arg);
 };
 
 /* Every backend embeds this as its first member. */

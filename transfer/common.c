@@ -339,18 +339,11 @@ static void stat_batch_release(struct stat_batch *sb)
         sb->cb(sb->arg, sb->failure.status != 0 ? &sb->failure : NULL);
 }
 
-static void on_object_stat(void *arg, int64_t size, const struct lfs_error *err)
+/* One object's answer from the store (size -1: absent), then one count of the batch off. */
+static void object_result(struct stat_batch *sb, struct lfs_batch_object *obj, int64_t size,
+                          const struct lfs_error *err)
 {
-    struct stat_object *so = arg;
-    struct stat_batch *sb = so->sb;
-    struct lfs_batch_object *obj = so->obj;
     struct lfs_batch *batch = sb->batch;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    lfs_metrics_storage_call(sb->transfer->storage->ops->name,
-                             err != NULL ? LFS_METRICS_FAILED : LFS_METRICS_OK,
-                             (double)(now.tv_sec - so->started.tv_sec) +
-                                 (double)(now.tv_nsec - so->started.tv_nsec) / 1e9);
     if (err != NULL) {
         /* The message must outlive err: copy it into the pool. */
         size_t len = strlen(err->message);
@@ -371,6 +364,85 @@ static void on_object_stat(void *arg, int64_t size, const struct lfs_error *err)
     stat_batch_release(sb);
 }
 
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void on_object_stat(void *arg, int64_t size, const struct lfs_error *err)
+{
+    struct stat_object *so = arg;
+    lfs_metrics_storage_call(so->sb->transfer->storage->ops->name,
+                             err != NULL ? LFS_METRICS_FAILED : LFS_METRICS_OK,
+                             seconds_since(&so->started));
+    object_result(so->sb, so->obj, size, err);
+}
+
+/* Asks the store about one object (one more count of the batch until it answers). */
+static void stat_one(struct stat_batch *sb, struct lfs_batch_object *obj)
+{
+    struct lfs_batch *batch = sb->batch;
+    struct stat_object *so = h2o_mem_alloc_pool(batch->io.pool, sizeof(*so));
+    *so = (struct stat_object){.sb = sb, .obj = obj};
+    clock_gettime(CLOCK_MONOTONIC, &so->started);
+    struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
+    sb->pending++;
+    sb->transfer->storage->ops->stat(sb->transfer->storage, &batch->io, &key, on_object_stat, so);
+}
+
+/* A batch with at least LIST_MIN_OBJECTS objects to look up, on a backend that can list,
+ * first lists the repository, asking for up to LIST_PER_OBJECT entries per object (at most
+ * LIST_MAX): one request answers for every object when the repository is small (a data
+ * portal's dataset, a new repository), and only the objects beyond what the listing reached
+ * cost a stat each when it is large (one round trip more than stats alone). */
+#define LIST_MIN_OBJECTS 8
+#define LIST_PER_OBJECT 4
+#define LIST_MAX 500
+
+struct list_state {
+    struct stat_batch *sb;
+    struct timespec started;
+};
+
+static int compare_oid(const void *key, const void *member)
+{
+    return strcmp(key, *(const char *const *)member);
+}
+
+static void on_listing(void *arg, const struct lfs_storage_listing *listing,
+                       const struct lfs_error *err)
+{
+    struct list_state *ls = arg;
+    struct stat_batch *sb = ls->sb;
+    struct lfs_batch *batch = sb->batch;
+    lfs_metrics_storage_call(sb->transfer->storage->ops->name,
+                             err != NULL ? LFS_METRICS_FAILED : LFS_METRICS_OK,
+                             seconds_since(&ls->started));
+    for (size_t i = 0; i < batch->nobjects; i++) {
+        struct lfs_batch_object *obj = &batch->objects[i];
+        if (obj->error_code != 0)
+            continue;
+        if (listing == NULL) { /* no listing: each object asked on its own, as without one */
+            stat_one(sb, obj);
+            continue;
+        }
+        const char *const *found =
+            bsearch(obj->oid, listing->oids, listing->n, sizeof(*listing->oids), compare_oid);
+        if (found != NULL) {
+            sb->pending++;
+            object_result(sb, obj, listing->sizes[found - listing->oids], NULL);
+        } else if (listing->complete || strcmp(obj->oid, listing->last) <= 0) {
+            sb->pending++;
+            object_result(sb, obj, -1, NULL);
+        } else {
+            stat_one(sb, obj);
+        }
+    }
+    stat_batch_release(sb);
+}
+
 void lfs_transfer_stat_batch(struct lfs_transfer *transfer, struct lfs_batch *batch,
                              lfs_transfer_actions_fn actions, lfs_batch_done_cb cb, void *arg)
 {
@@ -381,17 +453,22 @@ void lfs_transfer_stat_batch(struct lfs_transfer *transfer, struct lfs_batch *ba
     /* One extra count held while the requests are issued, so a backend that answers
      * synchronously cannot complete the batch before every object was asked. */
     sb->pending = 1;
-    for (size_t i = 0; i < batch->nobjects; i++) {
-        struct lfs_batch_object *obj = &batch->objects[i];
-        if (obj->error_code != 0)
-            continue;
-        struct stat_object *so = h2o_mem_alloc_pool(pool, sizeof(*so));
-        *so = (struct stat_object){.sb = sb, .obj = obj};
-        clock_gettime(CLOCK_MONOTONIC, &so->started);
-        struct lfs_object_key key = {
-            .org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
+    size_t todo = 0;
+    for (size_t i = 0; i < batch->nobjects; i++)
+        todo += batch->objects[i].error_code == 0;
+    const struct lfs_storage_ops *ops = transfer->storage->ops;
+    if (ops->list != NULL && todo >= LIST_MIN_OBJECTS) {
+        struct list_state *ls = h2o_mem_alloc_pool(pool, sizeof(*ls));
+        ls->sb = sb;
+        clock_gettime(CLOCK_MONOTONIC, &ls->started);
+        struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo};
+        size_t limit = todo * LIST_PER_OBJECT < LIST_MAX ? todo * LIST_PER_OBJECT : LIST_MAX;
         sb->pending++;
-        transfer->storage->ops->stat(transfer->storage, &batch->io, &key, on_object_stat, so);
+        ops->list(transfer->storage, &batch->io, &key, limit, on_listing, ls);
+    } else {
+        for (size_t i = 0; i < batch->nobjects; i++)
+            if (batch->objects[i].error_code == 0)
+                stat_one(sb, &batch->objects[i]);
     }
     stat_batch_release(sb);
 }

@@ -7,8 +7,8 @@
 # SAS is refused; basic_streaming with Azure (verified uploads, ranged downloads); a
 # multipart-basic upload of several parts resumed after a partial upload
 # (tests/e2e/multipart_client.py); storage down -> per-object errors naming the storage while
-# the server keeps serving; a key the store refuses; a 100-object batch; a key that is not
-# base64 is a config error.
+# the server keeps serving; a key the store refuses; a 100-object batch; batches answered
+# from one List Blobs (and HEADs past its end); a key that is not base64 is a config error.
 # Azurite comes from tests/e2e/node_modules (`npm ci` in tests/e2e; done here when missing).
 # Run: LFSGATE_BIN=build/server/lfsgate tests/e2e/test_azure.sh   (see lib.sh for options)
 # Test functions are called through run_test, which shellcheck cannot follow:
@@ -332,6 +332,83 @@ test_batch_100() {
     assert_json "$HTTP_BODY" "len(d['objects']) == 100 and 'actions' not in d['objects'][0] and all('upload' in o['actions'] for o in d['objects'][1:])" "100-object batch"
 }
 
+# azure_calls: lfsgate's count of answered Azure calls so far (its /metrics).
+azure_calls() {
+    http GET "http://127.0.0.1:$LFSGATE_PORT/metrics"
+    assert_status 200
+    awk '$1 == "lfsgate_storage_calls_total{backend=\"azure\",outcome=\"ok\"}" { n = $2 } END { print n + 0 }' "$HTTP_BODY"
+}
+
+# put_blobs REPO_PREFIX N: N blobs of 1..N bytes named by their sha256 under REPO_PREFIX,
+# written straight to Azurite; prints "oid size" lines in name order.
+put_blobs() {
+    python3 - "$E2E_DIR" "$AZ_ENDPOINT" "$CONTAINER" "$1" "$2" <<'PY'
+import hashlib, sys, urllib.parse
+sys.path.insert(0, sys.argv[1])
+import azurite as A
+endpoint, container, prefix, n = sys.argv[2].rstrip("/"), sys.argv[3], sys.argv[4], int(sys.argv[5])
+out = []
+for i in range(1, n + 1):
+    data = b"listing object %d " % i + b"x" * i
+    oid = hashlib.sha256(data).hexdigest()
+    status, body = A.request("PUT", f"{endpoint}/{container}/{urllib.parse.quote(prefix + oid)}", data,
+                             {"x-ms-blob-type": "BlockBlob"})
+    assert status == 201, (status, body[:200])
+    out.append((oid, len(data)))
+for oid, size in sorted(out):
+    print(oid, size)
+PY
+}
+
+# Batches of 8 objects or more first list the repository (one List Blobs) and stat only what
+# the listing did not reach: answers are the same as with one HEAD per object.
+test_batch_listing() {
+    local body calls0 calls1 i
+    local -a small=() big=()
+    start_azurite
+    azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    mapfile -t small < <(put_blobs "$PREFIX/org/small/" 12)
+    # neighbours the listing must not mistake for objects of org/small
+    put_blobs "$PREFIX/org/small/nested/" 2 >/dev/null
+    put_blobs "$PREFIX/org/smaller/" 2 >/dev/null
+    # small repository: 12 stored (one asked with a wrong size), 8 absent -> one call
+    body="{\"operation\": \"download\", \"objects\": ["
+    for ((i = 0; i < 12; i++)); do
+        set -- ${small[$i]}
+        [[ $i == 5 ]] && set -- "$1" $(($2 + 1))
+        body+="{\"oid\": \"$1\", \"size\": $2}, "
+    done
+    for ((i = 1; i <= 8; i++)); do
+        body+="{\"oid\": \"$(printf '%064x' "$i")\", \"size\": 1}$([[ $i == 8 ]] || echo ', ')"
+    done
+    calls0=$(azure_calls)
+    lfs_post "$(lfs_url org small)/objects/batch" "$body]}"
+    assert_status 200
+    cp "$HTTP_BODY" "$E2E_TMP/small.json"
+    calls1=$(azure_calls)
+    assert_json "$E2E_TMP/small.json" "len(d['objects']) == 20 and all('download' in o.get('actions', {}) for i, o in enumerate(d['objects'][:12]) if i != 5) and d['objects'][5]['error']['code'] == 422 and all(o['error']['code'] == 404 for o in d['objects'][12:])" "download batch on a small repository"
+    [[ $((calls1 - calls0)) == 1 ]] || fail "a 20-object batch on a 12-object repository took $((calls1 - calls0)) store calls, expected 1 (the listing)"
+    # large repository: 40 stored, a batch of 8 asks for up to 32 entries; the largest oids
+    # are beyond the listing and need their own HEAD, present or not
+    mapfile -t big < <(put_blobs "$PREFIX/org/big/" 40)
+    body="{\"operation\": \"upload\", \"objects\": ["
+    for i in 0 1 2 37 38 39; do
+        set -- ${big[$i]}
+        body+="{\"oid\": \"$1\", \"size\": $2}, "
+    done
+    body+="{\"oid\": \"$(printf '%064x' 1)\", \"size\": 1}, {\"oid\": \"$(printf 'f%.0s' {1..64})\", \"size\": 1}]}"
+    calls0=$(azure_calls)
+    lfs_post "$(lfs_url org big)/objects/batch" "$body"
+    assert_status 200
+    cp "$HTTP_BODY" "$E2E_TMP/big.json"
+    calls1=$(azure_calls)
+    assert_json "$E2E_TMP/big.json" "len(d['objects']) == 8 and all('actions' not in o and 'error' not in o for o in d['objects'][:6]) and all('upload' in o['actions'] for o in d['objects'][6:])" "upload batch on a large repository"
+    # 1 listing + the HEADs of the 4 objects past its 32nd entry (37, 38, 39 and ff..f)
+    [[ $((calls1 - calls0)) == 5 ]] || fail "the upload batch took $((calls1 - calls0)) store calls, expected 5 (a listing and 4 HEADs)"
+    assert_server_alive
+}
+
 test_config_errors() {
     AZ_ENDPOINT=http://127.0.0.1:9/devstoreaccount1
     azure_config "$E2E_TMP/bad.yaml" giftless.transfer.basic_external:factory "" \
@@ -360,5 +437,6 @@ run_test azure_multipart_resume test_multipart_resume
 run_test azure_storage_down test_storage_down
 run_test azure_wrong_key test_wrong_key
 run_test azure_batch_100 test_batch_100
+run_test azure_batch_listing test_batch_listing
 run_test azure_config_errors test_config_errors
 e2e_finish

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "storage/azure_sign.h"
+#include "storage/storage.h"
 
 static json_t *vectors;
 
@@ -301,6 +302,93 @@ static void test_dates_paths_types(void **state)
     assert_null(lfs_azure_content_type_for(NULL));
 }
 
+#define LIST_HEAD                                                                                  \
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><EnumerationResults "                               \
+    "ContainerName=\"lfs\"><Prefix>pp/org/repo/</Prefix><MaxResults>4</MaxResults><Blobs>"
+#define LIST_OID_A "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+#define LIST_OID_B "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"
+#define LIST_BLOB(name, len)                                                                       \
+    "<Blob><Name>" name "</Name><Properties><Etag>0x1</Etag><Content-Length>" len                  \
+    "</Content-Length><BlobType>BlockBlob</BlobType></Properties></Blob>"
+
+static int parse_listing(const char *xml, h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+{
+    return lfs_azure_parse_listing(xml, strlen(xml), "pp/org/repo/", pool, out);
+}
+
+/* List Blobs answers: oids with sizes, nested names skipped but counted for the reach, the
+ * reach itself, and every answer that cannot be trusted refused. */
+static void test_parse_listing(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_storage_listing l;
+    /* complete: <NextMarker /> */
+    assert_int_equal(parse_listing(LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A,
+                                                       "5") LIST_BLOB("pp/org/repo/a0/nested", "1")
+                                       LIST_BLOB("pp/org/repo/" LIST_OID_B, "0") "</Blobs>"
+                                                                                 "<NextMarker />"
+                                                                                 "</"
+                                                                                 "EnumerationR"
+                                                                                 "esults>",
+                                   &pool, &l),
+                     0);
+    assert_true(l.complete);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.oids[0], LIST_OID_A);
+    assert_true(l.sizes[0] == 5);
+    assert_string_equal(l.oids[1], LIST_OID_B);
+    assert_true(l.sizes[1] == 0);
+    /* empty and complete */
+    assert_int_equal(
+        parse_listing(LIST_HEAD "</Blobs><NextMarker/></EnumerationResults>", &pool, &l), 0);
+    assert_true(l.complete);
+    assert_int_equal(l.n, 0);
+    /* <Blobs /> */
+    assert_int_equal(
+        parse_listing("<EnumerationResults><Blobs /><NextMarker /></EnumerationResults>", &pool,
+                      &l),
+        0);
+    assert_true(l.complete);
+    /* incomplete: reaches the last blob listed, even a nested one; names unescaped */
+    assert_int_equal(parse_listing(LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A, "5")
+                                       LIST_BLOB("pp/org/repo/b&amp;c", "1") "</Blobs>"
+                                                                             "<NextMarker>2!x</"
+                                                                             "NextMarker></"
+                                                                             "EnumerationResults>",
+                                   &pool, &l),
+                     0);
+    assert_false(l.complete);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.last, "b&c");
+    /* refused: out of order, repeated, another prefix, a bad length, no NextMarker, no
+     * listing at all */
+    static const char *const bad[] = {
+        LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_B, "1")
+            LIST_BLOB("pp/org/repo/" LIST_OID_A, "1") "</Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A, "1")
+            LIST_BLOB("pp/org/repo/" LIST_OID_A, "1") "</Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD LIST_BLOB("pp/org/other/" LIST_OID_A,
+                            "1") "</Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A,
+                            "-1") "</Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A,
+                            "12x") "</Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD "<Blob><Name>pp/org/repo/" LIST_OID_A
+                  "</Name></Blob></Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A, "1") "</Blobs></EnumerationResults>",
+        LIST_HEAD "<Blob><Name>pp/org/repo/" LIST_OID_A,
+        "<Error><Code>AuthenticationFailed</Code></Error>",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        print_message("refused listing %zu\n", i);
+        assert_int_equal(parse_listing(bad[i], &pool, &l), -1);
+    }
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -323,6 +411,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_connection_string_errors),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_dates_paths_types),
+        cmocka_unit_test(test_parse_listing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(vectors);
