@@ -401,9 +401,40 @@ static void stat_one(struct stat_batch *sb, struct lfs_batch_object *obj)
 #define LIST_PER_OBJECT 4
 #define LIST_MAX 500
 
+/* Repositories whose last listing did not reach everything: their batches go straight to
+ * one stat per object for LARGE_REPO_SECONDS, rather than paying a listing (a round trip and
+ * up to LIST_MAX entries of XML) that answers for few of their objects. Per worker thread,
+ * no lock; keyed by a hash of the storage and the repository (a collision only costs the
+ * listing's saving, never a wrong answer). */
+#define LARGE_REPO_SLOTS 256
+#define LARGE_REPO_SECONDS 600
+
+struct large_repo {
+    uint64_t hash;
+    time_t until;
+};
+
+static _Thread_local struct large_repo large_repos[LARGE_REPO_SLOTS];
+
+static uint64_t repo_hash(const struct lfs_transfer *transfer, const struct lfs_batch *batch)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)(uintptr_t)transfer->storage;
+    for (const char *parts[] = {batch->org_path, "/", batch->repo}, **p = parts; p < parts + 3; p++)
+        for (const unsigned char *c = (const unsigned char *)*p; *c != '\0'; c++)
+            h = (h ^ *c) * 1099511628211ULL;
+    return h | 1; /* 0 marks a free slot */
+}
+
+static bool repo_known_large(uint64_t hash, time_t now)
+{
+    const struct large_repo *e = &large_repos[hash % LARGE_REPO_SLOTS];
+    return e->hash == hash && now < e->until;
+}
+
 struct list_state {
     struct stat_batch *sb;
     struct timespec started;
+    uint64_t repo;
 };
 
 static int compare_oid(const void *key, const void *member)
@@ -420,6 +451,9 @@ static void on_listing(void *arg, const struct lfs_storage_listing *listing,
     lfs_metrics_storage_call(sb->transfer->storage->ops->name,
                              err != NULL ? LFS_METRICS_FAILED : LFS_METRICS_OK,
                              seconds_since(&ls->started));
+    if (listing != NULL && !listing->complete)
+        large_repos[ls->repo % LARGE_REPO_SLOTS] =
+            (struct large_repo){.hash = ls->repo, .until = batch->now + LARGE_REPO_SECONDS};
     for (size_t i = 0; i < batch->nobjects; i++) {
         struct lfs_batch_object *obj = &batch->objects[i];
         if (obj->error_code != 0)
@@ -457,9 +491,11 @@ void lfs_transfer_stat_batch(struct lfs_transfer *transfer, struct lfs_batch *ba
     for (size_t i = 0; i < batch->nobjects; i++)
         todo += batch->objects[i].error_code == 0;
     const struct lfs_storage_ops *ops = transfer->storage->ops;
-    if (ops->list != NULL && todo >= LIST_MIN_OBJECTS) {
+    uint64_t repo = ops->list != NULL && todo >= LIST_MIN_OBJECTS ? repo_hash(transfer, batch) : 0;
+    if (repo != 0 && !repo_known_large(repo, batch->now)) {
         struct list_state *ls = h2o_mem_alloc_pool(pool, sizeof(*ls));
         ls->sb = sb;
+        ls->repo = repo;
         clock_gettime(CLOCK_MONOTONIC, &ls->started);
         struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo};
         size_t limit = todo * LIST_PER_OBJECT < LIST_MAX ? todo * LIST_PER_OBJECT : LIST_MAX;

@@ -367,7 +367,8 @@ test_batch_listing() {
     local -a small=() big=()
     start_azurite
     azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory
-    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    # one worker: what it learns about a repository is per worker thread
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml" --threads 1
     mapfile -t small < <(put_blobs "$PREFIX/org/small/" 12)
     # neighbours the listing must not mistake for objects of org/small
     put_blobs "$PREFIX/org/small/nested/" 2 >/dev/null
@@ -406,6 +407,13 @@ test_batch_listing() {
     assert_json "$E2E_TMP/big.json" "len(d['objects']) == 8 and all('actions' not in o and 'error' not in o for o in d['objects'][:6]) and all('upload' in o['actions'] for o in d['objects'][6:])" "upload batch on a large repository"
     # 1 listing + the HEADs of the 4 objects past its 32nd entry (37, 38, 39 and ff..f)
     [[ $((calls1 - calls0)) == 5 ]] || fail "the upload batch took $((calls1 - calls0)) store calls, expected 5 (a listing and 4 HEADs)"
+    # the repository is now known to be larger than a listing reaches: HEADs only
+    calls0=$calls1
+    lfs_post "$(lfs_url org big)/objects/batch" "$body"
+    assert_status 200
+    assert_json "$HTTP_BODY" "[('actions' in o) for o in d['objects']] == [False] * 6 + [True] * 2" "the same batch again"
+    calls1=$(azure_calls)
+    [[ $((calls1 - calls0)) == 8 ]] || fail "the second upload batch took $((calls1 - calls0)) store calls, expected 8 HEADs and no listing"
     assert_server_alive
 }
 
