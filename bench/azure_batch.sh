@@ -39,18 +39,7 @@ endpoint=http://127.0.0.1:$store_port/devstoreaccount1
 echo "store: Azurite on loopback, answers delayed by ${latency} ms; lfsgate --threads $threads"
 python3 bench/azure_floor.py "$store_port" "$runs" 1 100
 
-cat >"$work/config.yaml" <<YAML
-AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_external:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options:
-        connection_string: "$(azure_cs "$endpoint")"
-        container_name: bench
-        path_prefix: bench
-YAML
+azure_config "$work/config.yaml" "$endpoint"
 start_lfsgate lfsgate "$work/config.yaml" --threads "$threads"
 url=http://127.0.0.1:$started_port/org/repo.git/info/lfs/objects/batch
 

@@ -35,38 +35,13 @@ token=$(mint mint --key "$work/rsa.pem" --iss https://portal.bench.invalid --aud
 
 # start_server NAME AUTH_YAML: lfsgate with AUTH_PROVIDERS AUTH_YAML; sets started_port
 start_server() {
-    local name=$1 auth=$2
-    cat >"$work/$name.yaml" <<EOF
-AUTH_PROVIDERS:
-$auth
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.local_storage:LocalStorage
-      storage_options: {path: $work/store-$name}
-PRE_AUTHORIZED_ACTION_PROVIDER:
-  factory: giftless.auth.jwt:factory
-  options: {algorithm: HS256, private_key: bench-action-token-secret-0123456789abcdef}
-SERVER: {access_log: false, activity_log: false}
-EOF
-    start_lfsgate "$name" "$work/$name.yaml"
+    local_config "$work/$1.yaml" "$2" "$work/store-$1"
+    start_lfsgate "$1" "$work/$1.yaml"
 }
 
-jwt_auth() { # TOKEN_CACHE_SIZE_LINE
-    cat <<EOF
-  - factory: giftless.auth.jwt:factory
-    options:
-      algorithm: RS256
-      public_key_file: $work/rsa.pub.pem
-      issuer: https://portal.bench.invalid
-      audience: lfsgate-bench
-$1
-EOF
-}
-start_server cache "$(jwt_auth '')"
+start_server cache "$(jwt_auth_yaml "$work/rsa.pub.pem")"
 port_cache=$started_port
-start_server nocache "$(jwt_auth '      token_cache_size: 0')"
+start_server nocache "$(jwt_auth_yaml "$work/rsa.pub.pem" '      token_cache_size: 0')"
 port_nocache=$started_port
 start_server anon '  - giftless.auth.allow_anon:read_write'
 port_anon=$started_port

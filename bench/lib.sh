@@ -117,27 +117,29 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wait_port PORT [PID]: until something accepts on 127.0.0.1:PORT (30 s; fails early when
-# PID has exited).
-wait_port() {
+# wait_until MESSAGE PID COMMAND...: runs COMMAND every 0.1 s until it succeeds (30 s; fails
+# early when PID, if not empty, has exited), else prints MESSAGE and fails.
+wait_until() {
+    local message=$1 pid=$2
+    shift 2
     for _ in $(seq 300); do
-        python3 -c "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))" && return 0
-        [ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || break
+        "$@" && return 0
+        [ -z "$pid" ] || kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    echo "nothing listens on port $1" >&2
+    echo "$message" >&2
     return 1
 }
 
-# wait_http URL [PID]: until URL answers at all (30 s; fails early when PID has exited).
+# wait_port PORT [PID]: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    wait_until "nothing listens on port $1" "${2:-}" python3 -c \
+        "import socket,sys; s=socket.socket(); sys.exit(s.connect_ex(('127.0.0.1', $1)))"
+}
+
+# wait_http URL [PID]: until URL answers at all.
 wait_http() {
-    for _ in $(seq 300); do
-        curl -s -o /dev/null "$1" && return 0
-        [ -z "${2:-}" ] || kill -0 "$2" 2>/dev/null || break
-        sleep 0.1
-    done
-    echo "nothing answers at $1" >&2
-    return 1
+    wait_until "nothing answers at $1" "${2:-}" curl -s -o /dev/null "$1"
 }
 
 # median [FILE]: the median of the numbers in FILE (or stdin, also when FILE is -), one a line.
@@ -188,6 +190,58 @@ EOF
 # well-known public key) at ENDPOINT (http://127.0.0.1:PORT/devstoreaccount1).
 azure_cs() {
     echo "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=$1;"
+}
+
+# jwt_auth_yaml PUBLIC_KEY_FILE [EXTRA_OPTION_LINES]: an AUTH_PROVIDERS item, the RS256 jwt
+# provider for the tokens bench_jwt_python mints (issuer and audience of the benchmarks).
+jwt_auth_yaml() {
+    cat <<EOF
+  - factory: giftless.auth.jwt:factory
+    options:
+      algorithm: RS256
+      public_key_file: $1
+      issuer: https://portal.bench.invalid
+      audience: lfsgate-bench
+${2:-}
+EOF
+}
+
+# local_config FILE AUTH_YAML STORE_DIR [SERVER_YAML]: AUTH_YAML as AUTH_PROVIDERS,
+# basic_streaming on local storage in STORE_DIR, HS256 action tokens, SERVER_YAML (default:
+# access and activity logs off).
+local_config() {
+    cat >"$1" <<EOF
+AUTH_PROVIDERS:
+$2
+TRANSFER_ADAPTERS:
+  basic:
+    factory: giftless.transfer.basic_streaming:factory
+    options:
+      storage_class: giftless.storage.local_storage:LocalStorage
+      storage_options: {path: $3}
+PRE_AUTHORIZED_ACTION_PROVIDER:
+  factory: giftless.auth.jwt:factory
+  options: {algorithm: HS256, private_key: bench-action-token-secret-0123456789abcdef}
+SERVER: ${4:-"{access_log: false, activity_log: false}"}
+EOF
+}
+
+# azure_config FILE ENDPOINT [EXTRA_YAML]: anonymous read-write, basic_external over the Azure
+# backend at ENDPOINT (container "bench", path_prefix "bench"), EXTRA_YAML appended.
+azure_config() {
+    cat >"$1" <<EOF
+AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
+TRANSFER_ADAPTERS:
+  basic:
+    factory: giftless.transfer.basic_external:factory
+    options:
+      storage_class: giftless.storage.azure:AzureBlobsStorage
+      storage_options:
+        connection_string: "$(azure_cs "$2")"
+        container_name: bench
+        path_prefix: bench
+${3:-}
+EOF
 }
 
 # start_azurite: in-memory Azurite (npm, tests/e2e) with a container "bench"; sets az_port

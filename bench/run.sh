@@ -103,29 +103,12 @@ mkdir -p "$work/www"
 start_h2o "$work/www"
 log "h2o on port $h2o_port, $(nproc) threads"
 
-# local_config NAME: RS256 JWT (token cache on, the default) + local storage + HS256 action
+# server_config NAME: RS256 JWT (token cache on, the default) + local storage + HS256 action
 # tokens, logs off; writes $work/NAME.yaml
-local_config() {
+server_config() {
     mkdir -p "$work/spool-$1"
-    cat >"$work/$1.yaml" <<EOF
-AUTH_PROVIDERS:
-  - factory: giftless.auth.jwt:factory
-    options:
-      algorithm: RS256
-      public_key_file: $work/rsa.pub.pem
-      issuer: https://portal.bench.invalid
-      audience: lfsgate-bench
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.local_storage:LocalStorage
-      storage_options: {path: $work/store-$1}
-PRE_AUTHORIZED_ACTION_PROVIDER:
-  factory: giftless.auth.jwt:factory
-  options: {algorithm: HS256, private_key: bench-action-token-secret-0123456789abcdef}
-SERVER: {access_log: false, activity_log: false, spool_dir: $work/spool-$1, max_upload_size: $((mib + 64))M}
-EOF
+    local_config "$work/$1.yaml" "$(jwt_auth_yaml "$work/rsa.pub.pem")" "$work/store-$1" \
+        "{access_log: false, activity_log: false, spool_dir: $work/spool-$1, max_upload_size: $((mib + 64))M}"
 }
 
 batch_path=/bench/repo.git/info/lfs/objects/batch
@@ -149,7 +132,7 @@ post_batch() {
 # -----------------------------------------------------------------------------------------
 # 1- and 100-object RS256 batches vs h2o static files of the answers' sizes.
 log "RS256 batches: starting lfsgate"
-local_config jwt
+server_config jwt
 start_lfsgate jwt "$work/jwt.yaml"
 jwt_port=$started_port
 jwt_pid=$started_pid
@@ -238,7 +221,7 @@ if [ "$skip_stream" != 1 ]; then
     oid=$(sha256sum "$blob" | cut -c 1-64)
     bytes=$((mib * 1024 * 1024))
 
-    local_config mem
+    server_config mem
     start_lfsgate mem "$work/mem.yaml"
     mem_pid=$started_pid
     mem_port=$started_port
@@ -331,19 +314,8 @@ if [ "$skip_azure" != 1 ]; then
     for setup in direct rtt; do
         store_port=$az_port
         [ "$setup" = direct ] || store_port=$proxy_port
-        cat >"$work/az-$setup.yaml" <<EOF
-AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_external:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options:
-        connection_string: "$(azure_cs "http://127.0.0.1:$store_port/devstoreaccount1")"
-        container_name: bench
-        path_prefix: bench
-SERVER: {access_log: false, activity_log: false}
-EOF
+        azure_config "$work/az-$setup.yaml" "http://127.0.0.1:$store_port/devstoreaccount1" \
+            "SERVER: {access_log: false, activity_log: false}"
         start_lfsgate "az-$setup" "$work/az-$setup.yaml"
         az_url[$setup]=http://127.0.0.1:$started_port/org/repo.git/info/lfs/objects/batch
         floor[$setup]=$(python3 bench/azure_floor.py --raw "$store_port" $((az_runs * reps)) 100 | awk '{ print $2 }')

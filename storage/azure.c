@@ -621,6 +621,23 @@ static const char *sas_url(struct lfs_storage_azure *st, const char *blob, const
     return href;
 }
 
+/* The headers of a client request that creates the blob: name: value, then
+ * x-ms-blob-content-type with content_type, or else the type filename's extension implies
+ * (none when it implies none). NULL-terminated pairs in the pool. */
+static const char *const *header_and_type(const char *name, const char *value,
+                                          const char *content_type, const char *filename,
+                                          h2o_mem_pool_t *pool)
+{
+    const char *type = content_type != NULL ? content_type : lfs_azure_content_type_for(filename);
+    const char **header = h2o_mem_alloc_pool(pool, 5 * sizeof(*header));
+    header[0] = name;
+    header[1] = value;
+    header[2] = type != NULL ? "x-ms-blob-content-type" : NULL;
+    header[3] = type;
+    header[4] = NULL;
+    return header;
+}
+
 static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
                       const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
                       struct lfs_storage_request *out, struct lfs_error *err)
@@ -640,16 +657,8 @@ static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *
     out->href = sas_url(st, blob, "cw", request->now, request->lifetime, NULL, pool, err);
     if (out->href == NULL)
         return -1;
-    const char *type = request->content_type != NULL
-                           ? request->content_type
-                           : lfs_azure_content_type_for(request->filename);
-    const char **header = h2o_mem_alloc_pool(pool, 5 * sizeof(*header));
-    header[0] = "x-ms-blob-type";
-    header[1] = "BlockBlob";
-    header[2] = type != NULL ? "x-ms-blob-content-type" : NULL;
-    header[3] = type;
-    header[4] = NULL;
-    out->header = header;
+    out->header = header_and_type("x-ms-blob-type", "BlockBlob", request->content_type,
+                                  request->filename, pool);
     return 0;
 }
 
@@ -762,14 +771,8 @@ static void plan_build(struct azure_plan *p, h2o_iovec_t listing)
     size_t clen = wlen + 32;
     char *commit = h2o_mem_alloc_pool(pool, clen);
     snprintf(commit, clen, "%s&comp=blocklist", write_url);
-    const char *type =
-        rq->content_type != NULL ? rq->content_type : lfs_azure_content_type_for(rq->filename);
-    const char **header = h2o_mem_alloc_pool(pool, 5 * sizeof(*header));
-    header[0] = "Content-Type";
-    header[1] = "application/xml; charset=utf-8";
-    header[2] = type != NULL ? "x-ms-blob-content-type" : NULL;
-    header[3] = type;
-    header[4] = NULL;
+    const char *const *header = header_and_type("Content-Type", "application/xml; charset=utf-8",
+                                                rq->content_type, rq->filename, pool);
     plan->commit = (struct lfs_storage_request){
         .method = "PUT", .href = commit, .header = header, .body = xml};
     plan->abort = (struct lfs_storage_request){.method = "DELETE", .href = delete_url};
