@@ -368,7 +368,7 @@ test_batch_listing() {
     start_azurite
     azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory
     # one worker: what it learns about a repository is per worker thread
-    start_lfsgate --config "$E2E_TMP/lfsgate.yaml" --threads 1
+    E2E_THREADS=1 start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
     mapfile -t small < <(put_blobs "$PREFIX/org/small/" 12)
     # neighbours the listing must not mistake for objects of org/small
     put_blobs "$PREFIX/org/small/nested/" 2 >/dev/null
