@@ -12,6 +12,7 @@
 #include "common/metrics.h"
 #include "server/json_out.h"
 #include "server/logs.h"
+#include "common/json_write.h"
 #include "common/util.h"
 
 #define MAX_AUTH_HEADERS 8
@@ -46,19 +47,20 @@ static const char *reason_phrase(int status)
 
 void lfs_http_send_json(struct lfs_request *r, int status, json_t *body)
 {
-    size_t len = 0;
-    char *text = lfs_json_render(body, &len);
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_json_render_into(&w, body);
     json_decref(body);
+    /* Into the pool: the body must live as long as the request. */
+    size_t len = 0;
+    char *text = lfs_json_writer_take_pool(&w, &r->req->pool, &len);
+    lfs_json_writer_free(&w);
     if (text == NULL) {
         static char oom[] = "{\"message\":\"out of memory\"}";
         lfs_http_send_json_text(r, 500, oom, sizeof(oom) - 1);
         return;
     }
-    /* Into the pool: the body must live as long as the request. */
-    char *buf = h2o_mem_alloc_pool(&r->req->pool, len + 1);
-    memcpy(buf, text, len);
-    free(text);
-    lfs_http_send_json_text(r, status, buf, len);
+    lfs_http_send_json_text(r, status, text, len);
 }
 
 void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_t len)

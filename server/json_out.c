@@ -51,3 +51,8 @@ char *lfs_json_render(const json_t *value, size_t *len)
     render(&w, value);
     return lfs_json_writer_take(&w, len);
 }
+
+void lfs_json_render_into(struct lfs_json_writer *w, const json_t *value)
+{
+    render(w, value);
+}

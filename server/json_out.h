@@ -12,4 +12,9 @@
  * real that is not finite. Caller frees. Any thread. */
 char *lfs_json_render(const json_t *value, size_t *len);
 
+/* Writes `value` compactly into w (as lfs_json_render does), for callers that take the text
+ * straight into a pool. A real that is not finite marks w failed. Any thread. */
+struct lfs_json_writer;
+void lfs_json_render_into(struct lfs_json_writer *w, const json_t *value);
+
 #endif
