@@ -13,7 +13,9 @@ struct lfs_error {
     char message[LFS_ERROR_MESSAGE_MAX];
 };
 
-/* Fills err (may be NULL) with status and a printf-formatted message, truncated to fit.
+/* Fills err (may be NULL) with status and a printf-formatted message, made printable
+ * (lfs_text_printable: bytes that are not UTF-8 and control characters as \xNN, cut on a
+ * character boundary with "..." when too long), so arguments may hold any bytes.
  * Always returns -1, so callers can write `return lfs_error_set(err, 422, ...)`.
  * Any thread. */
 int lfs_error_set(struct lfs_error *err, int status, const char *fmt, ...)

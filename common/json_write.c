@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/text.h"
+
 #define H2O_USE_LIBUV 0
 #include <h2o/memory.h>
 
@@ -91,22 +93,31 @@ void lfs_json_end_array(struct lfs_json_writer *w)
     w->need_comma = true;
 }
 
-static void put_string(struct lfs_json_writer *w, const char *s, size_t n)
+size_t lfs_json_escape(char *dst, size_t cap, const char *s, size_t n, size_t *used)
 {
     static const char hex[] = "0123456789ABCDEF"; /* as jansson writes them */
+    /* 1: escaped as such; 2: the start of a multi-byte character, checked. */
     static const unsigned char special[256] = {
-        [0 ... 0x1f] = 1,
-        ['"'] = 1,
-        ['\\'] = 1,
+        [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x7f] = 1, [0x80 ... 0xff] = 2,
     };
-    put_char(w, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    const unsigned char *u = (const unsigned char *)s;
+    size_t out = 0, i = 0, run = 0;
+    for (; i < n; i++) {
+        unsigned char c = u[i];
         if (!special[c])
             continue;
-        lfs_json_append(w, s + run, i - run);
-        run = i + 1;
+        if (special[c] == 2) {
+            size_t len = lfs_utf8_char_len(u + i, n - i);
+            if (len != 0) { /* a well-formed character stays in the run */
+                i += len - 1;
+                continue;
+            }
+        }
+        if (i - run > cap - out)
+            break; /* the run before it does not fit: cut below */
+        memcpy(dst + out, s + run, i - run);
+        out += i - run;
+        run = i;
         char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
         size_t elen = 2;
         switch (c) {
@@ -118,14 +129,41 @@ static void put_string(struct lfs_json_writer *w, const char *s, size_t n)
         case '\b': esc[1] = 'b'; break;
         case '\f': esc[1] = 'f'; break;
         default:
+            elen = 6;
+            if (c >= 0x80) { /* not UTF-8: U+FFFD stands for the byte */
+                memcpy(esc, "\\uFFFD", 6);
+                break;
+            }
             memcpy(esc, "\\u00", 4);
             esc[4] = hex[c >> 4];
             esc[5] = hex[c & 15];
-            elen = 6;
         }
-        lfs_json_append(w, esc, elen);
+        if (elen > cap - out)
+            break;
+        memcpy(dst + out, esc, elen);
+        out += elen;
+        run = i + 1;
     }
-    lfs_json_append(w, s + run, n - run);
+    /* The pending run s[run..i) (i == n when all was scanned), cut on a character boundary
+     * when it does not fit. */
+    size_t take = i - run <= cap - out ? i - run : lfs_utf8_prefix(s + run, i - run, cap - out);
+    memcpy(dst + out, s + run, take);
+    *used = run + take;
+    return out + take;
+}
+
+static void put_string(struct lfs_json_writer *w, const char *s, size_t n)
+{
+    put_char(w, '"');
+    size_t done = 0;
+    /* Plain text fits in one pass; each pass has room for at least one escape. */
+    while (done < n && reserve(w, n - done + 16)) {
+        size_t used;
+        w->len += lfs_json_escape(w->buf + w->len, w->cap - w->len, s + done, n - done, &used);
+        done += used;
+        if (used == 0 && !reserve(w, w->cap)) /* cannot happen with 16 bytes free */
+            return;
+    }
     put_char(w, '"');
 }
 

@@ -33,8 +33,8 @@ void lfs_json_end_array(struct lfs_json_writer *w);
 /* An object key (NUL-terminated); the value written next belongs to it. */
 void lfs_json_key(struct lfs_json_writer *w, const char *key);
 
-/* s[0..n) as a JSON string: '"', '\\' and control characters escaped, other bytes (UTF-8)
- * copied as they are. */
+/* s[0..n) as a JSON string, escaped as lfs_json_escape does: valid JSON and UTF-8 whatever
+ * s holds. */
 void lfs_json_string(struct lfs_json_writer *w, const char *s, size_t n);
 /* A NUL-terminated string, or null when s is NULL. */
 void lfs_json_cstring(struct lfs_json_writer *w, const char *s);
@@ -43,6 +43,13 @@ void lfs_json_bool(struct lfs_json_writer *w, bool v);
 void lfs_json_null(struct lfs_json_writer *w);
 /* A value that is already JSON text (e.g. a fragment written earlier), as one value. */
 void lfs_json_raw(struct lfs_json_writer *w, const char *text, size_t n);
+/* Escapes s[0..n) as the inside of a JSON string into dst[0..cap): '"', '\\', control
+ * characters and DEL escaped, each byte that is not part of well-formed UTF-8 written as
+ * \uFFFD, so the result is valid JSON and valid UTF-8 whatever s holds. Stops before a
+ * character or an escape that would not fit; *used gets the number of bytes of s consumed.
+ * Returns the number of bytes written (no NUL). Any thread. */
+size_t lfs_json_escape(char *dst, size_t cap, const char *s, size_t n, size_t *used);
+
 /* Low level, for a writer that renders other kinds of values: plain bytes, no comma. */
 void lfs_json_append(struct lfs_json_writer *w, const char *s, size_t n);
 

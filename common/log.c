@@ -1,11 +1,16 @@
 /* Minimal line logger: formats into a stack buffer and writes it with one write(2) so
- * lines from worker threads never interleave. */
+ * lines from worker threads never interleave. The message is made printable (common/text.h)
+ * because it may quote request bytes: a newline or an escape sequence in it must not forge a
+ * line or reach an operator's terminal. */
 #include "common/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "common/text.h"
 
 static enum lfs_log_level min_level = LFS_LOG_INFO;
 
@@ -27,15 +32,14 @@ void lfs_log(enum lfs_log_level level, const char *fmt, ...)
     int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
     n += snprintf(line + n, sizeof(line) - (size_t)n, ".%03ldZ lfsgate %s: ", ts.tv_nsec / 1000000,
                   names[level]);
+    char text[sizeof(line)];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int m = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     if (m < 0)
-        m = 0;
-    n += m;
-    if ((size_t)n > sizeof(line) - 2)
-        n = (int)sizeof(line) - 2;
+        text[0] = '\0';
+    n += (int)lfs_text_printable(line + n, sizeof(line) - (size_t)n - 1, text, strlen(text));
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, (size_t)n);
     (void)w;

@@ -10,7 +10,6 @@
 
 #include "common/log.h"
 #include "common/metrics.h"
-#include "server/json_out.h"
 #include "server/logs.h"
 #include "common/json_write.h"
 #include "common/util.h"
@@ -45,18 +44,16 @@ static const char *reason_phrase(int status)
     }
 }
 
-void lfs_http_send_json(struct lfs_request *r, int status, json_t *body)
+void lfs_http_send_writer(struct lfs_request *r, int status, struct lfs_json_writer *w)
 {
-    struct lfs_json_writer w;
-    lfs_json_writer_init(&w);
-    lfs_json_render_into(&w, body);
-    json_decref(body);
     /* Into the pool: the body must live as long as the request. */
     size_t len = 0;
-    char *text = lfs_json_writer_take_pool(&w, &r->req->pool, &len);
-    lfs_json_writer_free(&w);
+    char *text = lfs_json_writer_take_pool(w, &r->req->pool, &len);
+    lfs_json_writer_free(w);
     if (text == NULL) {
-        static char oom[] = "{\"message\":\"out of memory\"}";
+        /* The last resort: a static body needs no memory at all. */
+        static char oom[] = "{\"message\":\"internal error: out of memory while writing the "
+                            "answer; try again\"}";
         lfs_http_send_json_text(r, 500, oom, sizeof(oom) - 1);
         return;
     }
@@ -75,6 +72,8 @@ void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_
     h2o_send_inline(req, buf, len);
 }
 
+/* message is printable text (it comes through struct lfs_error); the writer escapes it all
+ * the same, so even a message that was not cannot break the answer. */
 static void send_error_message(struct lfs_request *r, int status, const char *message)
 {
     if (status < 400 || status > 599)
@@ -88,18 +87,27 @@ static void send_error_message(struct lfs_request *r, int status, const char *me
     if (status == 401 || status == 403)
         lfs_log_activity(r, "access", r->route.kind == LFS_ROUTE_OBJECT ? r->route.oid : NULL, -1,
                          "denied", message);
-    lfs_http_send_json(r, status,
-                       json_pack("{s:s, s:s}", "message", message, "request_id", r->request_id));
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_json_begin_object(&w);
+    lfs_json_key(&w, "message");
+    lfs_json_cstring(&w, message);
+    lfs_json_key(&w, "request_id");
+    lfs_json_cstring(&w, r->request_id);
+    lfs_json_end_object(&w);
+    lfs_http_send_writer(r, status, &w);
 }
 
 void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...)
 {
-    char message[LFS_ERROR_MESSAGE_MAX];
+    struct lfs_error err;
+    char text[2 * LFS_ERROR_MESSAGE_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
+    vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    send_error_message(r, status, message);
+    lfs_error_set(&err, status, "%s", text); /* made printable and cut there */
+    send_error_message(r, status, err.message);
 }
 
 void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err)
@@ -467,15 +475,27 @@ struct ready_check {
     char message[LFS_ERROR_MESSAGE_MAX];
 };
 
+/* {"status": "ready" | "not ready", "message": ...} */
+static void send_ready(struct lfs_request *r, int status, const char *message)
+{
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_json_begin_object(&w);
+    lfs_json_key(&w, "status");
+    lfs_json_cstring(&w, status == 200 ? "ready" : "not ready");
+    lfs_json_key(&w, "message");
+    lfs_json_cstring(&w, message);
+    lfs_json_end_object(&w);
+    lfs_http_send_writer(r, status, &w);
+}
+
 static void ready_finish(struct ready_check *rc)
 {
     struct lfs_worker *w = rc->r->worker;
     w->ready_at = time(NULL);
     w->ready_status = rc->status;
     snprintf(w->ready_message, sizeof(w->ready_message), "%s", rc->message);
-    lfs_http_send_json(rc->r, rc->status,
-                       json_pack("{s:s, s:s}", "status", rc->status == 200 ? "ready" : "not ready",
-                                 "message", rc->message));
+    send_ready(rc->r, rc->status, rc->message);
 }
 
 static void on_ready_stat(void *arg, int64_t size, const struct lfs_error *err)
@@ -494,10 +514,7 @@ static void handle_ready(struct lfs_request *r)
 {
     struct lfs_worker *w = r->worker;
     if (w->ready_at != 0 && time(NULL) - w->ready_at < READY_CACHE) {
-        lfs_http_send_json(r, w->ready_status,
-                           json_pack("{s:s, s:s}", "status",
-                                     w->ready_status == 200 ? "ready" : "not ready", "message",
-                                     w->ready_message));
+        send_ready(r, w->ready_status, w->ready_message);
         return;
     }
     struct ready_check *rc = h2o_mem_alloc_pool(&r->req->pool, sizeof(*rc));
@@ -556,7 +573,8 @@ int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
     case LFS_ROUTE_HEALTH:
         if (!is_get)
             break;
-        lfs_http_send_json(r, 200, json_pack("{s:s}", "status", "ok"));
+        static char ok[] = "{\"status\":\"ok\"}";
+        lfs_http_send_json_text(r, 200, ok, sizeof(ok) - 1);
         return 0;
     case LFS_ROUTE_READY:
         if (!is_get)
@@ -588,7 +606,7 @@ int lfs_http_on_request(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     case LFS_ROUTE_LOCKS: lfs_handle_locks(r); return 0;
     }
-    lfs_http_send_error(r, 405, "method %.*s is not allowed here", (int)req->method.len,
+    lfs_http_send_error(r, 405, "method \"%.*s\" is not allowed here", (int)req->method.len,
                         req->method.base);
     return 0;
 }

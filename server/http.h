@@ -55,8 +55,10 @@ void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* The same from a struct lfs_error (status 0 is treated as 500). */
 void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err);
-/* Sends `body` as JSON with the LFS media type; takes the reference. */
-void lfs_http_send_json(struct lfs_request *r, int status, json_t *body);
+/* Sends what w holds as the JSON body and frees w; when w failed (out of memory), a static
+ * 500 body instead, so an answer can always be sent. Loop thread. */
+struct lfs_json_writer;
+void lfs_http_send_writer(struct lfs_request *r, int status, struct lfs_json_writer *w);
 /* Sends buf[0..len), JSON text that lives as long as the request (its pool, or static), with
  * the LFS media type. */
 void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_t len);

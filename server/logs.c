@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/json_write.h"
 #include "server/http.h"
 
 #define LINE_MAX_BYTES 4096
@@ -92,50 +93,45 @@ static void number(struct line *l, uint64_t v)
     raw(l, digits + n, sizeof(digits) - n);
 }
 
-/* Appends the JSON string value (or null). */
-static void value(struct line *l, const char *s, size_t n)
+/* Caps on a field's escaped text. Their sum stays well under LINE_MAX_BYTES, so a line always
+ * keeps every field however long the request's method, path or identity: a field is cut, the
+ * line never. */
+#define FIELD_SHORT 64    /* method, action, result, oid */
+#define FIELD_NAME 256    /* sub, name, repo */
+#define FIELD_PATH 1024   /* path, org_path */
+#define FIELD_MESSAGE 768 /* message */
+
+/* Appends the JSON string value (or null) as lfs_json_escape writes it: valid JSON and UTF-8
+ * whatever s holds. Text beyond max bytes (max >= 16) is cut on a character boundary and
+ * marked with "...". */
+static void value(struct line *l, const char *s, size_t n, size_t max)
 {
-    static const char hex[] = "0123456789abcdef";
     if (s == NULL) {
         RAW(l, "null");
         return;
     }
     RAW(l, "\"");
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
-            continue;
-        raw(l, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', (char)c, 'u', '0', '0', 0};
-        if (c == '"' || c == '\\') {
-            raw(l, esc, 2);
-        } else {
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            raw(l, esc, 6);
-        }
-    }
-    raw(l, s + run, n - run);
+    size_t room = sizeof(l->buf) - 16 - l->len, used;
+    if (max > room)
+        max = room;
+    l->len += lfs_json_escape(l->buf + l->len, max > 3 ? max - 3 : 0, s, n, &used);
+    if (used < n)
+        RAW(l, "...");
     RAW(l, "\"");
 }
 
 /* Appends ,"key":"value". */
-static void field(struct line *l, const char *key, const char *s, size_t n)
+static void field(struct line *l, const char *key, const char *s, size_t n, size_t max)
 {
     RAW(l, ",\"");
     raw(l, key, strlen(key));
     RAW(l, "\":");
-    value(l, s, n);
+    value(l, s, n, max);
 }
 
-static void field_str(struct line *l, const char *key, const char *s)
+static void field_str(struct line *l, const char *key, const char *s, size_t max)
 {
-    field(l, key, s, s != NULL ? strlen(s) : 0);
+    field(l, key, s, s != NULL ? strlen(s) : 0, max);
 }
 
 static void start(struct line *l, struct lfs_request *r, const char *type)
@@ -157,7 +153,7 @@ static void start(struct line *l, struct lfs_request *r, const char *type)
     RAW(l, "\",\"time\":\"");
     raw(l, out.stamp_text, strlen(out.stamp_text));
     raw(l, millis, sizeof(millis));
-    field_str(l, "request_id", r->request_id);
+    field_str(l, "request_id", r->request_id, FIELD_SHORT);
 }
 
 static void finish(struct lfs_request *r, struct line *l)
@@ -169,8 +165,8 @@ static void finish(struct lfs_request *r, struct line *l)
 
 static void identity(struct line *l, struct lfs_request *r)
 {
-    field_str(l, "sub", r->identity.id);
-    field_str(l, "name", r->identity.name);
+    field_str(l, "sub", r->identity.id, FIELD_NAME);
+    field_str(l, "name", r->identity.name, FIELD_NAME);
 }
 
 void lfs_log_access(struct lfs_request *r, double seconds)
@@ -184,8 +180,8 @@ void lfs_log_access(struct lfs_request *r, double seconds)
     char frac[4] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
                     (char)('0' + us % 10)};
     start(&l, r, "AccessLog");
-    field(&l, "method", req->method.base, req->method.len);
-    field(&l, "path", req->path.base, plen); /* no query: it may carry ?jwt= */
+    field(&l, "method", req->method.base, req->method.len, FIELD_SHORT);
+    field(&l, "path", req->path.base, plen, FIELD_PATH); /* no query: it may carry ?jwt= */
     RAW(&l, ",\"status\":");
     number(&l, (uint64_t)(req->res.status > 0 ? req->res.status : 0));
     RAW(&l, ",\"bytes\":");
@@ -204,17 +200,17 @@ void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid
         return;
     struct line l;
     start(&l, r, "ActivityLog");
-    field_str(&l, "action", action);
-    field_str(&l, "result", result);
+    field_str(&l, "action", action, FIELD_SHORT);
+    field_str(&l, "result", result, FIELD_SHORT);
     identity(&l, r);
-    field_str(&l, "org_path", r->route.org_path);
-    field_str(&l, "repo", r->route.repo);
-    field_str(&l, "oid", oid);
+    field_str(&l, "org_path", r->route.org_path, FIELD_PATH);
+    field_str(&l, "repo", r->route.repo, FIELD_NAME);
+    field_str(&l, "oid", oid, FIELD_SHORT);
     if (size >= 0) {
         RAW(&l, ",\"size\":");
         number(&l, (uint64_t)size);
     }
     if (message != NULL)
-        field_str(&l, "message", message);
+        field_str(&l, "message", message, FIELD_MESSAGE);
     finish(r, &l);
 }

@@ -10,6 +10,7 @@
 #include "common/util.h"
 #include "server/logs.h"
 #include "server/batch.h"
+#include "common/json_write.h"
 #include "server/http.h"
 
 #define DOWNLOAD_CHUNK (64 * 1024)
@@ -38,7 +39,8 @@ static void on_put_done(void *arg, const struct lfs_error *err)
     }
     lfs_metrics_bytes(r->req->entity.len, 0);
     lfs_log_activity(r, "store", r->route.oid, (int64_t)r->req->entity.len, "stored", NULL);
-    lfs_http_send_json(r, 200, json_object());
+    static char empty[] = "{}";
+    lfs_http_send_json_text(r, 200, empty, sizeof(empty) - 1);
 }
 
 static void handle_upload(struct lfs_request *r, struct lfs_storage *storage)
@@ -289,8 +291,15 @@ static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
                             vs->oid, size, vs->size);
     } else {
         lfs_log_activity(vs->r, "verify", vs->oid, size, "verified", NULL);
-        lfs_http_send_json(vs->r, 200,
-                           json_pack("{s:s, s:I}", "oid", vs->oid, "size", (json_int_t)size));
+        struct lfs_json_writer w;
+        lfs_json_writer_init(&w);
+        lfs_json_begin_object(&w);
+        lfs_json_key(&w, "oid");
+        lfs_json_cstring(&w, vs->oid);
+        lfs_json_key(&w, "size");
+        lfs_json_int(&w, size);
+        lfs_json_end_object(&w);
+        lfs_http_send_writer(vs->r, 200, &w);
     }
 }
 
