@@ -16,6 +16,7 @@ static const char *const route_names[LFS_METRICS_NROUTES] = {
     "batch", "upload", "download", "verify", "locks", "health", "metrics", "other"};
 static const char *const result_names[LFS_METRICS_NOBJ_RESULTS] = {"action", "present", "error"};
 static const char *const outcome_names[LFS_METRICS_NOUTCOMES] = {"ok", "failed"};
+static const char *const refusal_names[LFS_METRICS_NREFUSALS] = {"framing", "busy", "slow"};
 
 struct histogram {
     _Atomic uint64_t buckets[LFS_METRICS_NBUCKETS]; /* non-cumulative; last is +Inf */
@@ -32,6 +33,7 @@ struct block {
     struct histogram storage_latency[LFS_METRICS_NBACKENDS];
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic int64_t inflight;
+    _Atomic uint64_t refusals[LFS_METRICS_NREFUSALS];
 };
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -114,6 +116,11 @@ void lfs_metrics_bytes(uint64_t in, uint64_t out)
         ADD(b->bytes_in, in);
     if (out)
         ADD(b->bytes_out, out);
+}
+
+void lfs_metrics_refusal(enum lfs_metrics_refusal why)
+{
+    ADD(my_block()->refusals[why], 1);
 }
 
 void lfs_metrics_inflight(int delta)
@@ -206,6 +213,8 @@ char *lfs_metrics_render(size_t *len)
         total->bytes_in += GET(b->bytes_in);
         total->bytes_out += GET(b->bytes_out);
         total->inflight += GET(b->inflight);
+        for (int k = 0; k < LFS_METRICS_NREFUSALS; k++)
+            total->refusals[k] += GET(b->refusals[k]);
     }
     pthread_mutex_unlock(&blocks_lock);
 
@@ -261,6 +270,11 @@ char *lfs_metrics_render(size_t *len)
         "# TYPE lfsgate_requests_in_flight gauge\nlfsgate_requests_in_flight %lld\n",
         (unsigned long long)total->bytes_in, (unsigned long long)total->bytes_out,
         (long long)total->inflight);
+    put(&o, "# HELP lfsgate_requests_refused_total Requests refused or cut before any handler "
+            "(server/guard.c).\n# TYPE lfsgate_requests_refused_total counter\n");
+    for (int k = 0; k < LFS_METRICS_NREFUSALS; k++)
+        put(&o, "lfsgate_requests_refused_total{reason=\"%s\"} %llu\n", refusal_names[k],
+            (unsigned long long)total->refusals[k]);
     void (*reader)(uint64_t *, uint64_t *) = atomic_load(&token_cache_reader);
     if (reader != NULL) {
         uint64_t hits = 0, misses = 0;

@@ -25,6 +25,14 @@ enum lfs_metrics_batch_result {
     LFS_METRICS_NOBJ_RESULTS
 };
 
+/* Why the receive guard (server/guard.c) refused or cut a request before any handler. */
+enum lfs_metrics_refusal {
+    LFS_METRICS_REFUSED_FRAMING, /* ambiguous Content-Length / Transfer-Encoding: 400 */
+    LFS_METRICS_REFUSED_BUSY,    /* receive budget reached: 503 */
+    LFS_METRICS_REFUSED_SLOW,    /* body slower than the minimum rate: connection cut */
+    LFS_METRICS_NREFUSALS
+};
+
 enum lfs_metrics_outcome { LFS_METRICS_OK, LFS_METRICS_FAILED, LFS_METRICS_NOUTCOMES };
 
 #define LFS_METRICS_NBUCKETS 13
@@ -37,6 +45,8 @@ void lfs_metrics_batch_object(int upload, enum lfs_metrics_batch_result result);
 /* A call to a storage backend (name as in its ops) finished. */
 void lfs_metrics_storage_call(const char *backend, enum lfs_metrics_outcome outcome,
                               double seconds);
+/* The receive guard refused or cut one request. Any thread. */
+void lfs_metrics_refusal(enum lfs_metrics_refusal why);
 /* Body bytes received (uploads) and sent (downloads). */
 void lfs_metrics_bytes(uint64_t in, uint64_t out);
 /* Requests in progress (+1 at start, -1 when the request is freed). */

@@ -77,19 +77,11 @@ static int parse_listen(const char *value, const char *path, struct lfs_settings
 static int parse_server(const json_t *server, const struct lfs_app_overrides *ov,
                         struct lfs_settings *s, struct lfs_error *err)
 {
-    static const char *const keys[] = {"listen",
-                                       "threads",
-                                       "max_upload_size",
-                                       "max_batch_objects",
-                                       "max_batch_body",
-                                       "request_timeout",
-                                       "spool_dir",
-                                       "trust_forwarded",
-                                       "access_log",
-                                       "activity_log",
-                                       "shutdown_timeout",
-                                       "metrics_listen",
-                                       NULL};
+    static const char *const keys[] = {
+        "listen",           "threads",          "max_upload_size", "max_batch_objects",
+        "max_batch_body",   "request_timeout",  "spool_dir",       "receive_budget",
+        "min_receive_rate", "receive_grace",    "trust_forwarded", "access_log",
+        "activity_log",     "shutdown_timeout", "metrics_listen",  NULL};
     const char *listen, *spool, *metrics;
     long long threads, forwarded;
     const char *tmpdir = getenv("TMPDIR");
@@ -107,6 +99,12 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
         lfs_config_get_string(server, "SERVER", "spool_dir",
                               tmpdir != NULL && tmpdir[0] != '\0' ? tmpdir : "/tmp", &spool,
                               err) < 0 ||
+        lfs_config_get_size(server, "SERVER", "receive_budget", 2LL << 30, 0, 1LL << 50,
+                            &s->receive_budget, err) < 0 ||
+        lfs_config_get_size(server, "SERVER", "min_receive_rate", 1024, 0, 1LL << 40,
+                            &s->min_receive_rate, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "receive_grace", 20, 1, 3600, &s->receive_grace, err) <
+            0 ||
         lfs_config_get_int(server, "SERVER", "trust_forwarded", 0, 0, 16, &forwarded, err) < 0 ||
         lfs_config_get_bool(server, "SERVER", "access_log", true, &s->access_log, err) < 0 ||
         lfs_config_get_bool(server, "SERVER", "activity_log", true, &s->activity_log, err) < 0 ||

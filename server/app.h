@@ -27,6 +27,9 @@ struct lfs_settings {
     long long max_batch_body;    /* bytes of batch/verify JSON accepted */
     long long request_timeout;   /* seconds to receive a request, body included */
     char spool_dir[1024];        /* where large request bodies spill to disk */
+    long long receive_budget;    /* bytes of bodies received at once, all workers; 0 = no cap */
+    long long min_receive_rate;  /* bytes/s a body must keep up after receive_grace; 0 = off */
+    long long receive_grace;     /* seconds */
     bool legacy_endpoints;       /* /<org>/<repo>/objects/... routes */
     bool access_log;             /* a JSON line per request on stdout */
     bool activity_log;           /* "_type": "ActivityLog" lines on stdout */

@@ -12,6 +12,7 @@
 
 #include "auth/auth.h"
 #include "server/app.h"
+#include "server/guard.h"
 #include "server/route.h"
 
 #define LFS_MEDIA_TYPE "application/vnd.git-lfs+json"
@@ -34,6 +35,7 @@ struct lfs_worker {
     int index;
     uint64_t request_seq;
     uint32_t id_salt; /* random, so request ids differ across restarts and replicas */
+    struct lfs_guard_worker guard;
 };
 
 /* One request, allocated from its pool; its dispose callback records metrics, writes the

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <malloc.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
@@ -24,6 +25,9 @@
 #include "config/config.h"
 #include "server/http.h"
 #include "server/logs.h"
+
+/* Request bodies up to this size are buffered in memory; larger ones spill to spool_dir. */
+#define BODY_MEMORY_MAX (4u << 20)
 
 static atomic_bool stopping;
 /* The app workers adopt at their next loop turn; replaced by SIGHUP. Guarded by app_lock. */
@@ -100,7 +104,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     struct lfs_worker *w = listener->data;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (sock != NULL)
-        h2o_accept(&w->accept_ctx, sock);
+        lfs_guard_accept(&w->accept_ctx, sock);
 }
 
 static void on_metrics_accept(h2o_socket_t *listener, const char *err)
@@ -110,7 +114,7 @@ static void on_metrics_accept(h2o_socket_t *listener, const char *err)
     struct lfs_worker *w = listener->data;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (sock != NULL)
-        h2o_accept(&w->metrics_accept_ctx, sock);
+        lfs_guard_accept(&w->metrics_accept_ctx, sock);
 }
 
 /* Switches the worker to the newest app after a reload; requests already running keep the
@@ -153,6 +157,7 @@ static void *worker_main(void *arg)
     w->listener = start_listener(w, w->listen_fd);
     if (w->metrics_fd >= 0)
         w->metrics_listener = start_listener(w, w->metrics_fd);
+    lfs_guard_worker_start(&w->guard, &w->ctx);
     while (!atomic_load(&stopping)) {
         h2o_evloop_run(w->ctx.loop, 200); /* -1 on EINTR: just go round */
         adopt_app(w);
@@ -178,6 +183,7 @@ static void *worker_main(void *arg)
         }
         h2o_evloop_run(w->ctx.loop, 100);
     }
+    lfs_guard_worker_stop(&w->guard);
     lfs_storage_thread_cleanup();
     lfs_logs_thread_flush();
     /* The context and loop are left to process exit: h2o 2.2.5 asserts when a context is
@@ -344,6 +350,20 @@ int main(int argc, char **argv)
     snprintf(h2o_socket_buffer_mmap_settings.fn_template,
              sizeof(h2o_socket_buffer_mmap_settings.fn_template), "%s/lfsgate-body.XXXXXX",
              st->spool_dir);
+    /* Bodies larger than this spill to a file in spool_dir instead of growing in memory
+     * (h2o's default is 32 MiB): memory stays small with many uploads arriving at once. */
+    h2o_socket_buffer_mmap_settings.threshold = BODY_MEMORY_MAX;
+    /* glibc raises its mmap threshold after large blocks are freed, then keeps later large
+     * blocks in the heap, where freeing them gives nothing back: pin it. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    struct lfs_guard_settings gs = {.max_upload_size = st->max_upload_size,
+                                    .receive_budget = st->receive_budget,
+                                    .min_receive_rate = st->min_receive_rate,
+                                    .receive_grace = st->receive_grace};
+    if (lfs_guard_init(&gs, &err) < 0) {
+        fprintf(stderr, "lfsgate: %s\n", err.message);
+        return 1;
+    }
     register_handler(&globalconf, lfs_http_on_request);
     h2o_config_init(&metrics_conf);
     metrics_conf.server_name = globalconf.server_name;

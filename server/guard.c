@@ -1,0 +1,358 @@
+/* The receive guard: what must be checked about an HTTP/1 request before h2o 2.2.5 reads its
+ * body, and what bounds the bodies being received before any route or credential is known.
+ *
+ * h2o 2.2.5 reads a whole request body before it calls a handler, and it frames the body on
+ * its own terms: the first of two Content-Length headers wins, and Transfer-Encoding wins over
+ * Content-Length. A proxy in front that frames the other way would be desynchronised from
+ * lfsgate (request smuggling). And every body, authenticated or not, is buffered in full.
+ *
+ * The only hook h2o 2.2.5 gives before the body is the socket's read callback: the HTTP/1
+ * connection (re)arms it with h2o_socket_read_start() for each request. This file defines
+ * h2o_socket_read_start itself; the library's internal calls go through its PLT and reach this
+ * definition (symbol interposition, checked at startup), which forwards to the library's own
+ * (dlsym RTLD_NEXT) with a guard callback in front of the HTTP/1 reader:
+ * - head guard: once the request head is complete, parse it with h2o's own parser
+ *   (picohttpparser's phr_parse_request, exported by libh2o, so both agree on every byte) and
+ *   refuse, before h2o sees it, a repeated Content-Length or Transfer-Encoding, or both at
+ *   once (400, connection closed); then admit the body against the receive budget (503 with
+ *   Retry-After when the bytes being received across all workers would pass it);
+ * - body guard: nothing per read; the sweep below watches the body.
+ * A refusal is written straight to the socket (nothing of this request was answered yet),
+ * the socket's write side is shut, and the rest of what the client sends is drained until it
+ * closes, so the client reads the answer instead of a reset.
+ *
+ * A sweep on each worker every SWEEP_MS walks the worker's HTTP/1 requests (h2o's own
+ * foreach_request): it recomputes the bytes this worker is receiving (declared body sizes of
+ * requests whose body has not been handed to a handler yet), and cuts the connections whose
+ * body arrives slower than SERVER.min_receive_rate after SERVER.receive_grace seconds (as
+ * Apache's mod_reqtimeout MinRate), with shutdown(2), so h2o closes them as a client
+ * disconnect. HTTP/2 streams are not covered: h2o 2.2.5 bounds them only by
+ * max_upload_size and the idle timeout. */
+
+#include "server/guard.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <h2o/http1.h>
+
+#include "common/log.h"
+#include "common/metrics.h"
+
+/* picohttpparser, as compiled into libh2o 2.2.5 (it exports the symbols; the Debian package
+ * ships no header for them). */
+struct phr_header {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+int phr_parse_request(const char *buf, size_t len, const char **method, size_t *method_len,
+                      const char **path, size_t *path_len, int *minor_version,
+                      struct phr_header *headers, size_t *num_headers, size_t last_len);
+
+#define SWEEP_MS 500
+#define MAX_HEADERS 100                      /* H2O_MAX_HEADERS */
+#define MAX_HEAD (8192 + 4096 * MAX_HEADERS) /* H2O_MAX_REQLEN: h2o gives up beyond */
+#define DRAIN_MAX (1 << 20) /* bytes read from a refused client before the socket is cut */
+#define RETRY_AFTER_SECONDS 5
+
+typedef void (*read_start_fn)(h2o_socket_t *, h2o_socket_cb);
+
+static read_start_fn real_read_start;
+/* h2o's HTTP/1 reader (reqread_on_read), learnt from the first accepted connection. */
+static _Atomic(h2o_socket_cb) http1_read_cb;
+static __thread bool accepting;
+/* Bytes this worker's head guard admitted since its last sweep (already in receiving_total). */
+static __thread long long admitted;
+
+static struct lfs_guard_settings settings;
+/* Bytes being received across all workers: each worker adds its own share. */
+static _Atomic long long receiving_total;
+
+static void guard_on_head_read(h2o_socket_t *sock, const char *err);
+static void guard_on_body_read(h2o_socket_t *sock, const char *err);
+static void guard_on_refused_read(h2o_socket_t *sock, const char *err);
+
+static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
+
+static void resolve(void)
+{
+    real_read_start = (read_start_fn)dlsym(RTLD_NEXT, "h2o_socket_read_start");
+}
+
+int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err)
+{
+    settings = *s;
+    pthread_once(&resolve_once, resolve);
+    if (real_read_start == NULL || real_read_start == h2o_socket_read_start)
+        return lfs_error_set(err, 500,
+                             "internal error: cannot reach libh2o's h2o_socket_read_start (lfsgate "
+                             "must be linked against the shared libh2o-evloop)");
+    return 0;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * the head of a request, parsed as h2o will parse it */
+
+struct head {
+    size_t len;               /* bytes of the head, body excluded */
+    long long content_length; /* -1: none */
+    bool chunked;
+    bool expect_continue;
+    const char *refusal; /* a framing error: the request must be refused */
+};
+
+static bool name_is(const struct phr_header *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && strncasecmp(h->name, name, n) == 0;
+}
+
+/* Returns 1 with *hd filled when the head in buf[0..len) is complete, 0 when more is needed
+ * or h2o will refuse it itself (it answers 400 for what its parser rejects). */
+static int parse_head(const char *buf, size_t len, struct head *hd)
+{
+    const char *method, *path;
+    size_t method_len, path_len, nheaders = MAX_HEADERS;
+    int minor;
+    struct phr_header headers[MAX_HEADERS];
+    int n = phr_parse_request(buf, len < MAX_HEAD ? len : MAX_HEAD, &method, &method_len, &path,
+                              &path_len, &minor, headers, &nheaders, 0);
+    if (n <= 0)
+        return 0;
+    *hd = (struct head){.len = (size_t)n, .content_length = -1};
+    int cl = 0, te = 0;
+    for (size_t i = 0; i < nheaders; i++) {
+        const struct phr_header *h = &headers[i];
+        if (h->name == NULL)
+            continue; /* an obsolete line folding: h2o joins it to the previous value */
+        if (name_is(h, "content-length")) {
+            cl++;
+            char digits[24];
+            size_t k = 0;
+            for (; k < h->value_len && k < sizeof(digits) - 1; k++)
+                digits[k] = h->value[k];
+            digits[k] = '\0';
+            char *end;
+            long long v = k > 0 && k < 20 ? strtoll(digits, &end, 10) : -1;
+            hd->content_length = v >= 0 && *end == '\0' ? v : -1;
+        } else if (name_is(h, "transfer-encoding")) {
+            te++;
+            hd->chunked = h->value_len == 7 && strncasecmp(h->value, "chunked", 7) == 0;
+        } else if (name_is(h, "expect")) {
+            hd->expect_continue = true;
+        }
+    }
+    if (cl > 1)
+        hd->refusal = "the request has more than one Content-Length header; send exactly one";
+    else if (te > 1)
+        hd->refusal = "the request has more than one Transfer-Encoding header; send one "
+                      "\"Transfer-Encoding: chunked\"";
+    else if (cl > 0 && te > 0)
+        hd->refusal = "the request has both Content-Length and Transfer-Encoding; send one of them";
+    return 1;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * refusals */
+
+/* Answers status with a JSON message straight on the socket, shuts its write side and drains
+ * what the client still sends until it closes (h2o then closes the connection). */
+static void refuse(h2o_socket_t *sock, int status, const char *reason, const char *message,
+                   enum lfs_metrics_refusal why)
+{
+    char body[512], res[1024];
+    int blen = snprintf(body, sizeof(body), "{\"message\":\"%s\"}", message);
+    int n = snprintf(res, sizeof(res),
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/vnd.git-lfs+json\r\n"
+                     "Content-Length: %d\r\n%sConnection: close\r\n\r\n%s",
+                     status, reason, blen, status == 503 ? "Retry-After: 5\r\n" : "", body);
+    int fd = h2o_socket_get_fd(sock);
+    /* Best effort: a small answer on a socket that has written nothing for this request. */
+    ssize_t w = send(fd, res, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    h2o_buffer_consume(&sock->input, sock->input->size);
+    sock->bytes_read = 0; /* counts what is drained from now on */
+    real_read_start(sock, guard_on_refused_read);
+    lfs_metrics_refusal(why);
+}
+
+static void guard_on_refused_read(h2o_socket_t *sock, const char *err)
+{
+    if (err == NULL) {
+        h2o_buffer_consume(&sock->input, sock->input->size);
+        if (sock->bytes_read <= DRAIN_MAX)
+            return;
+        /* Still sending: stop listening to it. */
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+        return;
+    }
+    /* Closed: h2o's reader closes the connection (it never saw this request). */
+    atomic_load (&http1_read_cb)(sock, err);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * the head guard */
+
+/* Checks a complete head in the socket's input. Returns 0 when h2o may go on (and switches
+ * the socket to the body guard), -1 when the request was refused, 1 when the head is not
+ * complete yet. */
+static int check_head(h2o_socket_t *sock)
+{
+    struct head hd;
+    if (sock->input->size == 0 || !parse_head(sock->input->bytes, sock->input->size, &hd))
+        return 1;
+    if (hd.refusal != NULL) {
+        refuse(sock, 400, "Bad Request", hd.refusal, LFS_METRICS_REFUSED_FRAMING);
+        return -1;
+    }
+    long long size = hd.chunked ? settings.max_upload_size : hd.content_length;
+    if (size > 0 && settings.receive_budget > 0) {
+        long long now = atomic_load(&receiving_total);
+        /* One body is always admitted when nothing else is being received: a budget smaller
+         * than max_upload_size must not make large uploads impossible. */
+        if (now > 0 && now + size > settings.receive_budget) {
+            refuse(sock, 503, "Service Unavailable",
+                   "the server is receiving as many request bodies as it accepts at once "
+                   "(SERVER.receive_budget); retry after the Retry-After seconds",
+                   LFS_METRICS_REFUSED_BUSY);
+            return -1;
+        }
+        /* Counted until the next sweep recounts this worker's requests. */
+        atomic_fetch_add(&receiving_total, size);
+        admitted += size;
+    }
+    real_read_start(sock, guard_on_body_read);
+    return 0;
+}
+
+static void guard_on_head_read(h2o_socket_t *sock, const char *err)
+{
+    if (err == NULL && check_head(sock) < 0)
+        return;
+    atomic_load (&http1_read_cb)(sock, err);
+}
+
+static void guard_on_body_read(h2o_socket_t *sock, const char *err)
+{
+    atomic_load (&http1_read_cb)(sock, err);
+}
+
+/* The interposed entry point: every h2o_socket_read_start in the process comes here, from
+ * libh2o's own code as well as from lfsgate's. */
+void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
+{
+    pthread_once(&resolve_once, resolve); /* before lfs_guard_init too (unit tests) */
+    h2o_socket_cb http1 = atomic_load(&http1_read_cb);
+    if (http1 == NULL && accepting) {
+        /* The first HTTP/1 connection: h2o_http1_accept arms its reader here. */
+        atomic_compare_exchange_strong(&http1_read_cb, &http1, cb);
+        http1 = cb;
+    }
+    if (cb != http1 || http1 == NULL) {
+        real_read_start(sock, cb);
+        return;
+    }
+    /* h2o arms its reader for a new request (keep-alive: a pipelined head may already be in
+     * the input), or again after answering "100 Continue" (the head was checked then). */
+    struct head hd;
+    if (sock->input->size != 0 && parse_head(sock->input->bytes, sock->input->size, &hd) &&
+        hd.expect_continue && sock->input->size == hd.len) {
+        real_read_start(sock, guard_on_body_read);
+        return;
+    }
+    real_read_start(sock, guard_on_head_read);
+    check_head(sock);
+}
+
+void lfs_guard_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock)
+{
+    accepting = true;
+    h2o_accept(ctx, sock);
+    accepting = false;
+}
+
+/* ----------------------------------------------------------------------------------------
+ * the sweep */
+
+struct sweep {
+    long long receiving;
+    uint64_t now_ms;
+};
+
+static int sweep_request(h2o_req_t *req, void *arg)
+{
+    struct sweep *sw = arg;
+    /* In the body: the head was parsed and the body not handed over yet. */
+    if (req->timestamps.request_body_begin_at.tv_sec == 0 || req->entity.base != NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL)
+        return 0;
+    struct head hd;
+    if (!parse_head(sock->input->bytes, sock->input->size, &hd))
+        return 0;
+    long long received = (long long)(sock->input->size - hd.len);
+    long long size = hd.chunked ? settings.max_upload_size : hd.content_length;
+    sw->receiving += size > received ? size : received;
+    if (settings.min_receive_rate <= 0)
+        return 0;
+    const struct timeval *t0 = &req->timestamps.request_body_begin_at;
+    uint64_t begun_ms = (uint64_t)t0->tv_sec * 1000 + (uint64_t)t0->tv_usec / 1000;
+    uint64_t allowed_ms = (uint64_t)settings.receive_grace * 1000 +
+                          (uint64_t)received * 1000 / (uint64_t)settings.min_receive_rate;
+    if (sw->now_ms > begun_ms + allowed_ms) {
+        lfs_log(LFS_LOG_WARN,
+                "closing a connection whose request body arrives slower than "
+                "SERVER.min_receive_rate (%lld bytes/s): %lld of %lld bytes in %llu s",
+                settings.min_receive_rate, received, size,
+                (unsigned long long)((sw->now_ms - begun_ms) / 1000));
+        /* h2o sees the end of input and closes it as a client disconnect. */
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+        lfs_metrics_refusal(LFS_METRICS_REFUSED_SLOW);
+    }
+    return 0;
+}
+
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    struct lfs_guard_worker *g = H2O_STRUCT_FROM_MEMBER(struct lfs_guard_worker, entry, entry);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct sweep sw = {.now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000};
+    H2O_HTTP1_CALLBACKS.foreach_request(g->ctx, sweep_request, &sw);
+    /* Replace this worker's share (and what its head guard added since) with the recount. */
+    atomic_fetch_add(&receiving_total, sw.receiving - g->counted - admitted);
+    g->counted = sw.receiving;
+    admitted = 0;
+    h2o_timeout_link(g->ctx->loop, &g->timeout, &g->entry);
+}
+
+void lfs_guard_worker_start(struct lfs_guard_worker *g, h2o_context_t *ctx)
+{
+    *g = (struct lfs_guard_worker){.ctx = ctx};
+    h2o_timeout_init(ctx->loop, &g->timeout, SWEEP_MS);
+    g->entry.cb = on_sweep;
+    h2o_timeout_link(ctx->loop, &g->timeout, &g->entry);
+}
+
+void lfs_guard_worker_stop(struct lfs_guard_worker *g)
+{
+    if (g->ctx == NULL)
+        return;
+    h2o_timeout_unlink(&g->entry);
+    h2o_timeout_dispose(g->ctx->loop, &g->timeout);
+    atomic_fetch_sub(&receiving_total, g->counted + admitted);
+    admitted = 0;
+    g->ctx = NULL;
+}

@@ -1,0 +1,38 @@
+/* The receive guard (guard.c): HTTP/1 framing checks before h2o reads a body, a budget on the
+ * bytes being received across all workers, and a minimum receive rate for bodies. */
+#ifndef LFS_SERVER_GUARD_H
+#define LFS_SERVER_GUARD_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "common/error.h"
+
+struct lfs_guard_settings {
+    long long max_upload_size;  /* what a chunked body may grow to (counted at that size) */
+    long long receive_budget;   /* bytes being received at once, all workers; 0 = no cap */
+    long long min_receive_rate; /* bytes/s a body must keep up after the grace; 0 = off */
+    long long receive_grace;    /* seconds before the rate applies */
+};
+
+/* One per worker thread: its sweep timer and its share of the bytes being received. */
+struct lfs_guard_worker {
+    h2o_context_t *ctx;
+    h2o_timeout_t timeout;
+    h2o_timeout_entry_t entry;
+    long long counted; /* this worker's share of the total at its last sweep */
+};
+
+/* Takes the settings (fixed for the process's life) and checks that the interposition of
+ * h2o_socket_read_start works. Returns 0, or -1 with err. Main thread, before any worker. */
+int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err);
+
+/* h2o_accept for a connection from one of lfsgate's listeners, with the guard in front of
+ * its HTTP/1 reader. Worker thread. */
+void lfs_guard_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock);
+
+/* Starts and stops the worker's sweep (every 500 ms). The worker's thread. */
+void lfs_guard_worker_start(struct lfs_guard_worker *g, h2o_context_t *ctx);
+void lfs_guard_worker_stop(struct lfs_guard_worker *g);
+
+#endif
