@@ -44,6 +44,7 @@
 
 #include <h2o/http1.h>
 
+#include "common/json_write.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -63,7 +64,7 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
 #define MAX_HEADERS 100                      /* H2O_MAX_HEADERS */
 #define MAX_HEAD (8192 + 4096 * MAX_HEADERS) /* H2O_MAX_REQLEN: h2o gives up beyond */
 #define DRAIN_MAX (1 << 20) /* bytes read from a refused client before the socket is cut */
-#define RETRY_AFTER_SECONDS 5
+#define RETRY_AFTER "5"     /* seconds */
 
 typedef void (*read_start_fn)(h2o_socket_t *, h2o_socket_cb);
 
@@ -171,11 +172,16 @@ static void refuse(h2o_socket_t *sock, int status, const char *reason, const cha
                    enum lfs_metrics_refusal why)
 {
     char body[512], res[1024];
-    int blen = snprintf(body, sizeof(body), "{\"message\":\"%s\"}", message);
+    size_t used, blen = 0;
+    memcpy(body, "{\"message\":\"", 12);
+    blen = 12 + lfs_json_escape(body + 12, sizeof(body) - 15, message, strlen(message), &used);
+    memcpy(body + blen, "\"}", 2);
+    blen += 2;
     int n = snprintf(res, sizeof(res),
                      "HTTP/1.1 %d %s\r\nContent-Type: application/vnd.git-lfs+json\r\n"
-                     "Content-Length: %d\r\n%sConnection: close\r\n\r\n%s",
-                     status, reason, blen, status == 503 ? "Retry-After: 5\r\n" : "", body);
+                     "Content-Length: %zu\r\n%sConnection: close\r\n\r\n%.*s",
+                     status, reason, blen, status == 503 ? "Retry-After: " RETRY_AFTER "\r\n" : "",
+                     (int)blen, body);
     int fd = h2o_socket_get_fd(sock);
     /* Best effort: a small answer on a socket that has written nothing for this request. */
     ssize_t w = send(fd, res, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);

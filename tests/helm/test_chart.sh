@@ -242,11 +242,14 @@ t_checksum_annotation() {
 # helm values are float64: big numbers must not come out as 5.36870912e+09
 t_numbers_render_plainly() {
     local m=$T/m.yaml
-    render "$m" --set server.maxUploadSize=5368709120 --set server.requestTimeout=86400 --set server.port=18080
-    q "$m" 'c.SERVER.max_upload_size' 'c.SERVER.listen' 'k("Deployment").spec.template.spec.containers[0].ports[0].containerPort'
+    render "$m" --set server.maxUploadSize=5368709120 --set server.requestTimeout=86400 --set server.port=18080 \
+        --set server.receiveBudget=3221225472 --set server.minReceiveRate=2K --set server.receiveGrace=30
+    q "$m" 'c.SERVER.max_upload_size' 'c.SERVER.listen' 'k("Deployment").spec.template.spec.containers[0].ports[0].containerPort' \
+        'c.SERVER.receive_budget' 'c.SERVER.min_receive_rate' 'c.SERVER.receive_grace'
     [[ ${R[0]} == 5368709120 ]] || fail "max_upload_size ${R[0]}"
     [[ ${R[1]} == '"0.0.0.0:18080"' ]] || fail "listen ${R[1]}"
     [[ ${R[2]} == 18080 ]] || fail "containerPort ${R[2]}"
+    [[ ${R[3]} == 3221225472 && ${R[4]} == '"2K"' && ${R[5]} == 30 ]] || fail "receive guard settings ${R[*]:3}"
     ! grep -n 'e+0' "$m" || fail "a number in exponent form"
     check validate "$m" >"$T/out" || { cat "$T/out"; fail "$(grep -m1 '^error' "$T/out")"; }
     pod_check "$m" || fail "lfsgate --check-config refused it"

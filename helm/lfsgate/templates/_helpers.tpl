@@ -244,6 +244,12 @@ lfsgate's configuration in giftless's format, as a YAML document.
 {{- if not (kindIs "invalid" $s.shutdownTimeout) }}
 {{- $_ := set $server "shutdown_timeout" (int $s.shutdownTimeout) }}
 {{- end }}
+{{- /* The receive guard: sizes as strings ("2G") or numbers */}}
+{{- range $key, $val := dict "receive_budget" $s.receiveBudget "min_receive_rate" $s.minReceiveRate "receive_grace" $s.receiveGrace }}
+{{- if not (kindIs "invalid" $val) }}
+{{- $_ := set $server $key (ternary (int64 $val) $val (kindIs "float64" $val)) }}
+{{- end }}
+{{- end }}
 {{- with include "lfsgate.metricsPort" . }}
 {{- $_ := set $server "metrics_listen" (printf "0.0.0.0:%s" .) }}
 {{- end }}
