@@ -3,6 +3,8 @@
  * is one memcpy. Errors name the byte offset, which is what a client needs to find them. */
 #include "common/json_read.h"
 
+#include "common/text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,37 +115,6 @@ static size_t put_utf8(unsigned cp, unsigned char *o)
     return 4;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 (RFC 3629: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return len;
-}
-
 /* Reads a string at r->p (which is '"'); decodes it into the pool when out != NULL. */
 static int read_string(struct lfs_json_reader *r, const char **out, size_t *outlen)
 {
@@ -223,7 +194,7 @@ static int read_string(struct lfs_json_reader *r, const char **out, size_t *outl
                 o[n++] = *c;
             c++;
         } else {
-            size_t len = utf8_len(c, (size_t)(q - c));
+            size_t len = lfs_utf8_char_len(c, (size_t)(q - c));
             if (len == 0) {
                 r->p = (const char *)c;
                 return fail(r, "invalid UTF-8 in string");
