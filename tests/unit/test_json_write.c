@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "common/error.h"
 #include "common/json_write.h"
 #include "common/text.h"
 
@@ -185,6 +186,28 @@ static void test_printable(void **state)
     }
 }
 
+/* The reproducer of the one-request crash: a 405 message quoting a method of 'a' + 'é' * 300
+ * was cut in the middle of a character. */
+static void test_error_message_cut_on_boundary(void **state)
+{
+    (void)state;
+    char method[601];
+    method[0] = 'a';
+    for (int i = 0; i < 300; i++)
+        memcpy(method + 1 + 2 * i, "\xc3\xa9", 2);
+    struct lfs_error err;
+    lfs_error_set(&err, 405, "method \"%.*s\" is not allowed here", (int)sizeof(method), method);
+    size_t len = strlen(err.message);
+    assert_true(len < LFS_ERROR_MESSAGE_MAX);
+    assert_int_equal(lfs_utf8_prefix(err.message, len, len), len);
+    assert_memory_equal(err.message + len - 3, "...", 3);
+    lfs_error_set(&err, 403, "\"%s\" may not write", "G\xff\xfeT\r\n");
+    assert_string_equal(err.message, "\"G\\xff\\xfeT\\x0d\\x0a\" may not write");
+    /* A prefix keeps the message printable and bounded. */
+    lfs_error_prefix(&err, "%s: ", "ctx\x01");
+    assert_string_equal(err.message, "ctx\\x01: \"G\\xff\\xfeT\\x0d\\x0a\" may not write");
+}
+
 static void test_utf8_char_len(void **state)
 {
     (void)state;
@@ -209,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_bounded_escape),
         cmocka_unit_test(test_printable),
         cmocka_unit_test(test_utf8_char_len),
+        cmocka_unit_test(test_error_message_cut_on_boundary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
