@@ -26,24 +26,26 @@ json_t *lfs_app_builtin_config(void)
                      "lfs-storage", "PRE_AUTHORIZED_ACTION_PROVIDER");
 }
 
-void lfs_app_apply_defaults(json_t *config)
+json_t *lfs_app_giftless_defaults(void)
 {
-    /* giftless's defaults (giftless/config.py), applied per missing key rather than merged:
-     * a configured TRANSFER_ADAPTERS replaces the default one whole. */
-    if (json_object_get(config, "AUTH_PROVIDERS") == NULL)
-        json_object_set_new(config, "AUTH_PROVIDERS",
-                            json_pack("[s]", "giftless.auth.allow_anon:read_only"));
-    if (json_object_get(config, "TRANSFER_ADAPTERS") == NULL) {
-        json_t *builtin = lfs_app_builtin_config();
-        json_object_set(config, "TRANSFER_ADAPTERS", json_object_get(builtin, "TRANSFER_ADAPTERS"));
-        json_decref(builtin);
-    }
-    /* giftless mints action tokens by default (HS256; without a configured key lfsgate makes
-     * a random one and warns). An explicit null turns them off. */
-    if (json_object_get(config, "PRE_AUTHORIZED_ACTION_PROVIDER") == NULL)
-        json_object_set_new(config, "PRE_AUTHORIZED_ACTION_PROVIDER",
-                            json_pack("{s:s, s:{s:s}}", "factory", "giftless.auth.jwt:factory",
-                                      "options", "algorithm", "HS256"));
+    /* giftless/config.py's default_config, key for key: each config layer is merged into it
+     * (lfs_config_load), so a layer may set one leaf and keep the rest, e.g. only
+     * PRE_AUTHORIZED_ACTION_PROVIDER.options.private_key. The placeholder key "change-me" is
+     * never used to sign: the jwt provider replaces it with a random key (auth/jwt.c). */
+    return json_pack("{s:b, s:b, s:b,"
+                     " s:{s:{s:s, s:{s:s, s:{s:s}, s:i}}},"
+                     " s:[s],"
+                     " s:{s:s, s:{s:s, s:s, s:n, s:n, s:n, s:i, s:s}},"
+                     " s:[]}",
+                     "TESTING", 0, "DEBUG", 0, "LEGACY_ENDPOINTS", 1, "TRANSFER_ADAPTERS", "basic",
+                     "factory", "giftless.transfer.basic_streaming:factory", "options",
+                     "storage_class", "giftless.storage.local_storage:LocalStorage",
+                     "storage_options", "path", "lfs-storage", "action_lifetime", 900,
+                     "AUTH_PROVIDERS", "giftless.auth.allow_anon:read_only",
+                     "PRE_AUTHORIZED_ACTION_PROVIDER", "factory", "giftless.auth.jwt:factory",
+                     "options", "algorithm", "HS256", "private_key", "change-me",
+                     "private_key_file", "public_key", "public_key_file", "default_lifetime", 60,
+                     "key_id", "giftless-internal-jwt-key", "MIDDLEWARE");
 }
 
 /* Splits "host:port", "[v6]:port" or ":port" (all interfaces). */
