@@ -95,8 +95,11 @@ check_compat() {
     CMD_OUT=$E2E_TMP/cmd.$E2E_HTTP_N.out
     CMD_ERR=$E2E_TMP/cmd.$E2E_HTTP_N.err
     CMD_RC=0
-    # env -i: no GIFTLESS_* variable of the caller's environment leaks into the check
-    (cd "$E2E_TMP/srv" && exec env -i PATH="$PATH" "${env_args[@]}" timeout 30 "$bin" "${args[@]}") \
+    # env -i: no GIFTLESS_* variable of the caller's environment leaks into the check (the
+    # sanitizers' settings of an ASan run do)
+    (cd "$E2E_TMP/srv" && exec env -i PATH="$PATH" ASAN_OPTIONS="${ASAN_OPTIONS:-}" \
+        LSAN_OPTIONS="${LSAN_OPTIONS:-}" UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" "${env_args[@]}" \
+        timeout 30 "$bin" "${args[@]}") \
         >"$CMD_OUT" 2>"$CMD_ERR" </dev/null || CMD_RC=$?
     echo "check: $(basename "$file") -> rc $CMD_RC; stderr: $(head -c 600 "$CMD_ERR" | tr '\n' ' ')" >&2
     assert_no_sanitizer_report "$CMD_ERR" "lfsgate --check-config"
