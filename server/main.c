@@ -201,6 +201,8 @@ static struct lfs_app *load_app(const char *config_file, const struct lfs_app_ov
     json_decref(defaults);
     if (loaded < 0)
         return NULL;
+    /* nothing configured at all: lfsgate's built-in local mode (anonymous read-write,
+     * loopback only) rather than giftless's defaults */
     bool builtin = origin->file[0] == '\0' && !origin->from_env_string && origin->overrides == 0;
     if (builtin) {
         json_decref(config);
