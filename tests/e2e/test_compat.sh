@@ -18,7 +18,8 @@
 #     giftless-gcp-key.json, credentials.json); a config naming /etc/ssh/ runs in a private
 #     mount namespace whose /etc/ssh holds jwt-rs256.key.pub.
 #   - cors_middleware_*: giftless's documented CORS (wsgi_cors_middleware:CorsMiddleware)
-#     served the way lfsgate maps it; CORS configured twice, unknown kwargs: refused.
+#     served the way lfsgate maps it; CORS configured twice, unknown kwargs: refused;
+#     cors_native_methods: the CORS section's defaults and allowed_methods.
 #   - portal_configmap_flow: the portal's flow on the rendered ConfigMap exactly as written
 #     (only its BlobEndpoint points at this test's Azurite): an RS256 JWT batch through nginx
 #     under a path prefix (ProxyFix), the upload straight to Azurite with the SAS href, verify
@@ -198,6 +199,20 @@ CORS: {allowed_origins: [https://www.example.com]}"
     assert_file_matches "$CMD_ERR" 'MIDDLEWARE\[0\]\.kwargs\.credentials: browsers refuse credentials with any origin' "credentials with origin *"
 }
 
+# lfsgate's own CORS section keeps its defaults, and takes allowed_methods like the
+# middleware's methods.
+test_cors_native_methods() {
+    write_config "$E2E_TMP/lfsgate.yaml" "$E2E_TMP/storage" 'CORS: {allowed_origins: [https://www.example.com]}'
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    preflight https://www.example.com
+    assert_eq 'GET, HEAD, PUT, POST, OPTIONS' "$(http_header access-control-allow-methods)" "default Allow-Methods"
+    assert_eq 'Authorization, Content-Type, Accept, Range, X-Requested-With' "$(http_header access-control-allow-headers)" "default Allow-Headers"
+    write_config "$E2E_TMP/lfsgate.yaml" "$E2E_TMP/storage" 'CORS: {allowed_origins: [https://www.example.com], allowed_methods: [GET, PUT]}'
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    preflight https://www.example.com
+    assert_eq 'GET, PUT' "$(http_header access-control-allow-methods)" "configured Allow-Methods"
+}
+
 # ---------------------------------------------------------------------------------------
 # the portal's flow on the rendered ConfigMap
 
@@ -291,5 +306,6 @@ done
 run_test cors_middleware_headers test_cors_middleware_headers
 run_test cors_middleware_defaults test_cors_middleware_defaults
 run_test cors_middleware_refusals test_cors_middleware_refusals
+run_test cors_native_methods test_cors_native_methods
 run_test portal_configmap_flow test_portal_configmap_flow
 e2e_finish
