@@ -153,8 +153,17 @@ static int load_keys(struct lfs_auth_jwt *j, const json_t *opts, const char *pat
                         err) < 0)
         goto done;
     const struct lfs_auth_jose_alg *alg = j->key.alg;
+    /* giftless's defaults carry private_key "change-me", so every config merged into them
+     * has it unless it sets a key: a public placeholder must never sign, whatever the
+     * algorithm. */
+    bool placeholder = j->preauth && priv != NULL && strcmp(priv, GIFTLESS_PLACEHOLDER_KEY) == 0;
+    if (placeholder) {
+        free_secret(priv, priv_len);
+        priv = NULL;
+        priv_len = 0;
+    }
     if (alg->family == LFS_AUTH_JOSE_HMAC) {
-        if (j->preauth && (priv == NULL || strcmp(priv, GIFTLESS_PLACEHOLDER_KEY) == 0)) {
+        if (j->preauth && priv == NULL) {
             unsigned char secret[GENERATED_SECRET_LEN];
             if (RAND_bytes(secret, sizeof(secret)) != 1) {
                 lfs_error_set(err, 500, "cannot generate a random action token key");
@@ -168,7 +177,9 @@ static int load_keys(struct lfs_auth_jwt *j, const json_t *opts, const char *pat
                     "by another replica (or before a restart) will be rejected; set a shared "
                     "secret",
                     priv_what,
-                    priv == NULL ? "not set" : "is giftless's public placeholder \"change-me\"");
+                    placeholder
+                        ? "is giftless's public placeholder \"change-me\", never used to sign"
+                        : "not set");
             goto done;
         }
         if (priv == NULL) {
@@ -204,8 +215,9 @@ static int load_keys(struct lfs_auth_jwt *j, const json_t *opts, const char *pat
     if (j->preauth && j->key.sign_key == NULL) {
         lfs_error_set(err, 500,
                       "config: %s: a private key is required to sign action tokens "
-                      "with %s",
-                      priv_what, alg->name);
+                      "with %s%s",
+                      priv_what, alg->name,
+                      placeholder ? " (giftless's placeholder \"change-me\" is not a key)" : "");
         goto done;
     }
     ret = 0;

@@ -33,10 +33,12 @@ int lfs_config_parse_yaml(const char *text, size_t len, const char *source, json
  *   <- $GIFTLESS_CONFIG_STR (YAML or JSON)
  *   <- $GIFTLESS_CONFIG_<KEY>[_<KEY>...] scalar overrides (giftless/figcan rules; also
  *      $GIFTLESS_<Key>_<key>... with the exact key case, as giftless's code reads: config/env.c)
- * Mappings merge recursively (later wins per key); any other value replaces. `getenv_fn`
+ * Mappings merge recursively (later wins per key); any other value replaces. It records
+ * which leaves still hold a default value no layer wrote, for lfs_config_check_keys.
+ * `getenv_fn`
  * looks up variables (tests pass their own). Unreadable file, syntax errors and
  * a top-level value that is not a mapping are errors naming the file or variable.
- * Caller owns *out. origin may be NULL. Call once at startup, from the main thread.
+ * Caller owns *out. origin may be NULL. Main thread (at startup and on reload).
  * getenv itself does not convert to `getenv_fn`'s type (it returns char *): pass
  * lfs_config_getenv, or NULL which means the same. */
 int lfs_config_load(const json_t *defaults, const char *file,
@@ -70,7 +72,11 @@ int lfs_config_get_object(const json_t *obj, const char *path, const char *key, 
                           struct lfs_error *err);
 
 /* Fails with "config: <path>.<key>: unknown key; valid keys: a, b, c" for the first key of
- * obj not in the NULL-terminated list `allowed` (keys compared exactly). */
+ * obj not in the NULL-terminated list `allowed` (keys compared exactly). A key that the last
+ * lfs_config_load left in obj from its defaults, unwritten by any layer (giftless's default
+ * storage_options.path in an Azure section), is not an error: it is logged once as a
+ * warning naming its path and ignored. Main thread (it reads and updates what the last
+ * lfs_config_load recorded). */
 int lfs_config_check_keys(const json_t *obj, const char *path, const char *const *allowed,
                           struct lfs_error *err);
 

@@ -33,6 +33,7 @@
 
 struct env_walk {
     const char *(*getenv_fn)(const char *);
+    json_t *leaves; /* the defaults' leaves not yet written (config.c) */
     int applied;
     struct lfs_error *err;
     char path[LFS_CONFIG_ENV_NAME_MAX]; /* key path joined with '_' */
@@ -77,6 +78,7 @@ static int override_leaf(struct env_walk *w, json_t *obj, void *iter)
         return 0;
     if ((s = json_string(value)) == NULL)
         return lfs_error_set(w->err, 500, "config: %s: value is not valid UTF-8", name);
+    lfs_config_leaf_written(w->leaves, obj, json_object_iter_key(iter));
     if (json_object_iter_set_new(obj, iter, s))
         return lfs_error_set(w->err, 500, "config: %s: out of memory", name);
     w->applied++;
@@ -104,8 +106,8 @@ static int walk(struct env_walk *w, json_t *obj, size_t len)
     return 0;
 }
 
-int lfs_config_apply_env(json_t *tree, const char *(*getenv_fn)(const char *), int *applied,
-                         struct lfs_error *err)
+int lfs_config_apply_env(json_t *tree, json_t *leaves, const char *(*getenv_fn)(const char *),
+                         int *applied, struct lfs_error *err)
 {
     struct env_walk *w;
     int rc;
@@ -116,6 +118,7 @@ int lfs_config_apply_env(json_t *tree, const char *(*getenv_fn)(const char *), i
     if ((w = calloc(1, sizeof(*w))) == NULL)
         return lfs_error_set(err, 500, "config: out of memory");
     w->getenv_fn = getenv_fn;
+    w->leaves = leaves;
     w->err = err;
     rc = walk(w, tree, 0);
     *applied = w->applied;

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/log.h"
+
 /* Big enough for any realistic key path; a longer one is truncated in the message only. */
 #define PATH_MAX_LEN 256
 
@@ -289,6 +291,18 @@ int lfs_config_check_keys(const json_t *obj, const char *path, const char *const
             known = strcmp(key, allowed[i]) == 0;
         if (known)
             continue;
+        bool first;
+        if (lfs_config_is_leftover(obj, key, &first)) {
+            /* giftless's merge carries its defaults into every section of that name, and its
+             * storages ignore options they do not read: not the user's mistake */
+            char full[PATH_MAX_LEN];
+            if (first)
+                lfs_log(LFS_LOG_WARN,
+                        "config: %s: ignored: a giftless default that the merge into the "
+                        "defaults keeps in this section, which does not read it",
+                        lfs_config_path(full, sizeof(full), path, key));
+            continue;
+        }
         for (int i = 0; allowed != NULL && allowed[i] != NULL && used < sizeof(list); i++) {
             int n = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", allowed[i]);
             if (n < 0)

@@ -15,6 +15,7 @@
 #include "config/config.h"
 
 #define PROXY_FIX_CLASS "werkzeug.middleware.proxy_fix:ProxyFix"
+#define CORS_CLASS "wsgi_cors_middleware:CorsMiddleware"
 
 json_t *lfs_app_builtin_config(void)
 {
@@ -26,24 +27,26 @@ json_t *lfs_app_builtin_config(void)
                      "lfs-storage", "PRE_AUTHORIZED_ACTION_PROVIDER");
 }
 
-void lfs_app_apply_defaults(json_t *config)
+json_t *lfs_app_giftless_defaults(void)
 {
-    /* giftless's defaults (giftless/config.py), applied per missing key rather than merged:
-     * a configured TRANSFER_ADAPTERS replaces the default one whole. */
-    if (json_object_get(config, "AUTH_PROVIDERS") == NULL)
-        json_object_set_new(config, "AUTH_PROVIDERS",
-                            json_pack("[s]", "giftless.auth.allow_anon:read_only"));
-    if (json_object_get(config, "TRANSFER_ADAPTERS") == NULL) {
-        json_t *builtin = lfs_app_builtin_config();
-        json_object_set(config, "TRANSFER_ADAPTERS", json_object_get(builtin, "TRANSFER_ADAPTERS"));
-        json_decref(builtin);
-    }
-    /* giftless mints action tokens by default (HS256; without a configured key lfsgate makes
-     * a random one and warns). An explicit null turns them off. */
-    if (json_object_get(config, "PRE_AUTHORIZED_ACTION_PROVIDER") == NULL)
-        json_object_set_new(config, "PRE_AUTHORIZED_ACTION_PROVIDER",
-                            json_pack("{s:s, s:{s:s}}", "factory", "giftless.auth.jwt:factory",
-                                      "options", "algorithm", "HS256"));
+    /* giftless/config.py's default_config, key for key: each config layer is merged into it
+     * (lfs_config_load), so a layer may set one leaf and keep the rest, e.g. only
+     * PRE_AUTHORIZED_ACTION_PROVIDER.options.private_key. The placeholder key "change-me" is
+     * never used to sign: the jwt provider replaces it with a random key (auth/jwt.c). */
+    return json_pack("{s:b, s:b, s:b,"
+                     " s:{s:{s:s, s:{s:s, s:{s:s}, s:i}}},"
+                     " s:[s],"
+                     " s:{s:s, s:{s:s, s:s, s:n, s:n, s:n, s:i, s:s}},"
+                     " s:[]}",
+                     "TESTING", 0, "DEBUG", 0, "LEGACY_ENDPOINTS", 1, "TRANSFER_ADAPTERS", "basic",
+                     "factory", "giftless.transfer.basic_streaming:factory", "options",
+                     "storage_class", "giftless.storage.local_storage:LocalStorage",
+                     "storage_options", "path", "lfs-storage", "action_lifetime", 900,
+                     "AUTH_PROVIDERS", "giftless.auth.allow_anon:read_only",
+                     "PRE_AUTHORIZED_ACTION_PROVIDER", "factory", "giftless.auth.jwt:factory",
+                     "options", "algorithm", "HS256", "private_key", "change-me",
+                     "private_key_file", "public_key", "public_key_file", "default_lifetime", 60,
+                     "key_id", "giftless-internal-jwt-key", "MIDDLEWARE");
 }
 
 /* Splits "host:port", "[v6]:port" or ":port" (all interfaces). */
@@ -142,24 +145,31 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
     return 0;
 }
 
-static int parse_proxy_fix(const json_t *entry, const char *path, struct lfs_proxy_fix *pf,
-                           struct lfs_error *err)
+/* Reads the keys of a MIDDLEWARE entry at `path`: class, args, kwargs. giftless passes args
+ * positionally; lfsgate's built-in middleware read keyword arguments only, so args must be
+ * empty (`usage` says what to write instead). *kwargs is NULL when absent; kpath receives
+ * its key path. */
+static int middleware_kwargs(const json_t *entry, const char *path, const char *usage,
+                             const json_t **kwargs, char *kpath, size_t kpath_size,
+                             struct lfs_error *err)
 {
     static const char *const keys[] = {"class", "args", "kwargs", NULL};
-    static const char *const kwarg_keys[] = {"x_for",  "x_proto",  "x_host",
-                                             "x_port", "x_prefix", NULL};
-    const json_t *kwargs, *args = json_object_get(entry, "args");
-    char kpath[256];
-    long long v[5];
+    const json_t *args = json_object_get(entry, "args");
     if (lfs_config_check_keys(entry, path, keys, err) < 0 ||
-        lfs_config_get_object(entry, path, "kwargs", &kwargs, err) < 0)
+        lfs_config_get_object(entry, path, "kwargs", kwargs, err) < 0)
         return -1;
     if (args != NULL && !json_is_null(args) && !(json_is_array(args) && json_array_size(args) == 0))
-        return lfs_error_set(err, 500,
-                             "config: %s.args: ProxyFix takes keyword arguments only "
-                             "(kwargs: {x_for, x_proto, x_host, x_port, x_prefix})",
-                             path);
-    lfs_config_path(kpath, sizeof(kpath), path, "kwargs");
+        return lfs_error_set(err, 500, "config: %s.args: %s", path, usage);
+    lfs_config_path(kpath, kpath_size, path, "kwargs");
+    return 0;
+}
+
+static int parse_proxy_fix(const json_t *kwargs, const char *kpath, struct lfs_proxy_fix *pf,
+                           struct lfs_error *err)
+{
+    static const char *const kwarg_keys[] = {"x_for",  "x_proto",  "x_host",
+                                             "x_port", "x_prefix", NULL};
+    long long v[5];
     if (lfs_config_check_keys(kwargs, kpath, kwarg_keys, err) < 0)
         return -1;
     /* werkzeug's defaults: x_for=1, x_proto=1, the others 0. */
@@ -172,8 +182,13 @@ static int parse_proxy_fix(const json_t *entry, const char *path, struct lfs_pro
     return 0;
 }
 
-static int parse_middleware(const json_t *list, struct lfs_proxy_fix *pf, struct lfs_error *err)
+/* giftless's WSGI middleware that lfsgate has built in: ProxyFix, and CorsMiddleware, which
+ * fills `cors` (the native CORS section is read by lfs_app_create; both at once are
+ * refused there). */
+static int parse_middleware(const json_t *list, struct lfs_proxy_fix *pf, struct lfs_cors *cors,
+                            int *cors_index, struct lfs_error *err)
 {
+    *cors_index = -1;
     if (list == NULL || json_is_null(list))
         return 0;
     if (!json_is_array(list))
@@ -182,8 +197,9 @@ static int parse_middleware(const json_t *list, struct lfs_proxy_fix *pf, struct
     json_t *entry;
     json_array_foreach(list, i, entry)
     {
-        char path[64];
+        char path[64], kpath[256];
         const char *cls;
+        const json_t *kwargs;
         snprintf(path, sizeof(path), "MIDDLEWARE[%zu]", i);
         if (!json_is_object(entry))
             return lfs_error_set(err, 500, "config: %s: expected a mapping with \"class\"", path);
@@ -191,13 +207,33 @@ static int parse_middleware(const json_t *list, struct lfs_proxy_fix *pf, struct
             return -1;
         if (cls == NULL)
             return lfs_error_set(err, 500, "config: %s.class: required key is missing", path);
-        if (strcmp(cls, PROXY_FIX_CLASS) != 0)
+        if (strcmp(cls, PROXY_FIX_CLASS) == 0) {
+            if (middleware_kwargs(entry, path,
+                                  "ProxyFix takes keyword arguments only "
+                                  "(kwargs: {x_for, x_proto, x_host, x_port, x_prefix})",
+                                  &kwargs, kpath, sizeof(kpath), err) < 0 ||
+                parse_proxy_fix(kwargs, kpath, pf, err) < 0)
+                return -1;
+        } else if (strcmp(cls, CORS_CLASS) == 0) {
+            if (*cors_index >= 0)
+                return lfs_error_set(err, 500,
+                                     "config: %s.class: " CORS_CLASS
+                                     " is already configured at MIDDLEWARE[%d]; keep one",
+                                     path, *cors_index);
+            if (middleware_kwargs(entry, path,
+                                  "CorsMiddleware is read from keyword arguments only (kwargs: "
+                                  "{origin, credentials, headers, methods, expose_headers, "
+                                  "max_age})",
+                                  &kwargs, kpath, sizeof(kpath), err) < 0 ||
+                lfs_cors_create_middleware(kwargs, kpath, cors, err) < 0)
+                return -1;
+            *cors_index = (int)i;
+        } else {
             return lfs_error_set(err, 500,
                                  "config: %s.class: unsupported middleware \"%s\"; "
-                                 "supported: " PROXY_FIX_CLASS,
+                                 "supported: " PROXY_FIX_CLASS ", " CORS_CLASS,
                                  path, cls);
-        if (parse_proxy_fix(entry, path, pf, err) < 0)
-            return -1;
+        }
     }
     return 0;
 }
@@ -223,7 +259,8 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
                                        "SERVER",
                                        "CORS",
                                        NULL};
-    const json_t *server;
+    const json_t *server, *cors = json_object_get(config, "CORS");
+    int cors_index;
     *app = (struct lfs_app){.refs = 1, .builtin_config = builtin};
     if (!json_is_object(config))
         return lfs_error_set(err, 500, "config: the top level must be a mapping");
@@ -233,9 +270,19 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
         lfs_config_get_bool(config, "", "LEGACY_ENDPOINTS", true, &app->settings.legacy_endpoints,
                             err) < 0 ||
         lfs_config_get_bool(config, "", "DEBUG", false, &app->settings.debug, err) < 0 ||
-        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix, err) <
-            0 ||
-        lfs_cors_create(json_object_get(config, "CORS"), &app->cors, err) < 0)
+        parse_middleware(json_object_get(config, "MIDDLEWARE"), &app->settings.proxy_fix,
+                         &app->cors, &cors_index, err) < 0) {
+        lfs_cors_destroy(&app->cors); /* a CorsMiddleware before the bad entry */
+        return -1;
+    }
+    if (cors_index >= 0 && cors != NULL && !json_is_null(cors)) {
+        lfs_cors_destroy(&app->cors);
+        return lfs_error_set(err, 500,
+                             "config: CORS: CORS is configured twice, here and as " CORS_CLASS
+                             " at MIDDLEWARE[%d]; keep one of them",
+                             cors_index);
+    }
+    if (cors_index < 0 && lfs_cors_create(cors, &app->cors, err) < 0)
         return -1;
     if (lfs_auth_chain_create(json_object_get(config, "AUTH_PROVIDERS"), "AUTH_PROVIDERS",
                               &app->auth, err) < 0) {

@@ -72,7 +72,8 @@ void lfs_app_destroy(struct lfs_app *app);
  * anonymous read-write, local storage in ./lfs-storage, loopback only. New reference. */
 json_t *lfs_app_builtin_config(void);
 
-/* Fills the keys giftless defaults when a config leaves them out. */
-void lfs_app_apply_defaults(json_t *config);
+/* giftless's default configuration (giftless/config.py), which lfs_config_load merges every
+ * config layer into. New reference. */
+json_t *lfs_app_giftless_defaults(void);
 
 #endif

@@ -16,15 +16,44 @@ static const char *const default_allowed[] = {"Authorization", "Content-Type",  
                                               "Range",         "X-Requested-With", NULL};
 static const char *const default_exposed[] = {"LFS-Authenticate", "X-Request-ID", "Content-Range",
                                               "Content-Disposition", NULL};
+/* CORS_METHODS as a list */
+static const char *const default_methods[] = {"GET", "HEAD", "PUT", "POST", "OPTIONS", NULL};
+static const char *const no_names[] = {NULL};
 
-/* Reads a list of strings (or the defaults) and joins it with ", ". */
-static int join_list(const json_t *section, const char *key, const char *const *defaults,
-                     char **out, struct lfs_error *err)
+/* How one CORS configuration is spelled: lfsgate's CORS section, or the kwargs of giftless's
+ * documented middleware (wsgi_cors_middleware:CorsMiddleware, whose own defaults are empty
+ * lists and origin "*"). Keys in the order of `keys`. */
+struct cors_spelling {
+    const char *const *keys;        /* origins, headers, methods, exposed, credentials, max_age */
+    const char *default_origin;     /* NULL: origins are required */
+    const char *const *defaults[3]; /* headers, methods, exposed */
+};
+
+enum { K_ORIGINS, K_HEADERS, K_METHODS, K_EXPOSED, K_CREDENTIALS, K_MAX_AGE };
+
+static const char *const native_keys[] = {"allowed_origins",
+                                          "allowed_headers",
+                                          "allowed_methods",
+                                          "exposed_headers",
+                                          "allow_credentials",
+                                          "max_age",
+                                          NULL};
+static const struct cors_spelling native = {
+    native_keys, NULL, {default_allowed, default_methods, default_exposed}};
+
+static const char *const middleware_keys[] = {"origin",      "headers", "methods", "expose_headers",
+                                              "credentials", "max_age", NULL};
+static const struct cors_spelling middleware = {
+    middleware_keys, "*", {no_names, no_names, no_names}};
+
+/* Reads a list of names (or the defaults) at path.key and joins it with ", ". */
+static int join_list(const json_t *section, const char *path, const char *key,
+                     const char *const *defaults, char **out, struct lfs_error *err)
 {
     const json_t *list = json_object_get(section, key);
     size_t len = 1, n = 0;
     if (list != NULL && !json_is_null(list) && !json_is_array(list))
-        return lfs_error_set(err, 500, "config: CORS.%s: expected a list of header names", key);
+        return lfs_error_set(err, 500, "config: %s.%s: expected a list of names", path, key);
     size_t count = list ? json_array_size(list) : 0;
     if (list == NULL || json_is_null(list))
         while (defaults[count])
@@ -32,7 +61,10 @@ static int join_list(const json_t *section, const char *key, const char *const *
     for (size_t i = 0; i < count; i++) {
         const char *h = list ? json_string_value(json_array_get(list, i)) : defaults[i];
         if (h == NULL || h[0] == '\0' || strpbrk(h, ",\r\n ") != NULL)
-            return lfs_error_set(err, 500, "config: CORS.%s[%zu]: expected a header name", key, i);
+            return lfs_error_set(err, 500,
+                                 "config: %s.%s[%zu]: expected a header or method name, one "
+                                 "per list entry",
+                                 path, key, i);
         len += strlen(h) + 2;
     }
     *out = calloc(1, len);
@@ -45,55 +77,80 @@ static int join_list(const json_t *section, const char *key, const char *const *
     return 0;
 }
 
-int lfs_cors_create(const json_t *section, struct lfs_cors *out, struct lfs_error *err)
+/* Builds *out from `section` as spelled by `sp`; errors name path.<key>. */
+static int cors_read(const json_t *section, const char *path, const struct cors_spelling *sp,
+                     struct lfs_cors *out, struct lfs_error *err)
 {
-    static const char *const keys[] = {"allowed_origins",   "allowed_headers", "exposed_headers",
-                                       "allow_credentials", "max_age",         NULL};
+    const char *const *k = sp->keys;
+    const json_t *origins = json_object_get(section, k[K_ORIGINS]);
     *out = (struct lfs_cors){0};
-    if (section == NULL || json_is_null(section))
-        return 0;
     if (!json_is_object(section))
-        return lfs_error_set(err, 500, "config: CORS: expected a mapping");
-    const json_t *origins = json_object_get(section, "allowed_origins");
-    if (lfs_config_check_keys(section, "CORS", keys, err) < 0 ||
-        lfs_config_get_bool(section, "CORS", "allow_credentials", false, &out->allow_credentials,
-                            err) < 0 ||
-        lfs_config_get_int(section, "CORS", "max_age", 600, 0, 86400, &out->max_age, err) < 0)
+        return lfs_error_set(err, 500, "config: %s: expected a mapping", path);
+    if (lfs_config_check_keys(section, path, k, err) < 0 ||
+        lfs_config_get_bool(section, path, k[K_CREDENTIALS], false, &out->allow_credentials, err) <
+            0 ||
+        lfs_config_get_int(section, path, k[K_MAX_AGE], 600, 0, 86400, &out->max_age, err) < 0)
         return -1;
-    if (json_is_string(origins)) {
+    if ((origins == NULL || json_is_null(origins)) && sp->default_origin != NULL) {
+        out->norigins = 1;
+    } else if (json_is_string(origins)) {
         out->norigins = 1;
     } else if (json_is_array(origins) && json_array_size(origins) > 0) {
         out->norigins = json_array_size(origins);
     } else {
         return lfs_error_set(err, 500,
-                             "config: CORS.allowed_origins: expected a list of origins "
-                             "such as https://portal.example (or patterns with *)");
+                             "config: %s.%s: expected a list of origins "
+                             "such as https://portal.example (or patterns with *)",
+                             path, k[K_ORIGINS]);
     }
     out->origins = calloc(out->norigins, sizeof(char *));
     if (out->origins == NULL)
         return lfs_error_set(err, 500, "out of memory");
     for (size_t i = 0; i < out->norigins; i++) {
-        const json_t *o = json_is_string(origins) ? origins : json_array_get(origins, i);
-        if (!json_is_string(o) || json_string_length(o) == 0) {
+        const json_t *o = json_is_array(origins) ? json_array_get(origins, i) : origins;
+        const char *text = o == NULL || json_is_null(o) ? sp->default_origin : json_string_value(o);
+        if (text == NULL || text[0] == '\0') {
             lfs_cors_destroy(out);
-            return lfs_error_set(err, 500, "config: CORS.allowed_origins[%zu]: expected a string",
-                                 i);
+            return lfs_error_set(err, 500, "config: %s.%s[%zu]: expected a string", path,
+                                 k[K_ORIGINS], i);
         }
-        out->origins[i] = strdup(json_string_value(o));
+        if ((out->origins[i] = strdup(text)) == NULL) {
+            lfs_cors_destroy(out);
+            return lfs_error_set(err, 500, "out of memory");
+        }
     }
     if (out->allow_credentials && out->norigins == 1 && strcmp(out->origins[0], "*") == 0) {
         lfs_cors_destroy(out);
         return lfs_error_set(err, 500,
-                             "config: CORS.allow_credentials: browsers refuse credentials "
-                             "with any origin (\"*\"); list the origins");
+                             "config: %s.%s: browsers refuse credentials "
+                             "with any origin (\"*\"); list the origins",
+                             path, k[K_CREDENTIALS]);
     }
-    if (join_list(section, "allowed_headers", default_allowed, &out->allowed_headers, err) < 0 ||
-        join_list(section, "exposed_headers", default_exposed, &out->exposed_headers, err) < 0) {
+    if (join_list(section, path, k[K_HEADERS], sp->defaults[0], &out->allowed_headers, err) < 0 ||
+        join_list(section, path, k[K_METHODS], sp->defaults[1], &out->allowed_methods, err) < 0 ||
+        join_list(section, path, k[K_EXPOSED], sp->defaults[2], &out->exposed_headers, err) < 0) {
         lfs_cors_destroy(out);
         return -1;
     }
     out->enabled = true;
     return 0;
+}
+
+int lfs_cors_create(const json_t *section, struct lfs_cors *out, struct lfs_error *err)
+{
+    *out = (struct lfs_cors){0};
+    if (section == NULL || json_is_null(section))
+        return 0;
+    return cors_read(section, "CORS", &native, out, err);
+}
+
+int lfs_cors_create_middleware(const json_t *kwargs, const char *path, struct lfs_cors *out,
+                               struct lfs_error *err)
+{
+    json_t *empty = kwargs == NULL ? json_object() : NULL;
+    int rc = cors_read(kwargs != NULL ? kwargs : empty, path, &middleware, out, err);
+    json_decref(empty);
+    return rc;
 }
 
 void lfs_cors_destroy(struct lfs_cors *cors)
@@ -102,6 +159,7 @@ void lfs_cors_destroy(struct lfs_cors *cors)
         free(cors->origins[i]);
     free(cors->origins);
     free(cors->allowed_headers);
+    free(cors->allowed_methods);
     free(cors->exposed_headers);
     *cors = (struct lfs_cors){0};
 }
@@ -190,7 +248,8 @@ void lfs_cors_preflight(struct lfs_request *r)
     if (method_ok && allowed_origin(r).base != NULL) {
         char *age = h2o_mem_alloc_pool(&req->pool, 24);
         int n = snprintf(age, 24, "%lld", cors->max_age);
-        add(r, "access-control-allow-methods", H2O_STRLIT(CORS_METHODS));
+        add(r, "access-control-allow-methods", cors->allowed_methods,
+            strlen(cors->allowed_methods));
         add(r, "access-control-allow-headers", cors->allowed_headers,
             strlen(cors->allowed_headers));
         add(r, "access-control-max-age", age, (size_t)n);

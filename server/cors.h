@@ -16,13 +16,24 @@ struct lfs_cors {
                        characters, or a lone star */
     size_t norigins;
     char *allowed_headers; /* ", "-joined, for Access-Control-Allow-Headers */
+    char *allowed_methods; /* ", "-joined, for Access-Control-Allow-Methods */
     char *exposed_headers; /* ", "-joined, for Access-Control-Expose-Headers */
     bool allow_credentials;
     long long max_age;
 };
 
-/* Reads the CORS section (NULL = off). Errors name the key path. Main thread. */
+/* Reads the CORS section (NULL = off). Errors name the key path. On success the caller
+ * frees *out with lfs_cors_destroy. Main thread. */
 int lfs_cors_create(const json_t *section, struct lfs_cors *out, struct lfs_error *err);
+
+/* Reads the kwargs (NULL: none) of a MIDDLEWARE entry of class
+ * wsgi_cors_middleware:CorsMiddleware (giftless's documented CORS) at `path`
+ * ("MIDDLEWARE[0].kwargs"): origin (a string, or lfsgate's extension, a list), credentials,
+ * headers, methods, expose_headers, max_age, with that middleware's defaults (origin "*",
+ * empty lists, 600). Errors name the key path. On success the caller frees *out with
+ * lfs_cors_destroy. Main thread. */
+int lfs_cors_create_middleware(const json_t *kwargs, const char *path, struct lfs_cors *out,
+                               struct lfs_error *err);
 void lfs_cors_destroy(struct lfs_cors *cors);
 
 /* True when `origin` (len bytes) is allowed. Any thread. */

@@ -202,15 +202,18 @@ static bool is_loopback(const char *host)
 static struct lfs_app *load_app(const char *config_file, const struct lfs_app_overrides *ov,
                                 struct lfs_config_origin *origin, struct lfs_error *err)
 {
-    json_t *config;
-    if (lfs_config_load(NULL, config_file, lfs_config_getenv, &config, origin, err) < 0)
+    json_t *config, *defaults = lfs_app_giftless_defaults();
+    int loaded = lfs_config_load(defaults, config_file, lfs_config_getenv, &config, origin, err);
+    json_decref(defaults);
+    if (loaded < 0)
         return NULL;
+    /* nothing configured at all: lfsgate's built-in local mode (anonymous read-write,
+     * loopback only) rather than giftless's defaults */
     bool builtin = origin->file[0] == '\0' && !origin->from_env_string && origin->overrides == 0;
     if (builtin) {
         json_decref(config);
         config = lfs_app_builtin_config();
     }
-    lfs_app_apply_defaults(config);
     struct lfs_app *app = calloc(1, sizeof(*app));
     if (app == NULL) {
         json_decref(config);

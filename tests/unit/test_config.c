@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static const char *fake_getenv(const char *name)
 }
 
 static char tmp_dir[64];
-static char tmp_paths[16][128];
+static char tmp_paths[32][128];
 static int n_tmp_paths;
 
 static int make_tmp_dir(void **state)
@@ -66,7 +67,7 @@ static const char *write_tmp(const char *name, const char *content)
 {
     char *path = tmp_paths[n_tmp_paths++];
     FILE *f;
-    assert_true(n_tmp_paths <= 16);
+    assert_true(n_tmp_paths <= 32);
     snprintf(path, sizeof(tmp_paths[0]), "%s/%s", tmp_dir, name);
     f = fopen(path, "w");
     assert_non_null(f);
@@ -1013,6 +1014,289 @@ static void test_giftless_examples(void **state)
     json_decref(tree);
 }
 
+/* ---- composition over giftless's defaults (issue #13) ---- */
+
+/* The value at a dotted path of tree (keys here contain no '.'), or NULL. */
+static json_t *at(json_t *tree, const char *path)
+{
+    char buf[256], *save = NULL;
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *k = strtok_r(buf, ".", &save); k != NULL && tree != NULL;
+         k = strtok_r(NULL, ".", &save))
+        tree = json_object_get(tree, k);
+    return tree;
+}
+
+/* stderr of the calls between capture_begin and capture_end, read back as a string (the
+ * warnings of lfs_config_check_keys go through lfs_log, which writes to stderr). */
+static int saved_stderr = -1;
+static char capture_path[128];
+
+static void capture_begin(void)
+{
+    int fd;
+    snprintf(capture_path, sizeof(capture_path), "%s/stderr.txt", tmp_dir);
+    fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    saved_stderr = dup(2);
+    assert_true(saved_stderr >= 0);
+    assert_int_equal(dup2(fd, 2), 2);
+    close(fd);
+}
+
+static char *capture_end(void)
+{
+    static char text[4096];
+    FILE *f;
+    size_t n;
+    fflush(stderr);
+    assert_int_equal(dup2(saved_stderr, 2), 2);
+    close(saved_stderr);
+    f = fopen(capture_path, "r");
+    assert_non_null(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unlink(capture_path);
+    return text;
+}
+
+static size_t count_of(const char *text, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void test_compose_partial_sections(void **state)
+{
+    /* the three partial sections of issue #13, each merged into giftless's defaults */
+    const char *preauth = write_tmp("preauth.yaml", "PRE_AUTHORIZED_ACTION_PROVIDER:\n"
+                                                    "  options:\n"
+                                                    "    private_key: shared-secret\n");
+    const char *path =
+        write_tmp("path.yaml", "TRANSFER_ADAPTERS: {basic: {options: {storage_options: "
+                               "{path: /data}}}}\n");
+    const struct fake_var lifetime[] = {
+        {"GIFTLESS_CONFIG_STR", "TRANSFER_ADAPTERS: {basic: {options: {action_lifetime: 60}}}"},
+        {NULL, NULL}};
+    const struct fake_var none[] = {{NULL, NULL}};
+    json_t *tree;
+    (void)state;
+    fake_env = none;
+
+    tree = load_ok(giftless_defaults, preauth, NULL);
+    assert_json(at(tree, "PRE_AUTHORIZED_ACTION_PROVIDER"),
+                "{\"factory\": \"giftless.auth.jwt:factory\","
+                " \"options\": {\"algorithm\": \"HS256\", \"private_key\": \"shared-secret\","
+                "   \"private_key_file\": null, \"public_key\": null, \"public_key_file\": null,"
+                "   \"default_lifetime\": 60, \"key_id\": \"giftless-internal-jwt-key\"}}");
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.factory"),
+                "\"giftless.transfer.basic_streaming:factory\"");
+    json_decref(tree);
+
+    tree = load_ok(giftless_defaults, path, NULL);
+    assert_json(at(tree, "TRANSFER_ADAPTERS"),
+                "{\"basic\": {\"factory\": \"giftless.transfer.basic_streaming:factory\","
+                " \"options\": {\"storage_class\": \"giftless.storage.local_storage:LocalStorage\","
+                "   \"storage_options\": {\"path\": \"/data\"}, \"action_lifetime\": 900}}}");
+    json_decref(tree);
+
+    fake_env = lifetime;
+    tree = load_ok(giftless_defaults, NULL, NULL);
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.options"),
+                "{\"storage_class\": \"giftless.storage.local_storage:LocalStorage\","
+                " \"storage_options\": {\"path\": \"lfs-storage\"}, \"action_lifetime\": 60}");
+    assert_json(at(tree, "AUTH_PROVIDERS"), "[\"giftless.auth.allow_anon:read_only\"]");
+    json_decref(tree);
+}
+
+static void test_compose_extensible_closed_and_lists(void **state)
+{
+    static const char *const jwt_keys[] = {"algorithm",  "private_key",     "private_key_file",
+                                           "public_key", "public_key_file", "default_lifetime",
+                                           "key_id",     "leeway",          NULL};
+    const char *file = write_tmp(
+        "open.yaml", "TRANSFER_ADAPTERS:\n"
+                     "  basic:\n"
+                     "    options:\n"
+                     "      storage_options: {root: /srv}\n"
+                     "      chunk: 5\n"
+                     "  multipart-basic: {factory: giftless.transfer.multipart:factory}\n"
+                     "AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]\n"
+                     "MIDDLEWARE: [{class: werkzeug.middleware.proxy_fix:ProxyFix}]\n"
+                     "PRE_AUTHORIZED_ACTION_PROVIDER: {options: {leeway: 5, levay: 5}}\n");
+    const struct fake_var env[] = {{"GIFTLESS_CONFIG_STR", "{AUTH_PROVIDERS: [], MIDDLEWARE: []}"},
+                                   {NULL, NULL}};
+    const struct fake_var none[] = {{NULL, NULL}};
+    struct lfs_error err = {0};
+    json_t *tree;
+    (void)state;
+    fake_env = none;
+    tree = load_ok(giftless_defaults, file, NULL);
+    /* TRANSFER_ADAPTERS, basic, options and storage_options take new keys */
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.options.storage_options"),
+                "{\"path\": \"lfs-storage\", \"root\": \"/srv\"}");
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.options.chunk"), "5");
+    assert_json(at(tree, "TRANSFER_ADAPTERS.multipart-basic"),
+                "{\"factory\": \"giftless.transfer.multipart:factory\"}");
+    /* lists replace, never append */
+    assert_json(at(tree, "AUTH_PROVIDERS"), "[\"giftless.auth.allow_anon:read_write\"]");
+    assert_json(at(tree, "MIDDLEWARE"),
+                "[{\"class\": \"werkzeug.middleware.proxy_fix:ProxyFix\"}]");
+    /* a closed section: its reader takes the keys it knows (lfsgate's own leeway), and a
+     * key it does not know is an error naming the path, default or not */
+    assert_json(at(tree, "PRE_AUTHORIZED_ACTION_PROVIDER.options.leeway"), "5");
+    assert_int_equal(lfs_config_check_keys(at(tree, "PRE_AUTHORIZED_ACTION_PROVIDER.options"),
+                                           "PRE_AUTHORIZED_ACTION_PROVIDER.options", jwt_keys,
+                                           &err),
+                     -1);
+    assert_string_equal(err.message, "config: PRE_AUTHORIZED_ACTION_PROVIDER.options.levay: "
+                                     "unknown key; valid keys: algorithm, private_key, "
+                                     "private_key_file, public_key, public_key_file, "
+                                     "default_lifetime, key_id, leeway");
+    json_decref(tree);
+
+    /* a later layer replaces a list with an empty one */
+    fake_env = env;
+    tree = load_ok(giftless_defaults, file, NULL);
+    assert_json(at(tree, "AUTH_PROVIDERS"), "[]");
+    assert_json(at(tree, "MIDDLEWARE"), "[]");
+    json_decref(tree);
+}
+
+static void test_compose_null(void **state)
+{
+    /* giftless tests the section for truth (auth/__init__.py): null turns action tokens
+     * off, and so it does here (the mapping is replaced, as figcan's merge does) */
+    const char *file = write_tmp("off.yaml", "PRE_AUTHORIZED_ACTION_PROVIDER: null\n"
+                                             "TRANSFER_ADAPTERS:\n"
+                                             "  basic: {options: {storage_options: null}}\n");
+    const struct fake_var none[] = {{NULL, NULL}};
+    json_t *tree;
+    (void)state;
+    fake_env = none;
+    tree = load_ok(giftless_defaults, file, NULL);
+    assert_true(json_is_null(at(tree, "PRE_AUTHORIZED_ACTION_PROVIDER")));
+    assert_true(json_is_null(at(tree, "TRANSFER_ADAPTERS.basic.options.storage_options")));
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.options.action_lifetime"), "900");
+    json_decref(tree);
+}
+
+static void test_compose_env_overrides(void **state)
+{
+    const char *file = write_tmp("partial.yaml", "TRANSFER_ADAPTERS: {basic: {options: "
+                                                 "{storage_options: {path: /data}}}}\n");
+    const struct fake_var env[] = {
+        {"GIFTLESS_CONFIG_TRANSFER_ADAPTERS_BASIC_OPTIONS_STORAGE_OPTIONS_PATH", "/env"},
+        {"GIFTLESS_PRE_AUTHORIZED_ACTION_PROVIDER_options_private_key", "from-env"},
+        {"GIFTLESS_CONFIG_DEBUG", "true"},
+        {NULL, NULL}};
+    struct lfs_config_origin origin;
+    json_t *tree;
+    (void)state;
+    fake_env = env;
+    /* the defaults' leaves can be overridden even when no file names them */
+    tree = load_ok(giftless_defaults, file, &origin);
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.options.storage_options.path"), "\"/env\"");
+    assert_json(at(tree, "PRE_AUTHORIZED_ACTION_PROVIDER.options.private_key"), "\"from-env\"");
+    assert_json(at(tree, "PRE_AUTHORIZED_ACTION_PROVIDER.options.algorithm"), "\"HS256\"");
+    assert_json(at(tree, "DEBUG"), "\"true\"");
+    assert_int_equal(origin.overrides, 3);
+    json_decref(tree);
+    tree = load_ok(giftless_defaults, NULL, &origin);
+    assert_json(at(tree, "TRANSFER_ADAPTERS.basic.options.storage_options.path"), "\"/env\"");
+    assert_int_equal(origin.overrides, 3);
+    json_decref(tree);
+}
+
+static void test_compose_default_leftover_vs_typo(void **state)
+{
+    static const char *const azure_keys[] = {"connection_string", "container_name", "path_prefix",
+                                             NULL};
+    static const char *const opts = "TRANSFER_ADAPTERS.basic.options.storage_options";
+    const char *azure = write_tmp(
+        "azure.yaml", "TRANSFER_ADAPTERS:\n"
+                      "  basic:\n"
+                      "    options:\n"
+                      "      storage_class: giftless.storage.azure:AzureBlobsStorage\n"
+                      "      storage_options: {connection_string: x, container_name: c}\n");
+    const char *typo = write_tmp("typo.yaml", "TRANSFER_ADAPTERS: {basic: {options: "
+                                              "{storage_options: {container_nme: c}}}}\n");
+    const char *explicit = write_tmp("explicit.yaml", "TRANSFER_ADAPTERS: {basic: {options: "
+                                                      "{storage_options: {path: lfs-storage}}}}\n");
+    const char *flags = write_tmp("flags.yaml", "S: {flag: true}\n");
+    const struct fake_var none[] = {{NULL, NULL}};
+    const struct fake_var env_path[] = {
+        {"GIFTLESS_CONFIG_TRANSFER_ADAPTERS_BASIC_OPTIONS_STORAGE_OPTIONS_PATH", "lfs-storage"},
+        {NULL, NULL}};
+    struct lfs_error err = {0};
+    json_t *tree, *copy;
+    const char *log;
+    int rc;
+    (void)state;
+    fake_env = none;
+
+    /* the default path under an Azure section: a warning naming the path, once */
+    tree = load_ok(giftless_defaults, azure, NULL);
+    capture_begin();
+    rc = lfs_config_check_keys(at(tree, opts), opts, azure_keys, &err);
+    assert_int_equal(lfs_config_check_keys(at(tree, opts), opts, azure_keys, &err), 0);
+    log = capture_end();
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(log, "warn: config: TRANSFER_ADAPTERS.basic.options."
+                                "storage_options.path: ignored: a giftless default"));
+    assert_int_equal(count_of(log, "storage_options.path"), 1);
+    /* the same keys in a tree that lfs_config_load did not build are errors */
+    copy = json_deep_copy(at(tree, opts));
+    assert_int_equal(lfs_config_check_keys(copy, opts, azure_keys, &err), -1);
+    assert_string_equal(err.message, "config: TRANSFER_ADAPTERS.basic.options.storage_options."
+                                     "path: unknown key; valid keys: connection_string, "
+                                     "container_name, path_prefix");
+    json_decref(copy);
+    /* as is a leftover replaced after loading */
+    json_object_set_new(at(tree, opts), "path", json_string("lfs-storage"));
+    assert_int_equal(lfs_config_check_keys(at(tree, opts), opts, azure_keys, &err), -1);
+    json_decref(tree);
+
+    /* the user's own typo beside the leftover stays an error */
+    tree = load_ok(giftless_defaults, typo, NULL);
+    capture_begin();
+    rc = lfs_config_check_keys(at(tree, opts), opts, azure_keys, &err);
+    capture_end();
+    assert_int_equal(rc, -1);
+    assert_string_equal(err.message, "config: TRANSFER_ADAPTERS.basic.options.storage_options."
+                                     "container_nme: unknown key; valid keys: connection_string, "
+                                     "container_name, path_prefix");
+    json_decref(tree);
+
+    /* a default key written by the user, even with the default's value, is the user's */
+    tree = load_ok(giftless_defaults, explicit, NULL);
+    assert_int_equal(lfs_config_check_keys(at(tree, opts), opts, azure_keys, &err), -1);
+    assert_non_null(strstr(err.message, "storage_options.path: unknown key"));
+    json_decref(tree);
+    fake_env = env_path; /* an environment override is the user's too */
+    tree = load_ok(giftless_defaults, NULL, NULL);
+    assert_int_equal(lfs_config_check_keys(at(tree, opts), opts, azure_keys, &err), -1);
+    assert_non_null(strstr(err.message, "storage_options.path: unknown key"));
+    json_decref(tree);
+
+    /* true, false and null are shared values in jansson: what was written counts, not
+     * whether the value is the default's */
+    fake_env = none;
+    tree = load_ok("{\"S\": {\"off\": null, \"flag\": true}}", flags, NULL);
+    capture_begin();
+    rc = lfs_config_check_keys(at(tree, "S"), "S", azure_keys, &err);
+    log = capture_end();
+    assert_int_equal(rc, -1);
+    assert_string_equal(err.message, "config: S.flag: unknown key; valid keys: "
+                                     "connection_string, container_name, path_prefix");
+    assert_non_null(strstr(log, "warn: config: S.off: ignored"));
+    json_decref(tree);
+}
+
 /* ---- getters ---- */
 
 static json_t *getter_tree;
@@ -1312,6 +1596,11 @@ int main(void)
         cmocka_unit_test(test_env_flattening_collision),
         cmocka_unit_test(test_env_not_utf8),
         cmocka_unit_test(test_giftless_examples),
+        cmocka_unit_test(test_compose_partial_sections),
+        cmocka_unit_test(test_compose_extensible_closed_and_lists),
+        cmocka_unit_test(test_compose_null),
+        cmocka_unit_test(test_compose_env_overrides),
+        cmocka_unit_test(test_compose_default_leftover_vs_typo),
     };
     const struct CMUnitTest getter_tests[] = {
         cmocka_unit_test(test_get_string), cmocka_unit_test(test_get_int),
