@@ -340,8 +340,10 @@ class Run:
     def fail(self, msg):
         self.fails.append(msg)
 
-    def send(self, what, method, target, headers=(), body=None, expect=None, host=True):
-        """Sends one request, checks the answer; returns the Response or None."""
+    def send(self, what, method, target, headers=(), body=None, expect=None, host=True, json_error=False):
+        """Sends one request, checks the answer; returns the Response or None. expect: the
+        statuses allowed (and an answer is required); json_error: a 4xx must be lfsgate's JSON
+        error, not one from h2o's parser."""
         raw = build(method, target, headers, body, self.port, host)
         try:
             r = self.client.exchange(raw, head_request=method == b"HEAD")
@@ -362,11 +364,13 @@ class Run:
         ct = r.header("content-type") or b""
         if b"json" in ct.lower():
             try:
-                json.loads(r.body.decode("utf-8", errors="strict"))
-            except (UnicodeDecodeError, ValueError) as e:
+                d = json.loads(r.body.decode("utf-8", errors="strict"))
+                if json_error and r.status >= 400 and not isinstance((d or {}).get("message"), str):
+                    self.fail("%s: %d answer without a \"message\": %s" % (what, r.status, printable(r.body[:200])))
+            except (UnicodeDecodeError, ValueError, AttributeError) as e:
                 self.fail("%s: %d answer with Content-Type %s is not JSON (%s): %s"
                           % (what, r.status, printable(ct), e, printable(r.body[:200])))
-        elif expect is not None and r.status >= 400:
+        elif json_error and r.status >= 400:
             self.fail("%s: %d answer without a JSON Content-Type (%s)" % (what, r.status, printable(ct)))
         for n, v in r.headers:
             if any(c < 0x20 and c != 0x09 or c == 0x7F for c in v):
@@ -417,9 +421,25 @@ class Run:
         return hashlib.sha256(b"hostile %d %s" % (self.counter, self.case.encode())).hexdigest()
 
     def post_batch(self, what, body, headers=None, target=b"/org/repo.git/info/lfs/objects/batch",
-                   expect=None):
+                   expect=None, json_error=False):
         return self.send(what, b"POST", target, headers if headers is not None else self.lfs_headers(),
-                         body, expect=expect)
+                         body, expect=expect, json_error=json_error)
+
+    def expect_closed(self, what):
+        """The server closed the connection after its last answer (nothing can follow it on
+        a connection whose framing was in doubt)."""
+        if self.client.sock is None:
+            return
+        self.client.sock.settimeout(3)
+        try:
+            data = self.client.sock.recv(1)
+        except socket.timeout:
+            data = None
+        except OSError:
+            data = b""
+        self.client.close()
+        if data != b"":
+            self.fail("%s: the connection stayed open after the refusal" % what)
 
     def actions(self, r):
         """The actions of object 0 of a 200 batch answer ({} otherwise); hrefs are checked."""
@@ -543,7 +563,7 @@ def group_reproducers():
 
     def method(m):
         def f(run):
-            run.send("GET /healthz with method %s" % printable(m), m, b"/healthz", expect=(405,))
+            run.send("GET /healthz with method %s" % printable(m), m, b"/healthz", expect=(405,), json_error=True)
             # the connection and the server keep serving
             run.send("GET /healthz after it", b"GET", b"/healthz", expect=(200,))
         return f
@@ -554,14 +574,14 @@ def group_reproducers():
     def long_sub(run):
         t = run.signer.token(scopes=("obj:org/repo/*:read",), claims={"sub": "a" + "\u00e9" * 300}).encode()
         run.post_batch("read-only token, sub a+e-acute*300, upload batch", run.batch_body(),
-                       run.lfs_headers(t), expect=(403,))
+                       run.lfs_headers(t), expect=(403,), json_error=True)
 
     cases.append(("jwt sub a+e-acute*300 read-only upload batch", long_sub))
 
     def raw_path(run):
-        run.send("GET /\\xff\\xfe", b"GET", b"/\xff\xfe", expect=(400, 404))
+        run.send("GET /\\xff\\xfe", b"GET", b"/\xff\xfe", expect=(400, 404), json_error=True)
         run.post_batch("batch under org \\xff\\xfe", run.batch_body(),
-                       target=b"/\xff\xfe/repo.git/info/lfs/objects/batch", expect=(400, 404))
+                       target=b"/\xff\xfe/repo.git/info/lfs/objects/batch", expect=(400, 404), json_error=True)
 
     cases.append(("path with raw \\xff\\xfe", raw_path))
 
@@ -596,6 +616,7 @@ def group_framing():
         body = run.download_body()
         h = run.lfs_headers() + [(b"Content-Length", b"%d" % len(body)), (b"Content-Length", b"5")]
         run.send("two Content-Length headers", b"POST", BATCH, h, body, expect=(400,))
+        run.expect_closed("two Content-Length headers")
 
     def te_and_cl(run):
         body = run.download_body()
@@ -603,6 +624,7 @@ def group_framing():
         h = run.lfs_headers() + [(b"Content-Length", b"%d" % len(body)), (b"Transfer-Encoding", b"chunked")]
         run.send("kept-alive request", b"GET", b"/healthz", expect=(200,))
         run.send("Transfer-Encoding: chunked with Content-Length", b"POST", BATCH, h, chunked, expect=(400,))
+        run.expect_closed("Transfer-Encoding: chunked with Content-Length")
 
     return [("two Content-Length headers", two_lengths),
             ("Transfer-Encoding chunked and Content-Length", te_and_cl)]

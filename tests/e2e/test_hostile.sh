@@ -8,7 +8,7 @@
 # surrogates, truncated sequences, above U+10FFFF), control characters, NUL and long
 # multibyte strings in one field:
 #   - hostile_reproducers: the requests of the issue, with the answers they must get (a
-#     method of G\xff T or a+e-acute*300: JSON 405; a read-only token with that sub: JSON 403;
+#     method of G\xffT or a+e-acute*300: JSON 405; a read-only token with that sub: JSON 403;
 #     raw \xff\xfe and 20,000-byte paths: JSON 4xx and a complete AccessLog line; a 2.9 KB sub:
 #     the granted upload works);
 #   - hostile_framing: two Content-Length headers, Transfer-Encoding with Content-Length: 400;
