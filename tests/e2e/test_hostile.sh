@@ -16,7 +16,9 @@
 #     locks, legacy routes), raw and percent-encoded; query parameters (?jwt=, ?filename=,
 #     ?disposition=, lock queries);
 #   - hostile_headers: Authorization (Bearer, Basic raw, base64 garbage, _jwt:<bytes>),
-#     Accept, Content-Type, Origin, X-Forwarded-*, Forwarded, Host, Range, preflights;
+#     Accept, Content-Type, Origin, X-Forwarded-*, Forwarded, Host, Range, preflights; hrefs
+#     must name a valid host and port (X-Forwarded-Host ]]]:, X-Forwarded-Port 99999 too);
+#     a "*" of allowed_origins matches one DNS label only (not evil.com@x, x:1, x?, x#, a.b);
 #   - hostile_json_bodies: every field of batch and verify bodies (raw and \u-escaped);
 #   - hostile_token_claims: sub, name, email, iss, aud, scopes (string and list), kid, typ and
 #     alg in the header, a claim name (raw and \u-escaped), each token used for batches,
