@@ -132,9 +132,11 @@ e2e_show_logs() {
         if grep -qE -- "$E2E_SANITIZER_RE" "$f"; then
             echo "    --- ${f##*/} (sanitizer report) ---"
             grep -m 1 -A 40 -E -- "$E2E_SANITIZER_RE" "$f" | sed 's/^/    | /'
-        elif [[ $f == *.log ]]; then
+        elif [[ $f == *.log || $f == */server.*.err ]]; then
+            # raw bytes a hostile request put in a log must not reach the terminal, nor
+            # 20 KB lines fill it
             echo "    --- ${f##*/} (last 25 lines) ---"
-            tail -n 25 "$f" | sed 's/^/    | /'
+            tail -n 25 "$f" | LC_ALL=C tr -c '[:print:]\n' '?' | cut -c 1-400 | sed 's/^/    | /'
         fi
     done
 }
@@ -161,6 +163,7 @@ e2e_test_main() {
     LFSGATE_PID=
     LFSGATE_PORT=
     LFSGATE_LOG=
+    LFSGATE_ERR=
     set -eEuo pipefail
     trap 'e2e_on_err "$?" "$LINENO" "$BASH_COMMAND"' ERR
     trap e2e_cleanup EXIT
@@ -511,13 +514,21 @@ lfs_download_href() {
 # ---------------------------------------------------------------------------------------
 # the server
 
-# write_config FILE STORAGE_PATH [EXTRA_YAML]: giftless-format config, anonymous
-# read-write, basic_streaming over local storage.
+# Config YAML for giftless's ProxyFix middleware trusting one proxy for each X-Forwarded-*
+# header (Host, Port, Prefix, Proto), as a portal deployment behind nginx has it.
+# shellcheck disable=SC2034 # used by the test files
+PROXYFIX_YAML='MIDDLEWARE:
+  - class: werkzeug.middleware.proxy_fix:ProxyFix
+    kwargs: {x_host: 1, x_port: 1, x_prefix: 1, x_proto: 1}'
+
+# write_config FILE STORAGE_PATH [EXTRA_YAML [AUTH_PROVIDER_YAML]]: giftless-format config,
+# basic_streaming over local storage, one auth provider (the list item's YAML, "- " and
+# indentation included; default: anonymous read-write).
 write_config() {
-    local file=$1 path=$2 extra=${3:-}
+    local file=$1 path=$2 extra=${3:-} auth=${4:-'  - giftless.auth.allow_anon:read_write'}
     cat >"$file" <<EOF
 AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
+$auth
 TRANSFER_ADAPTERS:
   basic:
     factory: giftless.transfer.basic_streaming:factory
@@ -531,7 +542,9 @@ EOF
 
 # start_lfsgate [LFSGATE_ARGS...]: starts lfsgate on a free loopback port (adds --listen
 # and --threads), cwd $LFSGATE_CWD (default $E2E_TMP/srv), and waits for /healthz.
-# Sets LFSGATE_PID, LFSGATE_PORT, LFSGATE_LOG.
+# Sets LFSGATE_PID, LFSGATE_PORT, LFSGATE_LOG (stdout and stderr) and LFSGATE_ERR (the same
+# file; with LFSGATE_SPLIT_STDERR=1, stderr goes to its own file server.N.err instead, for
+# tests that check the two streams apart).
 start_lfsgate() {
     local cwd=${LFSGATE_CWD:-$E2E_TMP/srv}
     stop_lfsgate
@@ -541,22 +554,25 @@ start_lfsgate() {
         LFSGATE_PORT=$(free_port)
         E2E_SERVER_N=$((E2E_SERVER_N + 1))
         LFSGATE_LOG=$E2E_TMP/server.$E2E_SERVER_N.log
+        LFSGATE_ERR=$LFSGATE_LOG
+        [[ ${LFSGATE_SPLIT_STDERR:-0} != 1 ]] || LFSGATE_ERR=$E2E_TMP/server.$E2E_SERVER_N.err
         echo "starting: $LFSGATE_BIN $* --listen 127.0.0.1:$LFSGATE_PORT --threads $E2E_THREADS (log $LFSGATE_LOG)" >&2
-        (cd "$cwd" && exec "$LFSGATE_BIN" "$@" --listen "127.0.0.1:$LFSGATE_PORT" --threads "$E2E_THREADS") \
+        (cd "$cwd" && if [[ ${LFSGATE_SPLIT_STDERR:-0} == 1 ]]; then exec 2>"$LFSGATE_ERR"; fi &&
+            exec "$LFSGATE_BIN" "$@" --listen "127.0.0.1:$LFSGATE_PORT" --threads "$E2E_THREADS") \
             >"$LFSGATE_LOG" 2>&1 </dev/null &
         LFSGATE_PID=$!
         if e2e_wait_healthy; then
             return 0
         fi
-        if [[ -z $LFSGATE_PID ]] && grep -qi 'address already in use' "$LFSGATE_LOG"; then
+        if [[ -z $LFSGATE_PID ]] && grep -qi 'address already in use' "$LFSGATE_ERR"; then
             continue # lost a race for the port: try another one
         fi
         break
     done
     if [[ -n $LFSGATE_PID ]]; then
-        fail "lfsgate did not answer 200 on /healthz within ${E2E_START_TIMEOUT}s: $(tail -n 3 "$LFSGATE_LOG" | tr '\n' ' ')"
+        fail "lfsgate did not answer 200 on /healthz within ${E2E_START_TIMEOUT}s: $(tail -n 3 "$LFSGATE_ERR" | tr '\n' ' ')"
     fi
-    fail "lfsgate exited during startup (status $E2E_LAST_EXIT): $(tail -n 3 "$LFSGATE_LOG" | tr '\n' ' ')"
+    fail "lfsgate exited during startup (status $E2E_LAST_EXIT): $(tail -n 3 "$LFSGATE_ERR" | tr '\n' ' ')"
 }
 
 # Polls /healthz; returns 1 on timeout (server still running) or when the server exited
@@ -582,7 +598,7 @@ e2e_wait_healthy() {
 
 # assert_server_alive: the server started by start_lfsgate is still running.
 assert_server_alive() {
-    kill -0 "$LFSGATE_PID" 2>/dev/null || fail "lfsgate (pid $LFSGATE_PID) is no longer running: $(tail -n 3 "$LFSGATE_LOG" | tr '\n' ' ')"
+    kill -0 "$LFSGATE_PID" 2>/dev/null || fail "lfsgate (pid $LFSGATE_PID) is no longer running: $(tail -n 3 "$LFSGATE_ERR" | tr '\n' ' ')"
 }
 
 # stop_lfsgate: SIGTERM to our server, wait up to 15 s (then SIGKILL); fails the test when
@@ -594,8 +610,8 @@ stop_lfsgate() {
     LFSGATE_PID=
     if ! kill -0 "$pid" 2>/dev/null; then
         wait "$pid" || status=$?
-        assert_no_sanitizer_report "$LFSGATE_LOG" "lfsgate log"
-        fail "lfsgate (pid $pid) died during the test with status $status: $(tail -n 3 "$LFSGATE_LOG" | tr '\n' ' ')"
+        assert_no_sanitizer_report "$LFSGATE_ERR" "lfsgate log"
+        fail "lfsgate (pid $pid) died during the test with status $status: $(tail -n 3 "$LFSGATE_ERR" | tr '\n' ' ')"
         return 1
     fi
     kill -TERM "$pid" 2>/dev/null || true
@@ -610,9 +626,9 @@ stop_lfsgate() {
         return 1
     fi
     wait "$pid" || status=$?
-    assert_no_sanitizer_report "$LFSGATE_LOG" "lfsgate log" || return 1
+    assert_no_sanitizer_report "$LFSGATE_ERR" "lfsgate log" || return 1
     if [[ $status != 0 && $status != 143 ]]; then
-        fail "lfsgate exited with status $status after SIGTERM: $(tail -n 3 "$LFSGATE_LOG" | tr '\n' ' ')"
+        fail "lfsgate exited with status $status after SIGTERM: $(tail -n 3 "$LFSGATE_ERR" | tr '\n' ' ')"
         return 1
     fi
     return 0
@@ -631,6 +647,84 @@ run_lfsgate_cmd() {
     (cd "$E2E_TMP/srv" && exec timeout "$t" "$LFSGATE_BIN" "$@") >"$CMD_OUT" 2>"$CMD_ERR" </dev/null || CMD_RC=$?
     echo "cmd: lfsgate $* -> rc $CMD_RC; stderr: $(head -c 300 "$CMD_ERR" | tr '\n' ' ')" >&2
     assert_no_sanitizer_report "$CMD_ERR" "lfsgate $*"
+}
+
+# ---------------------------------------------------------------------------------------
+# JWT: tokens minted by mint_jwt.py (python3-jwt, python3-cryptography) and the server set
+# up with the jwt provider (test_jwt.sh, test_hostile.sh). assert_logs_clean checks that no
+# token a test sent or received ever reaches a server log.
+
+ISS=https://portal.lfsgate-e2e.invalid
+AUD=lfsgate-e2e
+# The python that has PyJWT and cryptography: the Debian one when python3 on PATH is another.
+MINT_PY=python3
+if ! python3 -c 'import jwt, cryptography' 2>/dev/null && [[ -x /usr/bin/python3 ]]; then
+    MINT_PY=/usr/bin/python3
+fi
+
+# mint ARGS...: runs mint_jwt.py (see its usage).
+mint() { "$MINT_PY" "$E2E_DIR/mint_jwt.py" "$@"; }
+
+# remember_token TEXT: assert_logs_clean fails when a server log contains TEXT (or its
+# payload or signature part).
+remember_token() { printf '%s\n' "$1" >>"$E2E_TMP/tokens"; }
+
+# minted ARGS...: `mint mint ARGS...`, remembered, printed.
+minted() {
+    local t
+    t=$(mint mint "$@")
+    remember_token "$t"
+    printf '%s\n' "$t"
+}
+
+# user_token [MINT_OPTIONS...]: a valid token (test key, issuer, audience) with the options
+# (typically --scope ...), remembered, printed.
+user_token() { minted --key "$KEYS/rsa.pem" --iss "$ISS" --aud "$AUD" "$@"; }
+
+# harvest_tokens FILE: remembers every JWT and Basic credential that appears in FILE (git
+# traces, batch answers), so that the action tokens minted by the server are checked too.
+harvest_tokens() {
+    grep -oE 'eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*' "$1" >>"$E2E_TMP/tokens" || true
+    grep -oE 'Authorization: Basic [A-Za-z0-9+/]{16,}=*' "$1" | sed 's/^Authorization: Basic //' \
+        >>"$E2E_TMP/tokens" || true
+}
+
+# assert_logs_clean: no server log of this test (stdout or stderr) contains a remembered
+# token, its payload part or its signature part (the header part is shared by many tokens).
+assert_logs_clean() {
+    local pat=$E2E_TMP/token-patterns f
+    [[ -s $E2E_TMP/tokens ]] || return 0
+    awk -F. '{ print $0; if (length($2) >= 16) print $2; if (length($3) >= 16) print $3 }' \
+        "$E2E_TMP/tokens" | LC_ALL=C sort -u >"$pat"
+    for f in "$E2E_TMP"/server.*.log "$E2E_TMP"/server.*.err; do
+        [[ -e $f ]] || continue
+        if grep -qF -f "$pat" "$f"; then
+            fail "${f##*/} contains token text: $(grep -m 1 -F -f "$pat" "$f" | cut -c 1-200)"
+        fi
+    done
+}
+
+# shellcheck disable=SC2120 # EXTRA_YAML is optional
+# jwt_setup [EXTRA_YAML]: RS256 key pairs $KEYS/rsa.* (the configured one) and
+# $KEYS/other.*, a config $CONFIG with the jwt provider (issuer and audience set), local
+# storage in $STORE and EXTRA_YAML appended, and a running server. The action-token
+# provider is the default (random key).
+jwt_setup() {
+    "$MINT_PY" -c 'import jwt, cryptography' ||
+        fail "python3-jwt and python3-cryptography are needed (scripts/install-deps.sh --with-tests)"
+    KEYS=$E2E_TMP/keys
+    STORE=$E2E_TMP/storage
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    mkdir -p "$KEYS"
+    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    mint keygen "$KEYS/other.pem" "$KEYS/other.pub.pem"
+    write_config "$CONFIG" "$STORE" "${1:-}" "  - factory: giftless.auth.jwt:factory
+    options:
+      algorithm: RS256
+      public_key_file: $KEYS/rsa.pub.pem
+      issuer: $ISS
+      audience: $AUD"
+    start_lfsgate --config "$CONFIG"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -20,93 +20,10 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ISS=https://portal.lfsgate-e2e.invalid
-AUD=lfsgate-e2e
 MIB=1048576
-# The python that has PyJWT and cryptography: the Debian one when python3 on PATH is another.
-MINT_PY=python3
-if ! python3 -c 'import jwt, cryptography' 2>/dev/null && [[ -x /usr/bin/python3 ]]; then
-    MINT_PY=/usr/bin/python3
-fi
 
 # ---------------------------------------------------------------------------------------
-# tokens
-
-# mint ARGS...: runs mint_jwt.py (see its usage).
-mint() { "$MINT_PY" "$E2E_DIR/mint_jwt.py" "$@"; }
-
-# remember_token TEXT: assert_logs_clean fails when a server log contains TEXT (or its
-# payload or signature part).
-remember_token() { printf '%s\n' "$1" >>"$E2E_TMP/tokens"; }
-
-# minted ARGS...: `mint mint ARGS...`, remembered, printed.
-minted() {
-    local t
-    t=$(mint mint "$@")
-    remember_token "$t"
-    printf '%s\n' "$t"
-}
-
-# user_token [MINT_OPTIONS...]: a valid token (test key, issuer, audience) with the options
-# (typically --scope ...), remembered, printed.
-user_token() { minted --key "$KEYS/rsa.pem" --iss "$ISS" --aud "$AUD" "$@"; }
-
-# harvest_tokens FILE: remembers every JWT and Basic credential that appears in FILE (git
-# traces, batch answers), so that the action tokens minted by the server are checked too.
-harvest_tokens() {
-    grep -oE 'eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*' "$1" >>"$E2E_TMP/tokens" || true
-    grep -oE 'Authorization: Basic [A-Za-z0-9+/]{16,}=*' "$1" | sed 's/^Authorization: Basic //' \
-        >>"$E2E_TMP/tokens" || true
-}
-
-# assert_logs_clean: no server log of this test contains a remembered token, its payload
-# part or its signature part (the header part is shared by many tokens).
-assert_logs_clean() {
-    local pat=$E2E_TMP/token-patterns f
-    [[ -s $E2E_TMP/tokens ]] || return 0
-    awk -F. '{ print $0; if (length($2) >= 16) print $2; if (length($3) >= 16) print $3 }' \
-        "$E2E_TMP/tokens" | LC_ALL=C sort -u >"$pat"
-    for f in "$E2E_TMP"/server.*.log; do
-        [[ -e $f ]] || continue
-        if grep -qF -f "$pat" "$f"; then
-            fail "${f##*/} contains token text: $(grep -m 1 -F -f "$pat" "$f" | cut -c 1-200)"
-        fi
-    done
-}
-
-# ---------------------------------------------------------------------------------------
-# server and requests
-
-# jwt_setup: RS256 key pairs $KEYS/rsa.* (the configured one) and
-# $KEYS/other.*, a config with the jwt provider (issuer and audience set), local storage
-# in $STORE, and a running server. The action-token provider is the default (random key).
-jwt_setup() {
-    "$MINT_PY" -c 'import jwt, cryptography' ||
-        fail "python3-jwt and python3-cryptography are needed (scripts/install-deps.sh --with-tests)"
-    KEYS=$E2E_TMP/keys
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    mkdir -p "$KEYS"
-    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
-    mint keygen "$KEYS/other.pem" "$KEYS/other.pub.pem"
-    cat >"$CONFIG" <<EOF
-AUTH_PROVIDERS:
-  - factory: giftless.auth.jwt:factory
-    options:
-      algorithm: RS256
-      public_key_file: $KEYS/rsa.pub.pem
-      issuer: $ISS
-      audience: $AUD
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.local_storage:LocalStorage
-      storage_options:
-        path: $STORE
-EOF
-    start_lfsgate --config "$CONFIG"
-}
+# requests (tokens and jwt_setup: lib.sh)
 
 # jbatch BASE OPERATION OID SIZE [CURL_ARGS...]: one-object batch request with extra curl
 # arguments (the Authorization headers).

@@ -22,9 +22,6 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 MIB=1048576
-PROXYFIX_YAML='MIDDLEWARE:
-  - class: werkzeug.middleware.proxy_fix:ProxyFix
-    kwargs: {x_host: 1, x_port: 1, x_prefix: 1, x_proto: 1}'
 
 if [[ ! -x $NGINX_BIN ]]; then
     if [[ -n ${CI:-} ]]; then
