@@ -19,7 +19,9 @@
  * unset, tokens carrying `aud` are refused, as RFC 7519 and PyJWT do), basic_auth_user
  * ("_jwt"; null or "" disables Basic), default_lifetime (60 s, for minting). lfsgate's own:
  * token_cache_size (entries of the verified-token cache, default LFS_AUTH_JWT_CACHE_ENTRIES;
- * 0 turns the cache off, e.g. to measure it; unused by the action-token provider).
+ * 0 turns the cache off, e.g. to measure it; unused by the action-token provider) and
+ * token_cache_bytes (its memory bound, a size such as "16M", default
+ * LFS_AUTH_JWT_CACHE_BYTES).
  *
  * Minting runs for every href of a batch answer, so what does not change between tokens is
  * prepared once: the encoded header (which also lets verification skip parsing a header
@@ -67,6 +69,7 @@ struct lfs_auth_jwt {
     char *basic_user; /* NULL: Basic not inspected */
     bool preauth;
     size_t cache_size;                  /* token_cache_size; 0: no cache */
+    size_t cache_bytes;                 /* token_cache_bytes */
     struct lfs_auth_token_cache *cache; /* NULL in preauth mode */
     /* The header tokens are minted with, base64url-encoded and followed by '.' (the start of
      * every signing input), and the end of their claims: ,"iss":...,"aud":... or "". */
@@ -264,10 +267,11 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
                                        "basic_auth_user",
                                        "default_lifetime",
                                        "token_cache_size",
+                                       "token_cache_bytes",
                                        NULL};
     char kpath[256];
     const char *alg_name, *key_id, *issuer, *basic_user;
-    long long leeway, lifetime, cache_size;
+    long long leeway, lifetime, cache_size, cache_bytes;
     if (opts != NULL && !json_is_null(opts) && !json_is_object(opts))
         return lfs_error_set(err, 500, "config: %s: expected a mapping of options", path);
     if (opts != NULL && json_is_null(opts))
@@ -279,6 +283,9 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
                            &lifetime, err) < 0 ||
         lfs_config_get_int(opts, path, "token_cache_size", LFS_AUTH_JWT_CACHE_ENTRIES, 0,
                            LFS_AUTH_JWT_CACHE_MAX_ENTRIES, &cache_size, err) < 0 ||
+        lfs_config_get_size(opts, path, "token_cache_bytes", LFS_AUTH_JWT_CACHE_BYTES,
+                            LFS_AUTH_JWT_CACHE_MIN_BYTES, LFS_AUTH_JWT_CACHE_MAX_BYTES,
+                            &cache_bytes, err) < 0 ||
         lfs_config_get_string(opts, path, "key_id", j->preauth ? PREAUTH_KEY_ID : NULL, &key_id,
                               err) < 0 ||
         lfs_config_get_string(opts, path, "issuer", NULL, &issuer, err) < 0 ||
@@ -296,6 +303,7 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
     j->leeway = (long)leeway;
     j->default_lifetime = (long)lifetime;
     j->cache_size = (size_t)cache_size;
+    j->cache_bytes = (size_t)cache_bytes;
     if (key_id != NULL && key_id[0] == '\0')
         key_id = j->preauth ? PREAUTH_KEY_ID : NULL;
     if (issuer != NULL && issuer[0] == '\0')
@@ -417,8 +425,8 @@ int lfs_auth_jwt_build(const json_t *options, const char *path, bool preauth,
         return -1;
     }
     if (!preauth && j->cache_size > 0 &&
-        (j->cache = lfs_auth_token_cache_create(j->cache_size, LFS_AUTH_JWT_CACHE_MAX_TTL)) ==
-            NULL) {
+        (j->cache = lfs_auth_token_cache_create(j->cache_size, j->cache_bytes,
+                                                LFS_AUTH_JWT_CACHE_MAX_TTL)) == NULL) {
         lfs_auth_jwt_free(&j->base);
         return lfs_error_set(err, 500, "out of memory");
     }

@@ -16,6 +16,11 @@
 #define LFS_AUTH_JWT_CACHE_ENTRIES 4096
 #define LFS_AUTH_JWT_CACHE_MAX_ENTRIES (1024 * 1024)
 #define LFS_AUTH_JWT_CACHE_MAX_TTL 600
+/* Bytes (default of the token_cache_bytes option, and its bounds) of that cache. The
+ * minimum leaves each of its 16 shards room for eight identities of 8 KiB. */
+#define LFS_AUTH_JWT_CACHE_BYTES (16LL * 1024 * 1024)
+#define LFS_AUTH_JWT_CACHE_MIN_BYTES (1024LL * 1024)
+#define LFS_AUTH_JWT_CACHE_MAX_BYTES (64LL * 1024 * 1024 * 1024)
 
 /* Builds a jwt provider from `options` (giftless option names; see jwt.c), naming `path`
  * in errors. preauth mode: algorithm HS256 and key_id "giftless-internal-jwt-key" by

@@ -22,6 +22,7 @@
 
 #include "auth/auth.h"
 #include "auth/jwt.h"
+#include "auth/token_cache.h"
 
 #define NOW ((time_t)1700000000)
 #define OID "6adada03e86b154be00e25f288fcadc27aef06c47f12f88e3e1985c502803d1b"
@@ -884,6 +885,96 @@ static void test_cache_bounds(void **state)
     auth->ops->destroy(auth);
 }
 
+/* An identity with `ngrants` grants on distinct repositories (strings from pool). */
+static struct lfs_identity big_identity(const char *sub, size_t ngrants)
+{
+    struct lfs_grant *grants = h2o_mem_alloc_pool(&pool, ngrants * sizeof(*grants));
+    for (size_t i = 0; i < ngrants; i++) {
+        char *repo = h2o_mem_alloc_pool(&pool, 48);
+        snprintf(repo, 48, "repository-with-a-long-name-%zu", i);
+        grants[i] = (struct lfs_grant){.org_path = "org/team", .repo = repo, .perms = LFS_PERM_ALL};
+    }
+    return (struct lfs_identity){.id = sub, .name = sub, .grants = grants, .ngrants = ngrants};
+}
+
+static void cache_key_of(size_t i, unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN])
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "token-%zu", i);
+    lfs_auth_token_cache_key(text, (size_t)n, key);
+}
+
+/* Issue #12: 6,000 tokens of ~300 scopes each held ~50 MB in a cache bounded in entries
+ * only. The accounted bytes now never exceed the budget, and small entries still hit. */
+static void test_cache_byte_bound(void **state)
+{
+    (void)state;
+    const size_t budget = (size_t)LFS_AUTH_JWT_CACHE_BYTES;
+    struct lfs_auth_token_cache *c = lfs_auth_token_cache_create(100000, budget, 600);
+    assert_non_null(c);
+    unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
+    struct lfs_identity big = big_identity("big-user", 300), out;
+    size_t entries = 0, max_bytes = 0;
+    for (size_t i = 0; i < 6000; i++) {
+        cache_key_of(i, key);
+        lfs_auth_token_cache_put(c, key, NOW, NOW + 300, &big);
+        size_t bytes = lfs_auth_token_cache_bytes(c, &entries);
+        assert_true(bytes <= budget);
+        if (bytes > max_bytes)
+            max_bytes = bytes;
+    }
+    /* the big identities were cached (~20 KB each), just not all of them */
+    assert_true(max_bytes > budget / 2);
+    assert_true(entries > 100 && entries < 6000);
+    /* the most recent one is still there, whole */
+    assert_int_equal(lfs_auth_token_cache_get(c, key, NOW, &pool, &out), 1);
+    assert_int_equal(out.ngrants, 300);
+    assert_string_equal(out.grants[299].repo, "repository-with-a-long-name-299");
+    h2o_mem_clear_pool(&pool);
+
+    /* small entries evict the big ones and then hit */
+    struct lfs_identity small = {.id = "small-user", .name = "small-user"};
+    for (size_t i = 10000; i < 10500; i++) {
+        cache_key_of(i, key);
+        lfs_auth_token_cache_put(c, key, NOW, NOW + 300, &small);
+        assert_true(lfs_auth_token_cache_bytes(c, NULL) <= budget);
+    }
+    for (size_t i = 10000; i < 10500; i++) {
+        cache_key_of(i, key);
+        assert_int_equal(lfs_auth_token_cache_get(c, key, NOW, &pool, &out), 1);
+        assert_string_equal(out.id, "small-user");
+    }
+    h2o_mem_clear_pool(&pool);
+
+    /* an identity over the per-entry cap (budget / 128) is not cached, and evicts nothing */
+    struct lfs_identity huge = big_identity("huge-user", 3000);
+    size_t before = lfs_auth_token_cache_bytes(c, &entries), entries_after;
+    cache_key_of(20000, key);
+    lfs_auth_token_cache_put(c, key, NOW, NOW + 300, &huge);
+    assert_int_equal(lfs_auth_token_cache_get(c, key, NOW, &pool, &out), 0);
+    assert_int_equal(lfs_auth_token_cache_bytes(c, &entries_after), before);
+    assert_int_equal(entries_after, entries);
+    lfs_auth_token_cache_destroy(c);
+    h2o_mem_clear_pool(&pool);
+}
+
+/* token_cache_bytes: a size, within bounds. */
+static void test_cache_bytes_option(void **state)
+{
+    (void)state;
+    struct lfs_auth *auth = provider(json_pack("{s:s, s:s, s:s}", "algorithm", "RS256",
+                                               "public_key", rsa_pub, "token_cache_bytes", "2M"));
+    char *token = mint_rs(claims(300, ""));
+    expect_accept(auth, token);
+    expect_accept(auth, token);
+    auth->ops->destroy(auth);
+    static const char *const bad[] = {"1K", "65G", "-1", "lots"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_config_error(json_pack("{s:s, s:s, s:s}", "algorithm", "RS256", "public_key",
+                                      rsa_pub, "token_cache_bytes", bad[i]),
+                            "config: AUTH_PROVIDERS[0].options.token_cache_bytes");
+}
+
 /* ---- pre-authorized action tokens ---- */
 
 static struct lfs_preauth *preauth(json_t *value)
@@ -1178,12 +1269,26 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, free_kept)
     const struct CMUnitTest tests[] = {
-        T(test_rs256_identity),   T(test_time_claims),      T(test_audience_and_issuer),
-        T(test_forged_tokens),    T(test_malformed_tokens), T(test_size_limits),
-        T(test_key_id),           T(test_token_sources),    T(test_algorithms),
-        T(test_key_files),        T(test_config_errors),    T(test_cache),
-        T(test_cache_off),        T(test_cache_bounds),     T(test_preauth_mint_and_accept),
-        T(test_preauth_in_chain), T(test_preauth_keys),     T(test_concurrent),
+        T(test_rs256_identity),
+        T(test_time_claims),
+        T(test_audience_and_issuer),
+        T(test_forged_tokens),
+        T(test_malformed_tokens),
+        T(test_size_limits),
+        T(test_key_id),
+        T(test_token_sources),
+        T(test_algorithms),
+        T(test_key_files),
+        T(test_config_errors),
+        T(test_cache),
+        T(test_cache_off),
+        T(test_cache_bounds),
+        T(test_cache_byte_bound),
+        T(test_cache_bytes_option),
+        T(test_preauth_mint_and_accept),
+        T(test_preauth_in_chain),
+        T(test_preauth_keys),
+        T(test_concurrent),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
