@@ -542,7 +542,30 @@ static time_t to_time(double v)
     return v <= 0 ? 0 : (time_t)v;
 }
 
-/* Builds the identity (strings and grants in pool) from verified claims. */
+/* Length of the longest prefix of s[0..len) (valid UTF-8) of at most max bytes that ends on
+ * a character boundary. */
+static size_t utf8_prefix(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Builds the identity (strings and grants in pool) from verified claims.
+ *
+ * Any byte may arrive in a claim, but jansson validates UTF-8 while parsing and refuses
+ * \u0000 (no JSON_ALLOW_NUL), so a payload whose strings are not valid UTF-8 never gets here:
+ * it is refused as malformed (401). Strings here are valid UTF-8 without NUL; control
+ * characters are kept (they are escaped wherever they are written).
+ *
+ * What is copied is bounded, so that an identity stays small in logs, in messages and in
+ * the action tokens minted from it: a sub over LFS_AUTH_JWT_MAX_SUB bytes is refused rather
+ * than cut, because sub is the identity: two long subs that share a prefix would silently
+ * become one user. name is display only and is cut on a character boundary at
+ * LFS_AUTH_JWT_MAX_NAME bytes; an email over LFS_AUTH_JWT_MAX_EMAIL bytes (RFC 5321's limit
+ * for a path) is no deliverable address and is dropped rather than cut into another one. */
 static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, double exp,
                           h2o_mem_pool_t *pool, struct lfs_identity *out, struct lfs_error *err)
 {
@@ -550,6 +573,11 @@ static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, d
                  *email = json_object_get(payload, "email");
     *out = (struct lfs_identity){.expires = to_time(exp)};
     if (json_is_string(sub)) {
+        if (json_string_length(sub) > LFS_AUTH_JWT_MAX_SUB)
+            return lfs_error_set(err, 401,
+                                 "token claim \"sub\" is longer than %d bytes; ask the token "
+                                 "issuer for a shorter subject",
+                                 LFS_AUTH_JWT_MAX_SUB);
         out->id = pool_strndup(pool, json_string_value(sub), json_string_length(sub));
     } else if (json_is_integer(sub)) {
         char num[32];
@@ -561,9 +589,11 @@ static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, d
         return lfs_error_set(err, 401, "token claim \"sub\" must be a string");
     }
     out->name = json_is_string(name)
-                    ? pool_strndup(pool, json_string_value(name), json_string_length(name))
+                    ? pool_strndup(pool, json_string_value(name),
+                                   utf8_prefix(json_string_value(name), json_string_length(name),
+                                               LFS_AUTH_JWT_MAX_NAME))
                     : out->id;
-    if (json_is_string(email))
+    if (json_is_string(email) && json_string_length(email) <= LFS_AUTH_JWT_MAX_EMAIL)
         out->email = pool_strndup(pool, json_string_value(email), json_string_length(email));
     struct lfs_grant *grants;
     size_t n;
@@ -828,16 +858,17 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
         return lfs_error_set(err, 500, "this jwt provider has no key to sign tokens with");
     if (lfs_scope_format(org_path, repo, oid, perms, scope, sizeof(scope), err) < 0)
         return -1;
-    const char *sub = identity->id ? identity->id : "", *name = identity->name,
-               *email = identity->email;
+    /* Only what the action needs: who (sub), the one object and action (scopes), and when.
+     * name and email are left out so that the token (one or two per object of a batch
+     * answer) stays small whatever the user's token held; requests with it show the sub as
+     * the name. */
+    const char *sub = identity->id ? identity->id : "";
     long long now = (long long)time(NULL);
     long long exp = now + (lifetime > 0 ? lifetime : j->default_lifetime);
     /* The claims, in the order and form the jansson tree used to give them:
-     * {"exp":E,"iat":N,"nbf":N,"sub":S,"scopes":C[,"name":M][,"email":A][,"iss":I][,"aud":U]} */
+     * {"exp":E,"iat":N,"nbf":N,"sub":S,"scopes":C[,"iss":I][,"aud":U]} */
     size_t cap = 80 + 3 * 21 + LFS_AUTH_JSON_STRING_MAX(strlen(sub)) +
-                 LFS_AUTH_JSON_STRING_MAX(strlen(scope)) +
-                 (name ? LFS_AUTH_JSON_STRING_MAX(strlen(name)) : 0) +
-                 (email ? LFS_AUTH_JSON_STRING_MAX(strlen(email)) : 0) + j->claims_tail_len;
+                 LFS_AUTH_JSON_STRING_MAX(strlen(scope)) + j->claims_tail_len;
     char stack[1024];
     char *claims = cap <= sizeof(stack) ? stack : h2o_mem_alloc_pool(pool, cap);
     char issued[24];
@@ -857,10 +888,6 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
         o = put(o, scope, scope_len);
         *o++ = '"';
     }
-    if (name != NULL)
-        o = STRING_CLAIM(o, "name", name);
-    if (email != NULL)
-        o = STRING_CLAIM(o, "email", email);
     if (o == NULL || j->claims_tail == NULL)
         return lfs_error_set(err, 500, "cannot mint an action token");
     o = put(o, j->claims_tail, j->claims_tail_len);
@@ -869,6 +896,15 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
 
     /* header64 (with its '.') . payload, signed, then . signature */
     size_t sig_max = lfs_auth_jose_sig_max(&j->key);
+    /* sub is at most LFS_AUTH_JWT_MAX_SUB bytes (6x escaped) and the scope one object, so
+     * only a very long configured issuer or audience can get here: say so rather than hand
+     * out a token the verifier refuses. */
+    size_t token_max = j->header64_len + (claims_len + 2) / 3 * 4 + 1 + (sig_max + 2) / 3 * 4;
+    if (token_max > LFS_AUTH_JWT_MAX_TOKEN)
+        return lfs_error_set(err, 500,
+                             "an action token would be %zu bytes, over the %d accepted; "
+                             "shorten the action provider's issuer or audience",
+                             token_max, LFS_AUTH_JWT_MAX_TOKEN);
     char *out = h2o_mem_alloc_pool(pool, j->header64_len + (claims_len + 2) / 3 * 4 + 1 +
                                              (sig_max + 2) / 3 * 4 + 1);
     memcpy(out, j->header64, j->header64_len);

@@ -115,10 +115,24 @@ int lfs_auth_chain_authenticate(const struct lfs_auth_chain *chain,
                                 const struct lfs_auth_request *req, h2o_mem_pool_t *pool,
                                 struct lfs_identity *out, struct lfs_error *err)
 {
+    struct lfs_error first = {0};
+    bool rejected = false;
     for (size_t i = 0; i < chain->count; i++) {
-        int r = chain->providers[i]->ops->authenticate(chain->providers[i], req, pool, out, err);
-        if (r != 0)
-            return r;
+        struct lfs_auth *p = chain->providers[i];
+        if (rejected && p->ops->without_credentials)
+            continue;
+        struct lfs_error e = {0};
+        int r = p->ops->authenticate(p, req, pool, out, &e);
+        if (r == 1)
+            return 1;
+        if (r < 0 && !rejected) {
+            first = e;
+            rejected = true;
+        }
     }
-    return 0;
+    if (!rejected)
+        return 0;
+    if (err != NULL)
+        *err = first;
+    return -1;
 }

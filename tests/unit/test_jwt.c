@@ -517,6 +517,89 @@ static void test_malformed_tokens(void **state)
     auth->ops->destroy(auth);
 }
 
+/* A payload {"sub":SUB,"name":NAME,"email":EMAIL,"exp":...} (raw JSON fragments), HS256. */
+static char *hs_token(const char *sub, const char *name, const char *email)
+{
+    char *payload;
+    assert_true(asprintf(&payload, "{\"sub\":%s,\"name\":%s,\"email\":%s,\"exp\":%ld}", sub, name,
+                         email, (long)NOW + 300) > 0);
+    return mint_hs_raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", keep(payload), 0);
+}
+
+/* A JSON string of `prefix` followed by n copies of `unit` (kept). */
+static char *json_repeat(const char *prefix, const char *unit, size_t n)
+{
+    size_t plen = strlen(prefix), ulen = strlen(unit);
+    char *out = malloc(plen + n * ulen + 3), *o = out;
+    *o++ = '"';
+    memcpy(o, prefix, plen);
+    o += plen;
+    for (size_t i = 0; i < n; i++, o += ulen)
+        memcpy(o, unit, ulen);
+    *o++ = '"';
+    *o = '\0';
+    return keep(out);
+}
+
+static bool utf8_valid(const char *s)
+{
+    json_t *v = json_string(s); /* jansson validates UTF-8 */
+    json_decref(v);
+    return v != NULL;
+}
+
+/* Issue #12: claims are bounded when copied into an identity (sub refused over 256 bytes,
+ * name cut on a character boundary, a long email dropped), and any byte in a claim either
+ * yields a valid UTF-8 identity or a 401, never a crash. */
+static void test_claim_bounds(void **state)
+{
+    (void)state;
+    struct lfs_auth *auth = provider(json_pack("{s:s}", "private_key", SECRET)); /* HS256 */
+    struct lfs_identity id;
+    struct lfs_error err;
+    const char *mail = "\"u@example.com\"";
+    /* sub: 256 bytes pass, 257 and the issue's 'a' + 300 x U+00E9 (601 bytes) are refused */
+    assert_int_equal(
+        auth_bearer(auth, hs_token(json_repeat("", "s", 256), "\"n\"", mail), &id, &err), 1);
+    assert_int_equal(strlen(id.id), 256);
+    expect_reject(auth, hs_token(json_repeat("", "s", 257), "\"n\"", mail),
+                  "\"sub\" is longer than 256 bytes");
+    expect_reject(auth, hs_token(json_repeat("a", "\xc3\xa9", 300), "\"n\"", mail),
+                  "\"sub\" is longer than 256 bytes");
+    /* name: cut at 256 bytes, never inside a character */
+    assert_int_equal(
+        auth_bearer(auth, hs_token("\"u\"", json_repeat("a", "\xc3\xa9", 300), mail), &id, &err),
+        1);
+    assert_int_equal(strlen(id.name), 255); /* 'a' + 127 x 2 bytes; a 128th would end at 257 */
+    assert_true(utf8_valid(id.name));
+    assert_int_equal(
+        auth_bearer(auth, hs_token("\"u\"", json_repeat("", "\xe2\x82\xac", 200), mail), &id, &err),
+        1);
+    assert_int_equal(strlen(id.name), 255); /* 85 x 3 bytes */
+    assert_true(utf8_valid(id.name));
+    /* email: over 254 bytes is dropped */
+    assert_int_equal(
+        auth_bearer(auth, hs_token("\"u\"", "\"n\"", json_repeat("u@", "x", 300)), &id, &err), 1);
+    assert_null(id.email);
+    assert_string_equal(id.name, "n");
+
+    /* raw bytes that are not UTF-8, in any claim: refused as malformed */
+    expect_reject(auth, hs_token("\"\xff\xfe\"", "\"n\"", mail), "payload is malformed");
+    expect_reject(auth, hs_token("\"u\"", "\"\xc3\"", mail), "payload is malformed");
+    expect_reject(auth, hs_token("\"u\"", "\"n\"", "\"\xed\xa0\x80@x\""), "payload is malformed");
+    /* escapes that are no character, or NUL: refused the same way */
+    expect_reject(auth, hs_token("\"\\ud800\"", "\"n\"", mail), "payload is malformed");
+    expect_reject(auth, hs_token("\"a\\u0000b\"", "\"n\"", mail), "payload is malformed");
+    /* control characters and non-ASCII that are valid: kept as they are */
+    assert_int_equal(auth_bearer(auth,
+                                 hs_token("\"\\u0001\\n\\u001f\xc3\xa9\\u007f\"", "\"\\r\"", mail),
+                                 &id, &err),
+                     1);
+    assert_string_equal(id.id, "\x01\n\x1f\xc3\xa9\x7f");
+    assert_string_equal(id.name, "\r");
+    auth->ops->destroy(auth);
+}
+
 static void test_size_limits(void **state)
 {
     (void)state;
@@ -1012,8 +1095,9 @@ static void test_preauth_mint_and_accept(void **state)
     const char *h[] = {bearer(up)};
     assert_int_equal(auth_req(p->provider, h, 1, NULL, now, &id, &err), 1);
     assert_string_equal(id.id, "user-1");
-    assert_string_equal(id.name, "User One");
-    assert_string_equal(id.email, "u@example.com");
+    /* only what the action needs is minted: the name defaults to the sub, no email */
+    assert_string_equal(id.name, "user-1");
+    assert_null(id.email);
     assert_true(lfs_identity_is_action_token(&id));
     assert_true(lfs_identity_allows(&id, "a/b", "repo", OID, LFS_PERM_WRITE));
     assert_false(lfs_identity_allows(&id, "a/b", "repo", OID, LFS_PERM_READ));
@@ -1071,6 +1155,34 @@ static void test_preauth_mint_and_accept(void **state)
     lfs_preauth_destroy(p);
 }
 
+/* Issue #12: a user token with a 2.9 KB sub gave an upload token over the 8 KiB limit.
+ * Now the sub is bounded and only sub, scope and times are minted: even the largest sub,
+ * escaped 6 bytes per byte, gives a small token that the provider accepts back. */
+static void test_preauth_token_size(void **state)
+{
+    (void)state;
+    struct lfs_preauth *p =
+        preauth(json_pack("{s:s, s:{s:s}}", "factory", "jwt", "options", "private_key", SECRET));
+    char sub[LFS_AUTH_JWT_MAX_SUB + 1], name[4096];
+    memset(sub, '\x01', LFS_AUTH_JWT_MAX_SUB);
+    sub[LFS_AUTH_JWT_MAX_SUB] = '\0';
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    struct lfs_identity user = {.id = sub, .name = name, .email = name};
+    const char *token = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(p->mint(p->provider, &user, "org/with/a/deep/path", "repo", OID,
+                             LFS_PERM_WRITE, 3600, &pool, &token, &err),
+                     0);
+    assert_true(strlen(token) < 2600);
+    const char *h[] = {bearer(token)};
+    struct lfs_identity id;
+    assert_int_equal(auth_req(p->provider, h, 1, NULL, time(NULL), &id, &err), 1);
+    assert_string_equal(id.id, sub);
+    assert_true(lfs_identity_allows(&id, "org/with/a/deep/path", "repo", OID, LFS_PERM_WRITE));
+    lfs_preauth_destroy(p);
+}
+
 static void test_preauth_in_chain(void **state)
 {
     (void)state;
@@ -1112,6 +1224,47 @@ static void test_preauth_in_chain(void **state)
     req.nauthorization = 0;
     assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), 1);
     assert_string_equal(id.id, "anonymous");
+
+    /* issue #12: an expired action token beside a valid user token (git-lfs sends both): the
+     * user token wins, in either order, although the preauth provider (first in the chain)
+     * rejects the action token */
+    const char *expired = mint_action(p, "org", "repo", OID, LFS_PERM_WRITE, 1);
+    snprintf(payload, sizeof(payload), "{\"sub\":\"user-2\",\"exp\":%ld,\"scopes\":\"obj:org/*\"}",
+             (long)now + 600);
+    char *user2 = bearer(mint_rs(keep(strdup(payload))));
+    req.now = now + 100;
+    req.nauthorization = 2;
+    for (int order = 0; order < 2; order++) {
+        hv[order] = h2o_iovec_init(bearer(expired), strlen(bearer(expired)));
+        hv[1 - order] = h2o_iovec_init(user2, strlen(user2));
+        memset(&id, 0, sizeof(id));
+        if (lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err) != 1)
+            fail_msg("order %d: %s", order, err.message);
+        assert_string_equal(id.id, "user-2");
+        assert_false(lfs_identity_is_action_token(&id));
+        assert_true(lfs_identity_allows(&id, "org", "repo", NULL, LFS_PERM_WRITE));
+    }
+    /* the expired action token alone: 401 with its own reason, not anonymous access */
+    req.nauthorization = 1;
+    hv[0] = h2o_iovec_init(bearer(expired), strlen(bearer(expired)));
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_int_equal(err.status, 401);
+    assert_non_null(strstr(err.message, "expired"));
+    /* a rejected user token beside an expired action token: still 401, the first reason */
+    char *forged = keep(strdup(user2));
+    forged[strlen(forged) - 3] = forged[strlen(forged) - 3] == 'A' ? 'B' : 'A';
+    hv[1] = h2o_iovec_init(forged, strlen(forged));
+    req.nauthorization = 2;
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_non_null(strstr(err.message, "expired"));
+    /* a rejected user token alone: 401 from the jwt provider, not anonymous */
+    hv[0] = hv[1];
+    req.nauthorization = 1;
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_non_null(strstr(err.message, "signature"));
     /* the chain does not free the preauth provider; lfs_preauth_destroy does */
     lfs_auth_chain_destroy(&chain);
     lfs_preauth_destroy(p);
@@ -1285,6 +1438,8 @@ int main(void)
         T(test_cache_bounds),
         T(test_cache_byte_bound),
         T(test_cache_bytes_option),
+        T(test_claim_bounds),
+        T(test_preauth_token_size),
         T(test_preauth_mint_and_accept),
         T(test_preauth_in_chain),
         T(test_preauth_keys),
