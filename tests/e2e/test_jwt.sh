@@ -132,6 +132,16 @@ expect_403() {
     assert_json_error
 }
 
+# put_with_tokens BASE OID FILE TOKEN...: PUTs FILE to BASE's object OID with one
+# "Authorization: Bearer" header per TOKEN, in order.
+put_with_tokens() {
+    local base=$1 oid=$2 file=$3 tok
+    local -a h=()
+    shift 3
+    for tok in "$@"; do h+=(-H "Authorization: Bearer $tok"); done
+    http PUT "$base/objects/storage/$oid" "${h[@]}" -H 'Content-Type: application/octet-stream' -T "$file"
+}
+
 # expect_refused: 401 (with LFS-Authenticate) or 403, with an LFS JSON error.
 expect_refused() {
     assert_status 401 403
@@ -575,15 +585,12 @@ test_action_tokens() {
     assert_status 200
     harvest_tokens "$HTTP_BODY"
     upc=$(action_token "$HTTP_BODY" upload)
-    http PUT "$base/objects/storage/$oc" -H "Authorization: Bearer $bad" -H "Authorization: Bearer $upc" \
-        -H 'Content-Type: application/octet-stream' -T "$c"
+    put_with_tokens "$base" "$oc" "$c" "$bad" "$upc"
     assert_status_2xx
-    http PUT "$base/objects/storage/$oc" -H "Authorization: Bearer $upc" -H "Authorization: Bearer $bad" \
-        -H 'Content-Type: application/octet-stream' -T "$c"
+    put_with_tokens "$base" "$oc" "$c" "$upc" "$bad"
     assert_status_2xx
     # ... and two that are both refused: still refused
-    http PUT "$base/objects/storage/$oa" -H "Authorization: Bearer $bad" -H "Authorization: Bearer $upc" \
-        -H 'Content-Type: application/octet-stream' -T "$a"
+    put_with_tokens "$base" "$oa" "$a" "$bad" "$upc"
     expect_refused
     assert_only_files "$STORE" "org/repo/$oa" "org/repo/$ob" "org/repo/$oc" "org/other/$oa"
     assert_server_alive
@@ -759,19 +766,16 @@ EOF
     expect_401
     # beside a valid user token, in either order: the user token wins
     for bad in "$expired" "$forged"; do
-        http PUT "$base/objects/storage/$oid" -H "Authorization: Bearer $bad" -H "Authorization: Bearer $t" \
-            -H 'Content-Type: application/octet-stream' -T "$f"
+        put_with_tokens "$base" "$oid" "$f" "$bad" "$t"
         assert_status_2xx
-        http PUT "$base/objects/storage/$oid" -H "Authorization: Bearer $t" -H "Authorization: Bearer $bad" \
-            -H 'Content-Type: application/octet-stream' -T "$f"
+        put_with_tokens "$base" "$oid" "$f" "$t" "$bad"
         assert_status_2xx
         jbatch "$base" download "$oid" 3000 -H "Authorization: Bearer $bad" -H "Authorization: Bearer $t"
         assert_status 200
         jbatch "$base" download "$oid" 3000 -H "Authorization: Bearer $t" -H "Authorization: Bearer $bad"
         assert_status 200
         # the user token decides what is allowed: read-only may not upload
-        http PUT "$base/objects/storage/$oid" -H "Authorization: Bearer $bad" -H "Authorization: Bearer $ro" \
-            -H 'Content-Type: application/octet-stream' -T "$f"
+        put_with_tokens "$base" "$oid" "$f" "$bad" "$ro"
         expect_403
     done
     assert_only_files "$STORE" "org/repo/$oid"
