@@ -1270,6 +1270,42 @@ static void test_preauth_in_chain(void **state)
     lfs_preauth_destroy(p);
 }
 
+/* A credential the preauth provider rejected is not shown to the user provider: with the
+ * same HS256 key and a longer leeway, the user provider would otherwise take an expired
+ * action token for a user token (without the action_token mark, so it could renew itself
+ * on the batch API). */
+static void test_chain_rejected_credential_not_retried(void **state)
+{
+    (void)state;
+    json_t *list = json_pack("[{s:s, s:{s:s, s:s, s:i}}]", "factory", "jwt", "options", "algorithm",
+                             "HS256", "private_key", SECRET, "leeway", 3600);
+    struct lfs_auth_chain chain;
+    struct lfs_error err = {0};
+    assert_int_equal(lfs_auth_chain_create(list, "AUTH_PROVIDERS", &chain, &err), 0);
+    json_decref(list);
+    struct lfs_preauth *p =
+        preauth(json_pack("{s:s, s:{s:s}}", "factory", "jwt", "options", "private_key", SECRET));
+    assert_int_equal(lfs_auth_chain_prepend(&chain, p->provider, &err), 0);
+    time_t now = time(NULL);
+    const char *up = bearer(mint_action(p, "org", "repo", OID, LFS_PERM_WRITE, 1));
+    h2o_iovec_t hv[1] = {h2o_iovec_init(up, strlen(up))};
+    struct lfs_auth_request req = {.authorization = hv, .nauthorization = 1, .now = now};
+    struct lfs_identity id;
+    /* valid: the preauth provider takes it, marked */
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), 1);
+    assert_true(lfs_identity_is_action_token(&id));
+    /* expired for the preauth provider (leeway 10 s), not for the user provider (1 h) */
+    req.now = now + 100;
+    assert_int_equal(
+        auth_req(chain.providers[1], (const char *[]){up}, 1, NULL, req.now, &id, &err),
+        1); /* what the user provider alone would do */
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_non_null(strstr(err.message, "expired"));
+    lfs_auth_chain_destroy(&chain);
+    lfs_preauth_destroy(p);
+}
+
 static void test_preauth_keys(void **state)
 {
     (void)state;
@@ -1442,6 +1478,7 @@ int main(void)
         T(test_preauth_token_size),
         T(test_preauth_mint_and_accept),
         T(test_preauth_in_chain),
+        T(test_chain_rejected_credential_not_retried),
         T(test_preauth_keys),
         T(test_concurrent),
     };
