@@ -1183,19 +1183,29 @@ static void test_preauth_token_size(void **state)
     lfs_preauth_destroy(p);
 }
 
-static void test_preauth_in_chain(void **state)
+/* Builds a chain from the AUTH_PROVIDERS list (consumed) with an HS256 preauth provider
+ * (key SECRET) prepended, as the app does. Destroy the chain, then the preauth. */
+static struct lfs_preauth *chain_with_preauth(json_t *list, struct lfs_auth_chain *chain)
 {
-    (void)state;
-    json_t *list = json_pack("[{s:s, s:{s:s, s:s}}, s]", "factory", "giftless.auth.jwt:factory",
-                             "options", "algorithm", "RS256", "public_key", rsa_pub,
-                             "giftless.auth.allow_anon:read_only");
-    struct lfs_auth_chain chain;
     struct lfs_error err = {0};
-    assert_int_equal(lfs_auth_chain_create(list, "AUTH_PROVIDERS", &chain, &err), 0);
+    assert_int_equal(lfs_auth_chain_create(list, "AUTH_PROVIDERS", chain, &err), 0);
     json_decref(list);
     struct lfs_preauth *p =
         preauth(json_pack("{s:s, s:{s:s}}", "factory", "jwt", "options", "private_key", SECRET));
-    assert_int_equal(lfs_auth_chain_prepend(&chain, p->provider, &err), 0);
+    assert_int_equal(lfs_auth_chain_prepend(chain, p->provider, &err), 0);
+    return p;
+}
+
+static void test_preauth_in_chain(void **state)
+{
+    (void)state;
+    struct lfs_auth_chain chain;
+    struct lfs_error err = {0};
+    struct lfs_preauth *p =
+        chain_with_preauth(json_pack("[{s:s, s:{s:s, s:s}}, s]", "factory",
+                                     "giftless.auth.jwt:factory", "options", "algorithm", "RS256",
+                                     "public_key", rsa_pub, "giftless.auth.allow_anon:read_only"),
+                           &chain);
     time_t now = time(NULL);
     struct lfs_identity id;
     h2o_iovec_t hv[2];
@@ -1277,15 +1287,12 @@ static void test_preauth_in_chain(void **state)
 static void test_chain_rejected_credential_not_retried(void **state)
 {
     (void)state;
-    json_t *list = json_pack("[{s:s, s:{s:s, s:s, s:i}}]", "factory", "jwt", "options", "algorithm",
-                             "HS256", "private_key", SECRET, "leeway", 3600);
     struct lfs_auth_chain chain;
     struct lfs_error err = {0};
-    assert_int_equal(lfs_auth_chain_create(list, "AUTH_PROVIDERS", &chain, &err), 0);
-    json_decref(list);
     struct lfs_preauth *p =
-        preauth(json_pack("{s:s, s:{s:s}}", "factory", "jwt", "options", "private_key", SECRET));
-    assert_int_equal(lfs_auth_chain_prepend(&chain, p->provider, &err), 0);
+        chain_with_preauth(json_pack("[{s:s, s:{s:s, s:s, s:i}}]", "factory", "jwt", "options",
+                                     "algorithm", "HS256", "private_key", SECRET, "leeway", 3600),
+                           &chain);
     time_t now = time(NULL);
     const char *up = bearer(mint_action(p, "org", "repo", OID, LFS_PERM_WRITE, 1));
     h2o_iovec_t hv[1] = {h2o_iovec_init(up, strlen(up))};
