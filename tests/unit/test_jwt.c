@@ -597,6 +597,21 @@ static void test_claim_bounds(void **state)
                      1);
     assert_string_equal(id.id, "\x01\n\x1f\xc3\xa9\x7f");
     assert_string_equal(id.name, "\r");
+    /* the same in scopes: odd grants that match no route, the plain one still works */
+    char *payload;
+    assert_true(asprintf(&payload,
+                         "{\"sub\":\"u\",\"exp\":%ld,\"scopes\":[\"obj:\\u0001/\xc3\xa9/*:write\","
+                         "\"obj:\\n\\u007f\","
+                         "\"obj:org/repo/*:read\"]}",
+                         (long)NOW + 300) > 0);
+    assert_int_equal(
+        auth_bearer(auth, mint_hs_raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", keep(payload), 0), &id,
+                    &err),
+        1);
+    assert_true(lfs_identity_allows(&id, "org", "repo", NULL, LFS_PERM_READ));
+    assert_false(lfs_identity_allows(&id, "org", "repo", NULL, LFS_PERM_WRITE));
+    expect_reject(auth, hs_token("\"u\"", "\"n\"", "\"m\", \"scopes\": [\"obj:\xff/*\"]"),
+                  "payload is malformed");
     auth->ops->destroy(auth);
 }
 
