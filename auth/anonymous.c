@@ -63,6 +63,7 @@ const struct lfs_auth_ops lfs_auth_anon_read_only_ops = {
     .create = read_only_create,
     .destroy = anonymous_destroy,
     .authenticate = anonymous_authenticate,
+    .without_credentials = true,
 };
 
 const struct lfs_auth_ops lfs_auth_anon_read_write_ops = {
@@ -71,4 +72,5 @@ const struct lfs_auth_ops lfs_auth_anon_read_write_ops = {
     .create = read_write_create,
     .destroy = anonymous_destroy,
     .authenticate = anonymous_authenticate,
+    .without_credentials = true,
 };

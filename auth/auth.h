@@ -78,6 +78,10 @@ struct lfs_auth_ops {
      * Allocates from pool. Called concurrently from every worker thread. */
     int (*authenticate)(struct lfs_auth *auth, const struct lfs_auth_request *req,
                         h2o_mem_pool_t *pool, struct lfs_identity *out, struct lfs_error *err);
+    /* True for providers that accept a request without looking at its credentials
+     * (anonymous access): the chain skips them once a credential was rejected, so that a
+     * bad token is answered 401 rather than served as anonymous. */
+    bool without_credentials;
 };
 
 /* Every provider embeds this as its first member. */
@@ -109,8 +113,14 @@ void lfs_auth_chain_destroy(struct lfs_auth_chain *chain);
 int lfs_auth_chain_prepend(struct lfs_auth_chain *chain, struct lfs_auth *provider,
                            struct lfs_error *err);
 
-/* Runs the providers in order. Returns 1 with *out (first identity wins), 0 when no provider
- * recognised a credential (caller answers 401), -1 when a provider rejected one (err 401).
+/* Runs the providers in order, each on every credential (Authorization values, then ?jwt=)
+ * that no earlier provider rejected. Returns 1 with *out from the first provider that
+ * accepts a credential: a provider that rejects one (an expired action token beside a valid
+ * user token, as git-lfs sends them) does not stop the others from accepting theirs, but a
+ * rejected credential is never shown to a later provider. Returns 0 when no provider
+ * recognised a credential (caller answers 401), -1 with the first rejection's err (401)
+ * when some credential was rejected and none accepted (providers marked
+ * without_credentials are then not consulted), or when there are more than 16 credentials.
  * Any worker thread. */
 int lfs_auth_chain_authenticate(const struct lfs_auth_chain *chain,
                                 const struct lfs_auth_request *req, h2o_mem_pool_t *pool,

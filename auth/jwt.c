@@ -19,7 +19,9 @@
  * unset, tokens carrying `aud` are refused, as RFC 7519 and PyJWT do), basic_auth_user
  * ("_jwt"; null or "" disables Basic), default_lifetime (60 s, for minting). lfsgate's own:
  * token_cache_size (entries of the verified-token cache, default LFS_AUTH_JWT_CACHE_ENTRIES;
- * 0 turns the cache off, e.g. to measure it; unused by the action-token provider).
+ * 0 turns the cache off, e.g. to measure it; unused by the action-token provider) and
+ * token_cache_bytes (its memory bound, a size such as "16M", default
+ * LFS_AUTH_JWT_CACHE_BYTES).
  *
  * Minting runs for every href of a batch answer, so what does not change between tokens is
  * prepared once: the encoded header (which also lets verification skip parsing a header
@@ -67,6 +69,7 @@ struct lfs_auth_jwt {
     char *basic_user; /* NULL: Basic not inspected */
     bool preauth;
     size_t cache_size;                  /* token_cache_size; 0: no cache */
+    size_t cache_bytes;                 /* token_cache_bytes */
     struct lfs_auth_token_cache *cache; /* NULL in preauth mode */
     /* The header tokens are minted with, base64url-encoded and followed by '.' (the start of
      * every signing input), and the end of their claims: ,"iss":...,"aud":... or "". */
@@ -276,10 +279,11 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
                                        "basic_auth_user",
                                        "default_lifetime",
                                        "token_cache_size",
+                                       "token_cache_bytes",
                                        NULL};
     char kpath[256];
     const char *alg_name, *key_id, *issuer, *basic_user;
-    long long leeway, lifetime, cache_size;
+    long long leeway, lifetime, cache_size, cache_bytes;
     if (opts != NULL && !json_is_null(opts) && !json_is_object(opts))
         return lfs_error_set(err, 500, "config: %s: expected a mapping of options", path);
     if (opts != NULL && json_is_null(opts))
@@ -291,6 +295,9 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
                            &lifetime, err) < 0 ||
         lfs_config_get_int(opts, path, "token_cache_size", LFS_AUTH_JWT_CACHE_ENTRIES, 0,
                            LFS_AUTH_JWT_CACHE_MAX_ENTRIES, &cache_size, err) < 0 ||
+        lfs_config_get_size(opts, path, "token_cache_bytes", LFS_AUTH_JWT_CACHE_BYTES,
+                            LFS_AUTH_JWT_CACHE_MIN_BYTES, LFS_AUTH_JWT_CACHE_MAX_BYTES,
+                            &cache_bytes, err) < 0 ||
         lfs_config_get_string(opts, path, "key_id", j->preauth ? PREAUTH_KEY_ID : NULL, &key_id,
                               err) < 0 ||
         lfs_config_get_string(opts, path, "issuer", NULL, &issuer, err) < 0 ||
@@ -308,6 +315,7 @@ static int load_options(struct lfs_auth_jwt *j, const json_t *opts, const char *
     j->leeway = (long)leeway;
     j->default_lifetime = (long)lifetime;
     j->cache_size = (size_t)cache_size;
+    j->cache_bytes = (size_t)cache_bytes;
     if (key_id != NULL && key_id[0] == '\0')
         key_id = j->preauth ? PREAUTH_KEY_ID : NULL;
     if (issuer != NULL && issuer[0] == '\0')
@@ -429,8 +437,8 @@ int lfs_auth_jwt_build(const json_t *options, const char *path, bool preauth,
         return -1;
     }
     if (!preauth && j->cache_size > 0 &&
-        (j->cache = lfs_auth_token_cache_create(j->cache_size, LFS_AUTH_JWT_CACHE_MAX_TTL)) ==
-            NULL) {
+        (j->cache = lfs_auth_token_cache_create(j->cache_size, j->cache_bytes,
+                                                LFS_AUTH_JWT_CACHE_MAX_TTL)) == NULL) {
         lfs_auth_jwt_free(&j->base);
         return lfs_error_set(err, 500, "out of memory");
     }
@@ -546,7 +554,30 @@ static time_t to_time(double v)
     return v <= 0 ? 0 : (time_t)v;
 }
 
-/* Builds the identity (strings and grants in pool) from verified claims. */
+/* Length of the longest prefix of s[0..len) (valid UTF-8) of at most max bytes that ends on
+ * a character boundary. */
+static size_t utf8_prefix(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Builds the identity (strings and grants in pool) from verified claims.
+ *
+ * Any byte may arrive in a claim, but jansson validates UTF-8 while parsing and refuses
+ * \u0000 (no JSON_ALLOW_NUL), so a payload whose strings are not valid UTF-8 never gets here:
+ * it is refused as malformed (401). Strings here are valid UTF-8 without NUL; control
+ * characters are kept (they are escaped wherever they are written).
+ *
+ * What is copied is bounded, so that an identity stays small in logs, in messages and in
+ * the action tokens minted from it: a sub over LFS_AUTH_JWT_MAX_SUB bytes is refused rather
+ * than cut, because sub is the identity: two long subs that share a prefix would silently
+ * become one user. name is display only and is cut on a character boundary at
+ * LFS_AUTH_JWT_MAX_NAME bytes; an email over LFS_AUTH_JWT_MAX_EMAIL bytes (RFC 5321's limit
+ * for a path) is no deliverable address and is dropped rather than cut into another one. */
 static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, double exp,
                           h2o_mem_pool_t *pool, struct lfs_identity *out, struct lfs_error *err)
 {
@@ -554,6 +585,11 @@ static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, d
                  *email = json_object_get(payload, "email");
     *out = (struct lfs_identity){.expires = to_time(exp)};
     if (json_is_string(sub)) {
+        if (json_string_length(sub) > LFS_AUTH_JWT_MAX_SUB)
+            return lfs_error_set(err, 401,
+                                 "token claim \"sub\" is longer than %d bytes; ask the token "
+                                 "issuer for a shorter subject",
+                                 LFS_AUTH_JWT_MAX_SUB);
         out->id = pool_strndup(pool, json_string_value(sub), json_string_length(sub));
     } else if (json_is_integer(sub)) {
         char num[32];
@@ -565,9 +601,11 @@ static int build_identity(const struct lfs_auth_jwt *j, const json_t *payload, d
         return lfs_error_set(err, 401, "token claim \"sub\" must be a string");
     }
     out->name = json_is_string(name)
-                    ? pool_strndup(pool, json_string_value(name), json_string_length(name))
+                    ? pool_strndup(pool, json_string_value(name),
+                                   utf8_prefix(json_string_value(name), json_string_length(name),
+                                               LFS_AUTH_JWT_MAX_NAME))
                     : out->id;
-    if (json_is_string(email))
+    if (json_is_string(email) && json_string_length(email) <= LFS_AUTH_JWT_MAX_EMAIL)
         out->email = pool_strndup(pool, json_string_value(email), json_string_length(email));
     struct lfs_grant *grants;
     size_t n;
@@ -832,16 +870,17 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
         return lfs_error_set(err, 500, "this jwt provider has no key to sign tokens with");
     if (lfs_scope_format(org_path, repo, oid, perms, scope, sizeof(scope), err) < 0)
         return -1;
-    const char *sub = identity->id ? identity->id : "", *name = identity->name,
-               *email = identity->email;
+    /* Only what the action needs: who (sub), the one object and action (scopes), and when.
+     * name and email are left out so that the token (one or two per object of a batch
+     * answer) stays small whatever the user's token held; requests with it show the sub as
+     * the name. */
+    const char *sub = identity->id ? identity->id : "";
     long long now = (long long)time(NULL);
     long long exp = now + (lifetime > 0 ? lifetime : j->default_lifetime);
     /* The claims, in the order and form the jansson tree used to give them:
-     * {"exp":E,"iat":N,"nbf":N,"sub":S,"scopes":C[,"name":M][,"email":A][,"iss":I][,"aud":U]} */
+     * {"exp":E,"iat":N,"nbf":N,"sub":S,"scopes":C[,"iss":I][,"aud":U]} */
     size_t cap = 80 + 3 * 21 + LFS_AUTH_JSON_STRING_MAX(strlen(sub)) +
-                 LFS_AUTH_JSON_STRING_MAX(strlen(scope)) +
-                 (name ? LFS_AUTH_JSON_STRING_MAX(strlen(name)) : 0) +
-                 (email ? LFS_AUTH_JSON_STRING_MAX(strlen(email)) : 0) + j->claims_tail_len;
+                 LFS_AUTH_JSON_STRING_MAX(strlen(scope)) + j->claims_tail_len;
     char stack[1024];
     char *claims = cap <= sizeof(stack) ? stack : h2o_mem_alloc_pool(pool, cap);
     char issued[24];
@@ -861,10 +900,6 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
         o = put(o, scope, scope_len);
         *o++ = '"';
     }
-    if (name != NULL)
-        o = STRING_CLAIM(o, "name", name);
-    if (email != NULL)
-        o = STRING_CLAIM(o, "email", email);
     if (o == NULL || j->claims_tail == NULL)
         return lfs_error_set(err, 500, "cannot mint an action token");
     o = put(o, j->claims_tail, j->claims_tail_len);
@@ -873,6 +908,15 @@ int lfs_auth_jwt_mint(struct lfs_auth *provider, const struct lfs_identity *iden
 
     /* header64 (with its '.') . payload, signed, then . signature */
     size_t sig_max = lfs_auth_jose_sig_max(&j->key);
+    /* sub is at most LFS_AUTH_JWT_MAX_SUB bytes (6x escaped) and the scope one object, so
+     * only a very long configured issuer or audience can get here: say so rather than hand
+     * out a token the verifier refuses. */
+    size_t token_max = j->header64_len + (claims_len + 2) / 3 * 4 + 1 + (sig_max + 2) / 3 * 4;
+    if (token_max > LFS_AUTH_JWT_MAX_TOKEN)
+        return lfs_error_set(err, 500,
+                             "an action token would be %zu bytes, over the %d accepted; "
+                             "shorten the action provider's issuer or audience",
+                             token_max, LFS_AUTH_JWT_MAX_TOKEN);
     char *out = h2o_mem_alloc_pool(pool, j->header64_len + (claims_len + 2) / 3 * 4 + 1 +
                                              (sig_max + 2) / 3 * 4 + 1);
     memcpy(out, j->header64, j->header64_len);

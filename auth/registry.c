@@ -20,6 +20,9 @@ static const struct lfs_auth_ops *const providers[] = {
 
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 
+/* Credentials one request may carry (server/ allows 8 Authorization headers, plus ?jwt=). */
+#define MAX_CREDENTIALS 16
+
 const struct lfs_auth_ops *lfs_auth_find(const char *name)
 {
     return lfs_plugin_find((const void *const *)providers, NPROVIDERS, name);
@@ -111,14 +114,63 @@ int lfs_auth_chain_prepend(struct lfs_auth_chain *chain, struct lfs_auth *provid
     return 0;
 }
 
+/* The request with only credential k: Authorization value k, or ?jwt= for k == n. */
+static struct lfs_auth_request one_credential(const struct lfs_auth_request *req, size_t k)
+{
+    struct lfs_auth_request one = {.now = req->now};
+    if (k < req->nauthorization) {
+        one.authorization = &req->authorization[k];
+        one.nauthorization = 1;
+    } else {
+        one.query_jwt = req->query_jwt;
+    }
+    return one;
+}
+
+/* Providers in order, each shown the credentials no earlier provider refused, one at a time.
+ * One at a time so that a credential a provider refused (an expired action token) is
+ * never shown to a later provider that might judge it differently (a user provider with
+ * the same key and a longer leeway would take it for a user token), while the other
+ * credentials still get their chance. */
 int lfs_auth_chain_authenticate(const struct lfs_auth_chain *chain,
                                 const struct lfs_auth_request *req, h2o_mem_pool_t *pool,
                                 struct lfs_identity *out, struct lfs_error *err)
 {
+    size_t ncred = req->nauthorization + (req->query_jwt.base != NULL ? 1 : 0);
+    if (ncred > MAX_CREDENTIALS)
+        return lfs_error_set(err, 401, "too many credentials (at most %d)", MAX_CREDENTIALS);
+    bool refused[MAX_CREDENTIALS] = {false}, any_refused = false;
+    struct lfs_error first = {0};
     for (size_t i = 0; i < chain->count; i++) {
-        int r = chain->providers[i]->ops->authenticate(chain->providers[i], req, pool, out, err);
-        if (r != 0)
-            return r;
+        struct lfs_auth *p = chain->providers[i];
+        if (p->ops->without_credentials) {
+            /* anonymous access: never in place of a refused credential */
+            if (any_refused)
+                continue;
+            int r = p->ops->authenticate(p, req, pool, out, err);
+            if (r != 0)
+                return r;
+            continue;
+        }
+        for (size_t k = 0; k < ncred; k++) {
+            if (refused[k])
+                continue;
+            struct lfs_auth_request one = one_credential(req, k);
+            struct lfs_error e = {0};
+            int r = p->ops->authenticate(p, &one, pool, out, &e);
+            if (r == 1)
+                return 1;
+            if (r < 0) {
+                refused[k] = true;
+                if (!any_refused)
+                    first = e;
+                any_refused = true;
+            }
+        }
     }
-    return 0;
+    if (!any_refused)
+        return 0;
+    if (err != NULL)
+        *err = first;
+    return -1;
 }

@@ -2,10 +2,15 @@
  * mutex, a chained hash table and an LRU list; the shard and bucket come from the key, which
  * is already a SHA-256, so no further hashing is needed. An entry is one malloc block: the
  * entry, then the identity's grants, then its strings; lookups copy that identity into the
- * request pool while the shard is locked. Hit and miss counts are process-wide atomics read
- * by lfs_auth_token_cache_stats (for metrics). */
+ * request pool while the shard is locked. Each shard has its share of the byte budget as
+ * well as of the entries: an entry is accounted at the size malloc really gave it plus the
+ * allocator's header, and least recently used entries are evicted until a new one fits; an
+ * entry larger than ENTRY_SHARE of a shard's budget is not cached at all (so one huge
+ * identity cannot empty a shard). Hit and miss counts are process-wide atomics read by
+ * lfs_auth_token_cache_stats (for metrics). */
 #include "auth/token_cache.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -18,10 +23,15 @@
 #include "auth/scope.h"
 
 #define NSHARDS 16
+/* An entry may use at most 1/ENTRY_SHARE of its shard's byte budget. */
+#define ENTRY_SHARE 8
+/* What malloc keeps beside each block (glibc: one size word), counted with the entry. */
+#define MALLOC_OVERHEAD sizeof(size_t)
 
 struct entry {
     unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
     time_t valid_until;
+    size_t bytes;                 /* accounted size of this block */
     struct lfs_identity identity; /* points into the same block */
     struct entry *hash_next;
     struct entry *lru_prev, *lru_next;
@@ -32,7 +42,8 @@ struct shard {
     struct entry **buckets;
     size_t nbuckets; /* power of two */
     size_t count, capacity;
-    struct entry lru; /* sentinel: lru.lru_next is the most recently used */
+    size_t bytes, max_bytes; /* accounted bytes of the entries, and the shard's budget */
+    struct entry lru;        /* sentinel: lru.lru_next is the most recently used */
 };
 
 struct lfs_auth_token_cache {
@@ -48,11 +59,13 @@ void lfs_auth_token_cache_stats(unsigned long long *hits, unsigned long long *mi
     *misses = atomic_load_explicit(&total_misses, memory_order_relaxed);
 }
 
-struct lfs_auth_token_cache *lfs_auth_token_cache_create(size_t capacity, long max_ttl)
+struct lfs_auth_token_cache *lfs_auth_token_cache_create(size_t capacity, size_t max_bytes,
+                                                         long max_ttl)
 {
     struct lfs_auth_token_cache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    size_t shard_bytes = max_bytes / NSHARDS;
     c->max_ttl = max_ttl;
     size_t per_shard = (capacity + NSHARDS - 1) / NSHARDS, nb = 8;
     if (per_shard == 0)
@@ -63,6 +76,7 @@ struct lfs_auth_token_cache *lfs_auth_token_cache_create(size_t capacity, long m
         struct shard *s = &c->shards[i];
         pthread_mutex_init(&s->lock, NULL);
         s->capacity = per_shard;
+        s->max_bytes = shard_bytes;
         s->nbuckets = nb;
         s->lru.lru_next = s->lru.lru_prev = &s->lru;
         if ((s->buckets = calloc(nb, sizeof(*s->buckets))) == NULL) {
@@ -156,6 +170,7 @@ static void remove_entry(struct shard *s, struct entry **link, struct entry *e)
     *link = e->hash_next;
     lru_unlink(e);
     s->count--;
+    s->bytes -= e->bytes;
     free(e);
 }
 
@@ -230,18 +245,28 @@ void lfs_auth_token_cache_put(struct lfs_auth_token_cache *cache, const unsigned
         valid_until = now + cache->max_ttl;
     if (valid_until <= now)
         return;
-    struct entry *e = malloc(sizeof(*e) + identity_size(identity));
+    struct shard *s = shard_of(cache, key);
+    size_t size = sizeof(struct entry) + identity_size(identity);
+    /* Checked before allocating: s->max_bytes does not change after creation. */
+    if (size + MALLOC_OVERHEAD > s->max_bytes / ENTRY_SHARE)
+        return;
+    struct entry *e = malloc(size);
     if (e == NULL)
         return;
+    e->bytes = malloc_usable_size(e) + MALLOC_OVERHEAD;
+    if (e->bytes > s->max_bytes / ENTRY_SHARE) {
+        free(e);
+        return;
+    }
     memcpy(e->key, key, LFS_AUTH_TOKEN_CACHE_KEY_LEN);
     e->valid_until = valid_until;
     identity_copy(identity, e + 1, &e->identity);
-    struct shard *s = shard_of(cache, key);
     pthread_mutex_lock(&s->lock);
     struct entry **link = find(s, key);
     if (*link != NULL)
         remove_entry(s, link, *link);
-    if (s->count >= s->capacity) {
+    /* e fits the budget alone (checked above), so this ends with room for it. */
+    while (s->count > 0 && (s->count >= s->capacity || s->bytes + e->bytes > s->max_bytes)) {
         struct entry *victim = s->lru.lru_prev;
         remove_entry(s, find(s, victim->key), victim);
     }
@@ -250,5 +275,21 @@ void lfs_auth_token_cache_put(struct lfs_auth_token_cache *cache, const unsigned
     *link = e;
     lru_push_front(s, e);
     s->count++;
+    s->bytes += e->bytes;
     pthread_mutex_unlock(&s->lock);
+}
+
+size_t lfs_auth_token_cache_bytes(struct lfs_auth_token_cache *cache, size_t *entries)
+{
+    size_t bytes = 0, n = 0;
+    for (size_t i = 0; i < NSHARDS; i++) {
+        struct shard *s = &cache->shards[i];
+        pthread_mutex_lock(&s->lock);
+        bytes += s->bytes;
+        n += s->count;
+        pthread_mutex_unlock(&s->lock);
+    }
+    if (entries != NULL)
+        *entries = n;
+    return bytes;
 }

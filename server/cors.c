@@ -164,34 +164,76 @@ void lfs_cors_destroy(struct lfs_cors *cors)
     *cors = (struct lfs_cors){0};
 }
 
-/* '*' matches any run of characters except '/' (so a pattern cannot reach into the path or
- * across the scheme separator). */
-static bool glob_match(const char *p, const char *s, const char *end)
+/* The longest DNS label (RFC 1035 2.3.4): a star never stands for more. */
+#define LABEL_MAX 63
+/* Longer Origin headers are never allowed (no real origin comes near). */
+#define ORIGIN_MAX 512
+
+static bool label_char(char c)
 {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* A star matches one to LABEL_MAX letters, digits or '-', i.e. (part of) ONE DNS label: it
+ * never crosses a '.', ':', '/', '@', '?' or '#', so the pattern https://STAR.example.org is
+ * not satisfied by https://evil.com@x.example.org or https://evil.com:1.example.org.
+ * Everything else matches itself exactly. Computed row by row over the pattern (which string
+ * prefixes the pattern prefix matches) rather than by backtracking, so that a pattern with
+ * several stars costs O(pattern x origin) on a hostile origin, not exponential time.
+ * Requires len <= ORIGIN_MAX. */
+static bool glob_match(const char *p, const char *s, size_t len)
+{
+    bool cur[ORIGIN_MAX + 1] = {true}, next[ORIGIN_MAX + 1];
+    unsigned run[ORIGIN_MAX + 1];    /* label characters right before position j */
+    unsigned before[ORIGIN_MAX + 2]; /* matched positions in cur[0..j) */
+    run[0] = 0;
+    for (size_t j = 1; j <= len; j++)
+        run[j] = label_char(s[j - 1]) ? run[j - 1] + 1 : 0;
     for (; *p != '\0'; p++) {
+        bool any = false;
+        next[0] = false;
         if (*p == '*') {
-            for (const char *t = s;; t++) {
-                if (glob_match(p + 1, t, end))
-                    return true;
-                if (t == end || *t == '/')
-                    return false;
+            before[0] = 0;
+            for (size_t j = 0; j <= len; j++)
+                before[j + 1] = before[j] + (cur[j] ? 1 : 0);
+            for (size_t j = 1; j <= len; j++) {
+                size_t reach = run[j] < LABEL_MAX ? run[j] : LABEL_MAX;
+                next[j] = before[j] - before[j - reach] > 0;
+                any |= next[j];
+            }
+        } else {
+            for (size_t j = 1; j <= len; j++) {
+                next[j] = cur[j - 1] && s[j - 1] == *p;
+                any |= next[j];
             }
         }
-        if (s == end || *s != *p)
+        if (!any)
             return false;
-        s++;
+        memcpy(cur, next, (len + 1) * sizeof(bool));
     }
-    return s == end;
+    return cur[len];
+}
+
+/* An Origin is ASCII without spaces or control characters (RFC 6454 serialisation). Anything
+ * else is refused before matching, also for a lone "*": the origin is echoed into
+ * Access-Control-Allow-Origin, so odd bytes must never reach that header. */
+static bool origin_printable(const char *origin, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)origin[i] <= 0x20 || (unsigned char)origin[i] >= 0x7f)
+            return false;
+    return true;
 }
 
 bool lfs_cors_origin_allowed(const struct lfs_cors *cors, const char *origin, size_t len)
 {
-    if (!cors->enabled || origin == NULL || len == 0 || len > 512)
+    if (!cors->enabled || origin == NULL || len == 0 || len > ORIGIN_MAX ||
+        !origin_printable(origin, len))
         return false;
     for (size_t i = 0; i < cors->norigins; i++) {
         if (strcmp(cors->origins[i], "*") == 0)
             return true;
-        if (glob_match(cors->origins[i], origin, origin + len))
+        if (glob_match(cors->origins[i], origin, len))
             return true;
     }
     return false;

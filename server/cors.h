@@ -12,8 +12,8 @@ struct lfs_request;
 
 struct lfs_cors {
     bool enabled;
-    char **origins; /* exact origins, patterns where a star stands for any run of non-"/"
-                       characters, or a lone star */
+    char **origins; /* exact origins, patterns where a star stands for 1..63 letters, digits
+                       or '-' (one DNS label at most), or a lone star */
     size_t norigins;
     char *allowed_headers; /* ", "-joined, for Access-Control-Allow-Headers */
     char *allowed_methods; /* ", "-joined, for Access-Control-Allow-Methods */
@@ -36,7 +36,8 @@ int lfs_cors_create_middleware(const json_t *kwargs, const char *path, struct lf
                                struct lfs_error *err);
 void lfs_cors_destroy(struct lfs_cors *cors);
 
-/* True when `origin` (len bytes) is allowed. Any thread. */
+/* True when `origin` (len bytes, not NUL-terminated) is allowed; false for any origin with
+ * bytes outside printable ASCII or longer than 512 bytes. Any thread. */
 bool lfs_cors_origin_allowed(const struct lfs_cors *cors, const char *origin, size_t len);
 
 /* Adds the CORS response headers for an allowed Origin to r's response (every answer,

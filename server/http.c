@@ -2,6 +2,7 @@
  * against the app's provider chain, and the public URL of the request (ProxyFix rules). */
 #include "server/http.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <strings.h>
 #include <stdio.h>
@@ -273,27 +274,90 @@ static h2o_iovec_t forwarded_param(const h2o_headers_t *headers, int trusted, co
     return h2o_iovec_init(NULL, 0);
 }
 
-static bool host_valid(h2o_iovec_t host)
-{
-    if (host.len == 0 || host.len > 255)
-        return false;
-    for (size_t i = 0; i < host.len; i++) {
-        char c = host.base[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
+/* A port: 1 to 5 digits with a value from 1 to 65535 (so "99999", "0" and "" are refused). */
 static bool digits_valid(h2o_iovec_t v)
 {
     if (v.len == 0 || v.len > 5)
         return false;
-    for (size_t i = 0; i < v.len; i++)
+    unsigned value = 0;
+    for (size_t i = 0; i < v.len; i++) {
         if (v.base[i] < '0' || v.base[i] > '9')
             return false;
+        value = value * 10 + (unsigned)(v.base[i] - '0');
+    }
+    return value >= 1 && value <= 65535;
+}
+
+/* A bracketed IPv6 literal (with the brackets): hex digits, ':' and '.' (an embedded IPv4
+ * tail) only, at least one ':'. Not a full RFC 4291 parse: enough that nothing but an address
+ * can reach an href. */
+static bool ipv6_literal_valid(const char *p, size_t len)
+{
+    if (len < 4 || p[0] != '[' || p[len - 1] != ']' || memchr(p, ':', len) == NULL)
+        return false;
+    for (size_t i = 1; i + 1 < len; i++)
+        if (!(isxdigit((unsigned char)p[i]) || p[i] == ':' || p[i] == '.'))
+            return false;
     return true;
+}
+
+/* A DNS-ish name: labels of 1..63 letters, digits, '-' or '_' (seen in internal names)
+ * separated by single dots. A name of digits and dots only must be an IPv4 address with four
+ * parts of at most 255, so "999.1.1.1" or "1.2.3" are refused. */
+static bool reg_name_valid(const char *p, size_t len)
+{
+    size_t label = 0, parts = 1;
+    unsigned part = 0;
+    bool all_digits = true, part_ok = true;
+    for (size_t i = 0; i < len; i++) {
+        char c = p[i];
+        if (c == '.') {
+            if (label == 0)
+                return false;
+            label = 0, part = 0, parts++;
+            continue;
+        }
+        if (!(isalnum((unsigned char)c) || c == '-' || c == '_') || ++label > 63)
+            return false;
+        if (!isdigit((unsigned char)c)) {
+            all_digits = false;
+        } else {
+            part = part * 10 + (unsigned)(c - '0');
+            if (part > 255 || label > 3)
+                part_ok = false;
+        }
+    }
+    if (label == 0)
+        return false;
+    return !all_digits || (parts == 4 && part_ok);
+}
+
+/* Host and Host-like headers, trusted or not: a reg-name, an IPv4 address or a bracketed
+ * IPv6 address, optionally followed by ":port" (1..65535). Everything accepted here is copied
+ * into hrefs as it is, so anything else is refused. */
+static bool host_valid(h2o_iovec_t host)
+{
+    if (host.len == 0 || host.len > 255)
+        return false;
+    size_t name_len = host.len;
+    if (host.base[0] == '[') {
+        const char *close = memchr(host.base, ']', host.len);
+        if (close == NULL)
+            return false;
+        name_len = (size_t)(close - host.base) + 1;
+        if (!ipv6_literal_valid(host.base, name_len))
+            return false;
+    } else {
+        const char *colon = memchr(host.base, ':', host.len);
+        if (colon != NULL)
+            name_len = (size_t)(colon - host.base);
+        if (!reg_name_valid(host.base, name_len))
+            return false;
+    }
+    if (name_len == host.len)
+        return true;
+    return host.base[name_len] == ':' &&
+           digits_valid(h2o_iovec_init(host.base + name_len + 1, host.len - name_len - 1));
 }
 
 int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf, const char *scheme,
@@ -321,10 +385,14 @@ int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
     }
     h2o_iovec_t host = fhost.base != NULL ? fhost : authority;
     if (!host_valid(host))
-        return lfs_error_set(err, 400, "invalid %s header", fhost.base ? "forwarded host" : "Host");
+        return lfs_error_set(err, 400,
+                             "invalid %s: expected a host name, an IPv4 address or a bracketed "
+                             "IPv6 address, optionally followed by :port (1-65535)",
+                             fhost.base ? "forwarded host (X-Forwarded-Host or Forwarded host=)"
+                                        : "Host header");
     if (fport.base != NULL) {
         if (!digits_valid(fport))
-            return lfs_error_set(err, 400, "X-Forwarded-Port must be a port number");
+            return lfs_error_set(err, 400, "X-Forwarded-Port must be a port number (1-65535)");
         /* Replace any port in the host, as ProxyFix does (IPv6 literals keep their colons). */
         const char *bracket = memchr(host.base, ']', host.len);
         const char *from = bracket ? bracket : host.base;
@@ -367,7 +435,8 @@ const char *lfs_http_base_url(struct lfs_request *r)
     char fallback[300];
     if (authority.len == 0) {
         /* HTTP/1.0 without Host: name the listening address. */
-        snprintf(fallback, sizeof(fallback), "%s:%d", r->app->settings.listen_host,
+        const char *v6 = strchr(r->app->settings.listen_host, ':');
+        snprintf(fallback, sizeof(fallback), v6 ? "[%s]:%d" : "%s:%d", r->app->settings.listen_host,
                  r->app->settings.listen_port);
         authority = h2o_iovec_init(fallback, strlen(fallback));
     }

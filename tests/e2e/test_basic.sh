@@ -619,6 +619,36 @@ test_concurrent_same_object() {
     assert_status 200
 }
 
+# Issue #12: "https://*.example.org" also allowed https://evil.com@x.example.org and origins
+# with ':', '?', '#' or '/' before the suffix. A star is part of one DNS label now; origins
+# with odd bytes get no CORS headers either (and the server stays up).
+test_cors_origin_patterns() {
+    local o acao
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    write_config "$CONFIG" "$E2E_TMP/store" 'CORS:
+  allowed_origins: ["https://*.example.org", "http://localhost:*"]'
+    start_lfsgate --config "$CONFIG"
+    for o in https://portal.example.org https://a-1.example.org http://localhost:3000; do
+        http GET "$(lfs_url org repo)/locks" -H "Origin: $o"
+        acao=$(http_header Access-Control-Allow-Origin)
+        assert_eq "$o" "$acao" "Access-Control-Allow-Origin for $o"
+    done
+    local -a bad=('https://evil.com@x.example.org' 'https://evil.com:1.example.org'
+        'https://evil.com?.example.org' 'https://evil.com#.example.org' 'https://evil.com/.example.org'
+        'https://a.b.example.org' 'https://.example.org' 'http://localhost:3000@evil.com'
+        $'https://\xff.example.org' $'https://a\x01.example.org' $'https://caf\xc3\xa9.example.org')
+    bad+=("https://$(head -c 600 /dev/zero | tr '\0' a).example.org")
+    for o in "${bad[@]}"; do
+        http GET "$(lfs_url org repo)/locks" -H "Origin: $o"
+        [[ $HTTP_STATUS != 000 ]] || fail "no answer for Origin $(printf '%q' "$o" | cut -c 1-80)"
+        acao=$(http_header Access-Control-Allow-Origin)
+        assert_eq "" "$acao" "Access-Control-Allow-Origin for $(printf '%q' "$o" | cut -c 1-80)"
+        http OPTIONS "$(lfs_url org repo)/objects/batch" -H "Origin: $o" -H 'Access-Control-Request-Method: POST'
+        assert_eq "" "$(http_header Access-Control-Allow-Origin)" "preflight for $(printf '%q' "$o" | cut -c 1-80)"
+    done
+    assert_server_alive
+}
+
 run_test git_push_clone_nested_org test_git_nested_org
 run_test git_push_clone_legacy_endpoint test_git_legacy_endpoint
 run_test push_no_locking_warning test_push_no_locking_warning
@@ -634,4 +664,5 @@ run_test default_config test_default_config
 run_test cli_and_healthz test_cli_and_healthz
 run_test client_disconnect_mid_upload test_client_disconnect_mid_upload
 run_test concurrent_same_object test_concurrent_same_object
+run_test cors_origin_patterns test_cors_origin_patterns
 e2e_finish

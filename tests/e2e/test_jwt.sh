@@ -49,6 +49,16 @@ expect_403() {
     assert_json_error
 }
 
+# put_with_tokens BASE OID FILE TOKEN...: PUTs FILE to BASE's object OID with one
+# "Authorization: Bearer" header per TOKEN, in order.
+put_with_tokens() {
+    local base=$1 oid=$2 file=$3 tok
+    local -a h=()
+    shift 3
+    for tok in "$@"; do h+=(-H "Authorization: Bearer $tok"); done
+    http PUT "$base/objects/storage/$oid" "${h[@]}" -H 'Content-Type: application/octet-stream' -T "$file"
+}
+
 # expect_refused: 401 (with LFS-Authenticate) or 403, with an LFS JSON error.
 expect_refused() {
     assert_status 401 403
@@ -492,15 +502,12 @@ test_action_tokens() {
     assert_status 200
     harvest_tokens "$HTTP_BODY"
     upc=$(action_token "$HTTP_BODY" upload)
-    http PUT "$base/objects/storage/$oc" -H "Authorization: Bearer $bad" -H "Authorization: Bearer $upc" \
-        -H 'Content-Type: application/octet-stream' -T "$c"
+    put_with_tokens "$base" "$oc" "$c" "$bad" "$upc"
     assert_status_2xx
-    http PUT "$base/objects/storage/$oc" -H "Authorization: Bearer $upc" -H "Authorization: Bearer $bad" \
-        -H 'Content-Type: application/octet-stream' -T "$c"
+    put_with_tokens "$base" "$oc" "$c" "$upc" "$bad"
     assert_status_2xx
     # ... and two that are both refused: still refused
-    http PUT "$base/objects/storage/$oa" -H "Authorization: Bearer $bad" -H "Authorization: Bearer $upc" \
-        -H 'Content-Type: application/octet-stream' -T "$a"
+    put_with_tokens "$base" "$oa" "$a" "$bad" "$upc"
     expect_refused
     assert_only_files "$STORE" "org/repo/$oa" "org/repo/$ob" "org/repo/$oc" "org/other/$oa"
     assert_server_alive
@@ -576,6 +583,123 @@ test_nested_org_scopes() {
     assert_logs_clean
 }
 
+# big_batch_body FILE FIRST_OID FIRST_SIZE N: an upload batch of N objects (FIRST_OID, then
+# made-up oids) written to FILE.
+big_batch_body() {
+    python3 - "$@" <<'EOF'
+import hashlib, json, sys
+out, first, size, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+objs = [{"oid": first, "size": size}]
+objs += [{"oid": hashlib.sha256(b"obj-%d" % i).hexdigest(), "size": 1000 + i} for i in range(1, n)]
+with open(out, "w") as f:
+    json.dump({"operation": "upload", "transfers": ["basic"], "objects": objs, "hash_algo": "sha256"}, f)
+EOF
+}
+
+# Issue #12: a token with large claims gave action tokens over the 8 KiB limit (batch 200,
+# PUT 401) and a 22.5 MB answer to a 1,000-object batch. A sub over 256 bytes is now refused;
+# the largest accepted sub, a 600-byte name, a long email and 50 scopes give a bounded
+# answer whose upload token works.
+test_large_claims() {
+    local base t long_sub sub name email f oid req_size ans_size tok_size
+    local -a scopes=() hdr
+    jwt_setup
+    base=$(lfs_url org repo)
+    long_sub=$(python3 -c 'print("a" + "\u00e9" * 300)')
+    t=$(user_token --sub "$long_sub" --scope 'obj:org/repo/*:read')
+    jbatch "$base" upload "$(printf '%064d' 0)" 10 -H "Authorization: Bearer $t"
+    expect_401
+    assert_json "$HTTP_BODY" '"sub" in d["message"] and "256 bytes" in d["message"]' "the 401 names the sub claim"
+
+    sub=$(python3 -c 'print("a" + "\u00e9" * 127)')                 # 255 bytes of UTF-8
+    name=$(python3 -c 'print("\u00e9" * 300)')                      # 600 bytes
+    email=$(python3 -c 'print("x" * 300 + "@e2e.invalid")')
+    for i in $(seq 1 49); do scopes+=(--scope "obj:org/repo-$i/*:read,write"); done
+    t=$(user_token --sub "$sub" --name "$name" --email "$email" "${scopes[@]}" --scope 'obj:org/repo/*:read,write')
+    tok_size=${#t}
+    ((tok_size < 8192)) || fail "test token is $tok_size bytes: too large for this test"
+    f=$E2E_TMP/obj.bin
+    random_file "$f" 4000
+    oid=$(sha256_of "$f")
+    big_batch_body "$E2E_TMP/batch.json" "$oid" 4000 1000
+    req_size=$(file_size "$E2E_TMP/batch.json")
+    http POST "$base/objects/batch" -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
+        -H "Authorization: Bearer $t" --data-binary "@$E2E_TMP/batch.json"
+    assert_status 200
+    harvest_tokens "$HTTP_BODY"
+    ans_size=$(file_size "$HTTP_BODY")
+    echo "large claims: token $tok_size bytes, request $req_size bytes, answer $ans_size bytes for 1000 objects" >&2
+    ((ans_size < 1000 * 2048)) || fail "a 1000-object batch answered $ans_size bytes (over 2 KiB per object)"
+    assert_json "$HTTP_BODY" 'len(d["objects"]) == 1000 and all("upload" in o["actions"] for o in d["objects"])' \
+        "upload actions for the 1000 objects"
+    cp "$HTTP_BODY" "$E2E_TMP/answer.json"
+    mapfile -t hdr < <(action_header_args "$E2E_TMP/answer.json" 0 upload)
+    http PUT "$(action_href "$E2E_TMP/answer.json" 0 upload)" "${hdr[@]}" \
+        -H 'Content-Type: application/octet-stream' -T "$f"
+    assert_status_2xx
+    mapfile -t hdr < <(action_header_args "$E2E_TMP/answer.json" 0 verify)
+    lfs_post "$(action_href "$E2E_TMP/answer.json" 0 verify)" "{\"oid\": \"$oid\", \"size\": 4000}" "${hdr[@]}"
+    assert_status 200
+    assert_only_files "$STORE" "org/repo/$oid"
+    assert_server_alive
+    assert_logs_clean
+}
+
+# Issue #12: git-lfs sends an action's Authorization header and its own (http.extraHeader).
+# An expired or forged action token beside a valid user token must not fail the request:
+# the action-token provider comes first in the chain, and its rejection used to end it.
+test_expired_action_token_beside_user_token() {
+    local base t ro expired forged f oid
+    jwt_setup
+    stop_lfsgate
+    head -c 48 /dev/urandom | base64 -w 0 >"$KEYS/action.key"
+    cat >>"$CONFIG" <<EOF
+PRE_AUTHORIZED_ACTION_PROVIDER:
+  factory: giftless.auth.jwt:factory
+  options:
+    algorithm: HS256
+    private_key_file: $KEYS/action.key
+EOF
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    f=$E2E_TMP/obj.bin
+    random_file "$f" 3000
+    oid=$(sha256_of "$f")
+    t=$(user_token --scope 'obj:org/repo/*:read,write')
+    ro=$(user_token --scope 'obj:org/repo/*:read')
+    # an action token of this server (its key and kid) for this very object, expired
+    expired=$(minted --alg HS256 --hmac-key-file "$KEYS/action.key" --kid giftless-internal-jwt-key \
+        --iat-in -600 --exp-in -300 --scope "obj:org/repo/$oid:write")
+    forged=$(minted --alg HS256 --hmac-key-file "$KEYS/other.pub.pem" --kid giftless-internal-jwt-key \
+        --scope "obj:org/repo/$oid:write")
+
+    # alone, each is refused with its reason
+    http PUT "$base/objects/storage/$oid" -H "Authorization: Bearer $expired" \
+        -H 'Content-Type: application/octet-stream' -T "$f"
+    expect_401
+    assert_json "$HTTP_BODY" '"expired" in d["message"]' "the 401 says the token expired"
+    http PUT "$base/objects/storage/$oid" -H "Authorization: Bearer $forged" \
+        -H 'Content-Type: application/octet-stream' -T "$f"
+    expect_401
+    # beside a valid user token, in either order: the user token wins
+    for bad in "$expired" "$forged"; do
+        put_with_tokens "$base" "$oid" "$f" "$bad" "$t"
+        assert_status_2xx
+        put_with_tokens "$base" "$oid" "$f" "$t" "$bad"
+        assert_status_2xx
+        jbatch "$base" download "$oid" 3000 -H "Authorization: Bearer $bad" -H "Authorization: Bearer $t"
+        assert_status 200
+        jbatch "$base" download "$oid" 3000 -H "Authorization: Bearer $t" -H "Authorization: Bearer $bad"
+        assert_status 200
+        # the user token decides what is allowed: read-only may not upload
+        put_with_tokens "$base" "$oid" "$f" "$bad" "$ro"
+        expect_403
+    done
+    assert_only_files "$STORE" "org/repo/$oid"
+    assert_server_alive
+    assert_logs_clean
+}
+
 run_test jwt_git_extra_header test_git_extra_header
 run_test jwt_git_basic_password test_git_basic_password
 run_test jwt_git_read_only_token test_git_read_only_token
@@ -583,4 +707,6 @@ run_test jwt_rejected_tokens test_rejected_tokens
 run_test jwt_forbidden_scopes test_forbidden_scopes
 run_test jwt_action_tokens test_action_tokens
 run_test jwt_nested_org_scopes test_nested_org_scopes
+run_test jwt_large_claims test_large_claims
+run_test jwt_expired_action_token_beside_user_token test_expired_action_token_beside_user_token
 e2e_finish

@@ -333,6 +333,13 @@ test_proxyfix_trusted_values() {
     batch_with "$d" upload "$STORED_OID" 1 -H 'X-Forwarded-Host: evil.example/path?'
     assert_status 400
     assert_json_error
+    # issue #12: trusted values that are no host or port reached hrefs as they were
+    batch_with "$d" upload "$STORED_OID" 1 -H 'X-Forwarded-Host: ]]]:'
+    assert_status 400
+    assert_json_error
+    batch_with "$d" upload "$STORED_OID" 1 -H 'X-Forwarded-Port: 99999'
+    assert_status 400
+    assert_json_error
 
     # x_prefix not given (werkzeug default 0): the prefix header is ignored, X-Forwarded-Proto
     # is trusted (werkzeug default x_proto 1), the port too when x_port is given

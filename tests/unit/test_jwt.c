@@ -22,6 +22,7 @@
 
 #include "auth/auth.h"
 #include "auth/jwt.h"
+#include "auth/token_cache.h"
 
 #define NOW ((time_t)1700000000)
 #define OID "6adada03e86b154be00e25f288fcadc27aef06c47f12f88e3e1985c502803d1b"
@@ -516,6 +517,104 @@ static void test_malformed_tokens(void **state)
     auth->ops->destroy(auth);
 }
 
+/* A payload {"sub":SUB,"name":NAME,"email":EMAIL,"exp":...} (raw JSON fragments), HS256. */
+static char *hs_token(const char *sub, const char *name, const char *email)
+{
+    char *payload;
+    assert_true(asprintf(&payload, "{\"sub\":%s,\"name\":%s,\"email\":%s,\"exp\":%ld}", sub, name,
+                         email, (long)NOW + 300) > 0);
+    return mint_hs_raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", keep(payload), 0);
+}
+
+/* A JSON string of `prefix` followed by n copies of `unit` (kept). */
+static char *json_repeat(const char *prefix, const char *unit, size_t n)
+{
+    size_t plen = strlen(prefix), ulen = strlen(unit);
+    char *out = malloc(plen + n * ulen + 3), *o = out;
+    *o++ = '"';
+    memcpy(o, prefix, plen);
+    o += plen;
+    for (size_t i = 0; i < n; i++, o += ulen)
+        memcpy(o, unit, ulen);
+    *o++ = '"';
+    *o = '\0';
+    return keep(out);
+}
+
+static bool utf8_valid(const char *s)
+{
+    json_t *v = json_string(s); /* jansson validates UTF-8 */
+    json_decref(v);
+    return v != NULL;
+}
+
+/* Issue #12: claims are bounded when copied into an identity (sub refused over 256 bytes,
+ * name cut on a character boundary, a long email dropped), and any byte in a claim either
+ * yields a valid UTF-8 identity or a 401, never a crash. */
+static void test_claim_bounds(void **state)
+{
+    (void)state;
+    struct lfs_auth *auth = provider(json_pack("{s:s}", "private_key", SECRET)); /* HS256 */
+    struct lfs_identity id;
+    struct lfs_error err;
+    const char *mail = "\"u@example.com\"";
+    /* sub: 256 bytes pass, 257 and the issue's 'a' + 300 x U+00E9 (601 bytes) are refused */
+    assert_int_equal(
+        auth_bearer(auth, hs_token(json_repeat("", "s", 256), "\"n\"", mail), &id, &err), 1);
+    assert_int_equal(strlen(id.id), 256);
+    expect_reject(auth, hs_token(json_repeat("", "s", 257), "\"n\"", mail),
+                  "\"sub\" is longer than 256 bytes");
+    expect_reject(auth, hs_token(json_repeat("a", "\xc3\xa9", 300), "\"n\"", mail),
+                  "\"sub\" is longer than 256 bytes");
+    /* name: cut at 256 bytes, never inside a character */
+    assert_int_equal(
+        auth_bearer(auth, hs_token("\"u\"", json_repeat("a", "\xc3\xa9", 300), mail), &id, &err),
+        1);
+    assert_int_equal(strlen(id.name), 255); /* 'a' + 127 x 2 bytes; a 128th would end at 257 */
+    assert_true(utf8_valid(id.name));
+    assert_int_equal(
+        auth_bearer(auth, hs_token("\"u\"", json_repeat("", "\xe2\x82\xac", 200), mail), &id, &err),
+        1);
+    assert_int_equal(strlen(id.name), 255); /* 85 x 3 bytes */
+    assert_true(utf8_valid(id.name));
+    /* email: over 254 bytes is dropped */
+    assert_int_equal(
+        auth_bearer(auth, hs_token("\"u\"", "\"n\"", json_repeat("u@", "x", 300)), &id, &err), 1);
+    assert_null(id.email);
+    assert_string_equal(id.name, "n");
+
+    /* raw bytes that are not UTF-8, in any claim: refused as malformed */
+    expect_reject(auth, hs_token("\"\xff\xfe\"", "\"n\"", mail), "payload is malformed");
+    expect_reject(auth, hs_token("\"u\"", "\"\xc3\"", mail), "payload is malformed");
+    expect_reject(auth, hs_token("\"u\"", "\"n\"", "\"\xed\xa0\x80@x\""), "payload is malformed");
+    /* escapes that are no character, or NUL: refused the same way */
+    expect_reject(auth, hs_token("\"\\ud800\"", "\"n\"", mail), "payload is malformed");
+    expect_reject(auth, hs_token("\"a\\u0000b\"", "\"n\"", mail), "payload is malformed");
+    /* control characters and non-ASCII that are valid: kept as they are */
+    assert_int_equal(auth_bearer(auth,
+                                 hs_token("\"\\u0001\\n\\u001f\xc3\xa9\\u007f\"", "\"\\r\"", mail),
+                                 &id, &err),
+                     1);
+    assert_string_equal(id.id, "\x01\n\x1f\xc3\xa9\x7f");
+    assert_string_equal(id.name, "\r");
+    /* the same in scopes: odd grants that match no route, the plain one still works */
+    char *payload;
+    assert_true(asprintf(&payload,
+                         "{\"sub\":\"u\",\"exp\":%ld,\"scopes\":[\"obj:\\u0001/\xc3\xa9/*:write\","
+                         "\"obj:\\n\\u007f\","
+                         "\"obj:org/repo/*:read\"]}",
+                         (long)NOW + 300) > 0);
+    assert_int_equal(
+        auth_bearer(auth, mint_hs_raw("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", keep(payload), 0), &id,
+                    &err),
+        1);
+    assert_true(lfs_identity_allows(&id, "org", "repo", NULL, LFS_PERM_READ));
+    assert_false(lfs_identity_allows(&id, "org", "repo", NULL, LFS_PERM_WRITE));
+    expect_reject(auth, hs_token("\"u\"", "\"n\"", "\"m\", \"scopes\": [\"obj:\xff/*\"]"),
+                  "payload is malformed");
+    auth->ops->destroy(auth);
+}
+
 static void test_size_limits(void **state)
 {
     (void)state;
@@ -884,6 +983,96 @@ static void test_cache_bounds(void **state)
     auth->ops->destroy(auth);
 }
 
+/* An identity with `ngrants` grants on distinct repositories (strings from pool). */
+static struct lfs_identity big_identity(const char *sub, size_t ngrants)
+{
+    struct lfs_grant *grants = h2o_mem_alloc_pool(&pool, ngrants * sizeof(*grants));
+    for (size_t i = 0; i < ngrants; i++) {
+        char *repo = h2o_mem_alloc_pool(&pool, 48);
+        snprintf(repo, 48, "repository-with-a-long-name-%zu", i);
+        grants[i] = (struct lfs_grant){.org_path = "org/team", .repo = repo, .perms = LFS_PERM_ALL};
+    }
+    return (struct lfs_identity){.id = sub, .name = sub, .grants = grants, .ngrants = ngrants};
+}
+
+static void cache_key_of(size_t i, unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN])
+{
+    char text[32];
+    int n = snprintf(text, sizeof(text), "token-%zu", i);
+    lfs_auth_token_cache_key(text, (size_t)n, key);
+}
+
+/* Issue #12: 6,000 tokens of ~300 scopes each held ~50 MB in a cache bounded in entries
+ * only. The accounted bytes now never exceed the budget, and small entries still hit. */
+static void test_cache_byte_bound(void **state)
+{
+    (void)state;
+    const size_t budget = (size_t)LFS_AUTH_JWT_CACHE_BYTES;
+    struct lfs_auth_token_cache *c = lfs_auth_token_cache_create(100000, budget, 600);
+    assert_non_null(c);
+    unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
+    struct lfs_identity big = big_identity("big-user", 300), out;
+    size_t entries = 0, max_bytes = 0;
+    for (size_t i = 0; i < 6000; i++) {
+        cache_key_of(i, key);
+        lfs_auth_token_cache_put(c, key, NOW, NOW + 300, &big);
+        size_t bytes = lfs_auth_token_cache_bytes(c, &entries);
+        assert_true(bytes <= budget);
+        if (bytes > max_bytes)
+            max_bytes = bytes;
+    }
+    /* the big identities were cached (~20 KB each), just not all of them */
+    assert_true(max_bytes > budget / 2);
+    assert_true(entries > 100 && entries < 6000);
+    /* the most recent one is still there, whole */
+    assert_int_equal(lfs_auth_token_cache_get(c, key, NOW, &pool, &out), 1);
+    assert_int_equal(out.ngrants, 300);
+    assert_string_equal(out.grants[299].repo, "repository-with-a-long-name-299");
+    h2o_mem_clear_pool(&pool);
+
+    /* small entries evict the big ones and then hit */
+    struct lfs_identity small = {.id = "small-user", .name = "small-user"};
+    for (size_t i = 10000; i < 10500; i++) {
+        cache_key_of(i, key);
+        lfs_auth_token_cache_put(c, key, NOW, NOW + 300, &small);
+        assert_true(lfs_auth_token_cache_bytes(c, NULL) <= budget);
+    }
+    for (size_t i = 10000; i < 10500; i++) {
+        cache_key_of(i, key);
+        assert_int_equal(lfs_auth_token_cache_get(c, key, NOW, &pool, &out), 1);
+        assert_string_equal(out.id, "small-user");
+    }
+    h2o_mem_clear_pool(&pool);
+
+    /* an identity over the per-entry cap (budget / 128) is not cached, and evicts nothing */
+    struct lfs_identity huge = big_identity("huge-user", 3000);
+    size_t before = lfs_auth_token_cache_bytes(c, &entries), entries_after;
+    cache_key_of(20000, key);
+    lfs_auth_token_cache_put(c, key, NOW, NOW + 300, &huge);
+    assert_int_equal(lfs_auth_token_cache_get(c, key, NOW, &pool, &out), 0);
+    assert_int_equal(lfs_auth_token_cache_bytes(c, &entries_after), before);
+    assert_int_equal(entries_after, entries);
+    lfs_auth_token_cache_destroy(c);
+    h2o_mem_clear_pool(&pool);
+}
+
+/* token_cache_bytes: a size, within bounds. */
+static void test_cache_bytes_option(void **state)
+{
+    (void)state;
+    struct lfs_auth *auth = provider(json_pack("{s:s, s:s, s:s}", "algorithm", "RS256",
+                                               "public_key", rsa_pub, "token_cache_bytes", "2M"));
+    char *token = mint_rs(claims(300, ""));
+    expect_accept(auth, token);
+    expect_accept(auth, token);
+    auth->ops->destroy(auth);
+    static const char *const bad[] = {"1K", "65G", "-1", "lots"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_config_error(json_pack("{s:s, s:s, s:s}", "algorithm", "RS256", "public_key",
+                                      rsa_pub, "token_cache_bytes", bad[i]),
+                            "config: AUTH_PROVIDERS[0].options.token_cache_bytes");
+}
+
 /* ---- pre-authorized action tokens ---- */
 
 static struct lfs_preauth *preauth(json_t *value)
@@ -921,8 +1110,9 @@ static void test_preauth_mint_and_accept(void **state)
     const char *h[] = {bearer(up)};
     assert_int_equal(auth_req(p->provider, h, 1, NULL, now, &id, &err), 1);
     assert_string_equal(id.id, "user-1");
-    assert_string_equal(id.name, "User One");
-    assert_string_equal(id.email, "u@example.com");
+    /* only what the action needs is minted: the name defaults to the sub, no email */
+    assert_string_equal(id.name, "user-1");
+    assert_null(id.email);
     assert_true(lfs_identity_is_action_token(&id));
     assert_true(lfs_identity_allows(&id, "a/b", "repo", OID, LFS_PERM_WRITE));
     assert_false(lfs_identity_allows(&id, "a/b", "repo", OID, LFS_PERM_READ));
@@ -980,19 +1170,57 @@ static void test_preauth_mint_and_accept(void **state)
     lfs_preauth_destroy(p);
 }
 
-static void test_preauth_in_chain(void **state)
+/* Issue #12: a user token with a 2.9 KB sub gave an upload token over the 8 KiB limit.
+ * Now the sub is bounded and only sub, scope and times are minted: even the largest sub,
+ * escaped 6 bytes per byte, gives a small token that the provider accepts back. */
+static void test_preauth_token_size(void **state)
 {
     (void)state;
-    json_t *list = json_pack("[{s:s, s:{s:s, s:s}}, s]", "factory", "giftless.auth.jwt:factory",
-                             "options", "algorithm", "RS256", "public_key", rsa_pub,
-                             "giftless.auth.allow_anon:read_only");
-    struct lfs_auth_chain chain;
+    struct lfs_preauth *p =
+        preauth(json_pack("{s:s, s:{s:s}}", "factory", "jwt", "options", "private_key", SECRET));
+    char sub[LFS_AUTH_JWT_MAX_SUB + 1], name[4096];
+    memset(sub, '\x01', LFS_AUTH_JWT_MAX_SUB);
+    sub[LFS_AUTH_JWT_MAX_SUB] = '\0';
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    struct lfs_identity user = {.id = sub, .name = name, .email = name};
+    const char *token = NULL;
     struct lfs_error err = {0};
-    assert_int_equal(lfs_auth_chain_create(list, "AUTH_PROVIDERS", &chain, &err), 0);
+    assert_int_equal(p->mint(p->provider, &user, "org/with/a/deep/path", "repo", OID,
+                             LFS_PERM_WRITE, 3600, &pool, &token, &err),
+                     0);
+    assert_true(strlen(token) < 2600);
+    const char *h[] = {bearer(token)};
+    struct lfs_identity id;
+    assert_int_equal(auth_req(p->provider, h, 1, NULL, time(NULL), &id, &err), 1);
+    assert_string_equal(id.id, sub);
+    assert_true(lfs_identity_allows(&id, "org/with/a/deep/path", "repo", OID, LFS_PERM_WRITE));
+    lfs_preauth_destroy(p);
+}
+
+/* Builds a chain from the AUTH_PROVIDERS list (consumed) with an HS256 preauth provider
+ * (key SECRET) prepended, as the app does. Destroy the chain, then the preauth. */
+static struct lfs_preauth *chain_with_preauth(json_t *list, struct lfs_auth_chain *chain)
+{
+    struct lfs_error err = {0};
+    assert_int_equal(lfs_auth_chain_create(list, "AUTH_PROVIDERS", chain, &err), 0);
     json_decref(list);
     struct lfs_preauth *p =
         preauth(json_pack("{s:s, s:{s:s}}", "factory", "jwt", "options", "private_key", SECRET));
-    assert_int_equal(lfs_auth_chain_prepend(&chain, p->provider, &err), 0);
+    assert_int_equal(lfs_auth_chain_prepend(chain, p->provider, &err), 0);
+    return p;
+}
+
+static void test_preauth_in_chain(void **state)
+{
+    (void)state;
+    struct lfs_auth_chain chain;
+    struct lfs_error err = {0};
+    struct lfs_preauth *p =
+        chain_with_preauth(json_pack("[{s:s, s:{s:s, s:s}}, s]", "factory",
+                                     "giftless.auth.jwt:factory", "options", "algorithm", "RS256",
+                                     "public_key", rsa_pub, "giftless.auth.allow_anon:read_only"),
+                           &chain);
     time_t now = time(NULL);
     struct lfs_identity id;
     h2o_iovec_t hv[2];
@@ -1021,7 +1249,81 @@ static void test_preauth_in_chain(void **state)
     req.nauthorization = 0;
     assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), 1);
     assert_string_equal(id.id, "anonymous");
+
+    /* issue #12: an expired action token beside a valid user token (git-lfs sends both): the
+     * user token wins, in either order, although the preauth provider (first in the chain)
+     * rejects the action token */
+    const char *expired = mint_action(p, "org", "repo", OID, LFS_PERM_WRITE, 1);
+    snprintf(payload, sizeof(payload), "{\"sub\":\"user-2\",\"exp\":%ld,\"scopes\":\"obj:org/*\"}",
+             (long)now + 600);
+    char *user2 = bearer(mint_rs(keep(strdup(payload))));
+    req.now = now + 100;
+    req.nauthorization = 2;
+    for (int order = 0; order < 2; order++) {
+        hv[order] = h2o_iovec_init(bearer(expired), strlen(bearer(expired)));
+        hv[1 - order] = h2o_iovec_init(user2, strlen(user2));
+        memset(&id, 0, sizeof(id));
+        if (lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err) != 1)
+            fail_msg("order %d: %s", order, err.message);
+        assert_string_equal(id.id, "user-2");
+        assert_false(lfs_identity_is_action_token(&id));
+        assert_true(lfs_identity_allows(&id, "org", "repo", NULL, LFS_PERM_WRITE));
+    }
+    /* the expired action token alone: 401 with its own reason, not anonymous access */
+    req.nauthorization = 1;
+    hv[0] = h2o_iovec_init(bearer(expired), strlen(bearer(expired)));
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_int_equal(err.status, 401);
+    assert_non_null(strstr(err.message, "expired"));
+    /* a rejected user token beside an expired action token: still 401, the first reason */
+    char *forged = keep(strdup(user2));
+    forged[strlen(forged) - 3] = forged[strlen(forged) - 3] == 'A' ? 'B' : 'A';
+    hv[1] = h2o_iovec_init(forged, strlen(forged));
+    req.nauthorization = 2;
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_non_null(strstr(err.message, "expired"));
+    /* a rejected user token alone: 401 from the jwt provider, not anonymous */
+    hv[0] = hv[1];
+    req.nauthorization = 1;
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_non_null(strstr(err.message, "signature"));
     /* the chain does not free the preauth provider; lfs_preauth_destroy does */
+    lfs_auth_chain_destroy(&chain);
+    lfs_preauth_destroy(p);
+}
+
+/* A credential the preauth provider rejected is not shown to the user provider: with the
+ * same HS256 key and a longer leeway, the user provider would otherwise take an expired
+ * action token for a user token (without the action_token mark, so it could renew itself
+ * on the batch API). */
+static void test_chain_rejected_credential_not_retried(void **state)
+{
+    (void)state;
+    struct lfs_auth_chain chain;
+    struct lfs_error err = {0};
+    struct lfs_preauth *p =
+        chain_with_preauth(json_pack("[{s:s, s:{s:s, s:s, s:i}}]", "factory", "jwt", "options",
+                                     "algorithm", "HS256", "private_key", SECRET, "leeway", 3600),
+                           &chain);
+    time_t now = time(NULL);
+    const char *up = bearer(mint_action(p, "org", "repo", OID, LFS_PERM_WRITE, 1));
+    h2o_iovec_t hv[1] = {h2o_iovec_init(up, strlen(up))};
+    struct lfs_auth_request req = {.authorization = hv, .nauthorization = 1, .now = now};
+    struct lfs_identity id;
+    /* valid: the preauth provider takes it, marked */
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), 1);
+    assert_true(lfs_identity_is_action_token(&id));
+    /* expired for the preauth provider (leeway 10 s), not for the user provider (1 h) */
+    req.now = now + 100;
+    assert_int_equal(
+        auth_req(chain.providers[1], (const char *[]){up}, 1, NULL, req.now, &id, &err),
+        1); /* what the user provider alone would do */
+    err = (struct lfs_error){0};
+    assert_int_equal(lfs_auth_chain_authenticate(&chain, &req, &pool, &id, &err), -1);
+    assert_non_null(strstr(err.message, "expired"));
     lfs_auth_chain_destroy(&chain);
     lfs_preauth_destroy(p);
 }
@@ -1178,12 +1480,29 @@ int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, free_kept)
     const struct CMUnitTest tests[] = {
-        T(test_rs256_identity),   T(test_time_claims),      T(test_audience_and_issuer),
-        T(test_forged_tokens),    T(test_malformed_tokens), T(test_size_limits),
-        T(test_key_id),           T(test_token_sources),    T(test_algorithms),
-        T(test_key_files),        T(test_config_errors),    T(test_cache),
-        T(test_cache_off),        T(test_cache_bounds),     T(test_preauth_mint_and_accept),
-        T(test_preauth_in_chain), T(test_preauth_keys),     T(test_concurrent),
+        T(test_rs256_identity),
+        T(test_time_claims),
+        T(test_audience_and_issuer),
+        T(test_forged_tokens),
+        T(test_malformed_tokens),
+        T(test_size_limits),
+        T(test_key_id),
+        T(test_token_sources),
+        T(test_algorithms),
+        T(test_key_files),
+        T(test_config_errors),
+        T(test_cache),
+        T(test_cache_off),
+        T(test_cache_bounds),
+        T(test_cache_byte_bound),
+        T(test_cache_bytes_option),
+        T(test_claim_bounds),
+        T(test_preauth_token_size),
+        T(test_preauth_mint_and_accept),
+        T(test_preauth_in_chain),
+        T(test_chain_rejected_credential_not_retried),
+        T(test_preauth_keys),
+        T(test_concurrent),
     };
 #undef T
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -3,7 +3,9 @@
  * x_prefix = N the Nth value from the right of the (comma-separated, possibly repeated)
  * header is used, and fewer values than N means the header is ignored; x_port replaces the
  * host's port and default ports are dropped; a trailing '/' of the prefix is removed; hostile
- * values (bad scheme, host with spaces or '/', prefix with "..") are refused with 400. */
+ * values (bad scheme, host with spaces or '/', prefix with "..") are refused with 400, and so
+ * is any host, trusted or not, that is not a name, IPv4 or [IPv6] address with an optional
+ * port of 1..65535. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -243,6 +245,75 @@ static void test_bad_host_header(void **state)
     assert_int_equal(origin(f, "http", "exa mple.com"), 400);
     assert_int_equal(origin(f, "http", "example.com/evil"), 400);
     assert_int_equal(origin(f, "http", ""), 400);
+    /* a list is no Host (X-Forwarded-Host takes its rightmost value instead) */
+    assert_int_equal(origin(f, "http", "a,b"), 400);
+}
+
+/* Issue #12: trusted forwarded values reached hrefs as they were ("]]]:" gave
+ * "http://]]]:"). Trusted or not, a host must be a name, an IPv4 address or a bracketed IPv6
+ * address with an optional port of 1..65535. */
+static const char *const bad_hosts[] = {"]]]:",         "[::1",
+                                        "::1",          "[::g]",
+                                        "[]",           "[:]x",
+                                        "[::1]x",       "[::1]:",
+                                        "[::1]:99999",  "[a b]",
+                                        "host:",        "host:0",
+                                        "host:65536",   "host:99999",
+                                        "host:8080:1",  "host:80a",
+                                        "host:-1",      ":80",
+                                        "a..b",         ".a",
+                                        "a.",           "999.1.1.1",
+                                        "1.2.3",        "1.2.3.4.5",
+                                        "\xff.example", "caf\xc3\xa9.example",
+                                        "a\x01b",       "a\tb",
+                                        "a\"b",         "a%2eb",
+                                        "a;b",          "[::1]@evil",
+                                        "evil@[::1]",   "{evil}"};
+
+static void test_x_host_syntax(void **state)
+{
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        struct fixture *f = *state;
+        memset(&f->headers, 0, sizeof(f->headers));
+        f->pf = (struct lfs_proxy_fix){.x_host = 1};
+        add(f, "x-forwarded-host", bad_hosts[i]);
+        print_message("X-Forwarded-Host: %s\n", bad_hosts[i]);
+        assert_int_equal(origin(f, "http", "internal"), 400);
+        assert_non_null(strstr(f->err.message, "forwarded host"));
+        /* the same through RFC 7239 Forwarded host= */
+        memset(&f->headers, 0, sizeof(f->headers));
+        f->pf = (struct lfs_proxy_fix){.forwarded = 1};
+        char fwd[300];
+        snprintf(fwd, sizeof(fwd), "for=1.2.3.4;host=\"%s\"", bad_hosts[i]);
+        add(f, "forwarded", fwd);
+        assert_int_equal(origin(f, "http", "internal"), 400);
+        /* and as the plain Host header */
+        memset(&f->headers, 0, sizeof(f->headers));
+        f->pf = (struct lfs_proxy_fix){0};
+        assert_int_equal(origin(f, "http", bad_hosts[i]), 400);
+        assert_non_null(strstr(f->err.message, "Host header"));
+    }
+}
+
+static void test_host_syntax_accepted(void **state)
+{
+    static const char *const good[] = {
+        "example.com",       "lfs-1.internal_svc.cluster.local:65535",
+        "10.0.0.1:1",        "[::1]",
+        "[2001:db8::1]:443", "[::ffff:192.0.2.1]:8080",
+        "localhost",         "a1.b2:08080"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct fixture *f = *state;
+        memset(&f->headers, 0, sizeof(f->headers));
+        f->pf = (struct lfs_proxy_fix){.x_host = 1};
+        add(f, "x-forwarded-host", good[i]);
+        print_message("X-Forwarded-Host: %s\n", good[i]);
+        assert_int_equal(origin(f, "http", "internal"), 0);
+        assert_string_equal(f->origin + strlen("http://"), good[i]);
+        f->pf = (struct lfs_proxy_fix){0};
+        assert_int_equal(origin(f, "https", good[i]), 0);
+        assert_string_equal(f->origin + strlen("https://"), good[i]);
+    }
 }
 
 static void test_x_port(void **state)
@@ -304,7 +375,8 @@ static void test_x_port_with_x_host(void **state)
 
 static void test_x_port_hostile(void **state)
 {
-    static const char *const bad[] = {"80a", "-1", "123456", "8080/x", "8 0", "0x50", ":80"};
+    static const char *const bad[] = {"80a", "-1",    "123456", "8080/x", "8 0", "0x50",
+                                      ":80", "99999", "65536",  "0",      "00",  ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct fixture *f = *state;
         memset(&f->headers, 0, sizeof(f->headers));
@@ -313,6 +385,16 @@ static void test_x_port_hostile(void **state)
         print_message("X-Forwarded-Port: %s\n", bad[i]);
         assert_int_equal(origin(f, "http", "example.com"), 400);
     }
+    /* the limits themselves are ports */
+    struct fixture *f = *state;
+    memset(&f->headers, 0, sizeof(f->headers));
+    add(f, "x-forwarded-port", "65535");
+    assert_int_equal(origin(f, "http", "example.com"), 0);
+    assert_string_equal(f->origin, "http://example.com:65535");
+    memset(&f->headers, 0, sizeof(f->headers));
+    add(f, "x-forwarded-port", "1");
+    assert_int_equal(origin(f, "http", "example.com"), 0);
+    assert_string_equal(f->origin, "http://example.com:1");
 }
 
 static void test_x_prefix(void **state)
@@ -377,6 +459,8 @@ int main(void)
         T(test_x_host_repeated_header_lines),
         T(test_x_host_hostile),
         T(test_bad_host_header),
+        T(test_x_host_syntax),
+        T(test_host_syntax_accepted),
         T(test_x_port),
         T(test_x_port_default_dropped),
         T(test_x_port_with_x_host),
