@@ -22,6 +22,8 @@
 #include <openssl/err.h>
 #include <openssl/rsa.h>
 
+#include "common/text.h"
+
 #define MIN_RSA_BITS 2048  /* RFC 7518 section 3.3 */
 #define MAX_HMAC_BLOCK 128 /* SHA-384 and SHA-512 */
 
@@ -525,35 +527,6 @@ size_t lfs_auth_base64_decode(const char *in, size_t len, unsigned char *out)
     return b64_decode(in, len - pad, out, b64_values);
 }
 
-/* Length of the valid UTF-8 sequence (2 to 4 bytes) starting at p[0] >= 0x80, or 0. Refuses
- * what jansson's utf8_check_full refuses: stray continuation bytes, overlong forms, UTF-16
- * surrogates and code points past U+10FFFF. */
-static size_t utf8_sequence(const unsigned char *p, size_t left)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned long cp;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, cp = c & 0x1Fu;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, cp = c & 0x0Fu;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, cp = c & 0x07u;
-    else
-        return 0;
-    if (left < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3Fu);
-    }
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) || (n == 3 && cp < 0x800) ||
-        (n == 4 && cp < 0x10000))
-        return 0;
-    return n;
-}
-
 size_t lfs_auth_json_string(const char *s, size_t len, char *out)
 {
     static const char hex[] = "0123456789ABCDEF"; /* jansson writes \u%04X */
@@ -571,7 +544,7 @@ size_t lfs_auth_json_string(const char *s, size_t len, char *out)
             break;
         unsigned char c = *p;
         if (c >= 0x80) {
-            size_t n = utf8_sequence(p, (size_t)(end - p));
+            size_t n = lfs_utf8_char_len(p, (size_t)(end - p));
             if (n == 0)
                 return (size_t)-1;
             memcpy(o, p, n);

@@ -371,12 +371,11 @@ static void test_mint_format(void **state)
         check_mint(p, kid, iss, aud, &ids[i], 3600, 3600);
     check_mint(p, kid, iss, aud, &ids[1], 0, 77); /* lifetime 0: default_lifetime */
 
-    /* not UTF-8: jansson refused to put it in the claims, and so does the writer */
+    /* a sub that is not UTF-8: jansson refused to put it in the claims, and so does the
+     * writer (the token would name another identity) */
     static const char *const bad[] = {"\xff", "a\xc3", "\xed\xa0\x80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct lfs_identity id = {.id = "u", .name = "u"};
-        const char **field = i == 0 ? &id.id : i == 1 ? &id.name : &id.email;
-        *field = bad[i];
+        struct lfs_identity id = {.id = bad[i], .name = "u"};
         const char *token = NULL;
         struct lfs_error err = {0};
         assert_int_equal(
