@@ -196,8 +196,8 @@ struct lfs_storage {
 };
 
 /* Releases what the storage backends keep per thread (timers bound to the thread's loop, the
- * HTTP client's connections). Call on a worker thread before its loop is destroyed or the
- * thread ends; no request of that thread may be in progress. */
+ * HTTP client's connections, the GCS access token's wake-up receiver). Call on a worker thread
+ * before its loop is destroyed or the thread ends; no request of that thread may be in progress. */
 void lfs_storage_thread_cleanup(void);
 
 /* Looks up a backend by native name or giftless storage_class; NULL if unknown. */

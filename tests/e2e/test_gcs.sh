@@ -471,11 +471,11 @@ test_wi_streaming_push_clone() {
 }
 
 test_wi_token_refresh() {
-    local base oid fetches
+    local base oid fetches up
     # tokens live 3 s: lfsgate uses one until shortly before it expires, refreshes it from half
-    # its life, and the IAM and GCS stand-ins refuse it once expired
+    # its life, and the IAM and GCS stand-ins refuse it once expired; actions live 3 s too
     start_workload_identity --token-lifetime 3
-    gcs_config basic_external
+    gcs_config basic_external 3
     start_lfsgate --config "$CONFIG"
     base=$(lfs_url org repo)
     random_file "$E2E_TMP/a" 4000
@@ -483,18 +483,23 @@ test_wi_token_refresh() {
     lfs_batch "$base" upload "$oid" 4000
     assert_status 200
     assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server after the first batch"
+    up=$(action_href "$HTTP_BODY" 0 upload)
+    assert_match "$up" 'X-Goog-Expires=3&' "upload href lifetime (short lifetimes are signed as asked)"
     lfs_upload "$base" "$E2E_TMP/a"
     assert_gcs_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "uploaded object"
     fetches=$(fake_stat "$GOOGLE_URL" token_fetches)
-    sleep 4 # every token issued so far has expired
+    sleep 4 # every token issued so far has expired, and so has the first upload URL
+    http PUT "$up" -T "$E2E_TMP/a"
+    assert_status 400
+    assert_file_contains "$HTTP_BODY" "<Code>ExpiredToken</Code>" "an IAM-signed URL after its lifetime"
     lfs_download_href "$base" "$oid" 4000
     http GET "$DL_HREF"
     assert_status 200
     assert_same_file "$E2E_TMP/a" "$HTTP_BODY" "download after the token expired"
     assert_fake_stat "$GOOGLE_URL" token_fetches $((fetches + 1)) "metadata server after the token expired"
-    # never an expired token sent
+    # never an expired token sent: the store refused only the expired URL sent on purpose
     assert_fake_stat "$GOOGLE_URL" signblob_refused 0 "IAM"
-    assert_fake_stat "$GCS_URL" auth_refused 0 "GCS"
+    assert_fake_stat "$GCS_URL" auth_refused 1 "GCS"
     assert_no_secrets_logged
 }
 
@@ -528,8 +533,8 @@ test_wi_token_shared() {
 
 test_wi_batch_concurrent_signing() {
     local base body n=8 i t0 t1 hrefs
-    # each signBlob takes 400 ms: one after the other, 8 would take 3.2 s
-    start_workload_identity --sign-latency-ms 400
+    # each signBlob takes 800 ms: one after the other, 8 would take 6.4 s
+    start_workload_identity --sign-latency-ms 800
     gcs_config basic_external 3600
     start_lfsgate --config "$CONFIG"
     base=$(lfs_url org repo)
@@ -549,7 +554,7 @@ test_wi_batch_concurrent_signing() {
     assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
     assert_fake_stat "$GOOGLE_URL" signblob "$n" "IAM"
     assert_fake_stat "$GOOGLE_URL" signblob_inflight_max "$n" "IAM"
-    (((t1 - t0) / 1000000 < 2000)) || fail "the batch took $(((t1 - t0) / 1000000)) ms: signBlob calls were not concurrent"
+    (((t1 - t0) / 1000000 < 3000)) || fail "the batch took $(((t1 - t0) / 1000000)) ms: signBlob calls were not concurrent"
     # the same batch again: every signature from the cache, the same URLs
     lfs_post "$base/objects/batch" "$body"
     assert_status 200
