@@ -638,9 +638,9 @@ static const char *const *header_and_type(const char *name, const char *value,
     return header;
 }
 
-static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
-                      const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                      struct lfs_storage_request *out, struct lfs_error *err)
+static int sign_url(struct lfs_storage *storage, const struct lfs_object_key *key,
+                    const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
+                    struct lfs_storage_request *out, struct lfs_error *err)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
     const char *blob = blob_name(st, key, pool, err);
@@ -660,6 +660,19 @@ static int azure_sign(struct lfs_storage *storage, const struct lfs_object_key *
     out->header = header_and_type("x-ms-blob-type", "BlockBlob", request->content_type,
                                   request->filename, pool);
     return 0;
+}
+
+/* The sign operation: a SAS is CPU work, so cb is called before this returns. */
+static void azure_sign(struct lfs_storage *storage, struct lfs_io *io,
+                       const struct lfs_object_key *key, const struct lfs_sign_request *request,
+                       lfs_storage_sign_cb cb, void *arg)
+{
+    struct lfs_storage_request out;
+    struct lfs_error err = {0};
+    if (sign_url(storage, key, request, io->pool, &out, &err) < 0)
+        cb(arg, NULL, &err);
+    else
+        cb(arg, &out, NULL);
 }
 
 /* ---- multipart: Put Block parts, Put Block List commit, Delete Blob abort ---- */

@@ -1,13 +1,14 @@
 /* Google Cloud Storage backend (giftless.storage.google_cloud:GoogleCloudStorage): objects
- * live in one bucket under "[path_prefix/]<org_path>/<repo>/<oid>", giftless's layout. Every
- * call, the clients' and our own, is a V4 signed URL to the XML API (storage/gcs_sign.c) made
- * from a service-account key parsed once at startup: basic_external hands the clients signed
- * PUT/GET URLs; existence and size are signed HEADs that lfsgate sends itself through the
- * event-loop HTTP client (storage/http_client.h), one per object, all at once; basic_streaming
- * uploads are hashed first (in slices on the loop) and PUT only when the SHA-256 matches the
- * oid, and downloads are a signed ranged GET streamed through a bounded buffer with
- * pause/resume (both shared with the Azure backend: storage/remote.h). All request-scoped
- * state is owned by the request pool. */
+ * live in one bucket under "[path_prefix/]<org_path>/<repo>/<oid>", giftless's layout. Clients
+ * get V4 signed URLs to the XML API (storage/gcs_sign.c): signed here with a service-account key
+ * parsed once at startup, or, with workload identity (serviceaccount_email and no key), by IAM
+ * signBlob with the pod's access token from the metadata server (storage/gcs_iam.c).
+ * lfsgate's own calls use a signed URL with a key and the access token (Authorization: Bearer)
+ * without one: existence and size are HEADs sent through the event-loop HTTP client
+ * (storage/http_client.h), one per object, all at once; basic_streaming uploads are hashed
+ * first (in slices on the loop) and PUT only when the SHA-256 matches the oid, and downloads
+ * are a ranged GET streamed through a bounded buffer with pause/resume (both shared with the
+ * Azure backend: storage/remote.h). All request-scoped state is owned by the request pool. */
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "config/config.h"
+#include "storage/gcs_iam.h"
 #include "storage/gcs_sign.h"
 #include "storage/http_client.h"
 #include "storage/remote.h"
@@ -36,7 +38,8 @@
 
 struct lfs_storage_gcs {
     struct lfs_storage base;
-    struct lfs_gcs_key *key;
+    struct lfs_gcs_key *key; /* NULL: workload identity, through iam */
+    struct lfs_gcs_iam *iam;
     char *bucket;
     char *prefix;   /* "" or "a/b": no leading or trailing '/' */
     char *base_url; /* "<scheme>://<authority>", default port left out */
@@ -172,6 +175,7 @@ static char *decode_base64(const char *text, size_t *len)
 static void gcs_free(struct lfs_storage_gcs *st)
 {
     lfs_gcs_key_free(st->key);
+    lfs_gcs_iam_destroy(st->iam);
     free(st->bucket);
     free(st->prefix);
     free(st->base_url);
@@ -179,15 +183,81 @@ static void gcs_free(struct lfs_storage_gcs *st)
     free(st);
 }
 
+/* Workload identity: signing as `email` through IAM at iam_endpoint, with the token of the
+ * metadata server GCE_METADATA_HOST names (as Google's client libraries read it). */
+static int create_iam(struct lfs_storage_gcs *st, const char *path, const char *email,
+                      const char *iam_endpoint, struct lfs_error *err)
+{
+    char *iam_base = NULL, *iam_host = NULL, *md_base = NULL, *md_host = NULL;
+    const char *md = getenv("GCE_METADATA_HOST");
+    if (md == NULL || md[0] == '\0')
+        md = LFS_GCS_METADATA_DEFAULT_HOST;
+    char md_url[300];
+    int rc = -1;
+    if (parse_endpoint(iam_endpoint, &iam_base, &iam_host) < 0)
+        lfs_error_set(err, 500,
+                      "config: %s.iam_endpoint: expected http(s)://host[:port], got \"%s\"", path,
+                      iam_endpoint);
+    else if ((size_t)snprintf(md_url, sizeof(md_url), "http://%s", md) >= sizeof(md_url) ||
+             parse_endpoint(md_url, &md_base, &md_host) < 0)
+        lfs_error_set(err, 500,
+                      "config: %s: the environment variable GCE_METADATA_HOST: expected "
+                      "host[:port] of the metadata server, got \"%s\"",
+                      path, md);
+    else if (lfs_gcs_iam_create(email, iam_base, &st->iam, err) < 0)
+        lfs_error_prefix(err, "config: %s.serviceaccount_email: ", path);
+    else if (lfs_gcs_token_configure(md_base, err) >= 0)
+        rc = 0;
+    if (rc == 0)
+        lfs_log(LFS_LOG_INFO,
+                "gcs storage: bucket \"%s\"%s%s at %s, workload identity: signing as %s through "
+                "IAM signBlob at %s, access token from the metadata server at %s",
+                st->bucket, st->prefix[0] ? " under " : "", st->prefix, st->base_url, email,
+                iam_base, md_base);
+    free(iam_base);
+    free(iam_host);
+    free(md_base);
+    free(md_host);
+    return rc;
+}
+
+/* A service-account key, from account_key_file or account_key_base64. */
+static int create_key(struct lfs_storage_gcs *st, const char *path, const char *key_file,
+                      const char *key_b64, const char *email, struct lfs_error *err)
+{
+    const char *option = key_file != NULL ? "account_key_file" : "account_key_base64";
+    size_t len = 0;
+    char *text = key_file != NULL ? read_key_file(key_file, &len) : decode_base64(key_b64, &len);
+    if (text == NULL) {
+        if (key_file != NULL)
+            return lfs_error_set(err, 500, "config: %s.%s: cannot read \"%s\": %s", path, option,
+                                 key_file, strerror(errno));
+        return lfs_error_set(err, 500, "config: %s.%s: not valid base64", path, option);
+    }
+    int rc = lfs_gcs_key_parse(text, len, &st->key, err);
+    OPENSSL_cleanse(text, len);
+    free(text);
+    if (rc < 0)
+        return lfs_error_prefix(err, "config: %s.%s: ", path, option);
+    /* giftless too signs with the key and ignores serviceaccount_email then. */
+    if (email != NULL && strcmp(email, lfs_gcs_key_email(st->key)) != 0)
+        lfs_log(LFS_LOG_WARN,
+                "config: %s.serviceaccount_email: ignored: URLs are signed with the key of %s (%s)",
+                path, lfs_gcs_key_email(st->key), option);
+    lfs_log(LFS_LOG_INFO, "gcs storage: bucket \"%s\"%s%s at %s, signing as %s", st->bucket,
+            st->prefix[0] ? " under " : "", st->prefix, st->base_url, lfs_gcs_key_email(st->key));
+    return 0;
+}
+
 static int gcs_create(const json_t *options, const char *path, struct lfs_storage **out,
                       struct lfs_error *err)
 {
     if (lfs_http_client_load(path, err) < 0)
         return -1;
-    static const char *const keys[] = {"project_name",         "bucket_name", "account_key_file",
-                                       "account_key_base64",   "path_prefix", "endpoint",
-                                       "serviceaccount_email", NULL};
-    const char *project, *bucket, *key_file, *key_b64, *prefix, *endpoint, *sa_email;
+    static const char *const keys[] = {"project_name",         "bucket_name",  "account_key_file",
+                                       "account_key_base64",   "path_prefix",  "endpoint",
+                                       "serviceaccount_email", "iam_endpoint", NULL};
+    const char *project, *bucket, *key_file, *key_b64, *prefix, *endpoint, *sa_email, *iam;
     if (lfs_config_check_keys(options, path, keys, err) < 0 ||
         lfs_config_get_string(options, path, "project_name", NULL, &project, err) < 0 ||
         lfs_config_get_string(options, path, "bucket_name", NULL, &bucket, err) < 0 ||
@@ -196,7 +266,9 @@ static int gcs_create(const json_t *options, const char *path, struct lfs_storag
         lfs_config_get_string(options, path, "path_prefix", "", &prefix, err) < 0 ||
         lfs_config_get_string(options, path, "endpoint", GCS_DEFAULT_ENDPOINT, &endpoint, err) <
             0 ||
-        lfs_config_get_string(options, path, "serviceaccount_email", NULL, &sa_email, err) < 0)
+        lfs_config_get_string(options, path, "serviceaccount_email", NULL, &sa_email, err) < 0 ||
+        lfs_config_get_string(options, path, "iam_endpoint", LFS_GCS_IAM_DEFAULT_ENDPOINT, &iam,
+                              err) < 0)
         return -1;
     (void)project; /* the XML API needs only the bucket; accepted for giftless configs */
     if (bucket == NULL || bucket[0] == '\0')
@@ -211,18 +283,12 @@ static int gcs_create(const json_t *options, const char *path, struct lfs_storag
                              "config: %s: give exactly one of account_key_file and "
                              "account_key_base64, not both",
                              path);
-    if (key_file == NULL && key_b64 == NULL) {
-        if (sa_email != NULL)
-            return lfs_error_set(err, 500,
-                                 "config: %s.serviceaccount_email: signing as a service account "
-                                 "without its key (workload identity) is not supported yet; give "
-                                 "account_key_file or account_key_base64",
-                                 path);
+    if (key_file == NULL && key_b64 == NULL && sa_email == NULL)
         return lfs_error_set(err, 500,
                              "config: %s.account_key_file: required key is missing (give "
-                             "account_key_file or account_key_base64)",
+                             "account_key_file or account_key_base64, or serviceaccount_email "
+                             "for workload identity)",
                              path);
-    }
     /* path_prefix: '/'-separated safe segments; leading and trailing '/' ignored. */
     while (*prefix == '/')
         prefix++;
@@ -252,29 +318,13 @@ static int gcs_create(const json_t *options, const char *path, struct lfs_storag
                              "config: %s.endpoint: expected http(s)://host[:port], got \"%s\"",
                              path, endpoint);
     }
-
-    const char *option = key_file != NULL ? "account_key_file" : "account_key_base64";
-    size_t len = 0;
-    char *text = key_file != NULL ? read_key_file(key_file, &len) : decode_base64(key_b64, &len);
-    if (text == NULL) {
-        if (key_file != NULL)
-            lfs_error_set(err, 500, "config: %s.%s: cannot read \"%s\": %s", path, option, key_file,
-                          strerror(errno));
-        else
-            lfs_error_set(err, 500, "config: %s.%s: not valid base64", path, option);
-        gcs_free(st);
-        return -1;
-    }
-    int rc = lfs_gcs_key_parse(text, len, &st->key, err);
-    OPENSSL_cleanse(text, len);
-    free(text);
+    int rc = key_file == NULL && key_b64 == NULL
+                 ? create_iam(st, path, sa_email, iam, err)
+                 : create_key(st, path, key_file, key_b64, sa_email, err);
     if (rc < 0) {
-        lfs_error_prefix(err, "config: %s.%s: ", path, option);
         gcs_free(st);
         return -1;
     }
-    lfs_log(LFS_LOG_INFO, "gcs storage: bucket \"%s\"%s%s at %s, signing as %s", st->bucket,
-            st->prefix[0] ? " under " : "", st->prefix, st->base_url, lfs_gcs_key_email(st->key));
     *out = &st->base;
     return 0;
 }
@@ -301,20 +351,22 @@ static int resource_path(const struct lfs_storage_gcs *st, const struct lfs_obje
     return 0;
 }
 
-/* Signs method on the object; the URL is copied into pool. */
-static const char *sign_url(const struct lfs_storage_gcs *st, const char *method,
-                            const struct lfs_object_key *key, time_t now, long expires,
-                            const struct lfs_gcs_param *query, size_t nquery, h2o_mem_pool_t *pool,
-                            struct lfs_error *err)
+#define GCS_MAX_PATH 2048
+
+/* What a URL for method on the object signs (path into path[GCS_MAX_PATH]); the lifetime is
+ * brought into 1..LFS_GCS_MAX_EXPIRES. */
+static int sign_input(const struct lfs_storage_gcs *st, const char *method,
+                      const struct lfs_object_key *key, time_t now, long expires,
+                      const struct lfs_gcs_param *query, size_t nquery, char *path,
+                      struct lfs_gcs_sign_input *in, struct lfs_error *err)
 {
-    char path[2048];
-    if (resource_path(st, key, path, sizeof(path), err) < 0)
-        return NULL;
+    if (resource_path(st, key, path, GCS_MAX_PATH, err) < 0)
+        return -1;
     if (expires > LFS_GCS_MAX_EXPIRES)
         expires = LFS_GCS_MAX_EXPIRES;
     if (expires < 1)
         expires = 1;
-    struct lfs_gcs_sign_input in = {
+    *in = (struct lfs_gcs_sign_input){
         .method = method,
         .base_url = st->base_url,
         .host = st->host,
@@ -324,39 +376,136 @@ static const char *sign_url(const struct lfs_storage_gcs *st, const char *method
         .query = query,
         .nquery = nquery,
     };
+    return 0;
+}
+
+/* Signs method on the object with the key; the URL is copied into pool. */
+static const char *sign_url(const struct lfs_storage_gcs *st, const char *method,
+                            const struct lfs_object_key *key, time_t now, long expires,
+                            const struct lfs_gcs_param *query, size_t nquery, h2o_mem_pool_t *pool,
+                            struct lfs_error *err)
+{
+    char path[GCS_MAX_PATH];
+    struct lfs_gcs_sign_input in;
     struct lfs_gcs_signed s;
-    if (lfs_gcs_sign(st->key, &in, &s, err) < 0)
+    if (sign_input(st, method, key, now, expires, query, nquery, path, &in, err) < 0 ||
+        lfs_gcs_sign(st->key, &in, &s, err) < 0)
         return NULL;
-    size_t len = strlen(s.url);
-    char *url = h2o_mem_alloc_pool(pool, len + 1);
-    memcpy(url, s.url, len + 1);
+    const char *url = h2o_strdup(pool, s.url, SIZE_MAX).base;
     lfs_gcs_signed_free(&s);
     return url;
 }
 
-static int gcs_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
-                    const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                    struct lfs_storage_request *out, struct lfs_error *err)
+/* A sign through IAM, in the request pool. */
+struct gcs_remote_sign {
+    lfs_storage_sign_cb cb;
+    void *arg;
+};
+
+static void on_remote_signed(void *arg, const char *url, const struct lfs_error *err)
+{
+    struct gcs_remote_sign *rs = arg;
+    struct lfs_storage_request out = {.href = url};
+    rs->cb(rs->arg, url != NULL ? &out : NULL, err);
+}
+
+static void gcs_sign(struct lfs_storage *storage, struct lfs_io *io,
+                     const struct lfs_object_key *key, const struct lfs_sign_request *request,
+                     lfs_storage_sign_cb cb, void *arg)
 {
     struct lfs_storage_gcs *st = (struct lfs_storage_gcs *)storage;
     struct lfs_gcs_param query[1];
     size_t nquery = 0;
     const char *method = "PUT";
+    struct lfs_error err = {0};
     if (request->op == LFS_SIGN_DOWNLOAD) {
         method = "GET";
         if (request->filename != NULL || request->disposition != NULL)
             query[nquery++] = (struct lfs_gcs_param){
                 "response-content-disposition",
                 lfs_content_disposition(request->filename, request->disposition,
-                                        LFS_DISPOSITION_FULL, pool)};
+                                        LFS_DISPOSITION_FULL, io->pool)};
     }
     /* Uploads sign only the host: git-lfs sends a Content-Type it guesses from the data. */
-    const char *url =
-        sign_url(st, method, key, request->now, request->lifetime, query, nquery, pool, err);
-    if (url == NULL)
-        return -1;
-    *out = (struct lfs_storage_request){.href = url};
-    return 0;
+    if (st->key != NULL) {
+        struct lfs_storage_request out = {.href = sign_url(st, method, key, request->now,
+                                                           request->lifetime, query, nquery,
+                                                           io->pool, &err)};
+        cb(arg, out.href != NULL ? &out : NULL, out.href != NULL ? NULL : &err);
+        return;
+    }
+    /* signBlob is a round trip: URLs of one window are the same string, signed once. */
+    time_t date;
+    long expires;
+    char path[GCS_MAX_PATH];
+    struct lfs_gcs_sign_input in;
+    long lifetime =
+        request->lifetime < LFS_GCS_MAX_EXPIRES ? request->lifetime : LFS_GCS_MAX_EXPIRES;
+    lfs_gcs_iam_window(request->now, lifetime > 0 ? lifetime : 1, &date, &expires);
+    if (sign_input(st, method, key, date, expires, query, nquery, path, &in, &err) < 0) {
+        cb(arg, NULL, &err);
+        return;
+    }
+    struct gcs_remote_sign *rs = h2o_mem_alloc_pool(io->pool, sizeof(*rs));
+    *rs = (struct gcs_remote_sign){.cb = cb, .arg = arg};
+    lfs_gcs_iam_sign(st->iam, io, &in, on_remote_signed, rs);
+}
+
+/* ---- lfsgate's own calls: a signed URL, or the access token ---- */
+
+/* url and, with the access token, the "Authorization: Bearer" header line (NULL with a signed
+ * URL), both in the pool; or err. */
+typedef void (*gcs_auth_cb)(void *arg, const char *url, const char *auth,
+                            const struct lfs_error *err);
+
+struct gcs_auth {
+    h2o_mem_pool_t *pool;
+    const char *url;
+    gcs_auth_cb cb;
+    void *arg;
+};
+
+static void on_auth_token(void *arg, const char *token, const struct lfs_error *err)
+{
+    struct gcs_auth *a = arg;
+    if (err != NULL) {
+        a->cb(a->arg, NULL, NULL, err);
+        return;
+    }
+    size_t len = strlen(token) + sizeof("Authorization: Bearer ");
+    char *auth = h2o_mem_alloc_pool(a->pool, len);
+    snprintf(auth, len, "Authorization: Bearer %s", token);
+    a->cb(a->arg, a->url, auth, NULL);
+}
+
+/* Authorizes lfsgate's own `method` on the object and calls cb once (possibly before
+ * returning; never once io->pool is disposed). */
+static void self_auth(const struct lfs_storage_gcs *st, struct lfs_io *io, const char *method,
+                      const struct lfs_object_key *key, gcs_auth_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    if (st->key != NULL) {
+        const char *url =
+            sign_url(st, method, key, time(NULL), GCS_SELF_EXPIRES, NULL, 0, io->pool, &err);
+        cb(arg, url, NULL, url != NULL ? NULL : &err);
+        return;
+    }
+    char path[GCS_MAX_PATH];
+    if (resource_path(st, key, path, sizeof(path), &err) < 0) {
+        cb(arg, NULL, NULL, &err);
+        return;
+    }
+    char *url = lfs_gcs_object_url(st->base_url, path);
+    if (url == NULL) {
+        lfs_error_set(&err, 500, "out of memory");
+        cb(arg, NULL, NULL, &err);
+        return;
+    }
+    struct gcs_auth *a = h2o_mem_alloc_pool(io->pool, sizeof(*a));
+    *a = (struct gcs_auth){
+        .pool = io->pool, .url = h2o_strdup(io->pool, url, SIZE_MAX).base, .cb = cb, .arg = arg};
+    free(url);
+    lfs_gcs_token_get(io, on_auth_token, a);
 }
 
 /* ---- errors from the store ---- */
@@ -378,28 +527,48 @@ static void status_error(const void *ctx, struct lfs_error *err,
                   status, code[0] ? " " : "", code, hint);
 }
 
-/* ---- stat: a signed HEAD (storage/remote.h) ---- */
+/* ---- stat: a HEAD (storage/remote.h) ---- */
+
+/* A call on an object waiting for its authorization, in the request pool. */
+struct gcs_call {
+    struct lfs_io io;
+    void *state; /* the stat, or the stream */
+};
+
+static struct gcs_call *call_new(struct lfs_io *io, void *state)
+{
+    struct gcs_call *c = h2o_mem_alloc_pool(io->pool, sizeof(*c));
+    *c = (struct gcs_call){.io = *io, .state = state};
+    return c;
+}
+
+static void stat_send(void *arg, const char *url, const char *auth, const struct lfs_error *err)
+{
+    struct gcs_call *c = arg;
+    if (err != NULL) {
+        struct lfs_http_response none = {.content_length = -1};
+        lfs_storage_http_stat_on_done(c->state, &none, err);
+        return;
+    }
+    struct lfs_http_request req = {.method = "HEAD",
+                                   .url = url,
+                                   .headers = {auth},
+                                   .timeout_ms = GCS_STAT_TIMEOUT_MS,
+                                   .store = GCS_STORE};
+    lfs_http_fetch(&c->io, &req, lfs_storage_http_stat_on_done, c->state);
+}
 
 static void gcs_stat(struct lfs_storage *storage, struct lfs_io *io,
                      const struct lfs_object_key *key, lfs_storage_stat_cb cb, void *arg)
 {
     struct lfs_storage_gcs *st = (struct lfs_storage_gcs *)storage;
-    struct lfs_error err = {0};
-    const char *url =
-        sign_url(st, "HEAD", key, time(NULL), GCS_SELF_EXPIRES, NULL, 0, io->pool, &err);
-    if (url == NULL) {
-        cb(arg, -1, &err);
-        return;
-    }
     struct lfs_storage_remote_op op = {
         .store = GCS_STORE, .what = "lookup", .object = key->oid, .status_error = status_error};
-    struct lfs_http_request req = {
-        .method = "HEAD", .url = url, .timeout_ms = GCS_STAT_TIMEOUT_MS, .store = GCS_STORE};
-    lfs_http_fetch(io, &req, lfs_storage_http_stat_on_done,
-                   lfs_storage_http_stat_new(io, &op, cb, arg));
+    self_auth(st, io, "HEAD", key, stat_send,
+              call_new(io, lfs_storage_http_stat_new(io, &op, cb, arg)));
 }
 
-/* ---- put: hash, then a signed PUT ---- */
+/* ---- put: hash, then a PUT ---- */
 
 /* One upload in progress, owned by the request pool. */
 struct gcs_put {
@@ -432,31 +601,34 @@ static void on_put_done(void *arg, const struct lfs_http_response *res, const st
     }
 }
 
+static void put_send(void *arg, const char *url, const char *auth, const struct lfs_error *err)
+{
+    struct gcs_put *put = arg;
+    if (err != NULL) {
+        put_finish(put, err);
+        return;
+    }
+    struct lfs_http_request req = {
+        .method = "PUT",
+        .url = url,
+        .headers = {"Content-Type: application/octet-stream", auth},
+        .body = put->body,
+        .timeout_ms = lfs_storage_upload_timeout_ms(put->body.len),
+        .store = GCS_STORE,
+    };
+    lfs_http_fetch(&put->io, &req, on_put_done, put);
+}
+
 /* Called once the body is hashed (storage/remote.h): sends it if its SHA-256 is the oid. */
-static void put_send(void *arg, const struct lfs_error *verified)
+static void put_verified(void *arg, const struct lfs_error *verified)
 {
     struct gcs_put *put = arg;
     if (verified != NULL) {
         put_finish(put, verified);
         return;
     }
-    struct lfs_error err = {0};
     struct lfs_object_key key = {.org_path = put->org_path, .repo = put->repo, .oid = put->oid};
-    const char *url =
-        sign_url(put->st, "PUT", &key, time(NULL), GCS_SELF_EXPIRES, NULL, 0, put->io.pool, &err);
-    if (url == NULL) {
-        put_finish(put, &err);
-        return;
-    }
-    struct lfs_http_request req = {
-        .method = "PUT",
-        .url = url,
-        .headers = {"Content-Type: application/octet-stream"},
-        .body = put->body,
-        .timeout_ms = lfs_storage_upload_timeout_ms(put->body.len),
-        .store = GCS_STORE,
-    };
-    lfs_http_fetch(&put->io, &req, on_put_done, put);
+    self_auth(put->st, &put->io, "PUT", &key, put_send, put);
 }
 
 static void gcs_put(struct lfs_storage *storage, struct lfs_io *io,
@@ -476,10 +648,32 @@ static void gcs_put(struct lfs_storage *storage, struct lfs_io *io,
         put_finish(put, &err);
         return;
     }
-    lfs_storage_verify_body(io, body, put->oid, put_send, put);
+    lfs_storage_verify_body(io, body, put->oid, put_verified, put);
 }
 
-/* ---- open: a signed ranged GET, streamed (storage/remote.h) ---- */
+/* ---- open: a ranged GET, streamed (storage/remote.h) ---- */
+
+static void open_send(void *arg, const char *url, const char *auth, const struct lfs_error *err)
+{
+    struct gcs_call *c = arg;
+    struct lfs_storage_http_stream *s = c->state;
+    if (err != NULL) {
+        lfs_storage_http_stream_fail(s, err);
+        return;
+    }
+    char range[80];
+    snprintf(range, sizeof(range), "Range: %s", lfs_storage_http_stream_range(s));
+    struct lfs_http_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = {range, auth},
+        .timeout_ms = lfs_storage_http_stream_timeout_ms(s),
+        .store = GCS_STORE,
+        .on_data = lfs_storage_http_stream_on_data,
+    };
+    lfs_storage_http_stream_started(
+        s, lfs_http_fetch(&c->io, &req, lfs_storage_http_stream_on_done, s));
+}
 
 static void gcs_open(struct lfs_storage *storage, struct lfs_io *io,
                      const struct lfs_object_key *key, uint64_t offset, uint64_t length,
@@ -490,27 +684,8 @@ static void gcs_open(struct lfs_storage *storage, struct lfs_io *io,
         .store = GCS_STORE, .what = "download", .object = key->oid, .status_error = status_error};
     struct lfs_storage_http_stream *s =
         lfs_storage_http_stream_new(io, &op, offset, length, cb, arg);
-    if (s == NULL)
-        return;
-    struct lfs_error err = {0};
-    const char *url =
-        sign_url(st, "GET", key, time(NULL), GCS_SELF_EXPIRES, NULL, 0, io->pool, &err);
-    if (url == NULL) {
-        lfs_storage_http_stream_fail(s, &err);
-        return;
-    }
-    char range[80];
-    snprintf(range, sizeof(range), "Range: %s", lfs_storage_http_stream_range(s));
-    struct lfs_http_request req = {
-        .method = "GET",
-        .url = url,
-        .headers = {range},
-        .timeout_ms = lfs_storage_http_stream_timeout_ms(s),
-        .store = GCS_STORE,
-        .on_data = lfs_storage_http_stream_on_data,
-    };
-    lfs_storage_http_stream_started(s,
-                                    lfs_http_fetch(io, &req, lfs_storage_http_stream_on_done, s));
+    if (s != NULL)
+        self_auth(st, io, "GET", key, open_send, call_new(io, s));
 }
 
 const struct lfs_storage_ops lfs_storage_gcs_ops = {

@@ -147,6 +147,13 @@ static void sb_add_encoded(struct sbuf *sb, const char *s, bool keep_slash)
     }
 }
 
+/* base_url followed by the encoded resource path. */
+static void sb_add_url(struct sbuf *sb, const char *base_url, const char *path)
+{
+    sb_adds(sb, base_url);
+    sb_add_encoded(sb, path, true);
+}
+
 /* Returns a malloc'd string, or NULL when the buffer ran out of memory. */
 static char *sb_take(struct sbuf *sb)
 {
@@ -231,24 +238,8 @@ static bool valid_text(const char *s)
     return true;
 }
 
-/* RSA-SHA256 of data, as lowercase hex into a malloc'd string. */
-static char *rsa_sha256_hex(EVP_PKEY *pkey, const char *data, size_t len)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char sig[1024];
-    size_t siglen = sizeof(sig);
-    char *hex = NULL;
-    if (md != NULL && (size_t)EVP_PKEY_get_size(pkey) <= sizeof(sig) &&
-        EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) == 1 &&
-        EVP_DigestSign(md, sig, &siglen, (const unsigned char *)data, len) == 1 &&
-        (hex = malloc(2 * siglen + 1)) != NULL)
-        lfs_hex_encode(sig, siglen, hex);
-    EVP_MD_CTX_free(md);
-    return hex;
-}
-
-int lfs_gcs_sign(const struct lfs_gcs_key *key, const struct lfs_gcs_sign_input *in,
-                 struct lfs_gcs_signed *out, struct lfs_error *err)
+int lfs_gcs_sign_begin(const char *email, const struct lfs_gcs_sign_input *in,
+                       struct lfs_gcs_signed *out, struct lfs_error *err)
 {
     *out = (struct lfs_gcs_signed){0};
     if (in->expires < 1 || in->expires > LFS_GCS_MAX_EXPIRES)
@@ -274,7 +265,7 @@ int lfs_gcs_sign(const struct lfs_gcs_key *key, const struct lfs_gcs_sign_input 
     struct pair *hs = calloc(nh, sizeof(*hs)), *qs = calloc(nq, sizeof(*qs));
     struct sbuf signed_headers = {0}, scope = {0}, cred = {0}, query = {0}, creq = {0}, sts = {0},
                 url = {0};
-    char expires[24], hash_hex[2 * EVP_MAX_MD_SIZE + 1], *sig = NULL;
+    char expires[24], hash_hex[2 * EVP_MAX_MD_SIZE + 1];
     const char *payload = "UNSIGNED-PAYLOAD";
     if (hs == NULL || qs == NULL)
         goto oom;
@@ -301,7 +292,7 @@ int lfs_gcs_sign(const struct lfs_gcs_key *key, const struct lfs_gcs_sign_input 
     /* Query: the X-Goog-* parameters and the extra ones, encoded, sorted by name. */
     sb_adds(&scope, date);
     sb_adds(&scope, "/auto/storage/goog4_request");
-    sb_adds(&cred, key->email);
+    sb_adds(&cred, email);
     sb_addc(&cred, '/');
     sb_adds(&cred, scope.p ? scope.p : "");
     snprintf(expires, sizeof(expires), "%ld", in->expires);
@@ -370,18 +361,11 @@ int lfs_gcs_sign(const struct lfs_gcs_key *key, const struct lfs_gcs_sign_input 
     sb_adds(&sts, hash_hex);
     if (sts.oom)
         goto oom;
-    sig = rsa_sha256_hex(key->pkey, sts.p, sts.len);
-    if (sig == NULL) {
-        lfs_error_set(err, 500, "gcs storage: cannot sign the URL (RSA-SHA256 failed)");
-        goto out;
-    }
 
-    sb_adds(&url, in->base_url);
-    sb_add_encoded(&url, in->path, true);
+    sb_add_url(&url, in->base_url, in->path);
     sb_addc(&url, '?');
     sb_adds(&url, query.p);
     sb_adds(&url, "&X-Goog-Signature=");
-    sb_adds(&url, sig);
     out->url = sb_take(&url);
     out->canonical_request = sb_take(&creq);
     out->string_to_sign = sb_take(&sts);
@@ -395,9 +379,6 @@ int lfs_gcs_sign(const struct lfs_gcs_key *key, const struct lfs_gcs_sign_input 
 oom:
     lfs_error_set(err, 500, "out of memory");
 out:
-    if (sig != NULL)
-        OPENSSL_cleanse(sig, strlen(sig));
-    free(sig);
     if (hs != NULL)
         pairs_free(hs, nh);
     if (qs != NULL)
@@ -410,6 +391,49 @@ out:
     free(sts.p);
     free(url.p);
     return rc;
+}
+
+int lfs_gcs_sign_end(struct lfs_gcs_signed *s, const unsigned char *sig, size_t len,
+                     struct lfs_error *err)
+{
+    if (len == 0 || len > LFS_GCS_MAX_SIGNATURE)
+        return lfs_error_set(err, 502, "gcs storage: a signature of %zu bytes is not RSA-SHA256",
+                             len);
+    size_t ulen = strlen(s->url);
+    char *url = realloc(s->url, ulen + 2 * len + 1);
+    if (url == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    lfs_hex_encode(sig, len, url + ulen);
+    s->url = url;
+    return 0;
+}
+
+int lfs_gcs_sign(const struct lfs_gcs_key *key, const struct lfs_gcs_sign_input *in,
+                 struct lfs_gcs_signed *out, struct lfs_error *err)
+{
+    if (lfs_gcs_sign_begin(key->email, in, out, err) < 0)
+        return -1;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char sig[LFS_GCS_MAX_SIGNATURE];
+    size_t siglen = sizeof(sig);
+    bool ok = md != NULL && (size_t)EVP_PKEY_get_size(key->pkey) <= sizeof(sig) &&
+              EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key->pkey) == 1 &&
+              EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out->string_to_sign,
+                             strlen(out->string_to_sign)) == 1;
+    EVP_MD_CTX_free(md);
+    int rc = ok ? lfs_gcs_sign_end(out, sig, siglen, err)
+                : lfs_error_set(err, 500, "gcs storage: cannot sign the URL (RSA-SHA256 failed)");
+    OPENSSL_cleanse(sig, sizeof(sig));
+    if (rc < 0)
+        lfs_gcs_signed_free(out);
+    return rc;
+}
+
+char *lfs_gcs_object_url(const char *base_url, const char *path)
+{
+    struct sbuf url = {0};
+    sb_add_url(&url, base_url, path);
+    return sb_take(&url);
 }
 
 void lfs_gcs_signed_free(struct lfs_gcs_signed *s)

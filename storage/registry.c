@@ -3,6 +3,7 @@
 #include "storage/storage.h"
 
 #include "common/plugin.h"
+#include "storage/gcs_iam.h"
 #include "storage/http_client.h"
 #include "storage/remote.h"
 
@@ -21,6 +22,8 @@ static const struct lfs_storage_ops *const backends[] = {
 void lfs_storage_thread_cleanup(void)
 {
     lfs_storage_slice_thread_cleanup();
+    /* Before the HTTP client: a token fetch in flight is the client's transfer. */
+    lfs_gcs_token_thread_cleanup();
     lfs_http_thread_cleanup();
 }
 

@@ -113,6 +113,10 @@ struct lfs_multipart_plan {
     struct lfs_storage_request abort;
 };
 
+/* The answer of sign: out != NULL on success (valid until the pool goes); otherwise err. */
+typedef void (*lfs_storage_sign_cb)(void *arg, const struct lfs_storage_request *out,
+                                    const struct lfs_error *err);
+
 /* plan != NULL on success (valid until the pool goes); otherwise err (502/503/504 naming the
  * store when it could not be asked). */
 typedef void (*lfs_storage_multipart_cb)(void *arg, const struct lfs_multipart_plan *plan,
@@ -164,11 +168,12 @@ struct lfs_storage_ops {
     void (*open)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
                  uint64_t offset, uint64_t length, lfs_storage_open_cb cb, void *arg);
     /* Signs a URL for the client to upload or download the object directly (backends with
-     * LFS_STORAGE_SIGNED_URLS; NULL otherwise). CPU only, no I/O. Returns 0 or -1 with err.
-     * Any worker thread. */
-    int (*sign)(struct lfs_storage *storage, const struct lfs_object_key *key,
-                const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                struct lfs_storage_request *out, struct lfs_error *err);
+     * LFS_STORAGE_SIGNED_URLS; NULL otherwise) and calls cb once with it (its strings in
+     * io->pool) or with err. With a key at hand it is CPU only and cb runs before this
+     * returns; GCS with workload identity asks IAM signBlob, and cb runs later on this loop
+     * thread (never, if io->pool is disposed first). Any worker thread. */
+    void (*sign)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+                 const struct lfs_sign_request *request, lfs_storage_sign_cb cb, void *arg);
     /* Plans a multipart upload of the object (backends with LFS_STORAGE_MULTIPART; NULL
      * otherwise): the parts the client still has to send straight to the store (parts the
      * store already holds from an interrupted upload are left out), and the requests that
@@ -191,8 +196,8 @@ struct lfs_storage {
 };
 
 /* Releases what the storage backends keep per thread (timers bound to the thread's loop, the
- * HTTP client's connections). Call on a worker thread before its loop is destroyed or the
- * thread ends; no request of that thread may be in progress. */
+ * HTTP client's connections, the GCS access token's wake-up receiver). Call on a worker thread
+ * before its loop is destroyed or the thread ends; no request of that thread may be in progress. */
 void lfs_storage_thread_cleanup(void);
 
 /* Looks up a backend by native name or giftless storage_class; NULL if unknown. */

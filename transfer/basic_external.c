@@ -12,30 +12,17 @@ static int external_create(const json_t *options, const char *path, struct lfs_t
                                       options, path, NULL, LFS_STORAGE_SIGNED_URLS, out, err);
 }
 
-static int external_actions(struct lfs_transfer *t, struct lfs_batch *batch,
-                            struct lfs_batch_object *obj, struct lfs_error *err)
+/* Download: the signed URL. Upload: the signed URL and a verify action back to this server. */
+static void external_actions(struct lfs_transfer *t, struct lfs_batch *batch,
+                             struct lfs_batch_object *obj, lfs_batch_done_cb done, void *arg)
 {
-    bool upload = batch->operation == LFS_OP_UPLOAD;
-    struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
-    struct lfs_sign_request request = {
-        .op = upload ? LFS_SIGN_UPLOAD : LFS_SIGN_DOWNLOAD,
-        .lifetime = t->action_lifetime,
-        .now = batch->now,
-        .size = obj->size,
-        .filename = obj->filename,
-        .disposition = obj->disposition,
-    };
-    struct lfs_storage_request action;
-    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &action, err) < 0)
-        return -1;
-    lfs_batch_object_add_action(obj, batch->io.pool, upload ? "upload" : "download", &action,
-                                t->action_lifetime);
-    if (!upload)
-        return 0;
-    if (lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, &action, err) < 0)
-        return -1;
-    lfs_batch_object_add_action(obj, batch->io.pool, "verify", &action, t->action_lifetime);
-    return 0;
+    struct lfs_error err = {0};
+    if (batch->operation == LFS_OP_UPLOAD &&
+        lfs_transfer_add_own_action(t, batch, obj, "verify", LFS_OWN_VERIFY, &err) < 0) {
+        done(arg, &err);
+        return;
+    }
+    lfs_transfer_signed_action(t, batch, obj, done, arg);
 }
 
 static void external_batch(struct lfs_transfer *transfer, struct lfs_batch *batch,

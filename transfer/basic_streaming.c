@@ -13,25 +13,22 @@ static int streaming_create(const json_t *options, const char *path, struct lfs_
                                       LFS_STORAGE_STREAMING, out, err);
 }
 
-static int add_own_action(struct lfs_transfer *t, struct lfs_batch *batch,
-                          struct lfs_batch_object *obj, const char *name, enum lfs_own_action kind,
-                          struct lfs_error *err)
-{
-    struct lfs_storage_request action;
-    if (lfs_transfer_own_action(batch, obj, kind, t->action_lifetime, &action, err) < 0)
-        return -1;
-    lfs_batch_object_add_action(obj, batch->io.pool, name, &action, t->action_lifetime);
-    return 0;
-}
-
-static int streaming_actions(struct lfs_transfer *t, struct lfs_batch *batch,
-                             struct lfs_batch_object *obj, struct lfs_error *err)
+static int add_actions(struct lfs_transfer *t, struct lfs_batch *batch,
+                       struct lfs_batch_object *obj, struct lfs_error *err)
 {
     if (batch->operation == LFS_OP_DOWNLOAD)
-        return add_own_action(t, batch, obj, "download", LFS_OWN_DOWNLOAD, err);
-    if (add_own_action(t, batch, obj, "upload", LFS_OWN_UPLOAD, err) < 0)
+        return lfs_transfer_add_own_action(t, batch, obj, "download", LFS_OWN_DOWNLOAD, err);
+    if (lfs_transfer_add_own_action(t, batch, obj, "upload", LFS_OWN_UPLOAD, err) < 0)
         return -1;
-    return add_own_action(t, batch, obj, "verify", LFS_OWN_VERIFY, err);
+    return lfs_transfer_add_own_action(t, batch, obj, "verify", LFS_OWN_VERIFY, err);
+}
+
+/* Every action points back at this server: built at once. */
+static void streaming_actions(struct lfs_transfer *t, struct lfs_batch *batch,
+                              struct lfs_batch_object *obj, lfs_batch_done_cb done, void *arg)
+{
+    struct lfs_error err = {0};
+    done(arg, add_actions(t, batch, obj, &err) < 0 ? &err : NULL);
 }
 
 static void streaming_batch(struct lfs_transfer *transfer, struct lfs_batch *batch,

@@ -234,6 +234,17 @@ int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batc
     return 0;
 }
 
+int lfs_transfer_add_own_action(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                                struct lfs_batch_object *obj, const char *name,
+                                enum lfs_own_action kind, struct lfs_error *err)
+{
+    struct lfs_storage_request action;
+    if (lfs_transfer_own_action(batch, obj, kind, transfer->action_lifetime, &action, err) < 0)
+        return -1;
+    lfs_batch_object_add_action(obj, batch->io.pool, name, &action, transfer->action_lifetime);
+    return 0;
+}
+
 void lfs_batch_object_fail(struct lfs_batch_object *obj, int code, const char *message)
 {
     obj->error_code = code;
@@ -316,6 +327,45 @@ void lfs_batch_object_add_json(struct lfs_batch_object *obj, h2o_mem_pool_t *poo
     add_member(obj, pool, name, NULL, 0, json, len);
 }
 
+/* An object whose URL the storage is signing, in the batch's pool. */
+struct signed_action {
+    struct lfs_transfer *transfer;
+    struct lfs_batch *batch;
+    struct lfs_batch_object *obj;
+    lfs_batch_done_cb done;
+    void *arg;
+};
+
+static void on_signed(void *arg, const struct lfs_storage_request *action,
+                      const struct lfs_error *err)
+{
+    struct signed_action *sa = arg;
+    if (action != NULL)
+        lfs_batch_object_add_action(sa->obj, sa->batch->io.pool,
+                                    sa->batch->operation == LFS_OP_UPLOAD ? "upload" : "download",
+                                    action, sa->transfer->action_lifetime);
+    sa->done(sa->arg, err);
+}
+
+void lfs_transfer_signed_action(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                                struct lfs_batch_object *obj, lfs_batch_done_cb done,
+                                void *done_arg)
+{
+    struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
+    struct lfs_sign_request request = {
+        .op = batch->operation == LFS_OP_UPLOAD ? LFS_SIGN_UPLOAD : LFS_SIGN_DOWNLOAD,
+        .lifetime = transfer->action_lifetime,
+        .now = batch->now,
+        .size = obj->size,
+        .filename = obj->filename,
+        .disposition = obj->disposition,
+    };
+    struct signed_action *sa = h2o_mem_alloc_pool(batch->io.pool, sizeof(*sa));
+    *sa = (struct signed_action){
+        .transfer = transfer, .batch = batch, .obj = obj, .done = done, .arg = done_arg};
+    transfer->storage->ops->sign(transfer->storage, &batch->io, &key, &request, on_signed, sa);
+}
+
 /* The state of one batch: how many storage answers are still due. */
 struct stat_batch {
     struct lfs_transfer *transfer;
@@ -339,6 +389,15 @@ static void stat_batch_release(struct stat_batch *sb)
         sb->cb(sb->arg, sb->failure.status != 0 ? &sb->failure : NULL);
 }
 
+/* An object's actions are built: one count of the batch off. */
+static void on_actions_done(void *arg, const struct lfs_error *err)
+{
+    struct stat_batch *sb = arg;
+    if (err != NULL && sb->failure.status == 0)
+        sb->failure = *err;
+    stat_batch_release(sb);
+}
+
 /* One object's answer from the store (size -1: absent), then one count of the batch off. */
 static void object_result(struct stat_batch *sb, struct lfs_batch_object *obj, int64_t size,
                           const struct lfs_error *err)
@@ -357,9 +416,8 @@ static void object_result(struct stat_batch *sb, struct lfs_batch_object *obj, i
     } else if (batch->operation == LFS_OP_UPLOAD && size == obj->size) {
         /* Already stored: nothing to do. */
     } else {
-        struct lfs_error aerr = {0};
-        if (sb->actions(sb->transfer, batch, obj, &aerr) < 0 && sb->failure.status == 0)
-            sb->failure = aerr;
+        sb->pending++;
+        sb->actions(sb->transfer, batch, obj, on_actions_done, sb);
     }
     stat_batch_release(sb);
 }

@@ -53,36 +53,15 @@ static int multipart_create(const json_t *options, const char *path, struct lfs_
     return 0;
 }
 
-/* Download: a signed read URL, as basic_external gives it. */
-static int download_actions(struct lfs_transfer *t, struct lfs_batch *batch,
-                            struct lfs_batch_object *obj, struct lfs_error *err)
-{
-    struct lfs_object_key key = {.org_path = batch->org_path, .repo = batch->repo, .oid = obj->oid};
-    struct lfs_sign_request request = {
-        .op = LFS_SIGN_DOWNLOAD,
-        .lifetime = t->action_lifetime,
-        .now = batch->now,
-        .size = obj->size,
-        .filename = obj->filename,
-        .disposition = obj->disposition,
-    };
-    struct lfs_storage_request action;
-    if (t->storage->ops->sign(t->storage, &key, &request, batch->io.pool, &action, err) < 0)
-        return -1;
-    lfs_batch_object_add_action(obj, batch->io.pool, "download", &action, t->action_lifetime);
-    return 0;
-}
-
 /* Upload, first round: the object needs a transfer. Adds its verify action, which also marks
  * it for the second round (objects without actions need nothing). */
-static int upload_mark(struct lfs_transfer *t, struct lfs_batch *batch,
-                       struct lfs_batch_object *obj, struct lfs_error *err)
+static void upload_mark(struct lfs_transfer *t, struct lfs_batch *batch,
+                        struct lfs_batch_object *obj, lfs_batch_done_cb done, void *arg)
 {
-    struct lfs_storage_request verify;
-    if (lfs_transfer_own_action(batch, obj, LFS_OWN_VERIFY, t->action_lifetime, &verify, err) < 0)
-        return -1;
-    lfs_batch_object_add_action(obj, batch->io.pool, "verify", &verify, t->action_lifetime);
-    return 0;
+    struct lfs_error err = {0};
+    done(arg, lfs_transfer_add_own_action(t, batch, obj, "verify", LFS_OWN_VERIFY, &err) < 0
+                  ? &err
+                  : NULL);
 }
 
 /* The second round of an upload batch: one plan per marked object, all at once. */
@@ -198,7 +177,8 @@ static void multipart_batch(struct lfs_transfer *transfer, struct lfs_batch *bat
                             lfs_batch_done_cb cb, void *arg)
 {
     if (batch->operation == LFS_OP_DOWNLOAD) {
-        lfs_transfer_stat_batch(transfer, batch, download_actions, cb, arg);
+        /* Download: a signed read URL, as basic_external gives it. */
+        lfs_transfer_stat_batch(transfer, batch, lfs_transfer_signed_action, cb, arg);
         return;
     }
     struct plan_batch *pb = h2o_mem_alloc_pool(batch->io.pool, sizeof(*pb));

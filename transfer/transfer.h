@@ -120,6 +120,13 @@ int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batc
                             enum lfs_own_action kind, long lifetime,
                             struct lfs_storage_request *out, struct lfs_error *err);
 
+/* Builds that action for obj (lfs_transfer_own_action, valid for the adapter's
+ * action_lifetime) and adds it to obj's actions as `name`. Returns 0, or -1 with err. Worker
+ * threads. */
+int lfs_transfer_add_own_action(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                                struct lfs_batch_object *obj, const char *name,
+                                enum lfs_own_action kind, struct lfs_error *err);
+
 /* Writes the members of one action object (href, header, method, body, expires_in) into the
  * object w has open, for callers that add members of their own (multipart parts). */
 struct lfs_json_writer;
@@ -137,10 +144,18 @@ void lfs_batch_object_add_json(struct lfs_batch_object *obj, h2o_mem_pool_t *poo
                                const char *json, size_t len);
 
 /* Builds the actions of one object that needs a transfer (upload: not stored, or stored
- * with another size; download: stored with the requested size). Returns 0, or -1 with err
- * to fail the whole batch. */
-typedef int (*lfs_transfer_actions_fn)(struct lfs_transfer *transfer, struct lfs_batch *batch,
-                                       struct lfs_batch_object *obj, struct lfs_error *err);
+ * with another size; download: stored with the requested size), then calls done(done_arg,
+ * NULL), or done(done_arg, err) to fail the whole batch: before returning, or later on the
+ * loop thread when an action waits for a remote signer. */
+typedef void (*lfs_transfer_actions_fn)(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                                        struct lfs_batch_object *obj, lfs_batch_done_cb done,
+                                        void *done_arg);
+
+/* An lfs_transfer_actions_fn: the object's "upload" or "download" action (as the batch's
+ * operation) is a URL the storage signs (its sign operation, asynchronous in shape). */
+void lfs_transfer_signed_action(struct lfs_transfer *transfer, struct lfs_batch *batch,
+                                struct lfs_batch_object *obj, lfs_batch_done_cb done,
+                                void *done_arg);
 
 /* What the basic adapters share: asks the storage for every object's size at once, settles
  * the objects that need no transfer (upload: already stored with that size; download:

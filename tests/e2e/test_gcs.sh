@@ -6,6 +6,11 @@
 # and through lfsgate (basic_streaming, with ranges and a corrupt upload); tampered and
 # expired URLs refused by the store; Content-Disposition from x-filename / extra.filename;
 # config errors; an unreachable store and a store that refuses lfsgate's own signatures.
+# Workload identity (serviceaccount_email, no key) against tests/fakes/google_auth_fake.py,
+# the metadata server and IAM signBlob in one loopback process (signBlob signs with the same
+# dummy key, so gcs_fake.py verifies the URLs; gcs_fake.py asks it whether a bearer token is
+# live): push and clone both ways, token expiry and refresh, one signBlob per object of a
+# batch, all at once, and none for a repeated batch, and the metadata server or IAM down.
 # Run: LFSGATE_BIN=build/server/lfsgate tests/e2e/test_gcs.sh   (see lib.sh for options)
 # Test functions are called through run_test, which shellcheck cannot follow:
 # shellcheck disable=SC2317
@@ -18,26 +23,60 @@ GCS_FAKE=$E2E_REPO_ROOT/tests/fakes/gcs_fake.py
 GCS_KEY=$E2E_REPO_ROOT/tests/unit/data/gcs/test_service_account.not-a-test.json
 GCS_BUCKET=lfs-bucket
 GCS_PREFIX=lfs/v1
+GOOGLE_FAKE=$E2E_REPO_ROOT/tests/fakes/google_auth_fake.py
+GCS_EMAIL=test-iam-credentials@dummy-project-id.iam.gserviceaccount.com
+# How lfsgate authenticates (storage option lines): the key file, or workload identity.
+GCS_CREDENTIALS="account_key_file: $GCS_KEY"
 
-# start_gcs_fake: starts the fake on a free loopback port; sets GCS_PORT, GCS_URL.
-start_gcs_fake() {
-    local out=$E2E_TMP/gcs_fake.out i pid
-    python3 "$GCS_FAKE" --key "$GCS_KEY" --bucket "$GCS_BUCKET" --port 0 \
-        >"$out" 2>"$E2E_TMP/gcs_fake.log" </dev/null &
+# start_py_fake NAME SCRIPT [ARGS...]: starts a loopback stand-in that prints its port first;
+# sets FAKE_PORT.
+start_py_fake() {
+    local name=$1 script=$2 out=$E2E_TMP/$1.out i pid
+    shift 2
+    FAKE_PORT=
+    python3 "$script" --port 0 "$@" >"$out" 2>"$E2E_TMP/$name.log" </dev/null &
     pid=$!
     bg_track "$pid"
     for ((i = 0; i < 100; i++)); do
-        GCS_PORT=$(head -n 1 "$out" 2>/dev/null || true)
-        [[ -n $GCS_PORT ]] && break
-        kill -0 "$pid" 2>/dev/null || fail "gcs_fake.py exited: $(tail -n 3 "$E2E_TMP/gcs_fake.log" | tr '\n' ' ')"
+        FAKE_PORT=$(head -n 1 "$out" 2>/dev/null || true)
+        [[ -n $FAKE_PORT ]] && break
+        kill -0 "$pid" 2>/dev/null || fail "$name exited: $(tail -n 3 "$E2E_TMP/$name.log" | tr '\n' ' ')"
         sleep 0.1
     done
-    [[ -n $GCS_PORT ]] || fail "gcs_fake.py did not print its port within 10 s"
+    [[ -n $FAKE_PORT ]] || fail "$name did not print its port within 10 s"
+}
+
+# start_gcs_fake [ARGS...]: starts the GCS fake on a free loopback port; sets GCS_PORT, GCS_URL.
+start_gcs_fake() {
+    start_py_fake gcs_fake "$GCS_FAKE" --key "$GCS_KEY" --bucket "$GCS_BUCKET" "$@"
+    GCS_PORT=$FAKE_PORT
     GCS_URL=http://127.0.0.1:$GCS_PORT
 }
 
+# start_workload_identity [GOOGLE_FAKE_ARGS...]: the metadata server and IAM stand-in, then
+# the GCS fake trusting its tokens; exports GCE_METADATA_HOST for lfsgate; sets GOOGLE_URL and
+# GCS_CREDENTIALS for gcs_config (serviceaccount_email, iam_endpoint, no key).
+start_workload_identity() {
+    start_py_fake google_auth_fake "$GOOGLE_FAKE" --key "$GCS_KEY" "$@"
+    GOOGLE_URL=http://127.0.0.1:$FAKE_PORT
+    export GCE_METADATA_HOST=127.0.0.1:$FAKE_PORT
+    start_gcs_fake --tokeninfo "$GOOGLE_URL/tokeninfo"
+    GCS_CREDENTIALS="serviceaccount_email: $GCS_EMAIL
+        iam_endpoint: $GOOGLE_URL"
+}
+
+# fake_stat URL NAME: a counter of a fake's /_fake/stats.
+fake_stat() {
+    curl -sS --noproxy '*' "$1/_fake/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+
+# assert_fake_stat URL NAME EXPECTED WHAT
+assert_fake_stat() {
+    assert_eq "$3" "$(fake_stat "$1" "$2")" "$4 ($2)"
+}
+
 # gcs_config FACTORY [ACTION_LIFETIME] [EXTRA_STORAGE_OPTION_LINES]: writes $CONFIG for one
-# "basic" adapter with GCS storage at the fake.
+# "basic" adapter with GCS storage at the fake, authenticated as GCS_CREDENTIALS says.
 gcs_config() {
     local factory=$1 lifetime=${2:-900} extra=${3:-}
     CONFIG=$E2E_TMP/lfsgate.yaml
@@ -53,7 +92,7 @@ TRANSFER_ADAPTERS:
       storage_options:
         project_name: dummy-project-id
         bucket_name: $GCS_BUCKET
-        account_key_file: $GCS_KEY
+        $GCS_CREDENTIALS
         path_prefix: /$GCS_PREFIX/
         endpoint: $GCS_URL
 $extra
@@ -254,9 +293,10 @@ test_download_disposition() {
     assert_eq "" "$(http_header Content-Disposition)" "Content-Disposition without a filename"
 }
 
-# bad_gcs_config NAME REGEX STORAGE_OPTION_LINES: --check-config exits 2 and names REGEX.
-bad_gcs_config() {
-    local name=$1 re=$2 options=$3 file=$E2E_TMP/$1.yaml
+# check_gcs_config NAME STORAGE_OPTION_LINES: runs --check-config on a basic_external config
+# with these GCS options (sets CMD_RC, CMD_ERR).
+check_gcs_config() {
+    local file=$E2E_TMP/$1.yaml
     cat >"$file" <<EOF
 TRANSFER_ADAPTERS:
   basic:
@@ -264,9 +304,15 @@ TRANSFER_ADAPTERS:
     options:
       storage_class: giftless.storage.google_cloud:GoogleCloudStorage
       storage_options:
-$options
+$2
 EOF
     run_lfsgate_cmd 20 --check-config --config "$file"
+}
+
+# bad_gcs_config NAME REGEX STORAGE_OPTION_LINES: --check-config exits 2 and names REGEX.
+bad_gcs_config() {
+    local name=$1 re=$2
+    check_gcs_config "$name" "$3"
     assert_eq 2 "$CMD_RC" "exit status of --check-config with $name"
     assert_file_matches "$CMD_ERR" "$re" "stderr of --check-config with $name"
     assert_file_lacks "$CMD_ERR" "PRIVATE KEY" "stderr of --check-config with $name"
@@ -275,9 +321,17 @@ EOF
 test_config_errors() {
     local o='TRANSFER_ADAPTERS\.basic\.options\.storage_options' b64
     b64=$(base64 -w 76 "$GCS_KEY" | sed 's/^/          /')
-    bad_gcs_config workload_identity "$o\.serviceaccount_email: .*not supported yet" \
+    bad_gcs_config bad_email "$o\.serviceaccount_email: expected a service account's email" \
         "        project_name: p
         bucket_name: b-1
+        serviceaccount_email: lfs at p"
+    bad_gcs_config bad_iam_endpoint "$o\.iam_endpoint: expected http\(s\)://host\[:port\]" \
+        "        bucket_name: b-1
+        serviceaccount_email: lfs@p.iam.gserviceaccount.com
+        iam_endpoint: iamcredentials.googleapis.com"
+    GCE_METADATA_HOST='metadata/x' bad_gcs_config bad_metadata_host \
+        "$o: the environment variable GCE_METADATA_HOST: expected host\[:port\]" \
+        "        bucket_name: b-1
         serviceaccount_email: lfs@p.iam.gserviceaccount.com"
     bad_gcs_config no_key "$o\.account_key_file: .*account_key_base64" \
         "        bucket_name: b-1"
@@ -317,6 +371,13 @@ $b64
 EOF
     run_lfsgate_cmd 20 --check-config --config "$E2E_TMP/good.yaml"
     assert_eq 0 "$CMD_RC" "exit status of --check-config with account_key_base64"
+
+    # control: giftless's workload identity config (no key) starts, without asking anything of
+    # the metadata server (none runs here)
+    check_gcs_config workload_identity "        project_name: p
+        bucket_name: b-1
+        serviceaccount_email: lfs@p.iam.gserviceaccount.com"
+    assert_eq 0 "$CMD_RC" "exit status of --check-config with serviceaccount_email"
 }
 
 test_store_failures() {
@@ -368,10 +429,224 @@ EOF
     assert_server_alive
 }
 
+# ---- workload identity: serviceaccount_email, no key ----
+
+# assert_no_secrets_logged: lfsgate's log holds no access token and no signature.
+assert_no_secrets_logged() {
+    assert_file_lacks "$LFSGATE_LOG" "ya29." "lfsgate log"
+    assert_file_lacks "$LFSGATE_LOG" "X-Goog-Signature" "lfsgate log"
+}
+
+test_wi_push_clone() {
+    start_workload_identity
+    gcs_config basic_external
+    start_lfsgate --config "$CONFIG"
+    gcs_push_clone group/sub repo 1 $((3 * MIB + 7))
+    # one token for the whole run (two worker threads share it), asked the way the metadata
+    # server wants; every URL the clients used was signed by IAM as the service account (the
+    # fake store checks them), lfsgate's own HEADs carried the token
+    assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
+    assert_fake_stat "$GOOGLE_URL" token_refused 0 "metadata server"
+    assert_fake_stat "$GOOGLE_URL" signblob_refused 0 "IAM"
+    [[ $(fake_stat "$GOOGLE_URL" signblob) -ge 4 ]] || fail "expected a signBlob per upload and download URL, got $(fake_stat "$GOOGLE_URL" signblob)"
+    [[ $(fake_stat "$GCS_URL" signed) -ge 4 ]] || fail "expected the clients' PUTs and GETs on signed URLs"
+    [[ $(fake_stat "$GCS_URL" bearer) -ge 2 ]] || fail "expected lfsgate's HEADs with the access token"
+    assert_fake_stat "$GCS_URL" auth_refused 0 "GCS"
+    assert_no_secrets_logged
+}
+
+test_wi_streaming_push_clone() {
+    start_workload_identity
+    gcs_config basic_streaming
+    start_lfsgate --config "$CONFIG"
+    gcs_push_clone org repo 1 $((5 * MIB + 3))
+    # objects went through lfsgate with the token: nothing to sign
+    assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
+    assert_fake_stat "$GOOGLE_URL" signblob 0 "IAM"
+    assert_fake_stat "$GCS_URL" signed 0 "GCS"
+    assert_fake_stat "$GCS_URL" auth_refused 0 "GCS"
+    [[ $(fake_stat "$GCS_URL" PUT) -eq 2 && $(fake_stat "$GCS_URL" GET) -ge 2 ]] ||
+        fail "expected lfsgate's PUTs and GETs with the token: $(curl -sS --noproxy '*' "$GCS_URL/_fake/stats")"
+    assert_no_secrets_logged
+}
+
+test_wi_token_refresh() {
+    local base oid fetches up
+    # tokens live 3 s: lfsgate uses one until shortly before it expires, refreshes it from half
+    # its life, and the IAM and GCS stand-ins refuse it once expired; actions live 3 s too
+    start_workload_identity --token-lifetime 3
+    gcs_config basic_external 3
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/a" 4000
+    oid=$(sha256_of "$E2E_TMP/a")
+    lfs_batch "$base" upload "$oid" 4000
+    assert_status 200
+    assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server after the first batch"
+    up=$(action_href "$HTTP_BODY" 0 upload)
+    assert_match "$up" 'X-Goog-Expires=3&' "upload href lifetime (short lifetimes are signed as asked)"
+    lfs_upload "$base" "$E2E_TMP/a"
+    assert_gcs_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "uploaded object"
+    fetches=$(fake_stat "$GOOGLE_URL" token_fetches)
+    sleep 4 # every token issued so far has expired, and so has the first upload URL
+    http PUT "$up" -T "$E2E_TMP/a"
+    assert_status 400
+    assert_file_contains "$HTTP_BODY" "<Code>ExpiredToken</Code>" "an IAM-signed URL after its lifetime"
+    lfs_download_href "$base" "$oid" 4000
+    http GET "$DL_HREF"
+    assert_status 200
+    assert_same_file "$E2E_TMP/a" "$HTTP_BODY" "download after the token expired"
+    assert_fake_stat "$GOOGLE_URL" token_fetches $((fetches + 1)) "metadata server after the token expired"
+    # never an expired token sent: the store refused only the expired URL sent on purpose
+    assert_fake_stat "$GOOGLE_URL" signblob_refused 0 "IAM"
+    assert_fake_stat "$GCS_URL" auth_refused 1 "GCS"
+    assert_no_secrets_logged
+}
+
+test_wi_token_shared() {
+    local base i n=16 workers
+    local -a pids=()
+    # the token takes 1 s to come: requests on both worker threads wait for the one fetch
+    start_workload_identity --token-latency-ms 1000
+    gcs_config basic_external
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    for ((i = 0; i < n; i++)); do
+        curl -sS --noproxy '*' -o "$E2E_TMP/shared.$i.json" -w '%{http_code}' \
+            -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
+            --data-binary "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$(printf '%064x' $((i + 100)))\", \"size\": 5}]}" \
+            "$base/objects/batch" >"$E2E_TMP/shared.$i.code" &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do wait "$i"; done
+    for ((i = 0; i < n; i++)); do
+        assert_eq 200 "$(cat "$E2E_TMP/shared.$i.code")" "status of concurrent batch $i"
+        assert_json "$E2E_TMP/shared.$i.json" '"X-Goog-Credential=test-iam-credentials%40" in d["objects"][0]["actions"]["upload"]["href"]' "concurrent batch $i"
+    done
+    assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
+    # both worker threads served some (request ids start with the worker's own prefix)
+    workers=$(grep '"path":"/org/repo.git/info/lfs/objects/batch"' "$LFSGATE_LOG" |
+        sed 's/.*"request_id":"\([0-9a-f]\{8\}\).*/\1/' | sort -u | wc -l)
+    [[ $workers -ge 2 ]] || fail "expected the batches on both worker threads, saw $workers"
+    assert_no_secrets_logged
+}
+
+test_wi_batch_concurrent_signing() {
+    local base body n=8 i t0 t1 hrefs
+    # each signBlob takes 800 ms: one after the other, 8 would take 6.4 s
+    start_workload_identity --sign-latency-ms 800
+    gcs_config basic_external 3600
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    body='{"operation": "upload", "transfers": ["basic"], "objects": ['
+    for ((i = 0; i < n; i++)); do
+        body+="$( ((i > 0)) && echo ', '){\"oid\": \"$(printf '%064x' $((i + 1)))\", \"size\": $((100 + i))}"
+    done
+    body+=']}'
+    # URLs are signed for windows of 450 s (3600 / 8): keep both batches in one window
+    while (($(date +%s) % 450 > 430)); do sleep 1; done
+    t0=$(date +%s%N)
+    lfs_post "$base/objects/batch" "$body"
+    t1=$(date +%s%N)
+    assert_status 200
+    cp "$HTTP_BODY" "$E2E_TMP/batch1.json"
+    assert_json "$HTTP_BODY" "len(d['objects']) == $n and all('$GCS_URL/' in o['actions']['upload']['href'] and 'X-Goog-Credential=test-iam-credentials%40' in o['actions']['upload']['href'] for o in d['objects'])" "upload actions signed as the service account"
+    assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
+    assert_fake_stat "$GOOGLE_URL" signblob "$n" "IAM"
+    assert_fake_stat "$GOOGLE_URL" signblob_inflight_max "$n" "IAM"
+    (((t1 - t0) / 1000000 < 3000)) || fail "the batch took $(((t1 - t0) / 1000000)) ms: signBlob calls were not concurrent"
+    # the same batch again: every signature from the cache, the same URLs
+    lfs_post "$base/objects/batch" "$body"
+    assert_status 200
+    assert_fake_stat "$GOOGLE_URL" signblob "$n" "IAM after a repeated batch"
+    hrefs="[o['actions']['upload']['href'] for o in d['objects']]"
+    assert_eq "$(json "$E2E_TMP/batch1.json" "$hrefs")" "$(json "$HTTP_BODY" "$hrefs")" "hrefs of the repeated batch"
+    # a URL from the cache works
+    random_file "$E2E_TMP/x" 100 # not the oid: the store takes any bytes on a signed PUT
+    http PUT "$(json "$HTTP_BODY" "d['objects'][0]['actions']['upload']['href']")" -T "$E2E_TMP/x"
+    assert_status 200
+    assert_no_secrets_logged
+}
+
+# upload_batch_fails OID MESSAGE WHAT: starts lfsgate with basic_external as GCS_CREDENTIALS
+# say; an upload batch of OID (not stored) fails whole with 503 and MESSAGE.
+upload_batch_fails() {
+    gcs_config basic_external
+    start_lfsgate --config "$CONFIG"
+    lfs_batch "$(lfs_url org repo)" upload "$1" 10
+    assert_status 503
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" "$2" "$3"
+}
+
+test_wi_iam_down() {
+    local oid port base_creds
+    start_workload_identity
+    base_creds=$GCS_CREDENTIALS
+    oid=$(printf '%064d' 7)
+    # nothing listens where IAM should be
+    port=$(free_port)
+    GCS_CREDENTIALS="serviceaccount_email: $GCS_EMAIL
+        iam_endpoint: http://127.0.0.1:$port"
+    upload_batch_fails "$oid" "IAM signBlob for $GCS_EMAIL failed: IAM Credentials API unreachable" "batch error with IAM down"
+    stop_lfsgate
+    # IAM answers 403 (the pod's account may not sign as this one)
+    curl -sS --noproxy '*' -o /dev/null -X POST -d '{"iam": 403}' "$GOOGLE_URL/_fake/fail"
+    GCS_CREDENTIALS=$base_creds
+    upload_batch_fails "$oid" "IAM signBlob for $GCS_EMAIL at $GOOGLE_URL failed: HTTP 403 PERMISSION_DENIED; the pod's service account needs roles/iam.serviceAccountTokenCreator" "batch error with IAM refusing"
+    # lfsgate's own calls do not need IAM: verify still answers (404: nothing is stored)
+    lfs_post "$(lfs_url org repo)/objects/storage/verify" "{\"oid\": \"$oid\", \"size\": 10}"
+    assert_status 404
+    assert_no_secrets_logged
+    assert_server_alive
+}
+
+test_wi_metadata_down() {
+    local base oid
+    start_workload_identity
+    oid=$(printf '%064d' 8)
+    # nothing listens where the metadata server should be
+    GCE_METADATA_HOST=127.0.0.1:$(free_port)
+    gcs_config basic_external
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    lfs_batch "$base" download "$oid" 10
+    assert_status 200
+    assert_json "$HTTP_BODY" 'd["objects"][0]["error"]["code"] == 503' "batch object error code with the metadata server down"
+    assert_json "$HTTP_BODY" '"cannot get an access token from the metadata server at http://'"$GCE_METADATA_HOST"': metadata server unreachable" in d["objects"][0]["error"]["message"]' "batch object error with the metadata server down"
+    lfs_post "$base/objects/storage/verify" "{\"oid\": \"$oid\", \"size\": 10}"
+    assert_status 503
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" "cannot get an access token from the metadata server" "verify error with the metadata server down"
+    stop_lfsgate
+    # the metadata server answers 500
+    GCE_METADATA_HOST=127.0.0.1:${GOOGLE_URL##*:}
+    curl -sS --noproxy '*' -o /dev/null -X POST -d '{"metadata": 500}' "$GOOGLE_URL/_fake/fail"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    lfs_batch "$base" upload "$oid" 10
+    assert_status 200
+    assert_json "$HTTP_BODY" 'd["objects"][0]["error"]["code"] == 503 and "metadata server at http://'"$GCE_METADATA_HOST"': HTTP 500" in d["objects"][0]["error"]["message"]' "batch object error with the metadata server failing"
+    # ... and recovers once it answers again
+    curl -sS --noproxy '*' -o /dev/null -X POST -d '{"metadata": 0}' "$GOOGLE_URL/_fake/fail"
+    lfs_batch "$base" upload "$oid" 10
+    assert_status 200
+    assert_json "$HTTP_BODY" '"upload" in d["objects"][0]["actions"]' "batch once the metadata server is back"
+    assert_fake_stat "$GCS_URL" auth_refused 0 "GCS"
+    assert_no_secrets_logged
+}
+
 run_test gcs_external_push_clone test_external_push_clone
 run_test gcs_streaming_push_clone test_streaming_push_clone
 run_test gcs_tampered_and_expired_refused test_tampered_and_expired_refused
 run_test gcs_download_disposition test_download_disposition
 run_test gcs_config_errors test_config_errors
 run_test gcs_store_failures test_store_failures
+run_test gcs_wi_push_clone test_wi_push_clone
+run_test gcs_wi_streaming_push_clone test_wi_streaming_push_clone
+run_test gcs_wi_token_refresh test_wi_token_refresh
+run_test gcs_wi_token_shared test_wi_token_shared
+run_test gcs_wi_batch_concurrent_signing test_wi_batch_concurrent_signing
+run_test gcs_wi_iam_down test_wi_iam_down
+run_test gcs_wi_metadata_down test_wi_metadata_down
 e2e_finish

@@ -3,7 +3,10 @@
 
 No GCS emulator can be installed here, so this serves what lfsgate and its clients use:
 HEAD, GET (with single byte ranges) and PUT on /<bucket>/<object>, objects kept in memory,
-authenticated ONLY by V4 query-string signatures (GOOG4-RSA-SHA256). Like GCS it refuses:
+authenticated by V4 query-string signatures (GOOG4-RSA-SHA256) or, with --tokeninfo, by an
+OAuth access token ("Authorization: Bearer", as lfsgate's own calls use it with workload
+identity) that the tokeninfo URL given (google_auth_fake.py's) says is live; a token it does not
+know or that expired gets 401 AuthenticationRequired. Like GCS it refuses:
   - a signature that does not verify with the service account's public key over the
     canonical request it rebuilds from what it received (403 SignatureDoesNotMatch);
   - a credential naming another account, or a scope that is not <date>/auto/storage/
@@ -15,10 +18,11 @@ The signed host is the Host header as received (port included). response-content
 (and response-content-type) in a valid signed GET become the response headers.
 
 Usage: gcs_fake.py --key SERVICE_ACCOUNT.json --bucket NAME [--bucket NAME...]
-                   [--host 127.0.0.1] [--port 0] [--latency-ms N] [--quiet]
+                   [--host 127.0.0.1] [--port 0] [--latency-ms N] [--tokeninfo URL] [--quiet]
 Prints the port it listens on as the first line of stdout. Extra, not GCS:
 GET /_fake/objects lists {"<bucket>/<object>": size}, GET /_fake/object/<bucket>/<object>
-returns an object's bytes, GET /_fake/stats gives request counts (all without auth).
+returns an object's bytes, GET /_fake/stats gives request counts, among them "signed" and
+"bearer" (requests authenticated each way) and "auth_refused" (all without auth).
 Needs python3 and python3-cryptography only.
 """
 
@@ -29,13 +33,17 @@ import json
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import quote, unquote
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import quote, unquote, urlencode
 from xml.sax.saxutils import escape
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+
+from loopback import serve
 
 MAX_EXPIRES = 604800
 CLOCK_SKEW = 900  # seconds a URL may be dated in the future
@@ -47,7 +55,9 @@ STATE = {
     "public_key": None,
     "latency": 0.0,
     "quiet": False,
-    "stats": {"requests": 0, "refused": 0, "HEAD": 0, "GET": 0, "PUT": 0, "max_inflight": 0},
+    "stats": {"requests": 0, "refused": 0, "HEAD": 0, "GET": 0, "PUT": 0, "max_inflight": 0,
+              "signed": 0, "bearer": 0, "auth_refused": 0},
+    "tokeninfo": None,
     "inflight": 0,
 }
 LOCK = threading.Lock()
@@ -127,10 +137,46 @@ class Handler(BaseHTTPRequestHandler):
     # ---- V4 query-string authentication ----
 
     def authenticate(self, method, raw_path, raw_query):
+        try:
+            return self._authenticate(method, raw_path, raw_query)
+        except Refused:
+            with LOCK:
+                STATE["stats"]["auth_refused"] += 1
+            raise
+
+    def _authenticate(self, method, raw_path, raw_query):
         params = []
         for item in raw_query.split("&") if raw_query else []:
             name, _, value = item.partition("=")
             params.append((unquote(name), unquote(value)))
+        p = dict(params)
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer ") and "X-Goog-Signature" not in p:
+            self.check_token(auth[7:])
+            with LOCK:
+                STATE["stats"]["bearer"] += 1
+            return p
+        p = self.check_signature(method, raw_path, params)
+        with LOCK:
+            STATE["stats"]["signed"] += 1
+        return p
+
+    def check_token(self, token):
+        """Asks the token's issuer (tokeninfo) whether it is live, as GCS asks Google's."""
+        refused = Refused(401, "AuthenticationRequired", "Authentication required.",
+                          "Invalid Credentials")
+        if not STATE["tokeninfo"]:
+            raise refused
+        try:
+            with urllib.request.urlopen(STATE["tokeninfo"] + "?" + urlencode({"access_token": token}),
+                                        timeout=10) as r:
+                info = json.load(r)
+        except (urllib.error.URLError, ValueError):
+            raise refused
+        if int(info.get("expires_in", 0)) < 0:
+            raise refused
+
+    def check_signature(self, method, raw_path, params):
         p = dict(params)
         if "X-Goog-Signature" not in p:
             raise Refused(403, "AccessDenied", "Access denied.",
@@ -313,11 +359,6 @@ def parse_range(value, size):
     return (start, min(end, size - 1))
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 1024
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--key", required=True, help="service-account JSON key (its public half verifies)")
@@ -325,8 +366,11 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    ap.add_argument("--tokeninfo", help="URL that vouches for bearer tokens (google_auth_fake.py's "
+                    "/tokeninfo); without it only signed URLs are accepted")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
+    STATE["tokeninfo"] = args.tokeninfo
     with open(args.key, "rb") as f:
         sa = json.load(f)
     private = serialization.load_pem_private_key(sa["private_key"].encode(), password=None)
@@ -336,12 +380,7 @@ def main():
     STATE["latency"] = args.latency_ms / 1000.0
     STATE["quiet"] = args.quiet
     del private, sa
-    httpd = Server((args.host, args.port), Handler)
-    print(httpd.server_address[1], flush=True)
-    try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, args.host, args.port)
 
 
 if __name__ == "__main__":

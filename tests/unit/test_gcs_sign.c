@@ -1,9 +1,11 @@
 /* Unit tests for storage/gcs_sign.c: every path-style case of Google's V4 signing conformance
  * vectors (tests/unit/data/gcs/v4_signatures.json, copied from googleapis/conformance-tests,
  * see SOURCE.txt) must reproduce the expected canonical request, string to sign and URL byte
- * for byte; plus key parsing errors, lifetime bounds, a non-default port in the signed host,
- * a check that the signature verifies with the key's public half, and the gcs backend's own
- * use of it (object names, endpoint forms, download disposition, option errors). */
+ * for byte, both signed here and signed elsewhere (lfs_gcs_sign_begin, a signature as IAM
+ * signBlob returns it, lfs_gcs_sign_end); plus key parsing errors, lifetime bounds, a non-default
+ * port in the signed host, a check that the signature verifies with the key's public half, and the
+ * gcs backend's own use of it (object names, endpoint forms, download disposition, option errors,
+ * workload identity options). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,6 +57,45 @@ static struct lfs_gcs_key *load_key(void)
     assert_int_equal(lfs_gcs_key_parse(text, len, &key, &err), 0);
     free(text);
     return key;
+}
+
+/* The test key's RSA key, as a remote signer (IAM signBlob) holds it. */
+static EVP_PKEY *load_pkey(void)
+{
+    size_t len;
+    char *text = read_file(DATA("test_service_account.not-a-test.json"), &len);
+    json_t *sa = json_loads(text, 0, NULL);
+    free(text);
+    BIO *bio = BIO_new_mem_buf(json_string_value(json_object_get(sa, "private_key")), -1);
+    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+    assert_non_null(pkey);
+    BIO_free(bio);
+    json_decref(sa);
+    return pkey;
+}
+
+/* The URL of `in` signed the way workload identity does it: lfs_gcs_sign_begin, the string to
+ * sign signed elsewhere (here with OpenSSL and the test key), lfs_gcs_sign_end. */
+static void sign_remotely(EVP_PKEY *pkey, const struct lfs_gcs_sign_input *in,
+                          struct lfs_gcs_signed *out)
+{
+    struct lfs_error err = {0};
+    assert_int_equal(lfs_gcs_sign_begin("test-iam-credentials@dummy-project-id.iam."
+                                        "gserviceaccount.com",
+                                        in, out, &err),
+                     0);
+    const char *tail = strstr(out->url, "&X-Goog-Signature=");
+    assert_non_null(tail);
+    assert_string_equal(tail, "&X-Goog-Signature="); /* nothing after it yet */
+    unsigned char sig[512];
+    size_t siglen = sizeof(sig);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey), 1);
+    assert_int_equal(EVP_DigestSign(md, sig, &siglen, (const unsigned char *)out->string_to_sign,
+                                    strlen(out->string_to_sign)),
+                     1);
+    EVP_MD_CTX_free(md);
+    assert_int_equal(lfs_gcs_sign_end(out, sig, siglen, &err), 0);
 }
 
 static int parse_error(const char *json, struct lfs_error *err)
@@ -116,6 +157,7 @@ static void test_conformance_vectors(void **state)
     const json_t *tests = json_object_get(root, "signingV4Tests");
     assert_true(json_is_array(tests));
     struct lfs_gcs_key *key = load_key();
+    EVP_PKEY *pkey = load_pkey();
     size_t checked = 0, path_style = 0;
     size_t i;
     const json_t *t;
@@ -204,12 +246,17 @@ static void test_conformance_vectors(void **state)
         expect_same("string to sign", desc, str(t, "expectedStringToSign"), out.string_to_sign);
         expect_same("URL", desc, str(t, "expectedUrl"), out.url);
         lfs_gcs_signed_free(&out);
+        /* The same URL when the signature comes from a remote signer. */
+        sign_remotely(pkey, &in, &out);
+        expect_same("URL signed remotely", desc, str(t, "expectedUrl"), out.url);
+        lfs_gcs_signed_free(&out);
         checked++;
         path_style += path_style_case;
     }
     /* 25 of the 29 vectors are path style; 3 more (virtual-hosted, bucket-bound) pass too. */
     assert_int_equal(path_style, 25);
     assert_int_equal(checked, 28);
+    EVP_PKEY_free(pkey);
     lfs_gcs_key_free(key);
     json_decref(root);
 }
@@ -242,13 +289,7 @@ static void test_signed_host_port(void **state)
                                     "attachment%3B%20filename%3D%22a%20b%22&X-Goog-Signature="));
 
     /* The signature verifies with the public half of the key over the string to sign. */
-    size_t len;
-    char *text = read_file(DATA("test_service_account.not-a-test.json"), &len);
-    json_t *sa = json_loads(text, 0, NULL);
-    free(text);
-    BIO *bio = BIO_new_mem_buf(json_string_value(json_object_get(sa, "private_key")), -1);
-    EVP_PKEY *pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    assert_non_null(pkey);
+    EVP_PKEY *pkey = load_pkey();
     const char *hex = strstr(out.url, "X-Goog-Signature=") + strlen("X-Goog-Signature=");
     assert_int_equal(strlen(hex), 512);
     unsigned char sig[256];
@@ -268,8 +309,6 @@ static void test_signed_host_port(void **state)
     assert_int_not_equal(EVP_DigestVerify(md, sig, sizeof(sig), (const unsigned char *)"x", 1), 1);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(pkey);
-    BIO_free(bio);
-    json_decref(sa);
     lfs_gcs_signed_free(&out);
     lfs_gcs_key_free(key);
 }
@@ -296,6 +335,18 @@ static void test_expires_bounds(void **state)
     in.expires = 604800;
     assert_int_equal(lfs_gcs_sign(key, &in, &out, &err), 0);
     assert_non_null(strstr(out.url, "X-Goog-Expires=604800"));
+    lfs_gcs_signed_free(&out);
+    /* A remote signer's answer that is not an RSA signature leaves the URL unsigned. */
+    in.expires = 60;
+    assert_int_equal(lfs_gcs_sign_begin("a@b.c", &in, &out, &err), 0);
+    unsigned char big[LFS_GCS_MAX_SIGNATURE + 1] = {0};
+    assert_int_equal(lfs_gcs_sign_end(&out, big, 0, &err), -1);
+    assert_int_equal(lfs_gcs_sign_end(&out, big, sizeof(big), &err), -1);
+    assert_int_equal(err.status, 502);
+    assert_non_null(strstr(out.url, "X-Goog-Credential=a%40b.c%2F20231114%2Fauto%2Fstorage"));
+    assert_string_equal(strstr(out.url, "&X-Goog-Signature="), "&X-Goog-Signature=");
+    assert_int_equal(lfs_gcs_sign_end(&out, big, 2, &err), 0);
+    assert_string_equal(strstr(out.url, "&X-Goog-Signature="), "&X-Goog-Signature=0000");
     lfs_gcs_signed_free(&out);
     /* Header values cannot smuggle lines into the canonical request. */
     struct lfs_gcs_param h[] = {{"x-goog-meta-a", "v\nhost:evil"}};
@@ -376,6 +427,26 @@ static int create_gcs(const char *json, struct lfs_storage **out, struct lfs_err
     return rc;
 }
 
+/* What a sign operation answered. */
+struct signed_answer {
+    int calls;
+    const char *href;
+    const char *const *header;
+    struct lfs_error err;
+};
+
+static void on_signed(void *arg, const struct lfs_storage_request *out, const struct lfs_error *err)
+{
+    struct signed_answer *a = arg;
+    a->calls++;
+    if (out != NULL) {
+        a->href = out->href;
+        a->header = out->header;
+    } else {
+        a->err = *err;
+    }
+}
+
 static const char *sign_href(struct lfs_storage *st, enum lfs_sign_op op, const char *filename,
                              const char *disposition, h2o_mem_pool_t *pool)
 {
@@ -386,11 +457,14 @@ static const char *sign_href(struct lfs_storage *st, enum lfs_sign_op op, const 
                                    .size = 5,
                                    .filename = filename,
                                    .disposition = disposition};
-    struct lfs_storage_request url = {0};
-    struct lfs_error err = {0};
-    assert_int_equal(st->ops->sign(st, &key, &req, pool, &url, &err), 0);
-    assert_null(url.header);
-    return url.href;
+    struct signed_answer answer = {0};
+    /* With a key, signing is CPU work: the answer comes before sign returns (no loop). */
+    struct lfs_io io = {.ctx = NULL, .pool = pool};
+    st->ops->sign(st, &io, &key, &req, on_signed, &answer);
+    assert_int_equal(answer.calls, 1);
+    assert_int_equal(answer.err.status, 0);
+    assert_null(answer.header);
+    return answer.href;
 }
 
 static void test_backend_sign(void **state)
@@ -455,9 +529,30 @@ static void expect_create_error(const char *json, const char *message)
 static void test_backend_options(void **state)
 {
     (void)state;
-    expect_create_error("{\"bucket_name\": \"b-1\", \"serviceaccount_email\": \"a@b\"}",
-                        "A.storage_options.serviceaccount_email: signing as a service account "
-                        "without its key (workload identity) is not supported yet");
+    /* Workload identity: the email, the IAM endpoint and GCE_METADATA_HOST are checked. */
+    expect_create_error("{\"bucket_name\": \"b-1\", \"serviceaccount_email\": \"lfs at p\"}",
+                        "A.storage_options.serviceaccount_email: expected a service account's "
+                        "email");
+    expect_create_error("{\"bucket_name\": \"b-1\", \"serviceaccount_email\": \"a@b@c\"}",
+                        "A.storage_options.serviceaccount_email: expected");
+    expect_create_error("{\"bucket_name\": \"b-1\", \"serviceaccount_email\": "
+                        "\"lfs@p.iam.gserviceaccount.com\", \"iam_endpoint\": \"ftp://x\"}",
+                        "A.storage_options.iam_endpoint: expected http(s)://host[:port]");
+    setenv("GCE_METADATA_HOST", "169.254.169.254/x", 1);
+    expect_create_error("{\"bucket_name\": \"b-1\", \"serviceaccount_email\": "
+                        "\"lfs@p.iam.gserviceaccount.com\"}",
+                        "A.storage_options: the environment variable GCE_METADATA_HOST: expected "
+                        "host[:port] of the metadata server, got \"169.254.169.254/x\"");
+    setenv("GCE_METADATA_HOST", "127.0.0.1:8089", 1);
+    struct lfs_storage *st = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(create_gcs("{\"bucket_name\": \"b-1\", \"serviceaccount_email\": "
+                                "\"lfs@p.iam.gserviceaccount.com\", \"iam_endpoint\": "
+                                "\"http://127.0.0.1:8090\"}",
+                                &st, &err),
+                     0);
+    st->ops->destroy(st);
+    unsetenv("GCE_METADATA_HOST");
     expect_create_error("{\"bucket_name\": \"b-1\"}",
                         "A.storage_options.account_key_file: required");
     expect_create_error(
