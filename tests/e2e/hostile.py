@@ -572,8 +572,16 @@ def group_reproducers():
     cases.append(("method a+e-acute*300 on /healthz", method(("a" + "\u00e9" * 300).encode())))
 
     def long_sub(run):
+        # The crash reproducer: a sub of 601 bytes, over lfsgate's 256-byte bound for a sub,
+        # is refused with a JSON 401 naming the claim ...
         t = run.signer.token(scopes=("obj:org/repo/*:read",), claims={"sub": "a" + "\u00e9" * 300}).encode()
-        run.post_batch("read-only token, sub a+e-acute*300, upload batch", run.batch_body(),
+        r = run.post_batch("read-only token, sub a+e-acute*300, upload batch", run.batch_body(),
+                           run.lfs_headers(t), expect=(401,), json_error=True)
+        if r is not None and b"sub" not in r.body:
+            run.fail("read-only token, sub a+e-acute*300: the 401 does not name the sub claim")
+        # ... and a multi-byte sub within the bound reaches the 403 message that crashed
+        t = run.signer.token(scopes=("obj:org/repo/*:read",), claims={"sub": "a" + "\u00e9" * 127}).encode()
+        run.post_batch("read-only token, sub a+e-acute*127, upload batch", run.batch_body(),
                        run.lfs_headers(t), expect=(403,), json_error=True)
 
     cases.append(("jwt sub a+e-acute*300 read-only upload batch", long_sub))
@@ -593,21 +601,25 @@ def group_reproducers():
     cases.append(("20000-byte path (AccessLog line complete)", long_path))
 
     def big_sub_put(run):
-        # a 3500-byte sub (a 5.2 KB token, under the 8 KiB limit): the batch grants an upload,
-        # and the PUT with the token minted for it must not be refused
+        # A 3500-byte sub (a 5.2 KB token, under the 8 KiB limit) used to get an upload whose
+        # minted token was then refused: now the sub is refused up front (401) ...
         t = run.signer.token(claims={"sub": "s" * 3500}).encode()
-        data = b"hostile-e2e 3500-byte sub upload"
+        run.post_batch("upload batch, sub of 3500 bytes", run.batch_body(), run.lfs_headers(t),
+                       expect=(401,), json_error=True)
+        # ... and the largest sub allowed with a 3500-byte name gets an upload that works
+        t = run.signer.token(claims={"sub": "s" * 256, "name": "n" * 3500}).encode()
+        data = b"hostile-e2e 256-byte sub upload"
         oid = hashlib.sha256(data).hexdigest()
-        r = run.post_batch("upload batch, sub of 3500 bytes", run.batch_body(oid=oid, size=len(data)),
+        r = run.post_batch("upload batch, sub of 256 bytes", run.batch_body(oid=oid, size=len(data)),
                            run.lfs_headers(t), expect=(200,))
         acts = run.actions(r)
         if "upload" not in acts:
-            run.fail("upload batch, sub of 3500 bytes: no upload action in the answer")
+            run.fail("upload batch, sub of 256 bytes: no upload action in the answer")
             return
         run.follow("PUT with the action token minted for that sub", acts["upload"], b"PUT", data,
                    expect=(200, 201), extra=[(b"Content-Type", b"application/octet-stream")])
 
-    cases.append(("jwt sub of 3500 bytes: the granted upload works", big_sub_put))
+    cases.append(("jwt sub of 3500 bytes refused, of 256 bytes: the granted upload works", big_sub_put))
     return cases
 
 
