@@ -21,10 +21,12 @@
  * the socket's write side is shut, and the rest of what the client sends is drained until it
  * closes, so the client reads the answer instead of a reset.
  *
- * A sweep on each worker every SWEEP_MS walks the worker's HTTP/1 requests (h2o's own
+ * A body stops counting when it is handed to lfsgate (lfs_guard_body_received). A sweep on
+ * each worker every SWEEP_MS walks the worker's HTTP/1 requests (h2o's own
  * foreach_request): it recomputes the bytes this worker is receiving (declared body sizes of
- * requests whose body has not been handed to a handler yet), and cuts the connections whose
- * body arrives slower than SERVER.min_receive_rate after SERVER.receive_grace seconds (as
+ * requests whose body has not been handed over yet, or what has arrived of a chunked one),
+ * which corrects whatever a connection that died mid-body left counted, and cuts the connections
+ * whose body arrives slower than SERVER.min_receive_rate after SERVER.receive_grace seconds (as
  * Apache's mod_reqtimeout MinRate), with shutdown(2), so h2o closes them as a client
  * disconnect. HTTP/2 streams are not covered: h2o 2.2.5 bounds them only by
  * max_upload_size and the idle timeout. */
@@ -72,8 +74,9 @@ static read_start_fn real_read_start;
 /* h2o's HTTP/1 reader (reqread_on_read), learnt from the first accepted connection. */
 static _Atomic(h2o_socket_cb) http1_read_cb;
 static __thread bool accepting;
-/* Bytes this worker's head guard admitted since its last sweep (already in receiving_total). */
-static __thread long long admitted;
+/* Bytes this worker's head guard admitted since its last sweep, and bytes of bodies handed to
+ * a handler since then (both already applied to receiving_total). */
+static __thread long long admitted, released;
 
 static struct lfs_guard_settings settings;
 /* Bytes being received across all workers: each worker adds its own share. */
@@ -163,6 +166,13 @@ static int parse_head(const char *buf, size_t len, struct head *hd)
     return 1;
 }
 
+/* What the head guard admits a body at: its Content-Length. A chunked body has no size up
+ * front; the sweep counts what of it has arrived. */
+static long long admitted_size(const struct head *hd)
+{
+    return hd->chunked || hd->content_length < 0 ? 0 : hd->content_length;
+}
+
 /* ----------------------------------------------------------------------------------------
  * refusals */
 
@@ -222,7 +232,7 @@ static int check_head(h2o_socket_t *sock)
         refuse(sock, 400, "Bad Request", hd.refusal, LFS_METRICS_REFUSED_FRAMING);
         return -1;
     }
-    long long size = hd.chunked ? settings.max_upload_size : hd.content_length;
+    long long size = admitted_size(&hd);
     if (size > 0 && settings.receive_budget > 0) {
         long long now = atomic_load(&receiving_total);
         /* One body is always admitted when nothing else is being received: a budget smaller
@@ -288,6 +298,21 @@ void lfs_guard_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock)
     accepting = false;
 }
 
+void lfs_guard_body_received(h2o_req_t *req)
+{
+    if (settings.receive_budget <= 0 || req->entity.base == NULL || req->version >= 0x200)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct head hd;
+    if (sock == NULL || !parse_head(sock->input->bytes, sock->input->size, &hd))
+        return;
+    long long size = admitted_size(&hd);
+    if (size > 0) {
+        released += size;
+        atomic_fetch_sub(&receiving_total, size);
+    }
+}
+
 /* ----------------------------------------------------------------------------------------
  * the sweep */
 
@@ -309,7 +334,7 @@ static int sweep_request(h2o_req_t *req, void *arg)
     if (!parse_head(sock->input->bytes, sock->input->size, &hd))
         return 0;
     long long received = (long long)(sock->input->size - hd.len);
-    long long size = hd.chunked ? settings.max_upload_size : hd.content_length;
+    long long size = admitted_size(&hd);
     sw->receiving += size > received ? size : received;
     if (settings.min_receive_rate <= 0)
         return 0;
@@ -338,9 +363,9 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     struct sweep sw = {.now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000};
     H2O_HTTP1_CALLBACKS.foreach_request(g->ctx, sweep_request, &sw);
     /* Replace this worker's share (and what its head guard added since) with the recount. */
-    atomic_fetch_add(&receiving_total, sw.receiving - g->counted - admitted);
+    atomic_fetch_add(&receiving_total, sw.receiving - (g->counted + admitted - released));
     g->counted = sw.receiving;
-    admitted = 0;
+    admitted = released = 0;
     h2o_timeout_link(g->ctx->loop, &g->timeout, &g->entry);
 }
 
@@ -358,7 +383,7 @@ void lfs_guard_worker_stop(struct lfs_guard_worker *g)
         return;
     h2o_timeout_unlink(&g->entry);
     h2o_timeout_dispose(g->ctx->loop, &g->timeout);
-    atomic_fetch_sub(&receiving_total, g->counted + admitted);
-    admitted = 0;
+    atomic_fetch_sub(&receiving_total, g->counted + admitted - released);
+    admitted = released = 0;
     g->ctx = NULL;
 }

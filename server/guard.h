@@ -9,7 +9,7 @@
 #include "common/error.h"
 
 struct lfs_guard_settings {
-    long long max_upload_size;  /* what a chunked body may grow to (counted at that size) */
+    long long max_upload_size;  /* bodies larger than this get 413 from h2o */
     long long receive_budget;   /* bytes being received at once, all workers; 0 = no cap */
     long long min_receive_rate; /* bytes/s a body must keep up after the grace; 0 = off */
     long long receive_grace;    /* seconds before the rate applies */
@@ -30,6 +30,10 @@ int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err);
 /* h2o_accept for a connection from one of lfsgate's listeners, with the guard in front of
  * its HTTP/1 reader. Worker thread. */
 void lfs_guard_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock);
+
+/* A request's body has been received and handed to lfsgate: its admitted size stops counting
+ * against the budget now rather than at the next sweep. The request's worker thread. */
+void lfs_guard_body_received(h2o_req_t *req);
 
 /* Starts and stops the worker's sweep (every 500 ms). The worker's thread. */
 void lfs_guard_worker_start(struct lfs_guard_worker *g, h2o_context_t *ctx);

@@ -511,6 +511,7 @@ static struct lfs_request *request_start(h2o_req_t *req)
     w->inflight++;
     lfs_metrics_inflight(1);
     make_request_id(w, r->request_id, sizeof(r->request_id));
+    lfs_guard_body_received(req);
     return r;
 }
 

@@ -114,7 +114,10 @@ static void value(struct line *l, const char *s, size_t n, size_t max)
     size_t room = sizeof(l->buf) - 16 - l->len, used;
     if (max > room)
         max = room;
-    l->len += lfs_json_escape(l->buf + l->len, max > 3 ? max - 3 : 0, s, n, &used);
+    size_t w = lfs_json_escape(l->buf + l->len, max, s, n, &used);
+    if (used < n) /* cut: again, leaving room for the mark */
+        w = lfs_json_escape(l->buf + l->len, max > 3 ? max - 3 : 0, s, n, &used);
+    l->len += w;
     if (used < n)
         RAW(l, "...");
     RAW(l, "\"");
