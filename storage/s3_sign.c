@@ -23,8 +23,6 @@
 #include "storage/azure_sign.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
-/* SHA-256 of the empty string: the payload hash of a request without a body. */
-#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* A canonical header or query parameter, in the pool. `order` keeps the input order of
  * repeated header names (their values are joined in that order). */
@@ -184,7 +182,7 @@ int lfs_s3_sign(const struct lfs_s3_credentials *cred, const struct lfs_s3_sign_
     memcpy(date, datetime, 8);
     date[8] = '\0';
     const char *token = cred->session_token;
-    const char *payload = in->payload_hash != NULL ? in->payload_hash : EMPTY_SHA256;
+    const char *payload = in->payload_hash != NULL ? in->payload_hash : LFS_S3_EMPTY_SHA256;
 
     /* Path: normalized if asked, then each segment encoded. */
     const char *raw_path = in->normalize_path ? pool_normalized_path(pool, in->path) : in->path;
@@ -330,6 +328,7 @@ int lfs_s3_sign(const struct lfs_s3_credentials *cred, const struct lfs_s3_sign_
         lfs_strbuf_adds(&a, ", Signature=");
         lfs_strbuf_adds(&a, sig);
         out->authorization = a.buf;
+        out->query = query.buf;
     }
     OPENSSL_cleanse(sig, sizeof(sig));
     return 0;

@@ -21,6 +21,8 @@ struct st_h2o_mem_pool_t; /* h2o_mem_pool_t */
 
 /* The payload hash of presigned URLs: the client's body is not part of the signature. */
 #define LFS_S3_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+/* SHA-256 of the empty string: the payload hash of a request without a body. */
+#define LFS_S3_EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /* An access key: what signs. session_token is NULL for long-term keys; temporary keys (STS)
  * put it into every request as X-Amz-Security-Token. */
@@ -69,8 +71,9 @@ struct lfs_s3_signed {
     /* Header authorization: the Authorization header value
      * "AWS4-HMAC-SHA256 Credential=<id>/<scope>, SignedHeaders=<list>, Signature=<hex>". */
     const char *authorization;
-    /* Presigned: the URL's query, without '?': the canonical query string (extra parameters
-     * and the X-Amz-* ones, encoded, sorted) followed by "&X-Amz-Signature=<hex>". */
+    /* The URL's query, without '?': the canonical query string (extra parameters and,
+     * presigned, the X-Amz-* ones, encoded, sorted), presigned followed by
+     * "&X-Amz-Signature=<hex>". "" for header authorization without parameters. */
     const char *query;
     const char *encoded_path; /* the path as it goes in the URL (and the canonical request) */
 };

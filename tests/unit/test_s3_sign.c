@@ -3,7 +3,9 @@
  * form, must reproduce the expected canonical request, string to sign, signature and
  * Authorization header byte for byte; so must the S3 documentation's presigned GET and its
  * header-signed ranged GET (aws_docs_s3_examples.json). Plus lifetime bounds, refused line
- * breaks, the session token in presigned URLs, and the shared credentials file reader. */
+ * breaks, the session token in presigned URLs, and the shared credentials file reader; and the
+ * s3 backend through its ops: URLs for both addressing styles, the signed checksum and content
+ * type of uploads, download disposition, regions, option errors and the credential chain. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,7 @@
 
 #include "common/util.h"
 #include "storage/s3_sign.h"
+#include "storage/storage.h"
 #include "vectors.h"
 
 #ifndef LFS_TEST_DATA_DIR
@@ -405,7 +408,7 @@ static void test_presign_token_and_bounds(void **state)
     in.expires = 0;
     in.content_sha256_header = true;
     assert_int_equal(lfs_s3_sign(&cred, &in, &pool, &out, &err), 0);
-    assert_null(out.query);
+    assert_string_equal(out.query, "");
     assert_non_null(strstr(out.authorization, "SignedHeaders=host;x-amz-checksum-sha256;"
                                               "x-amz-content-sha256;x-amz-date;"
                                               "x-amz-security-token, Signature="));
@@ -476,6 +479,240 @@ static void test_profile_parse(void **state)
     assert_int_equal(lfs_s3_profile_parse(file, 40, "default", &p, &err), -1);
 }
 
+/* ---- the s3 backend (storage/s3.c) through its ops ---- */
+
+/* sha256("foo"), and the same 32 bytes in base64 (the x-amz-checksum-sha256 of the upload). */
+#define OID64 "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+#define OID64_B64 "LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564="
+
+static void clear_aws_env(void)
+{
+    const char *vars[] = {"AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",
+                          "AWS_SESSION_TOKEN",  "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_PROFILE",        "AWS_REGION",
+                          "AWS_DEFAULT_REGION", "AWS_WEB_IDENTITY_TOKEN_FILE"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+        unsetenv(vars[i]);
+    setenv("HOME", "/nonexistent-home-for-s3-test", 1);
+}
+
+static int create_s3(const char *json, struct lfs_storage **out, struct lfs_error *err)
+{
+    const struct lfs_storage_ops *ops =
+        lfs_storage_find("giftless.storage.amazon_s3:AmazonS3Storage");
+    assert_non_null(ops);
+    assert_ptr_equal(ops, lfs_storage_find("s3"));
+    json_t *options = json_loads(json, 0, NULL);
+    assert_non_null(options);
+    int rc = ops->create(options, "A.storage_options", out, err);
+    json_decref(options);
+    return rc;
+}
+
+static struct lfs_storage_request sign_object(struct lfs_storage *st, enum lfs_sign_op op,
+                                              const char *filename, const char *content_type,
+                                              h2o_mem_pool_t *pool)
+{
+    struct lfs_object_key key = {.org_path = "group/sub", .repo = "repo", .oid = OID64};
+    struct lfs_sign_request req = {.op = op,
+                                   .lifetime = 900,
+                                   .now = 1700000000,
+                                   .size = 3,
+                                   .filename = filename,
+                                   .content_type = content_type};
+    struct lfs_storage_request url = {0};
+    struct lfs_error err = {0};
+    assert_int_equal(st->ops->sign(st, &key, &req, pool, &url, &err), 0);
+    return url;
+}
+
+static void test_backend_sign(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    clear_aws_env();
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret-test-key", 1);
+    struct lfs_storage *st = NULL;
+    struct lfs_error err = {0};
+
+    /* An S3-compatible store: path style by default, the port kept in the signed host. */
+    assert_int_equal(create_s3("{\"bucket_name\": \"lfs-bucket\", \"path_prefix\": \"/lfs/v1/\", "
+                               "\"endpoint\": \"http://127.0.0.1:9000/\"}",
+                               &st, &err),
+                     0);
+    assert_true(st->ops->caps & LFS_STORAGE_SIGNED_URLS);
+    struct lfs_storage_request up = sign_object(st, LFS_SIGN_UPLOAD, NULL, NULL, &pool);
+    const char *base = "http://127.0.0.1:9000/lfs-bucket/lfs/v1/group/sub/repo/" OID64 "?";
+    assert_memory_equal(up.href, base, strlen(base));
+    assert_non_null(strstr(up.href, "X-Amz-Credential=AKIDTEST%2F20231114%2Fus-east-1%2Fs3%2F"
+                                    "aws4_request&X-Amz-Date=20231114T221320Z&X-Amz-Expires=900&"
+                                    "X-Amz-SignedHeaders=host%3Bx-amz-checksum-sha256&"
+                                    "X-Amz-Signature="));
+    assert_null(strstr(up.href, "Security-Token"));
+    assert_null(up.method);
+    /* The client sends the checksum S3 verifies: the oid's bytes in base64. */
+    assert_non_null(up.header);
+    assert_string_equal(up.header[0], "x-amz-checksum-sha256");
+    assert_string_equal(up.header[1], OID64_B64);
+    assert_null(up.header[2]);
+    /* A content type the client names is signed and sent too. */
+    up = sign_object(st, LFS_SIGN_UPLOAD, NULL, "text/csv", &pool);
+    assert_non_null(
+        strstr(up.href, "X-Amz-SignedHeaders=content-type%3Bhost%3Bx-amz-checksum-sha256&"));
+    assert_string_equal(up.header[2], "Content-Type");
+    assert_string_equal(up.header[3], "text/csv");
+    /* Downloads: a GET, with the filename as a signed response-content-disposition. */
+    struct lfs_storage_request down = sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool);
+    assert_memory_equal(down.href, base, strlen(base));
+    assert_non_null(strstr(down.href, "X-Amz-SignedHeaders=host&X-Amz-Signature="));
+    assert_null(down.header);
+    down = sign_object(st, LFS_SIGN_DOWNLOAD, "a b.csv", NULL, &pool);
+    assert_non_null(strstr(down.href, "&response-content-disposition=attachment%3B%20filename%3D%"
+                                      "22a%20b.csv%22%3B%20filename%2A%3DUTF-8%27%27a%2520b.csv&"));
+    /* The two signatures differ (the disposition is signed). */
+    assert_string_not_equal(
+        strstr(down.href, "X-Amz-Signature="),
+        strstr(sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool).href, "X-Amz-Signature="));
+    st->ops->destroy(st);
+
+    /* AWS: virtual-hosted style at the regional endpoint; region and token from the
+     * environment; the checksum can be turned off for stores that do not check it. */
+    setenv("AWS_DEFAULT_REGION", "eu-west-1", 1);
+    setenv("AWS_SESSION_TOKEN", "FQoGZXIvYXdzE/token+", 1);
+    assert_int_equal(
+        create_s3("{\"bucket_name\": \"lfs-bucket\", \"checksum_sha256\": false}", &st, &err), 0);
+    up = sign_object(st, LFS_SIGN_UPLOAD, NULL, NULL, &pool);
+    base = "https://lfs-bucket.s3.eu-west-1.amazonaws.com/group/sub/repo/" OID64 "?";
+    assert_memory_equal(up.href, base, strlen(base));
+    assert_non_null(strstr(up.href, "%2Feu-west-1%2Fs3%2F"));
+    assert_non_null(strstr(up.href, "&X-Amz-Security-Token=FQoGZXIvYXdzE%2Ftoken%2B&"));
+    assert_non_null(strstr(up.href, "X-Amz-SignedHeaders=host&"));
+    assert_null(up.header);
+    st->ops->destroy(st);
+    /* AWS_REGION wins over AWS_DEFAULT_REGION, the option over both; path style on AWS. */
+    setenv("AWS_REGION", "ap-south-1", 1);
+    assert_int_equal(create_s3("{\"bucket_name\": \"lfs-bucket\"}", &st, &err), 0);
+    up = sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool);
+    assert_memory_equal(up.href, "https://lfs-bucket.s3.ap-south-1.amazonaws.com/",
+                        strlen("https://lfs-bucket.s3.ap-south-1.amazonaws.com/"));
+    st->ops->destroy(st);
+    assert_int_equal(create_s3("{\"bucket_name\": \"lfs-bucket\", \"region\": \"us-west-2\", "
+                               "\"addressing_style\": \"path\"}",
+                               &st, &err),
+                     0);
+    up = sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool);
+    assert_memory_equal(up.href, "https://s3.us-west-2.amazonaws.com/lfs-bucket/group/",
+                        strlen("https://s3.us-west-2.amazonaws.com/lfs-bucket/group/"));
+    st->ops->destroy(st);
+    clear_aws_env();
+    h2o_mem_clear_pool(&pool);
+}
+
+/* create fails with a message matching `want`. */
+static void expect_config_error(const char *json, const char *want)
+{
+    struct lfs_storage *st = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(create_s3(json, &st, &err), -1);
+    if (strstr(err.message, want) == NULL) {
+        print_error("expected \"%s\" in \"%s\"\n", want, err.message);
+        fail();
+    }
+    assert_int_equal(err.status, 500);
+    assert_null(strstr(err.message, "secret-test-key"));
+}
+
+static void test_backend_config_errors(void **state)
+{
+    (void)state;
+    clear_aws_env();
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret-test-key", 1);
+    expect_config_error("{}", "A.storage_options.bucket_name: required key is missing");
+    expect_config_error("{\"bucket_name\": \"Bad_Bucket\"}",
+                        "A.storage_options.bucket_name: \"Bad_Bucket\" is not a valid bucket");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"endpoint\": \"ftp://example.com\"}",
+                        "A.storage_options.endpoint: expected http(s)://host[:port]");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"endpoint\": \"http://h/path\"}",
+                        "A.storage_options.endpoint: expected");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"endpoint\": \"http://u:p@h\"}",
+                        "A.storage_options.endpoint: expected");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"addressing_style\": \"dns\"}",
+                        "A.storage_options.addressing_style: expected \"path\" or \"virtual\"");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"region\": \"EU West\"}",
+                        "A.storage_options.region: \"EU West\" is not a region name");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"path_prefix\": \"a/../b\"}",
+                        "A.storage_options.path_prefix: \"a/../b\" is not a usable key prefix");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"request_timeout\": 0}",
+                        "A.storage_options.request_timeout");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"bucket\": \"x\"}", "unknown key");
+
+    /* Credentials: half a key pair in the environment. */
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "A.storage_options: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY "
+                        "is not");
+    clear_aws_env();
+}
+
+static void test_backend_credentials(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    clear_aws_env();
+    /* Nothing anywhere: every source tried is named, and what is not built. */
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "no AWS credentials found; tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+                        "(not set) and the shared credentials file "
+                        "\"/nonexistent-home-for-s3-test/.aws/credentials\"");
+    expect_config_error("{\"bucket_name\": \"b-1\"}", "container and instance credentials");
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "AWS_WEB_IDENTITY_TOKEN_FILE is set, but web identity (STS "
+                        "AssumeRoleWithWebIdentity) is not supported yet");
+
+    /* The shared credentials file, the profile from AWS_PROFILE. */
+    char file[] = "/tmp/test_s3_credentials.XXXXXX";
+    int fd = mkstemp(file);
+    assert_true(fd >= 0);
+    const char *text = "[default]\naws_access_key_id = AKIDFILE\naws_secret_access_key = "
+                       "secret-test-key\n[ci]\naws_access_key_id = AKIDCI\n"
+                       "aws_secret_access_key = secret-test-key\naws_session_token = TOKCI\n"
+                       "[role]\nrole_arn = arn:aws:iam::1:role/r\n";
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", file, 1);
+    struct lfs_storage *st = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(create_s3("{\"bucket_name\": \"b-1\"}", &st, &err), 0);
+    assert_non_null(strstr(sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool).href,
+                           "X-Amz-Credential=AKIDFILE%2F"));
+    st->ops->destroy(st);
+    setenv("AWS_PROFILE", "ci", 1);
+    assert_int_equal(create_s3("{\"bucket_name\": \"b-1\"}", &st, &err), 0);
+    const char *href = sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool).href;
+    assert_non_null(strstr(href, "X-Amz-Credential=AKIDCI%2F"));
+    assert_non_null(strstr(href, "X-Amz-Security-Token=TOKCI&"));
+    st->ops->destroy(st);
+    setenv("AWS_PROFILE", "role", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}", "gets its keys through role_arn");
+    setenv("AWS_PROFILE", "nope", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}", "(no profile \"nope\")");
+    /* The environment comes first. */
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "secret-test-key", 1);
+    assert_int_equal(create_s3("{\"bucket_name\": \"b-1\"}", &st, &err), 0);
+    assert_non_null(strstr(sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool).href,
+                           "X-Amz-Credential=AKIDENV%2F"));
+    st->ops->destroy(st);
+    unlink(file);
+    clear_aws_env();
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +720,9 @@ int main(void)
         cmocka_unit_test(test_s3_docs_examples),
         cmocka_unit_test(test_presign_token_and_bounds),
         cmocka_unit_test(test_profile_parse),
+        cmocka_unit_test(test_backend_sign),
+        cmocka_unit_test(test_backend_config_errors),
+        cmocka_unit_test(test_backend_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
