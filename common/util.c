@@ -92,6 +92,24 @@ static int hex_value(char c)
     return -1;
 }
 
+size_t lfs_header_value_canonical(const char *s, char *out)
+{
+    size_t n = 0;
+    bool blank = false;
+    for (; *s != '\0'; s++) {
+        if (*s == ' ' || *s == '\t') {
+            blank = n > 0;
+            continue;
+        }
+        if (blank)
+            out[n++] = ' ';
+        blank = false;
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+    return n;
+}
+
 size_t lfs_url_decode(const char *s, size_t len, char *out)
 {
     size_t n = 0;

@@ -35,6 +35,11 @@ size_t lfs_url_encode(const char *s, size_t len, char *out);
  * length, or (size_t)-1 for a malformed escape or an encoded NUL. */
 size_t lfs_url_decode(const char *s, size_t len, char *out);
 
+/* Copies s into out (strlen(s) + 1 bytes) without leading and trailing blanks (spaces, tabs),
+ * inner runs of blanks collapsed to one space: the canonical header value of the V4 signatures
+ * (GCS and AWS). Returns the length written. */
+size_t lfs_header_value_canonical(const char *s, char *out);
+
 struct st_h2o_mem_pool_t; /* h2o_mem_pool_t */
 
 /* How lfs_content_disposition gives a filename. */

@@ -8,8 +8,9 @@ build_pkgs=(gcc pkg-config meson ninja-build
     libh2o-evloop-dev libjwt-dev libssl-dev libcurl4-openssl-dev libyaml-dev libjansson-dev)
 # Tests: unit tests, the real git-lfs client, tokens minted by python, the npm components
 # (Azurite, playwright-core), the reverse proxy and the browser of the portal tests, and the
-# benchmark tools, and clang-format for the style check.
-test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography openssl
+# benchmark tools, and clang-format for the style check; python3-botocore, AWS's own signer,
+# proves the S3 stand-in's signature check (tests/e2e/test_s3.sh).
+test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography python3-botocore openssl
     nginx chromium bc wrk h2o clang-format)
 # Helm chart tests (tests/helm): helm's template engines, Go's text/template and sprig, built
 # offline from Debian's Go source packages.

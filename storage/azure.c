@@ -70,36 +70,6 @@ static bool valid_container(const char *s)
     return true;
 }
 
-/* path_prefix without leading/trailing '/'; every segment non-empty, no "." or "..". */
-static int normalize_prefix(const char *in, char **out)
-{
-    while (*in == '/')
-        in++;
-    size_t len = strlen(in);
-    while (len > 0 && in[len - 1] == '/')
-        len--;
-    char *p = strndup(in, len);
-    if (p == NULL)
-        return -1;
-    for (const char *seg = p; len > 0;) {
-        const char *slash = strchr(seg, '/');
-        size_t n = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
-        bool bad =
-            n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
-        for (size_t i = 0; i < n && !bad; i++)
-            bad = (unsigned char)seg[i] < 0x20 || seg[i] == 0x7f || seg[i] == '\\';
-        if (bad) {
-            free(p);
-            return 1;
-        }
-        if (slash == NULL)
-            break;
-        seg = slash + 1;
-    }
-    *out = p;
-    return 0;
-}
-
 static void azure_destroy(struct lfs_storage *storage)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
@@ -159,7 +129,7 @@ static int azure_create(const json_t *options, const char *path, struct lfs_stor
         return -1;
     }
     st->https = strncmp(st->account.endpoint, "https://", 8) == 0;
-    int rc = normalize_prefix(prefix, &st->prefix);
+    int rc = lfs_storage_prefix_normalize(prefix, &st->prefix);
     if (rc != 0) {
         azure_destroy(&st->base);
         if (rc > 0)
@@ -180,22 +150,11 @@ static int azure_create(const json_t *options, const char *path, struct lfs_stor
 
 /* ---- names, URLs, signed requests ---- */
 
-/* "[prefix/]org_path/repo/oid" in the pool. The parts were validated by server/; checked again
- * because a name outside the repository's space must be impossible whatever the caller does. */
+/* The blob's name: "[prefix/]org_path/repo/oid" in the pool (storage/remote.h). */
 static const char *blob_name(const struct lfs_storage_azure *st, const struct lfs_object_key *key,
                              h2o_mem_pool_t *pool, struct lfs_error *err)
 {
-    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
-        !lfs_segment_valid(key->repo, strlen(key->repo)) ||
-        !lfs_oid_valid(key->oid, strlen(key->oid))) {
-        lfs_error_set(err, 422, "invalid object key");
-        return NULL;
-    }
-    size_t n = strlen(st->prefix) + strlen(key->org_path) + strlen(key->repo) + LFS_OID_LEN + 4;
-    char *name = h2o_mem_alloc_pool(pool, n);
-    snprintf(name, n, "%s%s%s/%s/%s", st->prefix, st->prefix[0] != '\0' ? "/" : "", key->org_path,
-             key->repo, key->oid);
-    return name;
+    return lfs_storage_object_name(st->prefix, key, pool, err);
 }
 
 /* "<endpoint>/<container>/<encoded blob>" (url) and its path (for Shared Key), in the pool. */

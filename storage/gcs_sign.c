@@ -200,26 +200,12 @@ static char *header_name(const char *s)
     return out;
 }
 
-/* Header value with leading and trailing blanks removed and inner runs of blanks (spaces,
- * tabs) collapsed to one space, as Google canonicalizes it. */
+/* Header value in the canonical form Google uses (common/util.h). */
 static char *header_value(const char *s)
 {
     char *out = malloc(strlen(s) + 1);
-    if (out == NULL)
-        return NULL;
-    size_t n = 0;
-    bool blank = false;
-    for (; *s != '\0'; s++) {
-        if (*s == ' ' || *s == '\t') {
-            blank = n > 0;
-            continue;
-        }
-        if (blank)
-            out[n++] = ' ';
-        blank = false;
-        out[n++] = *s;
-    }
-    out[n] = '\0';
+    if (out != NULL)
+        lfs_header_value_canonical(s, out);
     return out;
 }
 

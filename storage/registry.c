@@ -10,11 +10,13 @@
 extern const struct lfs_storage_ops lfs_storage_local_ops;
 extern const struct lfs_storage_ops lfs_storage_gcs_ops;
 extern const struct lfs_storage_ops lfs_storage_azure_ops;
+extern const struct lfs_storage_ops lfs_storage_s3_ops;
 
 static const struct lfs_storage_ops *const backends[] = {
     &lfs_storage_local_ops,
     &lfs_storage_gcs_ops,
     &lfs_storage_azure_ops,
+    &lfs_storage_s3_ops,
 };
 
 #define NBACKENDS (sizeof(backends) / sizeof(backends[0]))

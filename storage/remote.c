@@ -1,8 +1,9 @@
 /* Pieces the storage backends share (storage/remote.h): the per-thread slice timer, the
  * SHA-256 check of an upload and the sliced hashing of a body before a remote backend sends
- * it, the streamed ranged GET behind the remote backends' open, and the bits of the stores'
- * answers they read alike. A backend keeps what is its own: how it names objects, signs and
- * starts requests, and words the errors of its store. All request-scoped state here is owned
+ * it, the streamed ranged GET behind the remote backends' open, the completion of a HEAD or
+ * an upload, giftless's object names, and the bits of the stores' answers they read alike. A
+ * backend keeps what is its own: where the name goes in its URLs, how it signs and starts
+ * requests, and how it words the errors of its store. All request-scoped state here is owned
  * by the request pool. */
 #include "storage/remote.h"
 
@@ -180,6 +181,38 @@ void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *re
         else
             s->op.status_error(s->op.ctx, &e, res, s->op.what, s->op.object);
         s->cb(s->arg, -1, &e);
+    }
+}
+
+/* ---- a call whose answer is only success or failure ---- */
+
+struct lfs_storage_http_done {
+    struct lfs_storage_remote_op op;
+    lfs_storage_done_cb cb;
+    void *arg;
+};
+
+struct lfs_storage_http_done *lfs_storage_http_done_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_done_cb cb, void *arg)
+{
+    struct lfs_storage_http_done *d = h2o_mem_alloc_pool(io->pool, sizeof(*d));
+    *d = (struct lfs_storage_http_done){.op = op_copy(op, io->pool), .cb = cb, .arg = arg};
+    return d;
+}
+
+void lfs_storage_http_done_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err)
+{
+    struct lfs_storage_http_done *d = arg;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        d->cb(d->arg, err);
+    } else if (res->status >= 200 && res->status < 300) {
+        d->cb(d->arg, NULL);
+    } else {
+        d->op.status_error(d->op.ctx, &e, res, d->op.what, d->op.object);
+        d->cb(d->arg, &e);
     }
 }
 
@@ -443,4 +476,58 @@ void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size)
            ((*b >= 'A' && *b <= 'Z') || (*b >= 'a' && *b <= 'z') || (*b >= '0' && *b <= '9')))
         code[i++] = *b++;
     code[i] = '\0';
+}
+
+/* ---- object names ---- */
+
+int lfs_storage_prefix_normalize(const char *in, char **out)
+{
+    while (*in == '/')
+        in++;
+    size_t len = strlen(in);
+    while (len > 0 && in[len - 1] == '/')
+        len--;
+    char *p = strndup(in, len);
+    if (p == NULL)
+        return -1;
+    for (const char *seg = p; len > 0;) {
+        const char *slash = strchr(seg, '/');
+        size_t n = slash != NULL ? (size_t)(slash - seg) : strlen(seg);
+        bool bad =
+            n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.');
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = (unsigned char)seg[i] < 0x20 || seg[i] == 0x7f || seg[i] == '\\';
+        if (bad) {
+            free(p);
+            return 1;
+        }
+        if (slash == NULL)
+            break;
+        seg = slash + 1;
+    }
+    *out = p;
+    return 0;
+}
+
+const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_key *key,
+                                    h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
+        !lfs_segment_valid(key->repo, strlen(key->repo)) ||
+        !lfs_oid_valid(key->oid, strlen(key->oid))) {
+        lfs_error_set(err, 422, "invalid object key");
+        return NULL;
+    }
+    size_t n = strlen(prefix) + strlen(key->org_path) + strlen(key->repo) + LFS_OID_LEN + 4;
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
+    if (prefix[0] != '\0') {
+        lfs_strbuf_adds(&b, prefix);
+        lfs_strbuf_add(&b, "/", 1);
+    }
+    lfs_strbuf_adds(&b, key->org_path);
+    lfs_strbuf_add(&b, "/", 1);
+    lfs_strbuf_adds(&b, key->repo);
+    lfs_strbuf_add(&b, "/", 1);
+    lfs_strbuf_adds(&b, key->oid);
+    return b.buf;
 }

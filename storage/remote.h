@@ -1,5 +1,5 @@
 /* What the storage backends share beyond the public storage.h API, mostly for the remote
- * ones (azure.c, gcs.c) that talk to their store through the event-loop HTTP client: the
+ * ones (azure.c, gcs.c, s3.c) that talk to their store through the event-loop HTTP client: the
  * per-thread timer that spaces CPU-heavy slices of work (local.c uses it too), the SHA-256
  * check every put makes before anything becomes visible, hashing a body in slices before it
  * is uploaded, a ranged GET streamed to the reader through a bounded buffer, and the small
@@ -85,6 +85,22 @@ struct lfs_storage_http_stat *lfs_storage_http_stat_new(struct lfs_io *io,
 void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *res,
                                    const struct lfs_error *err);
 
+/* ---- a call whose answer is only success or failure (an upload) ---- */
+
+struct lfs_storage_http_done;
+
+/* Prepares the completion of a call whose 2xx answer means done (a PUT), with
+ * lfs_storage_http_done_on_done as its callback and the result as its arg. Lives in io->pool.
+ * Loop thread. */
+struct lfs_storage_http_done *lfs_storage_http_done_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_done_cb cb, void *arg);
+
+/* The call's callback (lfs_http_cb): cb(arg, NULL) for a 2xx, cb(arg, err) when the call failed
+ * and for any other answer (op->status_error). */
+void lfs_storage_http_done_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err);
+
 /* ---- open: a ranged GET streamed to the reader ---- */
 
 /* A download from a remote store: a struct lfs_storage_stream (what open hands out) fed by
@@ -132,6 +148,20 @@ void lfs_storage_http_stream_started(struct lfs_storage_http_stream *s, struct l
 /* Fails the stream before its GET could start (e.g. the request could not be signed): cb is
  * called with err before this returns, and the stream is not to be used again. */
 void lfs_storage_http_stream_fail(struct lfs_storage_http_stream *s, const struct lfs_error *err);
+
+/* ---- object names ---- */
+
+/* A path_prefix option without leading and trailing '/' into *out (malloc'd). Returns 0, 1
+ * when it is not usable as a name prefix (empty, "." or ".." segments, control characters or
+ * '\\'), or -1 when out of memory. Any thread. */
+int lfs_storage_prefix_normalize(const char *in, char **out);
+
+/* "[prefix/]<org_path>/<repo>/<oid>", giftless's object name, in the pool; prefix as
+ * lfs_storage_prefix_normalize leaves it. The parts were validated by server/; checked again
+ * because a name outside the repository's space must be impossible whatever the caller does:
+ * NULL with err 422 "invalid object key". Any thread. */
+const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_key *key,
+                                    h2o_mem_pool_t *pool, struct lfs_error *err);
 
 /* ---- small pieces of the stores' answers ---- */
 

@@ -872,6 +872,96 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------
+# the stand-ins of tests/fakes/ (gcs_fake.py, s3_fake.py): the test that starts one sets
+# FAKE_URL and FAKE_BUCKET; FAKE_PREFIX is the path_prefix lfsgate stores under.
+
+# assert_fake_object ORIGINAL NAME WHAT: the stand-in stores NAME (in FAKE_BUCKET) with
+# ORIGINAL's bytes.
+assert_fake_object() {
+    local dest=$E2E_TMP/fetched.$RANDOM
+    curl -sS --noproxy '*' -f -o "$dest" "$FAKE_URL/_fake/object/$FAKE_BUCKET/$2" ||
+        fail "$3: object $2 is not in the stand-in's bucket $FAKE_BUCKET"
+    assert_same_file "$1" "$dest" "$3"
+    rm -f "$dest"
+}
+
+# assert_fake_only NAME...: the stand-in's bucket holds exactly these objects.
+assert_fake_only() {
+    local seen expected
+    seen=$(curl -sS --noproxy '*' "$FAKE_URL/_fake/objects" |
+        python3 -c 'import json, sys; print(" ".join(sorted(k.split("/", 1)[1] for k in json.load(sys.stdin))))')
+    expected=$(printf '%s\n' "$@" | sed '/^$/d' | LC_ALL=C sort | tr '\n' ' ')
+    [[ "$seen " == "$expected" || ($seen == "" && $expected == "") ]] ||
+        fail "objects in the stand-in's bucket: expected [${expected% }], got [$seen]"
+}
+
+# fake_push_clone ORG REPO SIZES...: pushes one random file per size with git, checks the
+# stand-in's bucket, clones into a new repo and compares the bytes.
+fake_push_clone() {
+    local org=$1 repo=$2 url i f oid
+    shift 2
+    local -a files=() names=()
+    url=$(lfs_url "$org" "$repo")
+    setup_repo work "$url"
+    mkdir -p "$E2E_TMP/orig"
+    i=0
+    for size in "$@"; do
+        f=f$i.bin
+        random_file "$REPO_DIR/$f" "$size"
+        cp "$REPO_DIR/$f" "$E2E_TMP/orig/$f"
+        files+=("$f")
+        i=$((i + 1))
+    done
+    tgit -C "$REPO_DIR" add -A
+    tgit -C "$REPO_DIR" commit -q -m "LFS files"
+    git_push "$REPO_DIR"
+    for f in "${files[@]}"; do
+        oid=$(sha256_of "$E2E_TMP/orig/$f")
+        assert_fake_object "$E2E_TMP/orig/$f" "$FAKE_PREFIX/$org/$repo/$oid" "stored object of $f"
+        names+=("$FAKE_PREFIX/$org/$repo/$oid")
+    done
+    assert_fake_only "${names[@]}"
+    clone_repo "$REPO_BARE" "$E2E_TMP/clone" "$url"
+    for f in "${files[@]}"; do
+        assert_same_file "$E2E_TMP/orig/$f" "$E2E_TMP/clone/$f" "cloned $f"
+    done
+    assert_server_alive
+}
+
+# fake_streaming_range_and_corrupt_upload: after fake_push_clone org repo 1 $((3 MiB + 7)) ...
+# through basic_streaming: a range of f1.bin through lfsgate (a ranged GET to the store), and a
+# corrupt upload refused with nothing reaching the store, then the right bytes stored.
+fake_streaming_range_and_corrupt_upload() {
+    local base oid href size=$((3 * 1048576 + 7))
+    local -a hdr=()
+    oid=$(sha256_of "$E2E_TMP/orig/f1.bin")
+    lfs_download_href "$(lfs_url org repo)" "$oid" "$size"
+    http GET "$DL_HREF" "${DL_HEADERS[@]}" -H 'Range: bytes=1000000-1000099'
+    assert_status 206
+    assert_eq "bytes 1000000-1000099/$size" "$(http_header Content-Range)" "Content-Range"
+    dd if="$E2E_TMP/orig/f1.bin" of="$E2E_TMP/range.expected" iflag=skip_bytes,count_bytes \
+        skip=1000000 count=100 status=none
+    assert_same_file "$E2E_TMP/range.expected" "$HTTP_BODY" "ranged download"
+
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/a" 100000
+    random_file "$E2E_TMP/b" 100000
+    oid=$(sha256_of "$E2E_TMP/a")
+    lfs_batch "$base" upload "$oid" 100000
+    assert_status 200
+    href=$(action_href "$HTTP_BODY" 0 upload)
+    mapfile -t hdr < <(action_header_args "$HTTP_BODY" 0 upload)
+    http PUT "$href" "${hdr[@]}" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/b"
+    assert_status 422
+    assert_json_error
+    curl -sS --noproxy '*' -o /dev/null -w '%{http_code}' \
+        "$FAKE_URL/_fake/object/$FAKE_BUCKET/$FAKE_PREFIX/org/repo/$oid" >"$E2E_TMP/code"
+    assert_eq 404 "$(cat "$E2E_TMP/code")" "the corrupt object in the store"
+    lfs_upload "$base" "$E2E_TMP/a"
+    assert_fake_object "$E2E_TMP/a" "$FAKE_PREFIX/org/repo/$oid" "object uploaded after the corrupt attempt"
+}
+
+# ---------------------------------------------------------------------------------------
 # Azurite (npm azurite in tests/e2e/node_modules), for the Azure and browser tests.
 
 AZURITE_BIN=$E2E_DIR/node_modules/.bin/azurite-blob

@@ -51,6 +51,7 @@ start_gcs_fake() {
     start_py_fake gcs_fake "$GCS_FAKE" --key "$GCS_KEY" --bucket "$GCS_BUCKET" "$@"
     GCS_PORT=$FAKE_PORT
     GCS_URL=http://127.0.0.1:$GCS_PORT
+    FAKE_URL=$GCS_URL FAKE_BUCKET=$GCS_BUCKET FAKE_PREFIX=$GCS_PREFIX
 }
 
 # start_workload_identity [GOOGLE_FAKE_ARGS...]: the metadata server and IAM stand-in, then
@@ -99,65 +100,13 @@ $extra
 EOF
 }
 
-# assert_gcs_object ORIGINAL NAME WHAT: the fake stores NAME (under the bucket) with ORIGINAL's bytes.
-assert_gcs_object() {
-    local dest=$E2E_TMP/fetched.$RANDOM
-    curl -sS --noproxy '*' -f -o "$dest" "$GCS_URL/_fake/object/$GCS_BUCKET/$2" ||
-        fail "$3: object $2 is not in the fake GCS bucket"
-    assert_same_file "$1" "$dest" "$3"
-    rm -f "$dest"
-}
-
-# assert_gcs_only NAME...: the bucket holds exactly these objects.
-assert_gcs_only() {
-    local seen expected
-    seen=$(curl -sS --noproxy '*' "$GCS_URL/_fake/objects" |
-        python3 -c 'import json, sys; print(" ".join(sorted(k.split("/", 1)[1] for k in json.load(sys.stdin))))')
-    expected=$(printf '%s\n' "$@" | sed '/^$/d' | LC_ALL=C sort | tr '\n' ' ')
-    [[ "$seen " == "$expected" || ($seen == "" && $expected == "") ]] ||
-        fail "objects in the fake GCS bucket: expected [${expected% }], got [$seen]"
-}
-
-# gcs_push_clone ORG REPO SIZES...: pushes one random file per size with git, checks the
-# bucket, clones into a new repo and compares the bytes.
-gcs_push_clone() {
-    local org=$1 repo=$2 url i f oid
-    shift 2
-    local -a files=() names=()
-    url=$(lfs_url "$org" "$repo")
-    setup_repo work "$url"
-    mkdir -p "$E2E_TMP/orig"
-    i=0
-    for size in "$@"; do
-        f=f$i.bin
-        random_file "$REPO_DIR/$f" "$size"
-        cp "$REPO_DIR/$f" "$E2E_TMP/orig/$f"
-        files+=("$f")
-        i=$((i + 1))
-    done
-    tgit -C "$REPO_DIR" add -A
-    tgit -C "$REPO_DIR" commit -q -m "LFS files"
-    git_push "$REPO_DIR"
-    for f in "${files[@]}"; do
-        oid=$(sha256_of "$E2E_TMP/orig/$f")
-        assert_gcs_object "$E2E_TMP/orig/$f" "$GCS_PREFIX/$org/$repo/$oid" "stored object of $f"
-        names+=("$GCS_PREFIX/$org/$repo/$oid")
-    done
-    assert_gcs_only "${names[@]}"
-    clone_repo "$REPO_BARE" "$E2E_TMP/clone" "$url"
-    for f in "${files[@]}"; do
-        assert_same_file "$E2E_TMP/orig/$f" "$E2E_TMP/clone/$f" "cloned $f"
-    done
-    assert_server_alive
-}
-
 # ---------------------------------------------------------------------------------------
 
 test_external_push_clone() {
     start_gcs_fake
     gcs_config basic_external
     start_lfsgate --config "$CONFIG"
-    gcs_push_clone group/sub repo 1 $((3 * MIB + 7)) $((12 * MIB + 1))
+    fake_push_clone group/sub repo 1 $((3 * MIB + 7)) $((12 * MIB + 1))
     # the clients went to the store directly: lfsgate served no object bytes
     if grep -qE '/objects/storage/[0-9a-f]{64}' "$LFSGATE_LOG"; then
         fail "lfsgate served object bytes with basic_external: $(grep -m 1 -E '/objects/storage/[0-9a-f]{64}' "$LFSGATE_LOG")"
@@ -166,40 +115,13 @@ test_external_push_clone() {
 }
 
 test_streaming_push_clone() {
-    local base oid href
-    local -a hdr=()
     start_gcs_fake
     gcs_config basic_streaming
     start_lfsgate --config "$CONFIG"
     # 40 MiB: spilled to a temp file by h2o on upload, streamed with pause/resume on download
-    gcs_push_clone org repo 1 $((3 * MIB + 7)) $((40 * MIB + 13))
+    fake_push_clone org repo 1 $((3 * MIB + 7)) $((40 * MIB + 13))
 
-    # a range through lfsgate (a ranged GET to the store)
-    oid=$(sha256_of "$E2E_TMP/orig/f1.bin")
-    lfs_download_href "$(lfs_url org repo)" "$oid" $((3 * MIB + 7))
-    http GET "$DL_HREF" "${DL_HEADERS[@]}" -H 'Range: bytes=1000000-1000099'
-    assert_status 206
-    assert_eq "bytes 1000000-1000099/$((3 * MIB + 7))" "$(http_header Content-Range)" "Content-Range"
-    dd if="$E2E_TMP/orig/f1.bin" of="$E2E_TMP/range.expected" iflag=skip_bytes,count_bytes \
-        skip=1000000 count=100 status=none
-    assert_same_file "$E2E_TMP/range.expected" "$HTTP_BODY" "ranged download"
-
-    # a corrupt upload is refused and nothing reaches the store
-    base=$(lfs_url org repo)
-    random_file "$E2E_TMP/a" 100000
-    random_file "$E2E_TMP/b" 100000
-    oid=$(sha256_of "$E2E_TMP/a")
-    lfs_batch "$base" upload "$oid" 100000
-    assert_status 200
-    href=$(action_href "$HTTP_BODY" 0 upload)
-    mapfile -t hdr < <(action_header_args "$HTTP_BODY" 0 upload)
-    http PUT "$href" "${hdr[@]}" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/b"
-    assert_status 422
-    assert_json_error
-    curl -sS --noproxy '*' -o /dev/null -w '%{http_code}' "$GCS_URL/_fake/object/$GCS_BUCKET/$GCS_PREFIX/org/repo/$oid" >"$E2E_TMP/code"
-    assert_eq 404 "$(cat "$E2E_TMP/code")" "the corrupt object in the store"
-    lfs_upload "$base" "$E2E_TMP/a"
-    assert_gcs_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "object uploaded after the corrupt attempt"
+    fake_streaming_range_and_corrupt_upload
 }
 
 # expect_refused URL STATUS CODE WHAT [curl args]: the fake answers STATUS with <Code>CODE</Code>.
@@ -220,7 +142,7 @@ test_tampered_and_expired_refused() {
     random_file "$E2E_TMP/a" 5000
     oid=$(sha256_of "$E2E_TMP/a")
     lfs_upload "$base" "$E2E_TMP/a"
-    assert_gcs_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "uploaded object"
+    assert_fake_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "uploaded object"
 
     lfs_download_href "$base" "$oid" 5000
     href=$DL_HREF
@@ -248,7 +170,7 @@ test_tampered_and_expired_refused() {
     up=$(action_href "$HTTP_BODY" 0 upload)
     http PUT "${up/$(sha256_of "$E2E_TMP/c")/$other}" -T "$E2E_TMP/c"
     assert_status 403
-    assert_gcs_only "$GCS_PREFIX/org/repo/$oid"
+    assert_fake_only "$GCS_PREFIX/org/repo/$oid"
 
     # expired: the 3 s lifetime of the actions is the URL's own (both URLs are older than t1)
     while (($(date +%s) < t1 + 5)); do sleep 0.5; done
@@ -256,7 +178,7 @@ test_tampered_and_expired_refused() {
     http PUT "$up" -T "$E2E_TMP/c"
     assert_status 400
     assert_file_contains "$HTTP_BODY" "<Code>ExpiredToken</Code>" "the upload URL after its lifetime"
-    assert_gcs_only "$GCS_PREFIX/org/repo/$oid"
+    assert_fake_only "$GCS_PREFIX/org/repo/$oid"
 }
 
 test_download_disposition() {
@@ -425,7 +347,7 @@ EOF
     assert_file_contains "$HTTP_BODY" "gcs storage: upload of object" "upload error with a refused key"
     assert_file_contains "$HTTP_BODY" "HTTP 403 SignatureDoesNotMatch" "upload error with a refused key"
     assert_file_lacks "$HTTP_BODY" "StringToSign" "upload error with a refused key"
-    assert_gcs_only
+    assert_fake_only
     assert_server_alive
 }
 

@@ -24,6 +24,7 @@
 
 #include "storage/gcs_sign.h"
 #include "storage/storage.h"
+#include "vectors.h"
 
 #ifndef LFS_TEST_DATA_DIR
 #define LFS_TEST_DATA_DIR "tests/unit/data"
@@ -31,22 +32,6 @@
 #define DATA(name) LFS_TEST_DATA_DIR "/gcs/" name
 
 /* ---- helpers ---- */
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static struct lfs_gcs_key *load_key(void)
 {
@@ -131,19 +116,6 @@ static const char *str(const json_t *t, const char *name)
 {
     const json_t *v = json_object_get(t, name);
     return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
-/* Prints where two strings first differ (cmocka's own message shows only both in full). */
-static void expect_same(const char *what, const char *desc, const char *want, const char *got)
-{
-    if (strcmp(want, got) == 0)
-        return;
-    size_t i = 0;
-    while (want[i] != '\0' && want[i] == got[i])
-        i++;
-    print_error("vector \"%s\": %s differs at byte %zu\n  want: %s\n  got:  %s\n", desc, what, i,
-                want, got);
-    fail();
 }
 
 /* ---- conformance vectors ---- */

@@ -1,0 +1,664 @@
+/* Amazon S3 and S3-compatible stores (giftless.storage.amazon_s3:AmazonS3Storage; MinIO, Ceph
+ * RGW, R2, Wasabi through `endpoint`): objects live in one bucket under
+ * "[path_prefix/]<org_path>/<repo>/<oid>", giftless's layout. Every request is signed with
+ * AWS Signature Version 4 (storage/s3_sign.c) from an access key found at startup, in the
+ * order of the AWS default chain as far as it is built: the AWS_* environment variables, then
+ * the shared credentials file. basic_external hands the clients presigned PUT/GET URLs (the PUT
+ * signs x-amz-checksum-sha256, the oid in base64, so S3 refuses a body with another SHA-256);
+ * existence and size are HEADs with header authorization sent through the event-loop HTTP
+ * client, one per object, all at once; basic_streaming uploads are hashed first and sent as one
+ * PUT whose payload hash is the verified oid, and downloads are ranged GETs streamed through
+ * storage/remote.c's bounded buffer. All request-scoped state is owned by the request pool. */
+#include "storage/storage.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/util.h"
+#include "config/config.h"
+#include "storage/azure_sign.h"
+#include "storage/http_client.h"
+#include "storage/remote.h"
+#include "storage/s3_sign.h"
+
+#define S3_STORE "s3 storage"
+#define S3_DEFAULT_REGION "us-east-1"
+#define S3_DEFAULT_TIMEOUT_S 20
+/* Largest object one PUT may create (S3's limit; larger ones need a multipart upload). */
+#define S3_PUT_MAX (5ull << 30)
+/* Longest shared credentials file we read. */
+#define S3_MAX_CREDENTIALS_FILE (1 << 20)
+
+struct lfs_storage_s3 {
+    struct lfs_storage base;
+    char *bucket;
+    char *prefix;   /* "" or "a/b": no leading or trailing '/' */
+    char *region;   /* "us-east-1" */
+    char *base_url; /* "<scheme>://<authority>" of every request, default port left out */
+    char *host;     /* the authority: what the clients send as Host and we sign */
+    bool virtual_style;
+    bool checksum; /* sign x-amz-checksum-sha256 into presigned uploads */
+    long timeout_ms;
+    /* The access key; immutable after create, so any thread signs with it. */
+    char access_key_id[128];
+    char secret_access_key[128];
+    char session_token[2048];
+    const char *source; /* where the key came from, for the startup log */
+};
+
+/* ---- configuration ---- */
+
+/* S3 bucket names: 3-63 of a-z, 0-9, '.', '-', starting and ending with a letter or digit
+ * ('_' too, which some S3-compatible stores allow). */
+static bool valid_bucket(const char *s)
+{
+    size_t len = strlen(s);
+    if (len < 3 || len > 63 || s[0] == '.' || s[0] == '-' || s[len - 1] == '.' || s[len - 1] == '-')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+              s[i] == '.' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+static bool valid_region(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return false;
+    return true;
+}
+
+/* Reads an http(s)://host[:port][/] endpoint (h2o's URL parser) into base URL and Host value,
+ * the default port dropped; `bucket_host` prefixes the host with "<bucket>." (virtual-hosted
+ * style). Returns 0, or -1 when it is not such a URL. */
+static int parse_endpoint(struct lfs_storage_s3 *st, const char *endpoint)
+{
+    h2o_url_t url;
+    size_t len = strlen(endpoint);
+    if (len == 0 || len > 255 || strpbrk(endpoint, "@?#") != NULL ||
+        h2o_url_parse(endpoint, len, &url) != 0 || url.host.len == 0 ||
+        (url.path.len > 0 && !(url.path.len == 1 && url.path.base[0] == '/')))
+        return -1;
+    bool https = url.scheme == &H2O_URL_SCHEME_HTTPS;
+    if (!https && url.scheme != &H2O_URL_SCHEME_HTTP)
+        return -1;
+    uint16_t port = h2o_url_get_port(&url);
+    bool default_port = port == (https ? 443 : 80);
+    char host[300];
+    int n = snprintf(host, sizeof(host), "%s%s%.*s", st->virtual_style ? st->bucket : "",
+                     st->virtual_style ? "." : "", (int)url.host.len, url.host.base);
+    if (n < 0 || (size_t)n >= sizeof(host) - 8)
+        return -1;
+    if (!default_port)
+        snprintf(host + n, sizeof(host) - (size_t)n, ":%u", (unsigned)port);
+    size_t blen = strlen(host) + 9;
+    st->host = strdup(host);
+    st->base_url = malloc(blen);
+    if (st->host == NULL || st->base_url == NULL)
+        return -1;
+    snprintf(st->base_url, blen, "%s://%s", https ? "https" : "http", host);
+    return 0;
+}
+
+/* Copies src into a fixed field; false when it does not fit. */
+static bool set_field(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+/* Reads the shared credentials file: 1 with the profile's keys in st, 0 when there is no
+ * file or no such profile (what was looked for goes into `tried`), -1 with err. */
+static int credentials_from_file(struct lfs_storage_s3 *st, char *tried, size_t tried_size,
+                                 struct lfs_error *err)
+{
+    const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
+    const char *profile = getenv("AWS_PROFILE");
+    char home_file[1024];
+    if (profile == NULL || profile[0] == '\0')
+        profile = "default";
+    if (file == NULL || file[0] == '\0') {
+        const char *home = getenv("HOME");
+        if (home == NULL || home[0] == '\0') {
+            snprintf(tried, tried_size, "the shared credentials file (HOME is not set)");
+            return 0;
+        }
+        snprintf(home_file, sizeof(home_file), "%s/.aws/credentials", home);
+        file = home_file;
+    }
+    FILE *f = fopen(file, "rb");
+    if (f == NULL) {
+        snprintf(tried, tried_size, "the shared credentials file \"%s\" (%s)", file,
+                 strerror(errno));
+        return 0;
+    }
+    char *text = malloc(S3_MAX_CREDENTIALS_FILE + 1);
+    size_t n = text != NULL ? fread(text, 1, S3_MAX_CREDENTIALS_FILE + 1, f) : 0;
+    bool bad = ferror(f) != 0 || n > S3_MAX_CREDENTIALS_FILE;
+    fclose(f);
+    if (text == NULL || bad) {
+        free(text);
+        return lfs_error_set(err, 500, "cannot read the shared credentials file \"%s\"%s", file,
+                             n > S3_MAX_CREDENTIALS_FILE ? " (larger than 1 MiB)" : "");
+    }
+    struct lfs_s3_profile p;
+    int rc = lfs_s3_profile_parse(text, n, profile, &p, err);
+    OPENSSL_cleanse(text, n);
+    free(text);
+    if (rc < 0)
+        return lfs_error_prefix(err, "shared credentials file \"%s\": ", file);
+    if (rc == 0) {
+        snprintf(tried, tried_size, "the shared credentials file \"%s\" (no profile \"%s\")", file,
+                 profile);
+        return 0;
+    }
+    bool fits =
+        set_field(st->access_key_id, sizeof(st->access_key_id), p.access_key_id) &&
+        set_field(st->secret_access_key, sizeof(st->secret_access_key), p.secret_access_key) &&
+        set_field(st->session_token, sizeof(st->session_token), p.session_token);
+    OPENSSL_cleanse(&p, sizeof(p));
+    if (!fits)
+        return lfs_error_set(err, 500, "shared credentials file \"%s\": a key is too long", file);
+    st->source = "the shared credentials file";
+    return 1;
+}
+
+/* The AWS default credential chain, as far as lfsgate builds it: 1. AWS_ACCESS_KEY_ID /
+ * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, 2. the shared credentials file. Sources that are
+ * not built (web identity, container and instance credentials) are named in the error when
+ * nothing was found, so lfsgate never starts without a key and never sends an unsigned
+ * request. Returns 0 or -1 with err (the caller prefixes the option path). Main thread. */
+static int load_credentials(struct lfs_storage_s3 *st, struct lfs_error *err)
+{
+    const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
+    const char *token = getenv("AWS_SESSION_TOKEN");
+    bool has_id = id != NULL && id[0] != '\0', has_secret = secret != NULL && secret[0] != '\0';
+    if (has_id != has_secret)
+        return lfs_error_set(err, 500, "%s is set but %s is not: set both, or neither",
+                             has_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+                             has_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    if (has_id) {
+        if (!set_field(st->access_key_id, sizeof(st->access_key_id), id) ||
+            !set_field(st->secret_access_key, sizeof(st->secret_access_key), secret) ||
+            !set_field(st->session_token, sizeof(st->session_token), token != NULL ? token : ""))
+            return lfs_error_set(err, 500, "an AWS_* credential variable is too long");
+        st->source = "the environment";
+        return 0;
+    }
+    char tried[1200];
+    int rc = credentials_from_file(st, tried, sizeof(tried), err);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    const char *web = getenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    bool has_web = web != NULL && web[0] != '\0';
+    return lfs_error_set(
+        err, 500,
+        "no AWS credentials found; tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (not set) and "
+        "%s; %s; container and instance credentials (AWS_CONTAINER_CREDENTIALS_*_URI, IMDS) are "
+        "not supported yet either: give an access key through the environment or the shared "
+        "credentials file",
+        tried,
+        has_web ? "AWS_WEB_IDENTITY_TOKEN_FILE is set, but web identity (STS "
+                  "AssumeRoleWithWebIdentity) is not supported yet"
+                : "web identity (AWS_WEB_IDENTITY_TOKEN_FILE) is not supported yet");
+}
+
+static void s3_free(struct lfs_storage_s3 *st)
+{
+    OPENSSL_cleanse(st->secret_access_key, sizeof(st->secret_access_key));
+    OPENSSL_cleanse(st->session_token, sizeof(st->session_token));
+    free(st->bucket);
+    free(st->prefix);
+    free(st->region);
+    free(st->base_url);
+    free(st->host);
+    free(st);
+}
+
+static int s3_create(const json_t *options, const char *path, struct lfs_storage **out,
+                     struct lfs_error *err)
+{
+    if (lfs_http_client_load(path, err) < 0)
+        return -1;
+    static const char *const keys[] = {
+        "bucket_name",      "path_prefix",     "endpoint",        "region",
+        "addressing_style", "request_timeout", "checksum_sha256", NULL};
+    const char *bucket, *prefix, *endpoint, *region, *style;
+    const char *env_region = getenv("AWS_REGION");
+    if (env_region == NULL || env_region[0] == '\0')
+        env_region = getenv("AWS_DEFAULT_REGION");
+    if (env_region == NULL || env_region[0] == '\0')
+        env_region = S3_DEFAULT_REGION;
+    long long timeout;
+    bool checksum;
+    char kpath[256];
+    if (lfs_config_check_keys(options, path, keys, err) < 0 ||
+        lfs_config_get_string(options, path, "bucket_name", NULL, &bucket, err) < 0 ||
+        lfs_config_get_string(options, path, "path_prefix", "", &prefix, err) < 0 ||
+        lfs_config_get_string(options, path, "endpoint", NULL, &endpoint, err) < 0 ||
+        lfs_config_get_string(options, path, "region", env_region, &region, err) < 0 ||
+        lfs_config_get_string(options, path, "addressing_style", NULL, &style, err) < 0 ||
+        lfs_config_get_int(options, path, "request_timeout", S3_DEFAULT_TIMEOUT_S, 1, 3600,
+                           &timeout, err) < 0 ||
+        lfs_config_get_bool(options, path, "checksum_sha256", true, &checksum, err) < 0)
+        return -1;
+    if (bucket == NULL || bucket[0] == '\0')
+        return lfs_error_set(err, 500, "config: %s: required key is missing",
+                             lfs_config_path(kpath, sizeof(kpath), path, "bucket_name"));
+    if (!valid_bucket(bucket))
+        return lfs_error_set(err, 500,
+                             "config: %s: \"%s\" is not a valid bucket name (3-63 characters of "
+                             "a-z, 0-9, '.', '-', '_', starting and ending with a letter or digit)",
+                             lfs_config_path(kpath, sizeof(kpath), path, "bucket_name"), bucket);
+    if (!valid_region(region))
+        return lfs_error_set(err, 500,
+                             "config: %s: \"%s\" is not a region name (e.g. \"eu-west-1\")",
+                             lfs_config_path(kpath, sizeof(kpath), path, "region"), region);
+    if (style != NULL && strcmp(style, "path") != 0 && strcmp(style, "virtual") != 0)
+        return lfs_error_set(err, 500, "config: %s: expected \"path\" or \"virtual\", got \"%s\"",
+                             lfs_config_path(kpath, sizeof(kpath), path, "addressing_style"),
+                             style);
+    struct lfs_storage_s3 *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    extern const struct lfs_storage_ops lfs_storage_s3_ops;
+    st->base.ops = &lfs_storage_s3_ops;
+    st->checksum = checksum;
+    st->timeout_ms = (long)timeout * 1000;
+    /* Virtual-hosted style on AWS (path style is deprecated there); path style with an
+     * endpoint, as most S3-compatible stores want. */
+    st->virtual_style = style != NULL ? strcmp(style, "virtual") == 0 : endpoint == NULL;
+    st->bucket = strdup(bucket);
+    st->region = strdup(region);
+    /* path_prefix: leading and trailing '/' dropped (giftless drops the leading one). */
+    int rc = lfs_storage_prefix_normalize(prefix, &st->prefix);
+    if (rc > 0) {
+        s3_free(st);
+        return lfs_error_set(err, 500,
+                             "config: %s: \"%s\" is not a usable key prefix (empty, \".\" or "
+                             "\"..\" segments, or control characters)",
+                             lfs_config_path(kpath, sizeof(kpath), path, "path_prefix"), prefix);
+    }
+    if (rc < 0 || st->bucket == NULL || st->prefix == NULL || st->region == NULL) {
+        s3_free(st);
+        return lfs_error_set(err, 500, "out of memory");
+    }
+    char aws[128];
+    snprintf(aws, sizeof(aws), "https://s3.%s.amazonaws.com", region);
+    if (parse_endpoint(st, endpoint != NULL ? endpoint : aws) < 0) {
+        s3_free(st);
+        return lfs_error_set(err, 500, "config: %s: expected http(s)://host[:port], got \"%s\"",
+                             lfs_config_path(kpath, sizeof(kpath), path, "endpoint"),
+                             endpoint != NULL ? endpoint : aws);
+    }
+    if (load_credentials(st, err) < 0) {
+        lfs_error_prefix(err, "config: %s: ", path);
+        s3_free(st);
+        return -1;
+    }
+    lfs_log(LFS_LOG_INFO, S3_STORE ": bucket \"%s\"%s%s at %s (%s style, region %s), key from %s",
+            st->bucket, st->prefix[0] ? " under " : "", st->prefix, st->base_url,
+            st->virtual_style ? "virtual-hosted" : "path", st->region, st->source);
+    *out = &st->base;
+    return 0;
+}
+
+static void s3_destroy(struct lfs_storage *storage)
+{
+    s3_free((struct lfs_storage_s3 *)storage);
+}
+
+/* ---- names and signatures ---- */
+
+/* The object's path in the URL, not encoded: "/[<bucket>/]<object name>" in the pool
+ * (storage/remote.h names the object). NULL with err 422 for an invalid key. */
+static const char *object_path(const struct lfs_storage_s3 *st, const struct lfs_object_key *key,
+                               h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    const char *name = lfs_storage_object_name(st->prefix, key, pool, err);
+    if (name == NULL)
+        return NULL;
+    size_t n = strlen(st->bucket) + strlen(name) + 3;
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
+    lfs_strbuf_add(&b, "/", 1);
+    if (!st->virtual_style) {
+        lfs_strbuf_adds(&b, st->bucket);
+        lfs_strbuf_add(&b, "/", 1);
+    }
+    lfs_strbuf_adds(&b, name);
+    return b.buf;
+}
+
+/* Signs a request for `path`: presigned when expires > 0, header authorization otherwise. */
+static int sign_path(const struct lfs_storage_s3 *st, const char *method, const char *path,
+                     const struct lfs_s3_param *headers, size_t nheaders,
+                     const struct lfs_s3_param *query, size_t nquery, const char *payload_hash,
+                     time_t now, long expires, h2o_mem_pool_t *pool, struct lfs_s3_signed *out,
+                     struct lfs_error *err)
+{
+    struct lfs_s3_credentials cred = {
+        .access_key_id = st->access_key_id,
+        .secret_access_key = st->secret_access_key,
+        .session_token = st->session_token[0] != '\0' ? st->session_token : NULL,
+    };
+    struct lfs_s3_sign_input in = {
+        .method = method,
+        .host = st->host,
+        .path = path,
+        .query = query,
+        .nquery = nquery,
+        .headers = headers,
+        .nheaders = nheaders,
+        .payload_hash = payload_hash,
+        .content_sha256_header = expires == 0,
+        .region = st->region,
+        .service = "s3",
+        .now = now,
+        .expires = expires,
+    };
+    return lfs_s3_sign(&cred, &in, pool, out, err);
+}
+
+/* "<base_url><encoded path>[?<query>]" in the pool. */
+static const char *signed_url(const struct lfs_storage_s3 *st, const struct lfs_s3_signed *s,
+                              h2o_mem_pool_t *pool)
+{
+    size_t n = strlen(st->base_url) + strlen(s->encoded_path) + strlen(s->query) + 2;
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
+    lfs_strbuf_adds(&b, st->base_url);
+    lfs_strbuf_adds(&b, s->encoded_path);
+    if (s->query[0] != '\0') {
+        lfs_strbuf_add(&b, "?", 1);
+        lfs_strbuf_adds(&b, s->query);
+    }
+    return b.buf;
+}
+
+/* ---- sign: presigned URLs for the clients ---- */
+
+static int s3_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
+                   const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
+                   struct lfs_storage_request *out, struct lfs_error *err)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    const char *path = object_path(st, key, pool, err);
+    if (path == NULL)
+        return -1;
+    long lifetime = request->lifetime;
+    if (lifetime > LFS_S3_MAX_EXPIRES)
+        lifetime = LFS_S3_MAX_EXPIRES;
+    if (lifetime < 1)
+        lifetime = 1;
+    struct lfs_s3_param params[2];
+    size_t n = 0;
+    struct lfs_s3_signed s;
+    *out = (struct lfs_storage_request){0};
+    if (request->op == LFS_SIGN_DOWNLOAD) {
+        if (request->filename != NULL || request->disposition != NULL)
+            params[n++] = (struct lfs_s3_param){
+                "response-content-disposition",
+                lfs_content_disposition(request->filename, request->disposition,
+                                        LFS_DISPOSITION_FULL, pool)};
+        if (sign_path(st, "GET", path, NULL, 0, params, n, LFS_S3_UNSIGNED_PAYLOAD, request->now,
+                      lifetime, pool, &s, err) < 0)
+            return -1;
+        out->href = signed_url(st, &s, pool);
+        return 0;
+    }
+    /* Upload: the checksum S3 verifies (base64 of the oid's 32 bytes) and, when the client
+     * names one, the content type, both signed and sent by the client as the action's
+     * headers. git-lfs otherwise sends a Content-Type it guesses, so none is signed then. */
+    if (st->checksum) {
+        unsigned char digest[32];
+        for (size_t i = 0; i < 32; i++) {
+            unsigned v;
+            sscanf(key->oid + 2 * i, "%2x", &v);
+            digest[i] = (unsigned char)v;
+        }
+        char *b64 = h2o_mem_alloc_pool(pool, 45);
+        lfs_azure_base64_encode(digest, sizeof(digest), b64);
+        params[n++] = (struct lfs_s3_param){"x-amz-checksum-sha256", b64};
+    }
+    if (request->content_type != NULL)
+        params[n++] = (struct lfs_s3_param){"Content-Type", request->content_type};
+    if (sign_path(st, "PUT", path, params, n, NULL, 0, LFS_S3_UNSIGNED_PAYLOAD, request->now,
+                  lifetime, pool, &s, err) < 0)
+        return -1;
+    out->href = signed_url(st, &s, pool);
+    if (n > 0) {
+        const char **header = h2o_mem_alloc_pool(pool, (2 * n + 1) * sizeof(*header));
+        for (size_t i = 0; i < n; i++) {
+            header[2 * i] = params[i].name;
+            header[2 * i + 1] = params[i].value;
+        }
+        header[2 * n] = NULL;
+        out->header = header;
+    }
+    return 0;
+}
+
+/* ---- lfsgate's own calls: header authorization ---- */
+
+/* One call lfsgate makes to the store. */
+struct s3_call {
+    const char *method;
+    const char *path;         /* not encoded */
+    const char *payload_hash; /* hex SHA-256 of the body; NULL: empty body */
+    const char *range;        /* Range value, or NULL */
+    h2o_iovec_t body;
+    long timeout_ms;
+    int (*on_data)(void *arg, long status, const char *data, size_t len);
+};
+
+/* Signs and starts `c`. Returns what lfs_http_fetch returns (NULL after calling cb). */
+static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *io,
+                                      const struct s3_call *c, lfs_http_cb cb, void *arg)
+{
+    struct lfs_s3_param range = {"Range", c->range};
+    /* x-amz-content-sha256 is signed and sent on every call: S3 wants it. */
+    const char *payload = c->payload_hash != NULL ? c->payload_hash : LFS_S3_EMPTY_SHA256;
+    struct lfs_s3_signed s;
+    struct lfs_error err = {0};
+    if (sign_path(st, c->method, c->path, &range, c->range != NULL ? 1 : 0, NULL, 0, payload,
+                  time(NULL), 0, io->pool, &s, &err) < 0) {
+        struct lfs_http_response response = {.content_length = -1, .body = h2o_iovec_init("", 0)};
+        cb(arg, &response, &err);
+        return NULL;
+    }
+    struct lfs_http_request req = {
+        .method = c->method,
+        .url = signed_url(st, &s, io->pool),
+        .body = c->body,
+        .timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : st->timeout_ms,
+        .store = S3_STORE,
+        .on_data = c->on_data,
+    };
+    size_t n = 0;
+    const char *lines[][2] = {
+        {"Authorization: ", s.authorization},
+        {"x-amz-date: ", s.amz_date},
+        {"x-amz-content-sha256: ", payload},
+        {"x-amz-security-token: ", st->session_token[0] != '\0' ? st->session_token : NULL},
+        {"Range: ", c->range},
+    };
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        const char *v = lines[i][1];
+        if (v == NULL)
+            continue;
+        size_t len = strlen(lines[i][0]) + strlen(v) + 1;
+        char *line = h2o_mem_alloc_pool(io->pool, len);
+        snprintf(line, len, "%s%s", lines[i][0], v);
+        req.headers[n++] = line;
+    }
+    req.headers[n] = NULL;
+    return lfs_http_fetch(io, &req, cb, arg);
+}
+
+/* err for an answer of the store that is neither success nor an expected 404 (an
+ * lfs_storage_status_error_fn; ctx: the struct lfs_storage_s3). Only the error code of the
+ * body is passed on: S3's other fields may quote the string to sign. */
+static void status_error(const void *ctx, struct lfs_error *err,
+                         const struct lfs_http_response *res, const char *what, const char *object)
+{
+    const struct lfs_storage_s3 *st = ctx;
+    char code[64];
+    lfs_storage_xml_error_code(res->body, code, sizeof(code));
+    long status = res->status;
+    bool busy = status == 429 || status >= 500 || strcmp(code, "SlowDown") == 0;
+    const char *hint = "";
+    if (strcmp(code, "NoSuchBucket") == 0)
+        hint = "; create the bucket or fix bucket_name";
+    else if (strcmp(code, "RequestTimeTooSkewed") == 0)
+        hint = "; fix this host's clock";
+    else if (status == 301 || strcmp(code, "AuthorizationHeaderMalformed") == 0 ||
+             strcmp(code, "PermanentRedirect") == 0)
+        hint = "; check region and endpoint";
+    else if (status == 401 || status == 403)
+        hint = "; check the access key, its permissions on the bucket and this host's clock";
+    else if (busy)
+        hint = "; the store is busy or down, try again later";
+    lfs_error_set(err, busy ? 503 : 502,
+                  S3_STORE " answered %ld%s%s%s to %s of object %s in bucket \"%s\"%s", status,
+                  code[0] != '\0' ? " (" : "", code, code[0] != '\0' ? ")" : "", what, object,
+                  st->bucket, hint);
+}
+
+/* ---- stat: HEAD (storage/remote.h) ---- */
+
+static void s3_stat(struct lfs_storage *storage, struct lfs_io *io,
+                    const struct lfs_object_key *key, lfs_storage_stat_cb cb, void *arg)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    struct lfs_error err = {0};
+    const char *path = object_path(st, key, io->pool, &err);
+    if (path == NULL) {
+        cb(arg, -1, &err);
+        return;
+    }
+    struct lfs_storage_remote_op op = {.store = S3_STORE,
+                                       .what = "HEAD",
+                                       .object = key->oid,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    struct s3_call c = {.method = "HEAD", .path = path};
+    s3_fetch(st, io, &c, lfs_storage_http_stat_on_done,
+             lfs_storage_http_stat_new(io, &op, cb, arg));
+}
+
+/* ---- put: hash, then one signed PUT ---- */
+
+/* One upload in progress, owned by the request pool. */
+struct s3_put {
+    struct lfs_io io;
+    struct lfs_storage_s3 *st;
+    h2o_iovec_t body;
+    const char *path;
+    char oid[LFS_OID_LEN + 1];
+    lfs_storage_done_cb cb;
+    void *arg;
+};
+
+/* Called once the body is hashed (storage/remote.h): sends it when its SHA-256 is the oid. The
+ * oid is then the body's hash, so the PUT signs its payload and the store checks it again. */
+static void put_send(void *arg, const struct lfs_error *verified)
+{
+    struct s3_put *put = arg;
+    if (verified != NULL) {
+        put->cb(put->arg, verified);
+        return;
+    }
+    struct s3_call c = {
+        .method = "PUT",
+        .path = put->path,
+        .payload_hash = put->oid,
+        .body = put->body,
+        .timeout_ms = lfs_storage_upload_timeout_ms(put->body.len),
+    };
+    struct lfs_storage_remote_op op = {.store = S3_STORE,
+                                       .what = "upload",
+                                       .object = put->oid,
+                                       .status_error = status_error,
+                                       .ctx = put->st};
+    s3_fetch(put->st, &put->io, &c, lfs_storage_http_done_on_done,
+             lfs_storage_http_done_new(&put->io, &op, put->cb, put->arg));
+}
+
+static void s3_put(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
+                   h2o_iovec_t body, lfs_storage_done_cb cb, void *arg)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    struct s3_put *put = h2o_mem_alloc_pool(io->pool, sizeof(*put));
+    *put = (struct s3_put){.io = *io, .st = st, .body = body, .cb = cb, .arg = arg};
+    struct lfs_error err = {0};
+    put->path = object_path(st, key, io->pool, &err);
+    if (put->path == NULL) {
+        cb(arg, &err);
+        return;
+    }
+    if (body.len > S3_PUT_MAX) {
+        lfs_error_set(&err, 413,
+                      S3_STORE ": objects over 5 GiB need a multipart upload, which lfsgate does "
+                               "not do yet through basic_streaming; use basic_external");
+        cb(arg, &err);
+        return;
+    }
+    memcpy(put->oid, key->oid, LFS_OID_LEN + 1);
+    lfs_storage_verify_body(io, body, put->oid, put_send, put);
+}
+
+/* ---- open: a signed ranged GET, streamed (storage/remote.h) ---- */
+
+static void s3_open(struct lfs_storage *storage, struct lfs_io *io,
+                    const struct lfs_object_key *key, uint64_t offset, uint64_t length,
+                    lfs_storage_open_cb cb, void *arg)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    struct lfs_storage_remote_op op = {.store = S3_STORE,
+                                       .what = "download",
+                                       .object = key->oid,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    struct lfs_storage_http_stream *s =
+        lfs_storage_http_stream_new(io, &op, offset, length, cb, arg);
+    if (s == NULL)
+        return;
+    struct lfs_error err = {0};
+    const char *path = object_path(st, key, io->pool, &err);
+    if (path == NULL) {
+        lfs_storage_http_stream_fail(s, &err);
+        return;
+    }
+    struct s3_call c = {
+        .method = "GET",
+        .path = path,
+        .range = lfs_storage_http_stream_range(s),
+        .timeout_ms = lfs_storage_http_stream_timeout_ms(s),
+        .on_data = lfs_storage_http_stream_on_data,
+    };
+    lfs_storage_http_stream_started(s, s3_fetch(st, io, &c, lfs_storage_http_stream_on_done, s));
+}
+
+const struct lfs_storage_ops lfs_storage_s3_ops = {
+    .name = "s3",
+    .classes = (const char *const[]){"giftless.storage.amazon_s3:AmazonS3Storage", NULL},
+    .caps = LFS_STORAGE_STREAMING | LFS_STORAGE_SIGNED_URLS,
+    .create = s3_create,
+    .destroy = s3_destroy,
+    .stat = s3_stat,
+    .put = s3_put,
+    .open = s3_open,
+    .sign = s3_sign,
+};

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""Loopback stand-in for Amazon S3 (path-style requests), for lfsgate's tests and benches.
+
+No S3 server that checks AWS Signature Version 4 can be installed here, so this one serves
+what lfsgate and its clients use: PUT, GET (single byte ranges), HEAD and DELETE on
+/<bucket>/<key> and ListObjectsV2 (GET /<bucket>?list-type=2&prefix=...), objects in memory,
+and accepts ONLY requests signed with SigV4 (AWS4-HMAC-SHA256) for its one key pair, in either
+form: the Authorization header or a presigned URL (X-Amz-* query parameters). Like S3 it
+refuses:
+  - no signature at all (403 AccessDenied);
+  - an unknown access key id (403 InvalidAccessKeyId);
+  - a signature that does not match the canonical request it rebuilds from what it received,
+    with the Host header as received (403 SignatureDoesNotMatch);
+  - a credential scope other than <date>/<region>/s3/aws4_request (400
+    AuthorizationHeaderMalformed / AuthorizationQueryParametersError);
+  - an expired presigned URL (403 AccessDenied "Request has expired"), X-Amz-Expires outside
+    1..604800 (400), a header-signed request dated more than 15 minutes off (403
+    RequestTimeTooSkewed);
+  - x-amz-* headers that are not signed (403 AccessDenied);
+  - with --session-token (temporary keys): a request without that X-Amz-Security-Token (403
+    InvalidToken);
+  - a body whose SHA-256 differs from a signed x-amz-content-sha256 (400
+    XAmzContentSHA256Mismatch) or from x-amz-checksum-sha256 (400 BadDigest): nothing is
+    stored then.
+response-content-disposition in a signed GET becomes the Content-Disposition header.
+
+Usage: s3_fake.py --access-key ID --secret-key SECRET [--session-token T] --bucket NAME...
+                  [--region us-east-1] [--host 127.0.0.1] [--port 0] [--latency-ms N] [--quiet]
+Prints the port it listens on as the first line of stdout. Extra, not S3 (no auth):
+GET /_fake/objects lists {"<bucket>/<key>": size}, GET /_fake/object/<bucket>/<key> returns an
+object's bytes, GET /_fake/stats gives request counts.
+Needs python3 and gcs_fake.py next to it: the HTTP plumbing, request counting, error bodies and
+/_fake/ pages are that stand-in's (its dependency python3-cryptography included).
+"""
+
+import argparse
+import base64
+import calendar
+import hashlib
+import hmac
+import sys
+import time
+from urllib.parse import quote, unquote
+from xml.sax.saxutils import escape
+
+import gcs_fake
+from gcs_fake import Handler as GcsHandler
+from gcs_fake import Refused, Server, canonical_value, enc, parse_range
+
+MAX_EXPIRES = 604800
+CLOCK_SKEW = 900
+UNSIGNED = "UNSIGNED-PAYLOAD"
+
+# gcs_fake's state: its request counting, latency, /_fake/ pages and error bodies serve here too.
+STATE = gcs_fake.STATE
+STATE.update(access_key="", secret_key="", token=None, region="us-east-1")
+LOCK = gcs_fake.LOCK
+
+
+def hmac256(key, msg):
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+def signature(date, sts):
+    k = hmac256(("AWS4" + STATE["secret_key"]).encode(), date)
+    for part in (STATE["region"], "s3", "aws4_request"):
+        k = hmac256(k, part)
+    return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
+
+
+class Handler(GcsHandler):
+    server_version = "s3-fake"
+
+    def log_message(self, fmt, *args):
+        if not STATE["quiet"]:
+            sys.stderr.write("s3_fake: " + (fmt % args) + "\n")
+
+    # ---- SigV4 ----
+
+    def authenticate(self, method, raw_path, params, body):
+        """Checks the request's signature; returns the presigned parameters (or {})."""
+        q = dict(params)
+        auth = self.headers.get("Authorization")
+        presigned = "X-Amz-Signature" in q
+        if auth is None and not presigned:
+            raise Refused(403, "AccessDenied", "Access Denied")
+        if presigned:
+            for req in ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                        "X-Amz-SignedHeaders"):
+                if req not in q:
+                    raise Refused(400, "AuthorizationQueryParametersError",
+                                  "Query-string authentication version 4 requires the "
+                                  "X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, "
+                                  "X-Amz-SignedHeaders, and X-Amz-Expires parameters.")
+            algorithm, credential, amz_date = q["X-Amz-Algorithm"], q["X-Amz-Credential"], q["X-Amz-Date"]
+            signed, sig = q["X-Amz-SignedHeaders"].split(";"), q["X-Amz-Signature"]
+            token = q.get("X-Amz-Security-Token")
+            payload = q.get("X-Amz-Content-Sha256", UNSIGNED)
+            bad_scope = "AuthorizationQueryParametersError"
+        else:
+            algorithm, _, rest = auth.partition(" ")
+            fields = {}
+            for part in rest.split(","):
+                k, _, v = part.strip().partition("=")
+                fields[k] = v
+            if not {"Credential", "SignedHeaders", "Signature"} <= set(fields):
+                raise Refused(400, "AuthorizationHeaderMalformed",
+                              "The authorization header is malformed.")
+            credential, signed, sig = fields["Credential"], fields["SignedHeaders"].split(";"), fields["Signature"]
+            amz_date = self.headers.get("x-amz-date", "")
+            token = self.headers.get("x-amz-security-token")
+            payload = self.headers.get("x-amz-content-sha256")
+            if payload is None:
+                raise Refused(400, "InvalidRequest", "Missing required header for this request: "
+                              "x-amz-content-sha256")
+            bad_scope = "AuthorizationHeaderMalformed"
+        if algorithm != "AWS4-HMAC-SHA256":
+            raise Refused(400, "InvalidArgument", "Unsupported algorithm: expected AWS4-HMAC-SHA256.")
+        cred = credential.split("/")
+        if len(cred) != 5:
+            raise Refused(400, bad_scope, "Error parsing the Credential.")
+        if cred[0] != STATE["access_key"]:
+            raise Refused(403, "InvalidAccessKeyId",
+                          "The AWS Access Key Id you provided does not exist in our records.")
+        if cred[1] != amz_date[:8] or cred[3:] != ["s3", "aws4_request"]:
+            raise Refused(400, bad_scope, "The credential scope is not <date>/<region>/s3/aws4_request.")
+        if cred[2] != STATE["region"]:
+            raise Refused(400, bad_scope,
+                          "The authorization header is malformed; the region '%s' is wrong; "
+                          "expecting '%s'" % (cred[2], STATE["region"]), extra={"Region": STATE["region"]})
+        if "host" not in signed or signed != sorted(signed):
+            raise Refused(400, bad_scope, "SignedHeaders must include host and be sorted.")
+        for name in self.headers.keys():
+            if name.lower().startswith("x-amz-") and name.lower() not in signed:
+                raise Refused(403, "AccessDenied",
+                              "There were headers present in the request which were not signed",
+                              extra={"HeadersNotSigned": name.lower()})
+        lines = []
+        for name in signed:
+            values = self.headers.get_all(name)
+            if values is None:
+                raise Refused(403, "SignatureDoesNotMatch", "Signed header %s is missing." % name)
+            lines.append("%s:%s\n" % (name, ",".join(canonical_value(v) for v in values)))
+        query = "&".join("%s=%s" % (enc(k), enc(v)) for k, v in
+                         sorted((k, v) for k, v in params if k != "X-Amz-Signature"))
+        creq = "\n".join([method, quote(unquote(raw_path), safe="/-_.~"), query, "".join(lines),
+                          ";".join(signed), payload])
+        sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, "/".join(cred[1:]),
+                         hashlib.sha256(creq.encode()).hexdigest()])
+        if not hmac.compare_digest(signature(cred[1], sts), sig):
+            raise Refused(403, "SignatureDoesNotMatch",
+                          "The request signature we calculated does not match the signature you "
+                          "provided. Check your key and signing method.",
+                          extra={"StringToSign": sts, "CanonicalRequest": creq})
+        if STATE["token"] is not None and token != STATE["token"]:
+            raise Refused(403, "InvalidToken", "The provided token is malformed or otherwise invalid.")
+        try:
+            start = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
+        except ValueError:
+            raise Refused(400, "AccessDenied", "X-Amz-Date must be in the ISO8601 Long Format.")
+        now = time.time()
+        if presigned:
+            try:
+                expires = int(q["X-Amz-Expires"])
+            except ValueError:
+                raise Refused(400, "AuthorizationQueryParametersError", "X-Amz-Expires is not a number.")
+            if expires < 1 or expires > MAX_EXPIRES:
+                raise Refused(400, "AuthorizationQueryParametersError",
+                              "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+            if now > start + expires:
+                raise Refused(403, "AccessDenied", "Request has expired",
+                              extra={"X-Amz-Expires": str(expires)})
+            if now + CLOCK_SKEW < start:
+                raise Refused(403, "AccessDenied", "Request is not valid yet.")
+        elif abs(now - start) > CLOCK_SKEW:
+            raise Refused(403, "RequestTimeTooSkewed",
+                          "The difference between the request time and the current time is too large.")
+        if payload != UNSIGNED and hashlib.sha256(body).hexdigest() != payload:
+            raise Refused(400, "XAmzContentSHA256Mismatch",
+                          "The provided 'x-amz-content-sha256' header does not match what was computed.")
+        return q if presigned else {}
+
+    # ---- methods ----
+
+    def _handle_object(self, method):
+        raw_path, raw_query = self.split()
+        head = method == "HEAD"
+        body = self.read_body() if method in ("PUT", "POST") else b""
+        if raw_path.startswith("/_fake/") and method == "GET":
+            return self.fake_admin(raw_path)
+        params = []
+        for item in raw_query.split("&") if raw_query else []:
+            name, _, value = item.partition("=")
+            params.append((unquote(name), unquote(value)))
+        bucket, _, key = unquote(raw_path).lstrip("/").partition("/")
+        try:
+            signed = self.authenticate(method, raw_path, params, body)
+            if bucket not in STATE["buckets"]:
+                raise Refused(404, "NoSuchBucket", "The specified bucket does not exist.",
+                              extra={"BucketName": bucket})
+            if not key:
+                if method == "GET" and dict(params).get("list-type") == "2":
+                    return self.list_objects(bucket, dict(params))
+                raise Refused(405, "MethodNotAllowed", "The specified method is not allowed "
+                              "against this resource (the fake serves objects and ListObjectsV2).")
+            if method == "PUT":
+                checksum = self.headers.get("x-amz-checksum-sha256")
+                if checksum is not None and checksum != base64.b64encode(hashlib.sha256(body).digest()).decode():
+                    raise Refused(400, "BadDigest",
+                                  "The SHA256 you specified did not match the calculated checksum.")
+        except Refused as e:
+            return self.send_error_xml(e, head=head)
+        name = bucket + "/" + key
+        if method == "PUT":
+            with LOCK:
+                STATE["objects"][name] = body
+            return self.send(200, b"", {"ETag": '"%s"' % hashlib.md5(body).hexdigest()})
+        if method == "DELETE":
+            with LOCK:
+                STATE["objects"].pop(name, None)
+            return self.send(204)
+        with LOCK:
+            data = STATE["objects"].get(name)
+        if data is None:
+            return self.send_error_xml(Refused(404, "NoSuchKey", "The specified key does not exist."),
+                                       head=head)
+        headers = {"Content-Type": "application/octet-stream",
+                   "ETag": '"%s"' % hashlib.md5(data).hexdigest(), "Accept-Ranges": "bytes"}
+        if "response-content-disposition" in signed:
+            headers["Content-Disposition"] = signed["response-content-disposition"]
+        status, start, end = 200, 0, len(data) - 1
+        rng = self.headers.get("Range")
+        if rng and not head:
+            r = parse_range(rng, len(data))
+            if r is None:
+                return self.send_error_xml(Refused(416, "InvalidRange",
+                                                   "The requested range is not satisfiable"))
+            if r != "ignore":
+                status, (start, end) = 206, r
+                headers["Content-Range"] = "bytes %d-%d/%d" % (start, end, len(data))
+        part = data[start:end + 1]
+        headers["Content-Length"] = str(len(part)) if not head else str(len(data))
+        self.send(status, part, headers, head=head)
+
+    def list_objects(self, bucket, q):
+        prefix = q.get("prefix", "")
+        limit = max(1, min(1000, int(q.get("max-keys", "1000"))))
+        after = q.get("continuation-token") or q.get("start-after") or ""
+        with LOCK:
+            keys = sorted((k[len(bucket) + 1:], len(v)) for k, v in STATE["objects"].items()
+                          if k.startswith(bucket + "/" + prefix))
+        keys = [kv for kv in keys if kv[0] > after]
+        page, more = keys[:limit], len(keys) > limit
+        parts = ["<?xml version='1.0' encoding='UTF-8'?><ListBucketResult><Name>%s</Name>"
+                 "<Prefix>%s</Prefix><KeyCount>%d</KeyCount><MaxKeys>%d</MaxKeys>"
+                 "<IsTruncated>%s</IsTruncated>" % (escape(bucket), escape(prefix), len(page), limit,
+                                                    "true" if more else "false")]
+        for k, size in page:
+            parts.append("<Contents><Key>%s</Key><Size>%d</Size></Contents>" % (escape(k), size))
+        if more:
+            parts.append("<NextContinuationToken>%s</NextContinuationToken>" % escape(page[-1][0]))
+        parts.append("</ListBucketResult>")
+        self.send(200, "".join(parts).encode(), {"Content-Type": "application/xml"})
+
+    def do_DELETE(self):
+        self.handle_object("DELETE")
+
+    do_POST = do_PATCH = GcsHandler.refuse_method
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--access-key", required=True)
+    ap.add_argument("--secret-key", required=True)
+    ap.add_argument("--session-token", help="the keys are temporary: require this token")
+    ap.add_argument("--bucket", action="append", required=True)
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    STATE.update(access_key=args.access_key, secret_key=args.secret_key, token=args.session_token,
+                 buckets=set(args.bucket), region=args.region, latency=args.latency_ms / 1000.0,
+                 quiet=args.quiet)
+    httpd = Server((args.host, args.port), Handler)
+    print(httpd.server_address[1], flush=True)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
