@@ -628,10 +628,8 @@ static void azure_sign(struct lfs_storage *storage, struct lfs_io *io,
 {
     struct lfs_storage_request out;
     struct lfs_error err = {0};
-    if (sign_url(storage, key, request, io->pool, &out, &err) < 0)
-        cb(arg, NULL, &err);
-    else
-        cb(arg, &out, NULL);
+    int rc = sign_url(storage, key, request, io->pool, &out, &err);
+    lfs_storage_sign_now(rc, &out, &err, cb, arg);
 }
 
 /* ---- multipart: Put Block parts, Put Block List commit, Delete Blob abort ---- */

@@ -531,3 +531,12 @@ const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_
     lfs_strbuf_adds(&b, key->oid);
     return b.buf;
 }
+
+void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,
+                          const struct lfs_error *err, lfs_storage_sign_cb cb, void *arg)
+{
+    if (rc < 0)
+        cb(arg, NULL, err);
+    else
+        cb(arg, out, NULL);
+}

@@ -174,4 +174,9 @@ long lfs_storage_upload_timeout_ms(size_t len);
  * the other fields may quote the string to sign. Any thread. */
 void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size);
 
+/* Answers a sign op at once with a synchronous signer's result: out when rc is 0, err
+ * otherwise. For backends that sign locally (azure, s3). Loop thread. */
+void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,
+                          const struct lfs_error *err, lfs_storage_sign_cb cb, void *arg);
+
 #endif

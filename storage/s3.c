@@ -389,9 +389,9 @@ static const char *signed_url(const struct lfs_storage_s3 *st, const struct lfs_
 
 /* ---- sign: presigned URLs for the clients ---- */
 
-static int s3_sign(struct lfs_storage *storage, const struct lfs_object_key *key,
-                   const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                   struct lfs_storage_request *out, struct lfs_error *err)
+static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key *key,
+                       const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
+                       struct lfs_storage_request *out, struct lfs_error *err)
 {
     struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
     const char *path = object_path(st, key, pool, err);
@@ -448,6 +448,16 @@ static int s3_sign(struct lfs_storage *storage, const struct lfs_object_key *key
         out->header = header;
     }
     return 0;
+}
+
+static void s3_sign(struct lfs_storage *storage, struct lfs_io *io,
+                    const struct lfs_object_key *key, const struct lfs_sign_request *request,
+                    lfs_storage_sign_cb cb, void *arg)
+{
+    struct lfs_storage_request out;
+    struct lfs_error err = {0};
+    int rc = s3_sign_url(storage, key, request, io->pool, &out, &err);
+    lfs_storage_sign_now(rc, &out, &err, cb, arg);
 }
 
 /* ---- lfsgate's own calls: header authorization ---- */

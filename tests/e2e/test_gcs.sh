@@ -363,7 +363,7 @@ test_wi_push_clone() {
     start_workload_identity
     gcs_config basic_external
     start_lfsgate --config "$CONFIG"
-    gcs_push_clone group/sub repo 1 $((3 * MIB + 7))
+    fake_push_clone group/sub repo 1 $((3 * MIB + 7))
     # one token for the whole run (two worker threads share it), asked the way the metadata
     # server wants; every URL the clients used was signed by IAM as the service account (the
     # fake store checks them), lfsgate's own HEADs carried the token
@@ -381,7 +381,7 @@ test_wi_streaming_push_clone() {
     start_workload_identity
     gcs_config basic_streaming
     start_lfsgate --config "$CONFIG"
-    gcs_push_clone org repo 1 $((5 * MIB + 3))
+    fake_push_clone org repo 1 $((5 * MIB + 3))
     # objects went through lfsgate with the token: nothing to sign
     assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
     assert_fake_stat "$GOOGLE_URL" signblob 0 "IAM"
@@ -408,7 +408,7 @@ test_wi_token_refresh() {
     up=$(action_href "$HTTP_BODY" 0 upload)
     assert_match "$up" 'X-Goog-Expires=3&' "upload href lifetime (short lifetimes are signed as asked)"
     lfs_upload "$base" "$E2E_TMP/a"
-    assert_gcs_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "uploaded object"
+    assert_fake_object "$E2E_TMP/a" "$GCS_PREFIX/org/repo/$oid" "uploaded object"
     fetches=$(fake_stat "$GOOGLE_URL" token_fetches)
     sleep 4 # every token issued so far has expired, and so has the first upload URL
     http PUT "$up" -T "$E2E_TMP/a"

@@ -45,7 +45,8 @@ from xml.sax.saxutils import escape
 
 import gcs_fake
 from gcs_fake import Handler as GcsHandler
-from gcs_fake import Refused, Server, canonical_value, enc, parse_range
+from gcs_fake import Refused, canonical_value, enc, parse_range
+from loopback import serve
 
 MAX_EXPIRES = 604800
 CLOCK_SKEW = 900
@@ -283,12 +284,7 @@ def main():
     STATE.update(access_key=args.access_key, secret_key=args.secret_key, token=args.session_token,
                  buckets=set(args.bucket), region=args.region, latency=args.latency_ms / 1000.0,
                  quiet=args.quiet)
-    httpd = Server((args.host, args.port), Handler)
-    print(httpd.server_address[1], flush=True)
-    try:
-        httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve(Handler, args.host, args.port)
 
 
 if __name__ == "__main__":

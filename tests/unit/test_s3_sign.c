@@ -509,6 +509,20 @@ static int create_s3(const char *json, struct lfs_storage **out, struct lfs_erro
     return rc;
 }
 
+struct signed_url {
+    struct lfs_storage_request *out;
+    int *calls;
+};
+
+static void on_signed(void *arg, const struct lfs_storage_request *out, const struct lfs_error *err)
+{
+    struct signed_url *a = arg;
+    (*a->calls)++;
+    if (err != NULL)
+        fail_msg("sign: %s", err->message);
+    *a->out = *out;
+}
+
 static struct lfs_storage_request sign_object(struct lfs_storage *st, enum lfs_sign_op op,
                                               const char *filename, const char *content_type,
                                               h2o_mem_pool_t *pool)
@@ -521,8 +535,12 @@ static struct lfs_storage_request sign_object(struct lfs_storage *st, enum lfs_s
                                    .filename = filename,
                                    .content_type = content_type};
     struct lfs_storage_request url = {0};
-    struct lfs_error err = {0};
-    assert_int_equal(st->ops->sign(st, &key, &req, pool, &url, &err), 0);
+    /* Signing with a key is CPU work: the answer comes before sign returns (no loop). */
+    struct lfs_io io = {.ctx = NULL, .pool = pool};
+    int calls = 0;
+    struct signed_url answer = {.out = &url, .calls = &calls};
+    st->ops->sign(st, &io, &key, &req, on_signed, &answer);
+    assert_int_equal(calls, 1);
     return url;
 }
 
