@@ -280,11 +280,16 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
         return;
     }
     /* h2o arms its reader for a new request (keep-alive: a pipelined head may already be in
-     * the input), or again after answering "100 Continue" (the head was checked then). */
+     * the input), or again after answering "100 Continue" (the head was admitted then). The
+     * two cannot be told apart from here when a pipelined head asks for 100 Continue, so the
+     * framing is checked in both cases and only the admission is skipped: such a body is
+     * counted by the next sweep. */
     struct head hd;
     if (sock->input->size != 0 && parse_head(sock->input->bytes, sock->input->size, &hd) &&
         hd.expect_continue && sock->input->size == hd.len) {
         real_read_start(sock, guard_on_body_read);
+        if (hd.refusal != NULL)
+            refuse(sock, 400, "Bad Request", hd.refusal, LFS_METRICS_REFUSED_FRAMING);
         return;
     }
     real_read_start(sock, guard_on_head_read);

@@ -104,6 +104,11 @@ def framing():
         b"Host: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "pipelined_after_good": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST /healthz HTTP/1.1"
         b"\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nxx",
+        # the head alone after a good request, asking for 100 Continue: h2o re-arms its
+        # reader the same way as after sending "100 Continue"
+        "pipelined_expect_after_good": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPUT /guard/repo"
+        b".git/info/lfs/objects/storage/" + b"a" * 64 + b" HTTP/1.1\r\nHost: x\r\nExpect: "
+        b"100-continue\r\nContent-Length: 5\r\nContent-Length: 9\r\n\r\n",
         "good_chunked": b"POST /guard/repo.git/info/lfs/objects/batch HTTP/1.1\r\nHost: x\r\n"
         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
     }

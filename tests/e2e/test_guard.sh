@@ -2,7 +2,8 @@
 # tests/e2e/test_guard.sh: the receive guard (server/guard.c), over raw sockets
 # (guard_client.py) against the real server:
 #   - ambiguous HTTP/1 framing (two Content-Length headers, Content-Length with
-#     Transfer-Encoding, two Transfer-Encoding headers, also pipelined behind a good request)
+#     Transfer-Encoding, two Transfer-Encoding headers, also pipelined behind a good request,
+#     with or without Expect: 100-continue)
 #     is refused with a JSON 400 and the connection closed, before any body is read;
 #   - SERVER.receive_budget: a second large body while one is being received gets a JSON 503
 #     with Retry-After, a small one still passes, and the budget is free again afterwards;
@@ -45,10 +46,11 @@ test_framing() {
     done
     # The good request before it is answered; the smuggled one is not.
     assert_json "$E2E_TMP/framing.json" "[r['status'] for r in d['pipelined_after_good']['responses']] == [200, 400] and d['pipelined_after_good']['closed']" "pipelined: 200 then 400"
+    assert_json "$E2E_TMP/framing.json" "[r['status'] for r in d['pipelined_expect_after_good']['responses']] == [200, 400] and d['pipelined_expect_after_good']['closed']" "pipelined head with Expect: 100-continue: 200 then 400"
     # A plain chunked body is fine.
     assert_json "$E2E_TMP/framing.json" "d['good_chunked']['responses'][0]['status'] == 422" "good chunked batch body reaches the handler"
     assert_only_files "$E2E_TMP/store"
-    assert_eq 5 "$(refusals framing)" "framing refusals in /metrics"
+    assert_eq 6 "$(refusals framing)" "framing refusals in /metrics"
     assert_server_alive
 }
 
