@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,19 +36,27 @@ struct lfs_storage_local {
 /* Builds "<root>/<org_path>/<repo>" (+ "/<oid>" when with_oid). The parts were validated by
  * server/ (lfs_segments_valid, lfs_oid_valid); checked again here because a path outside
  * the root must be impossible whatever the caller does. */
+/* Starts path with "<root>/<org_path>/<repo>"; false when a part is not a valid segment. */
+static bool repo_path(const struct lfs_storage_local *st, const char *org_path, const char *repo,
+                      struct lfs_strbuf *path)
+{
+    if (!lfs_segments_valid(org_path, strlen(org_path)) || !lfs_segment_valid(repo, strlen(repo)))
+        return false;
+    lfs_strbuf_adds(path, st->root);
+    lfs_strbuf_add(path, "/", 1);
+    lfs_strbuf_adds(path, org_path);
+    lfs_strbuf_add(path, "/", 1);
+    lfs_strbuf_adds(path, repo);
+    return true;
+}
+
 static int object_path(const struct lfs_storage_local *st, const struct lfs_object_key *key,
                        bool with_oid, char *buf, size_t size, struct lfs_error *err)
 {
-    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
-        !lfs_segment_valid(key->repo, strlen(key->repo)) ||
+    struct lfs_strbuf path = {.buf = buf, .cap = size};
+    if (!repo_path(st, key->org_path, key->repo, &path) ||
         !lfs_oid_valid(key->oid, strlen(key->oid)))
         return lfs_error_set(err, 422, "invalid object key");
-    struct lfs_strbuf path = {.buf = buf, .cap = size};
-    lfs_strbuf_adds(&path, st->root);
-    lfs_strbuf_add(&path, "/", 1);
-    lfs_strbuf_adds(&path, key->org_path);
-    lfs_strbuf_add(&path, "/", 1);
-    lfs_strbuf_adds(&path, key->repo);
     if (with_oid) {
         lfs_strbuf_add(&path, "/", 1);
         lfs_strbuf_adds(&path, key->oid);
@@ -356,6 +366,295 @@ static void local_open(struct lfs_storage *storage, struct lfs_io *io,
     cb(arg, &s->base, NULL);
 }
 
+/* ---- locks ----
+ * <root>/<org_path>/<repo>/locks/<name>.lock, one file per lock. Create: the content is
+ * written and synced in a hidden temporary file, then link()ed to the final name, which fails
+ * with EEXIST when the name is taken: atomic across processes sharing the directory (a volume
+ * mounted by several pods), and a reader never sees a partial lock. Delete-if-unchanged: under
+ * an exclusive flock() of the locks directory the file is read, compared with the version
+ * (its content, which holds a lock id that is never reused) and unlinked; creators need no
+ * flock because link() never replaces a file, so nothing can change between the compare and
+ * the unlink except another deleter, which the flock excludes. */
+
+static bool lock_name_valid(const char *name)
+{
+    size_t i = 0;
+    for (; name[i] != '\0'; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return i == LFS_LOCK_NAME_LEN;
+}
+
+/* Builds "<root>/<org_path>/<repo>/locks" and, with a name, "/<name>.lock" after it. */
+static int lock_path(const struct lfs_storage_local *st, const struct lfs_lock_key *key,
+                     const char *name, char *buf, size_t size, struct lfs_error *err)
+{
+    struct lfs_strbuf path = {.buf = buf, .cap = size};
+    if (!repo_path(st, key->org_path, key->repo, &path) || (name != NULL && !lock_name_valid(name)))
+        return lfs_error_set(err, 422, "invalid lock key");
+    lfs_strbuf_add(&path, "/locks", 6);
+    if (name != NULL) {
+        lfs_strbuf_add(&path, "/", 1);
+        lfs_strbuf_adds(&path, name);
+        lfs_strbuf_add(&path, ".lock", 5);
+    }
+    if (path.overflow)
+        return lfs_error_set(err, 422, "lock path too long");
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void sync_dir(const char *dir)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+/* Returns 1 created, 0 taken, -1 with err. */
+static int lock_create_file(const char *dir, const char *final, const char *name,
+                            h2o_iovec_t content, struct lfs_error *err)
+{
+    char tmp[PATH_MAX], dcopy[PATH_MAX];
+    snprintf(dcopy, sizeof(dcopy), "%s", dir); /* make_dirs writes into its argument */
+    if (snprintf(tmp, sizeof(tmp), "%s/.%s.lock.XXXXXX", dir, name) >= (int)sizeof(tmp))
+        return lfs_error_set(err, 422, "lock path too long");
+    int fd = -1;
+    if (make_dirs(dcopy) < 0 || (fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+        return lfs_error_set(err, errno == ENOSPC ? 507 : 500,
+                             "local storage: cannot create a lock in %s: %s", dir, strerror(errno));
+    int rc = -1;
+    if (write_all(fd, content.base, content.len) < 0 || fchmod(fd, 0644) < 0 || fdatasync(fd) < 0) {
+        lfs_error_set(err, errno == ENOSPC ? 507 : 500, "local storage: cannot write a lock: %s",
+                      strerror(errno));
+    } else if (link(tmp, final) == 0) {
+        rc = 1;
+    } else if (errno == EEXIST) {
+        rc = 0;
+    } else {
+        lfs_error_set(err, 500, "local storage: cannot store a lock: %s", strerror(errno));
+    }
+    close(fd);
+    unlink(tmp);
+    if (rc == 1)
+        sync_dir(dir);
+    return rc;
+}
+
+static void local_lock_create(struct lfs_storage *storage, struct lfs_io *io,
+                              const struct lfs_lock_key *key, h2o_iovec_t content,
+                              lfs_storage_lock_done_cb cb, void *arg)
+{
+    (void)io;
+    struct lfs_storage_local *st = (struct lfs_storage_local *)storage;
+    struct lfs_error err = {0};
+    char dir[PATH_MAX], final[PATH_MAX];
+    int rc = -1;
+    if (content.len > LFS_LOCK_CONTENT_MAX)
+        lfs_error_set(&err, 422, "lock content too large");
+    else if (lock_path(st, key, NULL, dir, sizeof(dir), &err) == 0 &&
+             lock_path(st, key, key->name, final, sizeof(final), &err) == 0)
+        rc = lock_create_file(dir, final, key->name, content, &err);
+    cb(arg, rc, rc < 0 ? &err : NULL);
+}
+
+/* Reads a lock file into the pool. Returns 1 read, 0 absent, -1 with err. */
+static int lock_read_file(const char *path, h2o_mem_pool_t *pool, h2o_iovec_t *out,
+                          struct lfs_error *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        return lfs_error_set(err, 500, "local storage: cannot read a lock: %s", strerror(errno));
+    }
+    char *buf = h2o_mem_alloc_pool(pool, LFS_LOCK_CONTENT_MAX + 1);
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + len, LFS_LOCK_CONTENT_MAX + 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            close(fd);
+            return lfs_error_set(err, 500, "local storage: cannot read a lock: %s",
+                                 strerror(errno));
+        }
+        if (n == 0 || (len += (size_t)n) > LFS_LOCK_CONTENT_MAX)
+            break;
+    }
+    close(fd);
+    if (len > LFS_LOCK_CONTENT_MAX)
+        return lfs_error_set(err, 500, "local storage: lock file %s is larger than a lock", path);
+    buf[len] = '\0';
+    *out = h2o_iovec_init(buf, len);
+    return 1;
+}
+
+/* Fills a record; the version is the content itself. */
+static void lock_record(struct lfs_lock_record *rec, const char *name, h2o_iovec_t content,
+                        h2o_mem_pool_t *pool)
+{
+    char *n = h2o_mem_alloc_pool(pool, LFS_LOCK_NAME_LEN + 1);
+    memcpy(n, name, LFS_LOCK_NAME_LEN + 1);
+    *rec = (struct lfs_lock_record){.name = n, .content = content, .version = content.base};
+}
+
+static void local_lock_read(struct lfs_storage *storage, struct lfs_io *io,
+                            const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb, void *arg)
+{
+    struct lfs_storage_local *st = (struct lfs_storage_local *)storage;
+    struct lfs_error err = {0};
+    char path[PATH_MAX];
+    h2o_iovec_t content;
+    int rc = lock_path(st, key, key->name, path, sizeof(path), &err);
+    if (rc == 0)
+        rc = lock_read_file(path, io->pool, &content, &err);
+    if (rc <= 0) {
+        cb(arg, NULL, rc < 0 ? &err : NULL);
+        return;
+    }
+    struct lfs_lock_record *rec = h2o_mem_alloc_pool(io->pool, sizeof(*rec));
+    lock_record(rec, key->name, content, io->pool);
+    cb(arg, rec, NULL);
+}
+
+static void local_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
+                              const struct lfs_lock_key *key, const char *version,
+                              lfs_storage_lock_done_cb cb, void *arg)
+{
+    struct lfs_storage_local *st = (struct lfs_storage_local *)storage;
+    struct lfs_error err = {0};
+    char dir[PATH_MAX], path[PATH_MAX];
+    if (lock_path(st, key, NULL, dir, sizeof(dir), &err) < 0 ||
+        lock_path(st, key, key->name, path, sizeof(path), &err) < 0) {
+        cb(arg, -1, &err);
+        return;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        if (errno == ENOENT) {
+            cb(arg, 0, NULL);
+            return;
+        }
+        lfs_error_set(&err, 500, "local storage: cannot open the locks of %s/%s: %s", key->org_path,
+                      key->repo, strerror(errno));
+        cb(arg, -1, &err);
+        return;
+    }
+    int rc;
+    while ((rc = flock(dfd, LOCK_EX)) < 0 && errno == EINTR)
+        ;
+    h2o_iovec_t content = {0};
+    if (rc < 0) {
+        rc = lfs_error_set(&err, 500, "local storage: cannot lock %s: %s", dir, strerror(errno));
+    } else if ((rc = lock_read_file(path, io->pool, &content, &err)) == 1) {
+        if (strlen(version) != content.len || memcmp(version, content.base, content.len) != 0)
+            rc = 0; /* replaced by a newer lock since it was read: leave that one alone */
+        else if (unlink(path) < 0)
+            rc = lfs_error_set(&err, 500, "local storage: cannot delete a lock: %s",
+                               strerror(errno));
+        else
+            fsync(dfd);
+    }
+    close(dfd); /* releases the flock */
+    cb(arg, rc, rc < 0 ? &err : NULL);
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void local_lock_list(struct lfs_storage *storage, struct lfs_io *io,
+                            const struct lfs_lock_key *key, size_t limit,
+                            lfs_storage_lock_list_cb cb, void *arg)
+{
+    struct lfs_storage_local *st = (struct lfs_storage_local *)storage;
+    struct lfs_error err = {0};
+    char dir[PATH_MAX], path[PATH_MAX];
+    struct lfs_lock_page *page = h2o_mem_alloc_pool(io->pool, sizeof(*page));
+    *page = (struct lfs_lock_page){0};
+    if (lock_path(st, key, NULL, dir, sizeof(dir), &err) < 0 ||
+        (key->name != NULL && !lock_name_valid(key->name))) {
+        lfs_error_set(&err, 422, "invalid lock key");
+        cb(arg, NULL, &err);
+        return;
+    }
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            cb(arg, page, NULL);
+            return;
+        }
+        lfs_error_set(&err, 500, "local storage: cannot list the locks of %s/%s: %s", key->org_path,
+                      key->repo, strerror(errno));
+        cb(arg, NULL, &err);
+        return;
+    }
+    /* Names after the cursor, sorted; the directory holds one file per lock. */
+    size_t n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len != LFS_LOCK_NAME_LEN + 5 || strcmp(e->d_name + LFS_LOCK_NAME_LEN, ".lock") != 0)
+            continue;
+        char name[LFS_LOCK_NAME_LEN + 1];
+        memcpy(name, e->d_name, LFS_LOCK_NAME_LEN);
+        name[LFS_LOCK_NAME_LEN] = '\0';
+        if (!lock_name_valid(name) || (key->name != NULL && strcmp(name, key->name) <= 0))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? 2 * cap : 64;
+            char **grown = h2o_mem_alloc_pool(io->pool, ncap * sizeof(*grown));
+            if (n > 0)
+                memcpy(grown, names, n * sizeof(*grown));
+            names = grown, cap = ncap;
+        }
+        names[n] = h2o_mem_alloc_pool(io->pool, LFS_LOCK_NAME_LEN + 1);
+        memcpy(names[n++], name, LFS_LOCK_NAME_LEN + 1);
+    }
+    closedir(d);
+    if (n > 0)
+        qsort(names, n, sizeof(*names), compare_names);
+    struct lfs_lock_record *recs =
+        h2o_mem_alloc_pool(io->pool, (n < limit ? n : limit) * sizeof(*recs) + 1);
+    size_t i = 0;
+    for (; i < n && page->n < limit; i++) {
+        h2o_iovec_t content;
+        struct lfs_lock_key k = *key;
+        k.name = names[i];
+        int rc = lock_path(st, &k, k.name, path, sizeof(path), &err);
+        if (rc == 0)
+            rc = lock_read_file(path, io->pool, &content, &err);
+        if (rc < 0) {
+            cb(arg, NULL, &err);
+            return;
+        }
+        if (rc == 1) /* else removed since the directory was read */
+            lock_record(&recs[page->n++], names[i], content, io->pool);
+    }
+    page->records = recs;
+    if (i < n && page->n > 0)
+        page->next = recs[page->n - 1].name;
+    cb(arg, page, NULL);
+}
+
 const struct lfs_storage_ops lfs_storage_local_ops = {
     .name = "local",
     .classes = (const char *const[]){"giftless.storage.local_storage:LocalStorage", NULL},
@@ -365,4 +664,8 @@ const struct lfs_storage_ops lfs_storage_local_ops = {
     .stat = local_stat,
     .put = local_put,
     .open = local_open,
+    .lock_create = local_lock_create,
+    .lock_read = local_lock_read,
+    .lock_delete = local_lock_delete,
+    .lock_list = local_lock_list,
 };

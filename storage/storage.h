@@ -137,6 +137,48 @@ struct lfs_storage_listing {
 typedef void (*lfs_storage_list_cb)(void *arg, const struct lfs_storage_listing *listing,
                                     const struct lfs_error *err);
 
+/* ---- locks (the File Locking API, server/locks.c) ----
+ * A lock is one small object per locked path, kept in the store itself so that every replica
+ * sharing the store agrees on it: <org_path>/<repo>/locks/<name>.lock, where name is
+ * LFS_LOCK_NAME_LEN lowercase hex digits (server/ derives it from the locked path). An oid is
+ * 64 hex digits and sits directly under the repository, so no object name can ever be a lock
+ * name, and no lock appears in an object listing. Each backend uses its own conditional
+ * primitives: create only if absent, delete only if unchanged since it was read. */
+#define LFS_LOCK_NAME_LEN 40
+#define LFS_LOCK_CONTENT_MAX 4096 /* bytes of one lock's content */
+
+struct lfs_lock_key {
+    const char *org_path; /* as struct lfs_object_key */
+    const char *repo;
+    const char *name; /* LFS_LOCK_NAME_LEN lowercase hex; list: start after it, or NULL */
+};
+
+/* One stored lock. Everything lives in the request pool. */
+struct lfs_lock_record {
+    const char *name;
+    h2o_iovec_t content;
+    /* Opaque to server/: what lock_delete needs to delete exactly this version and no later
+     * lock at the same name (Azure: the ETag; GCS: the generation; local: the content). */
+    const char *version;
+};
+
+/* A page of a repository's locks, in name order. */
+struct lfs_lock_page {
+    size_t n;
+    const struct lfs_lock_record *records;
+    const char *next; /* NULL: nothing after these; otherwise the name to list after */
+};
+
+/* lock_create: result 1 created, 0 a lock already has that name. lock_delete: 1 deleted, 0
+ * absent or changed since its version was read. Otherwise err (result -1). */
+typedef void (*lfs_storage_lock_done_cb)(void *arg, int result, const struct lfs_error *err);
+/* record NULL and err NULL: no such lock. record valid until the pool goes. */
+typedef void (*lfs_storage_lock_read_cb)(void *arg, const struct lfs_lock_record *record,
+                                         const struct lfs_error *err);
+/* page valid until the pool goes; NULL with err on failure. */
+typedef void (*lfs_storage_lock_list_cb)(void *arg, const struct lfs_lock_page *page,
+                                         const struct lfs_error *err);
+
 enum lfs_storage_caps {
     LFS_STORAGE_STREAMING = 1u << 0,   /* put/open: objects through this server */
     LFS_STORAGE_SIGNED_URLS = 1u << 1, /* clients talk to the store directly */
@@ -188,6 +230,27 @@ struct lfs_storage_ops {
                      * cheap (local). Any worker thread. */
     void (*list)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
                  size_t limit, lfs_storage_list_cb cb, void *arg);
+    /* Lock ops (see struct lfs_lock_key); all four NULL for a backend without them. Any worker
+     * thread; the callback runs on it, once (never if io->pool is disposed first). */
+    /* Stores `content` (at most LFS_LOCK_CONTENT_MAX bytes, valid until cb) under key->name
+     * only if no lock has that name: of concurrent creates, across processes and replicas,
+     * exactly one gets result 1. A reader never sees partial content. */
+    void (*lock_create)(struct lfs_storage *storage, struct lfs_io *io,
+                        const struct lfs_lock_key *key, h2o_iovec_t content,
+                        lfs_storage_lock_done_cb cb, void *arg);
+    /* Reads the lock named key->name. */
+    void (*lock_read)(struct lfs_storage *storage, struct lfs_io *io,
+                      const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb, void *arg);
+    /* Deletes the lock named key->name only if it is still the one `version` came from. */
+    void (*lock_delete)(struct lfs_storage *storage, struct lfs_io *io,
+                        const struct lfs_lock_key *key, const char *version,
+                        lfs_storage_lock_done_cb cb, void *arg);
+    /* Up to `limit` (>= 1) locks of the repository whose names sort after key->name (all
+     * when NULL), in name order, with their content; a bounded number of store requests,
+     * issued concurrently where the store needs one per lock. */
+    void (*lock_list)(struct lfs_storage *storage, struct lfs_io *io,
+                      const struct lfs_lock_key *key, size_t limit, lfs_storage_lock_list_cb cb,
+                      void *arg);
 };
 
 /* Every backend embeds this as its first member. */

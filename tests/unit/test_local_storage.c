@@ -3,7 +3,9 @@
  * leftover temporary file), with a wrong body (422, nothing stored, no temporary file),
  * empty and > 8 MiB bodies (sliced over loop turns); concurrent puts of one object; a put
  * cancelled by clearing its request pool; stat and ranged reads; invalid keys; create with
- * an unusable path (error names the key path). */
+ * an unusable path (error names the key path); the lock ops: create only if absent, read,
+ * delete only the version read (a stale one leaves a newer lock alone), paged listing, keys
+ * that are not lock names refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -776,6 +778,177 @@ static void test_create_bad_options(void **state)
     assert_ptr_equal(lfs_storage_find("giftless.storage.local_storage:LocalStorage"), ops);
 }
 
+/* ---- locks ---- */
+
+struct lock_result {
+    int calls;
+    int result;
+    int status;
+    char content[LFS_LOCK_CONTENT_MAX + 1];
+    char version[LFS_LOCK_CONTENT_MAX + 1];
+    bool found;
+    size_t n;
+    char names[8][LFS_LOCK_NAME_LEN + 1];
+    char next[LFS_LOCK_NAME_LEN + 1];
+};
+
+static void on_lock_done(void *arg, int result, const struct lfs_error *err)
+{
+    struct lock_result *r = arg;
+    r->calls++;
+    r->result = result;
+    r->status = err != NULL ? err->status : 0;
+}
+
+static void on_lock_read(void *arg, const struct lfs_lock_record *rec, const struct lfs_error *err)
+{
+    struct lock_result *r = arg;
+    r->calls++;
+    r->status = err != NULL ? err->status : 0;
+    r->found = rec != NULL;
+    if (rec != NULL) {
+        snprintf(r->content, sizeof(r->content), "%.*s", (int)rec->content.len, rec->content.base);
+        snprintf(r->version, sizeof(r->version), "%s", rec->version);
+    }
+}
+
+static void on_lock_list(void *arg, const struct lfs_lock_page *page, const struct lfs_error *err)
+{
+    struct lock_result *r = arg;
+    r->calls++;
+    r->status = err != NULL ? err->status : 0;
+    if (page == NULL)
+        return;
+    r->n = page->n;
+    for (size_t i = 0; i < page->n && i < 8; i++)
+        snprintf(r->names[i], sizeof(r->names[i]), "%s", page->records[i].name);
+    snprintf(r->next, sizeof(r->next), "%s", page->next != NULL ? page->next : "");
+}
+
+static const struct lfs_lock_key lock_key = {
+    .org_path = "org/team", .repo = "repo", .name = "0123456789abcdef0123456789abcdef01234567"};
+
+static struct lock_result lock_op(struct fixture *f, char op, const struct lfs_lock_key *key,
+                                  const char *arg)
+{
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+    struct lock_result r = {0};
+    if (op == 'c')
+        f->st->ops->lock_create(f->st, &io, key, h2o_iovec_init(arg, strlen(arg)), on_lock_done,
+                                &r);
+    else if (op == 'r')
+        f->st->ops->lock_read(f->st, &io, key, on_lock_read, &r);
+    else if (op == 'd')
+        f->st->ops->lock_delete(f->st, &io, key, arg, on_lock_done, &r);
+    else
+        f->st->ops->lock_list(f->st, &io, key, (size_t)atoi(arg), on_lock_list, &r);
+    /* Local lock ops answer before returning: nothing is left for the loop. */
+    assert_int_equal(r.calls, 1);
+    h2o_mem_clear_pool(&pool);
+    return r;
+}
+
+static void test_lock_create_read_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct lock_result r = lock_op(f, 'c', &lock_key, "{\"id\":\"first\"}");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, 1);
+    /* taken: the first content stays */
+    r = lock_op(f, 'c', &lock_key, "{\"id\":\"second\"}");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, 0);
+    r = lock_op(f, 'r', &lock_key, NULL);
+    assert_true(r.found);
+    assert_string_equal(r.content, "{\"id\":\"first\"}");
+    char first_version[sizeof(r.version)];
+    snprintf(first_version, sizeof(first_version), "%s", r.version);
+    /* another version: not deleted */
+    r = lock_op(f, 'd', &lock_key, "{\"id\":\"second\"}");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.result, 0);
+    assert_true(lock_op(f, 'r', &lock_key, NULL).found);
+    r = lock_op(f, 'd', &lock_key, first_version);
+    assert_int_equal(r.result, 1);
+    assert_false(lock_op(f, 'r', &lock_key, NULL).found);
+    /* a stale version never removes a newer lock at the same name */
+    assert_int_equal(lock_op(f, 'c', &lock_key, "{\"id\":\"third\"}").result, 1);
+    assert_int_equal(lock_op(f, 'd', &lock_key, first_version).result, 0);
+    r = lock_op(f, 'r', &lock_key, NULL);
+    assert_string_equal(r.content, "{\"id\":\"third\"}");
+    /* no temporary file is left, and the locks sit under locks/, apart from the objects */
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/org/team/repo/locks/%s.lock", f->dir, lock_key.name);
+    assert_int_equal(access(path, F_OK), 0);
+    struct lfs_object_key lkey = {.org_path = "org/team/repo", .repo = "locks", .oid = big_oid};
+    assert_int_equal(temp_files(f, &lkey), 0);
+    struct result sr = {0};
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+    struct lfs_object_key key = {.org_path = "org/team", .repo = "repo", .oid = big_oid};
+    f->st->ops->stat(f->st, &io, &key, on_stat, &sr);
+    assert_int_equal(sr.size, -1);
+    h2o_mem_clear_pool(&pool);
+}
+
+static void test_lock_list_pages(void **state)
+{
+    struct fixture *f = *state;
+    /* empty before any lock */
+    struct lock_result r = lock_op(f, 'l', &(struct lfs_lock_key){"org", "repo", NULL}, "10");
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.n, 0);
+    char names[5][LFS_LOCK_NAME_LEN + 1];
+    for (int i = 4; i >= 0; i--) {
+        snprintf(names[i], sizeof(names[i]), "%040d", i);
+        struct lfs_lock_key k = {"org", "repo", names[i]};
+        assert_int_equal(lock_op(f, 'c', &k, "{}").result, 1);
+    }
+    struct lfs_lock_key k = {"org", "repo", NULL};
+    r = lock_op(f, 'l', &k, "2");
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.names[0], names[0]);
+    assert_string_equal(r.names[1], names[1]);
+    assert_string_equal(r.next, names[1]);
+    char after[LFS_LOCK_NAME_LEN + 1];
+    snprintf(after, sizeof(after), "%s", r.next);
+    k.name = after;
+    r = lock_op(f, 'l', &k, "2");
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.names[0], names[2]);
+    snprintf(after, sizeof(after), "%s", r.next);
+    r = lock_op(f, 'l', &k, "2");
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.names[0], names[4]);
+    assert_string_equal(r.next, "");
+}
+
+static void test_lock_invalid_keys(void **state)
+{
+    struct fixture *f = *state;
+    const char *bad_names[] = {"../../../../../../../../../../etc/passwd", "0123",
+                               "0123456789ABCDEF0123456789ABCDEF01234567",
+                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+        struct lfs_lock_key k = {"org", "repo", bad_names[i]};
+        assert_int_equal(lock_op(f, 'c', &k, "{}").status, 422);
+        assert_int_equal(lock_op(f, 'r', &k, NULL).status, 422);
+        assert_int_equal(lock_op(f, 'd', &k, "{}").status, 422);
+        assert_int_equal(lock_op(f, 'l', &k, "5").status, 422);
+    }
+    struct lfs_lock_key k = {"org/../x", "repo", lock_key.name};
+    assert_int_equal(lock_op(f, 'c', &k, "{}").status, 422);
+    k = (struct lfs_lock_key){"org", "..", lock_key.name};
+    assert_int_equal(lock_op(f, 'r', &k, NULL).status, 422);
+    char big[LFS_LOCK_CONTENT_MAX + 2];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(lock_op(f, 'c', &lock_key, big).status, 422);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -798,6 +971,9 @@ int main(void)
         T(test_create_makes_directory),
         T(test_create_unusable_path),
         T(test_create_bad_options),
+        T(test_lock_create_read_delete),
+        T(test_lock_list_pages),
+        T(test_lock_invalid_keys),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
