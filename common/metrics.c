@@ -17,6 +17,8 @@ static const char *const route_names[LFS_METRICS_NROUTES] = {
 static const char *const result_names[LFS_METRICS_NOBJ_RESULTS] = {"action", "present", "error"};
 static const char *const outcome_names[LFS_METRICS_NOUTCOMES] = {"ok", "failed"};
 static const char *const refusal_names[LFS_METRICS_NREFUSALS] = {"framing", "busy", "slow"};
+static const char *const lock_event_names[LFS_METRICS_NLOCK_EVENTS] = {
+    "created", "conflict", "removed", "force_removed", "listed"};
 
 struct histogram {
     _Atomic uint64_t buckets[LFS_METRICS_NBUCKETS]; /* non-cumulative; last is +Inf */
@@ -34,6 +36,7 @@ struct block {
     _Atomic uint64_t bytes_in, bytes_out;
     _Atomic int64_t inflight;
     _Atomic uint64_t refusals[LFS_METRICS_NREFUSALS];
+    _Atomic uint64_t lock_events[LFS_METRICS_NLOCK_EVENTS];
 };
 
 static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -121,6 +124,11 @@ void lfs_metrics_bytes(uint64_t in, uint64_t out)
 void lfs_metrics_refusal(enum lfs_metrics_refusal why)
 {
     ADD(my_block()->refusals[why], 1);
+}
+
+void lfs_metrics_lock(enum lfs_metrics_lock_event event)
+{
+    ADD(my_block()->lock_events[event], 1);
 }
 
 void lfs_metrics_inflight(int delta)
@@ -215,6 +223,8 @@ char *lfs_metrics_render(size_t *len)
         total->inflight += GET(b->inflight);
         for (int k = 0; k < LFS_METRICS_NREFUSALS; k++)
             total->refusals[k] += GET(b->refusals[k]);
+        for (int k = 0; k < LFS_METRICS_NLOCK_EVENTS; k++)
+            total->lock_events[k] += GET(b->lock_events[k]);
     }
     pthread_mutex_unlock(&blocks_lock);
 
@@ -275,6 +285,11 @@ char *lfs_metrics_render(size_t *len)
     for (int k = 0; k < LFS_METRICS_NREFUSALS; k++)
         put(&o, "lfsgate_requests_refused_total{reason=\"%s\"} %llu\n", refusal_names[k],
             (unsigned long long)total->refusals[k]);
+    put(&o, "# HELP lfsgate_lock_events_total File Locking API outcomes (server/locks.c).\n"
+            "# TYPE lfsgate_lock_events_total counter\n");
+    for (int k = 0; k < LFS_METRICS_NLOCK_EVENTS; k++)
+        put(&o, "lfsgate_lock_events_total{event=\"%s\"} %llu\n", lock_event_names[k],
+            (unsigned long long)total->lock_events[k]);
     void (*reader)(uint64_t *, uint64_t *) = atomic_load(&token_cache_reader);
     if (reader != NULL) {
         uint64_t hits = 0, misses = 0;

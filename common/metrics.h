@@ -55,6 +55,18 @@ void lfs_metrics_inflight(int delta);
 /* Token cache counters come from auth/; a provider registers a reader once at startup. */
 void lfs_metrics_set_token_cache_reader(void (*reader)(uint64_t *hits, uint64_t *misses));
 
+/* What a File Locking API request did (server/locks.c). */
+enum lfs_metrics_lock_event {
+    LFS_METRICS_LOCK_CREATED,
+    LFS_METRICS_LOCK_CONFLICT, /* the path was locked already: 409 */
+    LFS_METRICS_LOCK_REMOVED,
+    LFS_METRICS_LOCK_FORCE_REMOVED, /* someone else's lock, removed with force */
+    LFS_METRICS_LOCK_LISTED,        /* a GET locks or locks/verify answered */
+    LFS_METRICS_NLOCK_EVENTS
+};
+/* Counts one lock event. Any thread. */
+void lfs_metrics_lock(enum lfs_metrics_lock_event event);
+
 /* Renders all metrics into a malloc'd buffer (*len bytes). Caller frees. Any thread. */
 char *lfs_metrics_render(size_t *len);
 

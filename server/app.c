@@ -246,6 +246,71 @@ static struct lfs_transfer *objects_adapter(const struct lfs_transfer_set *set)
     return t != NULL ? t : set->adapters[0];
 }
 
+static bool has_lock_ops(const struct lfs_storage_ops *ops)
+{
+    return ops->lock_create != NULL && ops->lock_read != NULL && ops->lock_delete != NULL &&
+           ops->lock_list != NULL;
+}
+
+/* LOCKS: absent, null or true: the basic adapter's storage (absent or null: locking stays off,
+ * with a warning, when that storage cannot keep locks; true: that is an error); false: off;
+ * {storage_class, storage_options}: a storage of its own. */
+static int parse_locks(const json_t *value, struct lfs_app *app, struct lfs_error *err)
+{
+    static const char *const keys[] = {"storage_class", "storage_options", NULL};
+    app->locks = NULL;
+    if (json_is_false(value))
+        return 0;
+    if (value == NULL || json_is_null(value) || json_is_true(value)) {
+        struct lfs_transfer *basic = lfs_transfer_set_get(&app->transfers, "basic");
+        struct lfs_storage *st = (basic != NULL ? basic : app->objects)->storage;
+        if (has_lock_ops(st->ops)) {
+            app->locks = st;
+            return 0;
+        }
+        if (json_is_true(value))
+            return lfs_error_set(err, 500,
+                                 "config: LOCKS: storage \"%s\" of the basic transfer adapter "
+                                 "cannot keep locks; give LOCKS.storage_class (local, azure, gcs) "
+                                 "or set LOCKS: false",
+                                 st->ops->name);
+        lfs_log(LFS_LOG_WARN,
+                "locking is off: storage \"%s\" cannot keep locks (set LOCKS.storage_class to "
+                "turn it on, or LOCKS: false to silence this)",
+                st->ops->name);
+        return 0;
+    }
+    if (!json_is_object(value))
+        return lfs_error_set(err, 500,
+                             "config: LOCKS: expected false, true or a mapping "
+                             "{storage_class, storage_options}");
+    const char *cls;
+    const json_t *options;
+    if (lfs_config_check_keys(value, "LOCKS", keys, err) < 0 ||
+        lfs_config_get_string(value, "LOCKS", "storage_class", NULL, &cls, err) < 0 ||
+        lfs_config_get_object(value, "LOCKS", "storage_options", &options, err) < 0)
+        return -1;
+    if (cls == NULL)
+        return lfs_error_set(err, 500,
+                             "config: LOCKS.storage_class: required key is missing (e.g. "
+                             "giftless.storage.local_storage:LocalStorage)");
+    const struct lfs_storage_ops *ops = lfs_storage_find(cls);
+    char names[256];
+    if (ops == NULL)
+        return lfs_error_set(err, 500,
+                             "config: LOCKS.storage_class: unknown storage \"%s\"; valid: %s", cls,
+                             lfs_storage_list_names(names, sizeof(names)));
+    if (!has_lock_ops(ops))
+        return lfs_error_set(err, 500,
+                             "config: LOCKS.storage_class: storage \"%s\" cannot keep locks; use "
+                             "local, azure or gcs",
+                             ops->name);
+    if (ops->create(options, "LOCKS.storage_options", &app->locks_owned, err) < 0)
+        return -1;
+    app->locks = app->locks_owned;
+    return 0;
+}
+
 int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_overrides *overrides,
                    struct lfs_app *app, struct lfs_error *err)
 {
@@ -258,6 +323,7 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
                                        "TESTING",
                                        "SERVER",
                                        "CORS",
+                                       "LOCKS",
                                        NULL};
     const json_t *server, *cors = json_object_get(config, "CORS");
     int cors_index;
@@ -299,6 +365,10 @@ int lfs_app_create(const json_t *config, bool builtin, const struct lfs_app_over
         return -1;
     }
     app->objects = objects_adapter(&app->transfers);
+    if (parse_locks(json_object_get(config, "LOCKS"), app, err) < 0) {
+        lfs_app_destroy(app);
+        return -1;
+    }
     return 0;
 }
 
@@ -324,4 +394,7 @@ void lfs_app_destroy(struct lfs_app *app)
         lfs_preauth_destroy(app->preauth);
     app->preauth = NULL;
     lfs_cors_destroy(&app->cors);
+    if (app->locks_owned != NULL)
+        app->locks_owned->ops->destroy(app->locks_owned);
+    app->locks_owned = app->locks = NULL;
 }

@@ -49,6 +49,10 @@ struct lfs_app {
     struct lfs_transfer *objects; /* adapter serving objects/storage and verify routes */
     struct lfs_cors cors;
     bool builtin_config; /* started without any config: anonymous read-write */
+    /* Where locks are kept (server/locks.c); NULL: locking is off and the locks routes answer
+     * a JSON 404. Either the basic adapter's storage or locks_owned. */
+    struct lfs_storage *locks;
+    struct lfs_storage *locks_owned; /* built from LOCKS.storage_class; destroyed with the app */
 };
 
 /* Command-line values that override the config file (NULL / 0 = not given). */
