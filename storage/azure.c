@@ -803,6 +803,235 @@ static void azure_multipart_plan(struct lfs_storage *storage, struct lfs_io *io,
     azure_fetch(st, io, &c, on_block_list, p);
 }
 
+/* ---- locks: one small block blob per lock (storage.h) ----
+ * Create is Put Blob with If-None-Match: * (409 BlobAlreadyExists when the name is taken), so
+ * the service picks the one winner among replicas; delete is Delete Blob with If-Match: the
+ * ETag read, so a lock replaced since is left alone. The content also goes into the blob's
+ * metadata ("lock", base64), so that one List Blobs with include=metadata returns every lock
+ * of a repository (up to 5,000 per request) without a read per lock. */
+
+#define AZURE_LOCK_PAGE 5000
+
+struct azure_lock {
+    struct lfs_storage_azure *st;
+    struct lfs_io io;
+    const char *blob; /* the lock's blob, or the locks' prefix when listing */
+    lfs_storage_lock_done_cb done;
+    lfs_storage_lock_read_cb read;
+    lfs_storage_lock_list_cb list;
+    void *arg;
+    /* listing */
+    const char *after;
+    size_t limit;
+    struct lfs_lock_page page;
+    struct lfs_lock_record *recs;
+};
+
+static struct azure_lock *lock_new(struct lfs_storage *storage, struct lfs_io *io,
+                                   const struct lfs_lock_key *key, bool with_name, void *arg,
+                                   struct lfs_error *err)
+{
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
+    const char *blob = lfs_storage_lock_name(st->prefix, key, with_name, io->pool, err);
+    if (blob == NULL)
+        return NULL;
+    struct azure_lock *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
+    *l = (struct azure_lock){.st = st, .io = *io, .blob = blob, .arg = arg};
+    return l;
+}
+
+/* 2xx: 1; one of the statuses in `no` (a name taken, a version gone): 0; otherwise -1. */
+static int lock_answer(struct azure_lock *l, const struct lfs_http_response *res,
+                       const struct lfs_error *err, long no1, long no2, const char *what,
+                       struct lfs_error *out)
+{
+    if (err != NULL) {
+        *out = *err;
+        return -1;
+    }
+    if (res->status >= 200 && res->status < 300)
+        return 1;
+    if (res->status == no1 || res->status == no2)
+        return 0;
+    status_error(l->st, out, res, what, l->blob);
+    return -1;
+}
+
+static void on_lock_created(void *arg, const struct lfs_http_response *res,
+                            const struct lfs_error *err)
+{
+    struct azure_lock *l = arg;
+    struct lfs_error e = {0};
+    int rc = lock_answer(l, res, err, 409, 412, "Put Blob (lock)", &e);
+    l->done(l->arg, rc, rc < 0 ? &e : NULL);
+}
+
+static void azure_lock_create(struct lfs_storage *storage, struct lfs_io *io,
+                              const struct lfs_lock_key *key, h2o_iovec_t content,
+                              lfs_storage_lock_done_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct azure_lock *l = lock_new(storage, io, key, true, arg, &err);
+    if (l == NULL || content.len > LFS_LOCK_CONTENT_MAX) {
+        if (l != NULL)
+            lfs_error_set(&err, 422, "lock content too large");
+        cb(arg, -1, &err);
+        return;
+    }
+    l->done = cb;
+    size_t mlen = 16 + 4 * ((content.len + 2) / 3) + 1;
+    char *meta = h2o_mem_alloc_pool(io->pool, mlen);
+    memcpy(meta, "x-ms-meta-lock: ", 16);
+    lfs_azure_base64_encode((const unsigned char *)content.base, content.len, meta + 16);
+    struct azure_call c = {.method = "PUT",
+                           .blob = l->blob,
+                           .headers = {"x-ms-blob-type: BlockBlob",
+                                       "Content-Type: application/json", "If-None-Match: *", meta},
+                           .body = content};
+    azure_fetch(l->st, io, &c, on_lock_created, l);
+}
+
+static void on_lock_read(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct azure_lock *l = arg;
+    struct lfs_error e = {0};
+    int rc = lock_answer(l, res, err, 404, 0, "GET (lock)", &e);
+    if (rc == 1 && (res->etag == NULL || res->body.len > LFS_LOCK_CONTENT_MAX)) {
+        lfs_error_set(&e, 502,
+                      AZURE_STORE " answered GET of lock \"%s\" without an ETag, or "
+                                  "with more than a lock",
+                      l->blob);
+        rc = -1;
+    }
+    if (rc <= 0) {
+        l->read(l->arg, NULL, rc < 0 ? &e : NULL);
+        return;
+    }
+    const char *slash = strrchr(l->blob, '/');
+    struct lfs_lock_record *rec = h2o_mem_alloc_pool(l->io.pool, sizeof(*rec));
+    *rec =
+        (struct lfs_lock_record){.name = h2o_strdup(l->io.pool, slash + 1, LFS_LOCK_NAME_LEN).base,
+                                 .content = res->body,
+                                 .version = res->etag};
+    l->read(l->arg, rec, NULL);
+}
+
+static void azure_lock_read(struct lfs_storage *storage, struct lfs_io *io,
+                            const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct azure_lock *l = lock_new(storage, io, key, true, arg, &err);
+    if (l == NULL) {
+        cb(arg, NULL, &err);
+        return;
+    }
+    l->read = cb;
+    struct azure_call c = {.method = "GET", .blob = l->blob};
+    azure_fetch(l->st, io, &c, on_lock_read, l);
+}
+
+static void on_lock_deleted(void *arg, const struct lfs_http_response *res,
+                            const struct lfs_error *err)
+{
+    struct azure_lock *l = arg;
+    struct lfs_error e = {0};
+    int rc = lock_answer(l, res, err, 404, 412, "Delete Blob (lock)", &e);
+    l->done(l->arg, rc, rc < 0 ? &e : NULL);
+}
+
+static void azure_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
+                              const struct lfs_lock_key *key, const char *version,
+                              lfs_storage_lock_done_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct azure_lock *l = lock_new(storage, io, key, true, arg, &err);
+    if (l == NULL || strlen(version) > 128 || strpbrk(version, "\r\n") != NULL) {
+        if (l != NULL)
+            lfs_error_set(&err, 422, "invalid lock version");
+        cb(arg, -1, &err);
+        return;
+    }
+    l->done = cb;
+    char match[160];
+    snprintf(match, sizeof(match), "If-Match: %s", version);
+    struct azure_call c = {.method = "DELETE", .blob = l->blob, .headers = {match}};
+    azure_fetch(l->st, io, &c, on_lock_deleted, l);
+}
+
+static void lock_list_page(struct azure_lock *l, const char *marker);
+
+static void on_lock_list(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct azure_lock *l = arg;
+    struct lfs_error e = {0};
+    struct lfs_lock_record *recs;
+    size_t n;
+    const char *marker;
+    if (lock_answer(l, res, err, 0, 0, "List Blobs (locks)", &e) < 0) {
+        l->list(l->arg, NULL, &e);
+        return;
+    }
+    if (lfs_azure_parse_lock_listing(res->body.base, res->body.len, l->blob, l->io.pool, &recs, &n,
+                                     &marker) < 0) {
+        lfs_error_set(&e, 502, AZURE_STORE " answered List Blobs of \"%s\" with no valid listing",
+                      l->blob);
+        l->list(l->arg, NULL, &e);
+        return;
+    }
+    /* The listing starts at the beginning (an Azure marker is opaque, the cursor is a name):
+     * names up to `after` are skipped, at most AZURE_LOCK_PAGE of them per request. */
+    size_t i = 0;
+    while (i < n && l->after != NULL && strcmp(recs[i].name, l->after) <= 0)
+        i++;
+    for (; i < n && l->page.n < l->limit; i++)
+        l->recs[l->page.n++] = recs[i];
+    bool more = i < n || marker[0] != '\0';
+    if (l->page.n < l->limit && marker[0] != '\0') {
+        lock_list_page(l, marker);
+        return;
+    }
+    l->page.records = l->recs;
+    l->page.next = more && l->page.n > 0 ? l->recs[l->page.n - 1].name : NULL;
+    l->list(l->arg, &l->page, NULL);
+}
+
+static void lock_list_page(struct azure_lock *l, const char *marker)
+{
+    size_t qn = 3 * strlen(l->blob) + 3 * strlen(marker) + 128;
+    char *query = h2o_mem_alloc_pool(l->io.pool, qn);
+    int qlen = snprintf(
+        query, qn,
+        "restype=container&comp=list&include=metadata&maxresults=%d&prefix=", AZURE_LOCK_PAGE);
+    qlen += (int)lfs_url_encode(l->blob, strlen(l->blob), query + qlen);
+    if (marker[0] != '\0') {
+        qlen += snprintf(query + qlen, qn - (size_t)qlen, "&marker=");
+        lfs_url_encode(marker, strlen(marker), query + qlen);
+    }
+    struct azure_call c = {.method = "GET", .blob = NULL, .query = query};
+    azure_fetch(l->st, &l->io, &c, on_lock_list, l);
+}
+
+static void azure_lock_list(struct lfs_storage *storage, struct lfs_io *io,
+                            const struct lfs_lock_key *key, size_t limit,
+                            lfs_storage_lock_list_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct azure_lock *l = lock_new(storage, io, key, false, arg, &err);
+    if (l == NULL || (key->name != NULL && !lfs_storage_lock_name_valid(key->name))) {
+        if (l != NULL)
+            lfs_error_set(&err, 422, "invalid lock key");
+        cb(arg, NULL, &err);
+        return;
+    }
+    l->list = cb;
+    l->after = key->name != NULL ? h2o_strdup(io->pool, key->name, SIZE_MAX).base : NULL;
+    l->limit = limit > 0 ? limit : 1;
+    l->recs = h2o_mem_alloc_pool(io->pool, l->limit * sizeof(*l->recs));
+    lock_list_page(l, "");
+}
+
 const struct lfs_storage_ops lfs_storage_azure_ops = {
     .name = "azure",
     .classes = (const char *const[]){"giftless.storage.azure:AzureBlobsStorage", NULL},
@@ -815,4 +1044,8 @@ const struct lfs_storage_ops lfs_storage_azure_ops = {
     .sign = azure_sign,
     .multipart_plan = azure_multipart_plan,
     .list = azure_list,
+    .lock_create = azure_lock_create,
+    .lock_read = azure_lock_read,
+    .lock_delete = azure_lock_delete,
+    .lock_list = azure_lock_list,
 };

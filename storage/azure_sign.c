@@ -665,42 +665,84 @@ static char *xml_element_(const char **p, const char *limit, const char *open, c
     return out;
 }
 
-int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
-                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+/* The <Blob> entries of a List Blobs answer, one after the other. */
+struct blob_walk {
+    const char *xml, *end; /* the answer */
+    const char *blobs;     /* its <Blobs element */
+    const char *p;         /* where the next entry is looked for */
+    const char *limit;     /* </Blobs>, or the end when the answer has none */
+    size_t entries;        /* at most this many entries (one per "<Name>") */
+};
+
+/* Starts a walk; -1 when the text is not an EnumerationResults with <Blobs>. */
+static int walk_start(const char *xml, size_t len, struct blob_walk *w)
 {
-    *out = (struct lfs_storage_listing){0};
     const char *end = xml + len;
     size_t blobs_at = h2o_strstr(xml, len, H2O_STRLIT("<Blobs"));
     if (h2o_strstr(xml, len, H2O_STRLIT("<EnumerationResults")) == SIZE_MAX || blobs_at == SIZE_MAX)
         return -1;
-    /* Entries: at most one per "<Name>" of the answer. */
-    size_t cap = 0;
+    *w = (struct blob_walk){.xml = xml, .end = end, .blobs = xml + blobs_at, .p = xml + blobs_at};
     for (const char *p = xml; (p = memmem(p, (size_t)(end - p), "<Name>", 6)) != NULL; p += 6)
-        cap++;
-    const char **oids = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*oids));
-    int64_t *sizes = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*sizes));
-    size_t plen = strlen(prefix), n = 0;
-    const char *last = NULL;
-    const char *p = xml + blobs_at;
-    size_t blobs_end = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("</Blobs>"));
-    const char *limit = blobs_end == SIZE_MAX ? end : p + blobs_end;
-    for (;;) {
-        size_t b = h2o_strstr(p, (size_t)(limit - p), H2O_STRLIT("<Blob>"));
-        if (b == SIZE_MAX)
-            break;
-        const char *start = p + b;
-        size_t close = h2o_strstr(start, (size_t)(limit - start), H2O_STRLIT("</Blob>"));
-        if (close == SIZE_MAX)
-            return -1;
-        const char *entry_end = start + close, *q = start;
-        char *name = xml_element(&q, entry_end, "Name", pool);
-        if (name == NULL || strncmp(name, prefix, plen) != 0)
-            return -1; /* not an answer to this listing */
-        const char *child = name + plen;
+        w->entries++;
+    size_t blobs_end = h2o_strstr(w->p, (size_t)(end - w->p), H2O_STRLIT("</Blobs>"));
+    w->limit = blobs_end == SIZE_MAX ? end : w->p + blobs_end;
+    return 0;
+}
+
+/* The next entry: 1 with its bounds and its name past `prefix` (unescaped, in the pool), 0 at
+ * the end, -1 for a malformed entry or a name outside the prefix (not an answer to this
+ * listing). */
+static int walk_next(struct blob_walk *w, const char *prefix, h2o_mem_pool_t *pool,
+                     const char **start, const char **entry_end, char **child)
+{
+    size_t b = h2o_strstr(w->p, (size_t)(w->limit - w->p), H2O_STRLIT("<Blob>"));
+    if (b == SIZE_MAX)
+        return 0;
+    *start = w->p + b;
+    size_t close = h2o_strstr(*start, (size_t)(w->limit - *start), H2O_STRLIT("</Blob>"));
+    if (close == SIZE_MAX)
+        return -1;
+    *entry_end = w->p = *start + close;
+    const char *q = *start;
+    char *name = xml_element(&q, *entry_end, "Name", pool);
+    size_t plen = strlen(prefix);
+    if (name == NULL || strncmp(name, prefix, plen) != 0)
+        return -1;
+    *child = name + plen;
+    return 1;
+}
+
+/* The <NextMarker> after the entries: "" when the listing is complete; NULL when the answer
+ * has none (always there in a real one: <NextMarker /> when complete). */
+static const char *walk_marker(const struct blob_walk *w, h2o_mem_pool_t *pool)
+{
+    const char *after = w->limit == w->end ? w->blobs : w->limit, *m = after;
+    char *marker = xml_element(&m, w->end, "NextMarker", pool);
+    if (marker != NULL)
+        return marker;
+    return h2o_strstr(after, (size_t)(w->end - after), H2O_STRLIT("<NextMarker")) == SIZE_MAX ? NULL
+                                                                                              : "";
+}
+
+int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
+                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+{
+    *out = (struct lfs_storage_listing){0};
+    struct blob_walk w;
+    if (walk_start(xml, len, &w) < 0)
+        return -1;
+    const char **oids = h2o_mem_alloc_pool(pool, (w.entries + 1) * sizeof(*oids));
+    int64_t *sizes = h2o_mem_alloc_pool(pool, (w.entries + 1) * sizeof(*sizes));
+    size_t n = 0;
+    const char *last = NULL, *start, *entry_end;
+    char *child;
+    int rc;
+    while ((rc = walk_next(&w, prefix, pool, &start, &entry_end, &child)) == 1) {
         if (last != NULL && strcmp(child, last) <= 0)
             return -1; /* the service lists blobs in name order; anything else is not trusted */
         last = child;
         if (lfs_oid_valid(child, strlen(child))) {
+            const char *q = start;
             char *length = xml_element(&q, entry_end, "Content-Length", pool);
             char *stop = NULL;
             long long v = length != NULL ? strtoll(length, &stop, 10) : -1;
@@ -709,18 +751,64 @@ int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
             oids[n] = child;
             sizes[n++] = v;
         }
-        p = entry_end;
     }
-    /* Always there: <NextMarker /> when complete, <NextMarker>token</NextMarker> when not. */
-    const char *after = blobs_end == SIZE_MAX ? xml + blobs_at : limit, *m = after;
-    char *marker = xml_element(&m, end, "NextMarker", pool);
-    if (marker == NULL &&
-        h2o_strstr(after, (size_t)(end - after), H2O_STRLIT("<NextMarker")) == SIZE_MAX)
+    const char *marker = walk_marker(&w, pool);
+    if (rc < 0 || marker == NULL)
         return -1;
     out->n = n;
     out->oids = oids;
     out->sizes = sizes;
-    out->complete = marker == NULL || marker[0] == '\0';
+    out->complete = marker[0] == '\0';
     out->last = out->complete ? NULL : last != NULL ? last : "";
+    return 0;
+}
+
+int lfs_azure_parse_lock_listing(const char *xml, size_t len, const char *prefix,
+                                 struct st_h2o_mem_pool_t *pool, struct lfs_lock_record **recs,
+                                 size_t *n, const char **marker)
+{
+    struct blob_walk w;
+    if (walk_start(xml, len, &w) < 0)
+        return -1;
+    struct lfs_lock_record *out = h2o_mem_alloc_pool(pool, (w.entries + 1) * sizeof(*out));
+    size_t count = 0;
+    const char *start, *entry_end;
+    char *child;
+    int rc;
+    while ((rc = walk_next(&w, prefix, pool, &start, &entry_end, &child)) == 1) {
+        if (strlen(child) != LFS_LOCK_NAME_LEN + 5 ||
+            strcmp(child + LFS_LOCK_NAME_LEN, ".lock") != 0)
+            continue;
+        child[LFS_LOCK_NAME_LEN] = '\0';
+        const char *r = start;
+        char *etag = xml_element(&r, entry_end, "Etag", pool);
+        r = start;
+        char *b64 = xml_element(&r, entry_end, "lock", pool);
+        if (etag == NULL || b64 == NULL)
+            continue;
+        size_t blen = strlen(b64);
+        unsigned char *content = h2o_mem_alloc_pool(pool, blen + 1);
+        size_t clen = lfs_azure_base64_decode(b64, blen, content, blen);
+        if (clen == (size_t)-1 || clen > LFS_LOCK_CONTENT_MAX)
+            continue;
+        content[clen] = '\0';
+        const char *version = etag;
+        if (etag[0] != '"') { /* the listing gives it bare; If-Match takes it quoted */
+            size_t elen = strlen(etag);
+            char *quoted = h2o_mem_alloc_pool(pool, elen + 3);
+            quoted[0] = '"';
+            memcpy(quoted + 1, etag, elen);
+            quoted[elen + 1] = '"';
+            quoted[elen + 2] = '\0';
+            version = quoted;
+        }
+        out[count++] = (struct lfs_lock_record){
+            .name = child, .content = h2o_iovec_init(content, clen), .version = version};
+    }
+    *marker = walk_marker(&w, pool);
+    if (rc < 0 || *marker == NULL)
+        return -1;
+    *recs = out;
+    *n = count;
     return 0;
 }

@@ -132,4 +132,15 @@ struct lfs_storage_listing;
 int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
                             struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out);
 
+/* Reads a List Blobs answer (include=metadata, no delimiter) of the locks under `prefix`
+ * (which ends in "locks/"): every blob "<prefix><name>.lock" whose metadata "lock" holds its
+ * content (base64), with its Etag (quoted, as If-Match wants it) as the version, in name order
+ * into *recs (pool), their number into *n, and the <NextMarker> into *marker ("" when the
+ * listing is complete). Blobs of another shape are skipped. Returns 0, or -1 for an answer
+ * that is not such a listing. */
+struct lfs_lock_record;
+int lfs_azure_parse_lock_listing(const char *xml, size_t len, const char *prefix,
+                                 struct st_h2o_mem_pool_t *pool, struct lfs_lock_record **recs,
+                                 size_t *n, const char **marker);
+
 #endif

@@ -376,21 +376,13 @@ static void local_open(struct lfs_storage *storage, struct lfs_io *io,
  * flock because link() never replaces a file, so nothing can change between the compare and
  * the unlink except another deleter, which the flock excludes. */
 
-static bool lock_name_valid(const char *name)
-{
-    size_t i = 0;
-    for (; name[i] != '\0'; i++)
-        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
-            return false;
-    return i == LFS_LOCK_NAME_LEN;
-}
-
 /* Builds "<root>/<org_path>/<repo>/locks" and, with a name, "/<name>.lock" after it. */
 static int lock_path(const struct lfs_storage_local *st, const struct lfs_lock_key *key,
                      const char *name, char *buf, size_t size, struct lfs_error *err)
 {
     struct lfs_strbuf path = {.buf = buf, .cap = size};
-    if (!repo_path(st, key->org_path, key->repo, &path) || (name != NULL && !lock_name_valid(name)))
+    if (!repo_path(st, key->org_path, key->repo, &path) ||
+        (name != NULL && !lfs_storage_lock_name_valid(name)))
         return lfs_error_set(err, 422, "invalid lock key");
     lfs_strbuf_add(&path, "/locks", 6);
     if (name != NULL) {
@@ -590,7 +582,7 @@ static void local_lock_list(struct lfs_storage *storage, struct lfs_io *io,
     struct lfs_lock_page *page = h2o_mem_alloc_pool(io->pool, sizeof(*page));
     *page = (struct lfs_lock_page){0};
     if (lock_path(st, key, NULL, dir, sizeof(dir), &err) < 0 ||
-        (key->name != NULL && !lock_name_valid(key->name))) {
+        (key->name != NULL && !lfs_storage_lock_name_valid(key->name))) {
         lfs_error_set(&err, 422, "invalid lock key");
         cb(arg, NULL, &err);
         return;
@@ -617,7 +609,8 @@ static void local_lock_list(struct lfs_storage *storage, struct lfs_io *io,
         char name[LFS_LOCK_NAME_LEN + 1];
         memcpy(name, e->d_name, LFS_LOCK_NAME_LEN);
         name[LFS_LOCK_NAME_LEN] = '\0';
-        if (!lock_name_valid(name) || (key->name != NULL && strcmp(name, key->name) <= 0))
+        if (!lfs_storage_lock_name_valid(name) ||
+            (key->name != NULL && strcmp(name, key->name) <= 0))
             continue;
         if (n == cap) {
             size_t ncap = cap ? 2 * cap : 64;

@@ -509,6 +509,23 @@ int lfs_storage_prefix_normalize(const char *in, char **out)
     return 0;
 }
 
+/* "[prefix/]<org_path>/<repo>/" into a pool buffer with `more` bytes to spare. */
+static struct lfs_strbuf repo_prefix(const char *prefix, const char *org_path, const char *repo,
+                                     size_t more, h2o_mem_pool_t *pool)
+{
+    size_t n = strlen(prefix) + strlen(org_path) + strlen(repo) + more + 4;
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
+    if (prefix[0] != '\0') {
+        lfs_strbuf_adds(&b, prefix);
+        lfs_strbuf_add(&b, "/", 1);
+    }
+    lfs_strbuf_adds(&b, org_path);
+    lfs_strbuf_add(&b, "/", 1);
+    lfs_strbuf_adds(&b, repo);
+    lfs_strbuf_add(&b, "/", 1);
+    return b;
+}
+
 const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_key *key,
                                     h2o_mem_pool_t *pool, struct lfs_error *err)
 {
@@ -518,17 +535,36 @@ const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_
         lfs_error_set(err, 422, "invalid object key");
         return NULL;
     }
-    size_t n = strlen(prefix) + strlen(key->org_path) + strlen(key->repo) + LFS_OID_LEN + 4;
-    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
-    if (prefix[0] != '\0') {
-        lfs_strbuf_adds(&b, prefix);
-        lfs_strbuf_add(&b, "/", 1);
-    }
-    lfs_strbuf_adds(&b, key->org_path);
-    lfs_strbuf_add(&b, "/", 1);
-    lfs_strbuf_adds(&b, key->repo);
-    lfs_strbuf_add(&b, "/", 1);
+    struct lfs_strbuf b = repo_prefix(prefix, key->org_path, key->repo, LFS_OID_LEN, pool);
     lfs_strbuf_adds(&b, key->oid);
+    return b.buf;
+}
+
+bool lfs_storage_lock_name_valid(const char *name)
+{
+    size_t i = 0;
+    for (; name[i] != '\0'; i++)
+        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+            return false;
+    return i == LFS_LOCK_NAME_LEN;
+}
+
+const char *lfs_storage_lock_name(const char *prefix, const struct lfs_lock_key *key,
+                                  bool with_name, h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
+        !lfs_segment_valid(key->repo, strlen(key->repo)) ||
+        (with_name && !lfs_storage_lock_name_valid(key->name))) {
+        lfs_error_set(err, 422, "invalid lock key");
+        return NULL;
+    }
+    struct lfs_strbuf b =
+        repo_prefix(prefix, key->org_path, key->repo, LFS_LOCK_NAME_LEN + 16, pool);
+    lfs_strbuf_add(&b, "locks/", 6);
+    if (with_name) {
+        lfs_strbuf_adds(&b, key->name);
+        lfs_strbuf_add(&b, ".lock", 5);
+    }
     return b.buf;
 }
 

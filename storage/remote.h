@@ -163,6 +163,16 @@ int lfs_storage_prefix_normalize(const char *in, char **out);
 const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_key *key,
                                     h2o_mem_pool_t *pool, struct lfs_error *err);
 
+/* ---- lock names (storage.h, struct lfs_lock_key) ---- */
+
+/* True when name is LFS_LOCK_NAME_LEN lowercase hex digits. Any thread. */
+bool lfs_storage_lock_name_valid(const char *name);
+
+/* "[prefix/]<org_path>/<repo>/locks/" and, when with_name, "<key->name>.lock" after it, in the
+ * pool; NULL with err 422 "invalid lock key" when a part is not valid. Any thread. */
+const char *lfs_storage_lock_name(const char *prefix, const struct lfs_lock_key *key,
+                                  bool with_name, h2o_mem_pool_t *pool, struct lfs_error *err);
+
 /* ---- small pieces of the stores' answers ---- */
 
 /* Deadline in ms of an upload of len bytes whose body is already here: allows the store

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # tests/e2e/test_locks.sh: end-to-end tests of the File Locking API kept in the store (#15),
-# with local storage:
+# over local storage and Azure (Azurite):
 #   - the real git-lfs client with two JWT identities: `git lfs lock`, `git lfs locks` (also
 #     --verify), `git lfs unlock`, `git lfs unlock --force`, and a push that git-lfs refuses
 #     (lfs.locksverify true) because the other identity holds a lock on a changed file;
 #     permissions (read-only, write on one object only, no credentials);
-#   - two lfsgate processes on one storage directory, many clients racing to lock one path:
-#     exactly one 201, every other answer a 409 naming the winner; a lock made on one is
-#     listed, verified and unlocked through the other; a stale id never removes a newer lock;
+#   - two lfsgate processes on one store (a local directory, and Azurite), many clients
+#     racing to lock one path: exactly one 201, every other answer a 409 naming the winner; a
+#     lock made on one is listed, verified and unlocked through the other; a stale id never
+#     removes a newer lock; paging; the batch API beside the lock blobs;
 #   - hostile paths, ids, cursors and limits: 4xx JSON and nothing changed in the store;
 #     paging with next_cursor; LOCKS: false and bad LOCKS sections.
 # Run: LFSGATE_BIN=build/server/lfsgate tests/e2e/test_locks.sh   (see lib.sh for options)
@@ -168,13 +169,11 @@ test_git_lfs_lock_two_identities() {
 # ---------------------------------------------------------------------------------------
 # two processes, one store
 
-test_two_servers_race() {
-    local out n p
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
-    second_server
+# race_and_cross: with servers at $URL1 and $URL2 on one store: 24 clients race for each of
+# three paths (exactly one 201, 23 answers 409 naming the winner); a lock made on one is
+# listed, verified and unlocked through the other; a stale id never removes a newer lock.
+race_and_cross() {
+    local out p id newer
     for p in race/one.bin race/two.bin 'race/thr ee.bin'; do
         out=$(timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" race "$p" "$URL1" "$URL2" --clients 24)
         echo "race $p: $out" >&2
@@ -183,13 +182,9 @@ test_two_servers_race() {
         assert_json "$E2E_TMP/race.json" 'len(d["conflicts"]) == 23 and not d["other"]' "23 answers 409 for $p"
         assert_json "$E2E_TMP/race.json" 'set(d["conflicts"]) == set(d["created"])' "every 409 names the winner for $p"
     done
-    n=$(find "$STORE/org/repo/locks" -type f | wc -l)
-    assert_eq 3 "$n" "lock files in the store (no temporary file left)"
 
-    # made on one, listed, verified and unlocked through the other
     lpost "$URL1/locks" '{"path": "x/cross.bin"}'
     assert_status 201
-    local id
     id=$(json "$HTTP_BODY" 'd["lock"]["id"]')
     [[ $(lock_id_of "$URL2" x/cross.bin) == "$id" ]] || fail "lock made on server 1 not listed on server 2"
     lpost "$URL2/locks/verify" '{}'
@@ -200,16 +195,80 @@ test_two_servers_race() {
     assert_json "$HTTP_BODY" 'd["lock"]["id"] == "'"$id"'"' "unlock answer"
     [[ -z $(lock_id_of "$URL1" x/cross.bin) ]] || fail "lock unlocked on server 2 still listed on server 1"
 
-    # a stale id never removes the newer lock on the same path
     lpost "$URL2/locks" '{"path": "x/cross.bin"}'
     assert_status 201
-    local newer
     newer=$(json "$HTTP_BODY" 'd["lock"]["id"]')
     [[ $newer != "$id" ]] || fail "the lock id was reused: $id"
     lpost "$URL1/locks/$id/unlock" '{"force": true}'
     assert_status 404
     assert_json_error
     [[ $(lock_id_of "$URL1" x/cross.bin) == "$newer" ]] || fail "the newer lock was removed by a stale id"
+}
+
+# page_through URL COUNT: GET locks 2 at a time, following next_cursor; every one of the
+# COUNT locks page/fNNNN is seen once, in ceil(COUNT / 2) pages.
+page_through() {
+    local url=$1 count=$2 seen='' cur='' i expected
+    for ((i = 1; i <= count; i++)); do
+        lget "$url/locks?limit=2${cur:+&cursor=$cur}"
+        assert_status 200
+        seen+=$(json "$HTTP_BODY" '" ".join(l["path"] for l in d["locks"])')" "
+        cur=$(json "$HTTP_BODY" 'd.get("next_cursor", "")')
+        [[ -n $cur ]] || break
+    done
+    expected=$(for ((i = 0; i < count; i++)); do printf 'page/f%04d ' "$i"; done | sed 's/ $//')
+    assert_eq "$expected" "$(tr ' ' '\n' <<<"$seen" | grep . | sort | tr '\n' ' ' | sed 's/ $//')" "locks seen over the pages"
+    lget "$url/locks?limit=2"
+    local pages=1
+    cur=$(json "$HTTP_BODY" 'd.get("next_cursor", "")')
+    while [[ -n $cur ]]; do
+        lget "$url/locks?limit=2&cursor=$cur"
+        cur=$(json "$HTTP_BODY" 'd.get("next_cursor", "")')
+        pages=$((pages + 1))
+    done
+    assert_eq $(((count + 1) / 2)) "$pages" "pages of 2 for $count locks"
+}
+
+test_two_servers_race() {
+    local n
+    STORE=$E2E_TMP/storage
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    write_config "$CONFIG" "$STORE"
+    start_lfsgate --config "$CONFIG"
+    second_server
+    race_and_cross
+    n=$(find "$STORE/org/repo/locks" -type f | wc -l)
+    assert_eq 4 "$n" "lock files in the store (no temporary file left)"
+    stop_first_server
+}
+
+# The same on Azurite: Put Blob If-None-Match: *, Delete Blob If-Match, List Blobs with
+# metadata; lock blobs under <prefix>/org/repo/locks/ beside the objects, which the batch
+# API still reports correctly.
+test_azure_two_servers() {
+    [[ -x $AZURITE_BIN ]] || fail "azurite: $AZURITE_BIN is missing (run: cd tests/e2e && npm ci)"
+    CONTAINER=lfs
+    start_azurite
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
+        '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
+        '      storage_class: giftless.storage.azure:AzureBlobsStorage' '      storage_options:' \
+        "        connection_string: \"$AZ_CS\"" "        container_name: $CONTAINER" \
+        '        path_prefix: pre/fix' >"$CONFIG"
+    start_lfsgate --config "$CONFIG"
+    second_server
+    random_file "$E2E_TMP/obj" 1000
+    lfs_upload "$URL1" "$E2E_TMP/obj"
+    race_and_cross
+    timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" fill "${URL2/repo.git/pages.git}" --count 5 --prefix page/f
+    page_through "${URL1/repo.git/pages.git}" 5
+    python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" | cut -d ' ' -f 1 >"$E2E_TMP/blobs"
+    assert_eq 4 "$(grep -cE '^pre/fix/org/repo/locks/[0-9a-f]{40}\.lock$' "$E2E_TMP/blobs")" "lock blobs of org/repo"
+    assert_eq 5 "$(grep -cE '^pre/fix/org/pages/locks/[0-9a-f]{40}\.lock$' "$E2E_TMP/blobs")" "lock blobs of org/pages"
+    assert_eq 10 "$(wc -l <"$E2E_TMP/blobs")" "blobs in the container (9 locks, 1 object)"
+    lfs_batch "$URL2" download "$(sha256sum "$E2E_TMP/obj" | cut -c 1-64)" 1000
+    assert_status 200
+    assert_json "$HTTP_BODY" '"actions" in d["objects"][0] and "error" not in d["objects"][0]' "batch of the object beside the locks"
     stop_first_server
 }
 
@@ -217,7 +276,7 @@ test_two_servers_race() {
 # hostile input and paging
 
 test_hostile_input_and_paging() {
-    local url before after i cur seen body
+    local url before after body
     STORE=$E2E_TMP/storage
     CONFIG=$E2E_TMP/lfsgate.yaml
     write_config "$CONFIG" "$STORE"
@@ -267,20 +326,8 @@ test_hostile_input_and_paging() {
     after=$(store_snapshot)
     [[ $before == "$after" ]] || fail "hostile requests changed the store: $(diff <(echo "$before") <(echo "$after") | head -n 5)"
 
-    # paging: 5 locks, 2 at a time, each seen once; a cursor from another repository only
-    # pages through this one
-    seen=
-    cur=
-    for i in 1 2 3 4; do
-        lget "$url/locks?limit=2${cur:+&cursor=$cur}"
-        assert_status 200
-        seen+=$(json "$HTTP_BODY" '" ".join(l["path"] for l in d["locks"])')" "
-        cur=$(json "$HTTP_BODY" 'd.get("next_cursor", "")')
-        [[ -n $cur ]] || break
-    done
-    assert_eq "page/f0000 page/f0001 page/f0002 page/f0003 page/f0004" \
-        "$(tr ' ' '\n' <<<"$seen" | grep . | sort | tr '\n' ' ' | sed 's/ $//')" "locks seen over the pages"
-    assert_eq 3 "$i" "pages of 2 for 5 locks"
+    # paging: 5 locks, 2 at a time, each seen once
+    page_through "$url" 5
     lpost "$url/locks/verify" '{"limit": 2}'
     assert_json "$HTTP_BODY" 'len(d["ours"]) == 2 and "next_cursor" in d' "verify pages too"
     lget "$(lfs_url other repo)/locks?cursor=$(printf '%040d' 0)"
@@ -338,6 +385,7 @@ test_locks_config() {
 
 run_test git_lfs_lock_two_identities test_git_lfs_lock_two_identities
 run_test two_servers_race test_two_servers_race
+run_test azure_two_servers test_azure_two_servers
 run_test hostile_input_and_paging test_hostile_input_and_paging
 run_test locks_config test_locks_config
 e2e_finish

@@ -389,6 +389,63 @@ static void test_parse_listing(void **state)
     h2o_mem_clear_pool(&pool);
 }
 
+/* List Blobs answers of a repository's locks (include=metadata): lock blobs with their
+ * content from the metadata and their ETag quoted as the version; other names, blobs without
+ * metadata and bad base64 skipped; the NextMarker; answers that are no listing refused. */
+#define LOCK_NAME_A "0123456789abcdef0123456789abcdef01234567"
+#define LOCK_NAME_B "1123456789abcdef0123456789abcdef01234567"
+#define LOCK_BLOB(name, meta)                                                                      \
+    "<Blob><Name>pp/org/repo/locks/" name "</Name><Properties><Etag>0x8D1</Etag>"                  \
+    "<Content-Length>10</Content-Length></Properties>" meta "</Blob>"
+
+static void test_parse_lock_listing(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_lock_record *recs = NULL;
+    size_t n = 99;
+    const char *marker = NULL;
+    static const char ok[] = LIST_HEAD LOCK_BLOB(
+        LOCK_NAME_A ".lock", "<Metadata><lock>eyJpZCI6ImEifQ==</lock></Metadata>")
+        LOCK_BLOB(LOCK_NAME_A ".tmp", "<Metadata><lock>eyJpZCI6ImEifQ==</lock></Metadata>")
+            LOCK_BLOB(LOCK_NAME_B ".lock", "")
+                LOCK_BLOB("2123456789abcdef0123456789abcdef01234567.lock",
+                          "<Metadata><lock>not base64!</lock></Metadata>") "</Blobs><NextMarker>"
+                                                                           "m&amp;1</NextMarker></"
+                                                                           "EnumerationResults>";
+    assert_int_equal(lfs_azure_parse_lock_listing(ok, strlen(ok), "pp/org/repo/locks/", &pool,
+                                                  &recs, &n, &marker),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(recs[0].name, LOCK_NAME_A);
+    assert_int_equal(recs[0].content.len, 10);
+    assert_memory_equal(recs[0].content.base, "{\"id\":\"a\"}", 10);
+    assert_string_equal(recs[0].version, "\"0x8D1\"");
+    assert_string_equal(marker, "m&1");
+    static const char empty[] = LIST_HEAD "</Blobs><NextMarker /></EnumerationResults>";
+    assert_int_equal(lfs_azure_parse_lock_listing(empty, strlen(empty), "pp/org/repo/locks/", &pool,
+                                                  &recs, &n, &marker),
+                     0);
+    assert_int_equal(n, 0);
+    assert_string_equal(marker, "");
+    static const char *const bad[] = {
+        LIST_HEAD "<Blob><Name>pp/org/other/locks/" LOCK_NAME_A
+                  ".lock</Name></Blob></Blobs><NextMarker/></EnumerationResults>",
+        LIST_HEAD "</Blobs></EnumerationResults>",
+        LIST_HEAD "<Blob><Name>pp/org/repo/locks/x",
+        "<Error><Code>AuthenticationFailed</Code></Error>",
+        "",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        print_message("refused lock listing %zu\n", i);
+        assert_int_equal(lfs_azure_parse_lock_listing(bad[i], strlen(bad[i]), "pp/org/repo/locks/",
+                                                      &pool, &recs, &n, &marker),
+                         -1);
+    }
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -412,6 +469,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_dates_paths_types),
         cmocka_unit_test(test_parse_listing),
+        cmocka_unit_test(test_parse_lock_listing),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(vectors);
