@@ -840,21 +840,17 @@ static struct azure_lock *lock_new(struct lfs_storage *storage, struct lfs_io *i
     return l;
 }
 
-/* 2xx: 1; one of the statuses in `no` (a name taken, a version gone): 0; otherwise -1. */
+/* lfs_storage_lock_outcome of a call on the lock, named `what`. */
 static int lock_answer(struct azure_lock *l, const struct lfs_http_response *res,
                        const struct lfs_error *err, long no1, long no2, const char *what,
                        struct lfs_error *out)
 {
-    if (err != NULL) {
-        *out = *err;
-        return -1;
-    }
-    if (res->status >= 200 && res->status < 300)
-        return 1;
-    if (res->status == no1 || res->status == no2)
-        return 0;
-    status_error(l->st, out, res, what, l->blob);
-    return -1;
+    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
+                                       .what = what,
+                                       .object = l->blob,
+                                       .status_error = status_error,
+                                       .ctx = l->st};
+    return lfs_storage_lock_outcome(&op, res, err, no1, no2, out);
 }
 
 static void on_lock_created(void *arg, const struct lfs_http_response *res,

@@ -89,6 +89,7 @@ struct lfs_http_transfer {
     int64_t content_length;
     char *etag, *content_type, *request_id;
     char *store;
+    char *generation;
     char *target; /* "METHOD scheme://host[:port]/path": no userinfo, query or fragment */
 };
 
@@ -250,6 +251,7 @@ static void transfer_destroy(struct lfs_http_transfer *t)
     free(t->etag);
     free(t->content_type);
     free(t->request_id);
+    free(t->generation);
     free(t->store);
     free(t->target);
     free(t);
@@ -341,7 +343,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
         free(t->etag);
         free(t->content_type);
         free(t->request_id);
-        t->etag = t->content_type = t->request_id = NULL;
+        free(t->generation);
+        t->etag = t->content_type = t->request_id = t->generation = NULL;
         return len;
     }
     const char *colon = memchr(buf, ':', len);
@@ -372,6 +375,8 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
     } else if (NAME_IS("x-ms-request-id") || NAME_IS("x-goog-request-id") ||
                NAME_IS("x-amz-request-id")) {
         set_value(&t->request_id, v, vlen);
+    } else if (NAME_IS("x-goog-generation")) {
+        set_value(&t->generation, v, vlen);
     }
 #undef NAME_IS
     return len;
@@ -492,6 +497,7 @@ static void finish(struct lfs_http_transfer *t, CURLcode result)
     response.etag = pool_strdup(pool, t->etag);
     response.content_type = pool_strdup(pool, t->content_type);
     response.request_id = pool_strdup(pool, t->request_id);
+    response.generation = pool_strdup(pool, t->generation);
     if (t->collected_len != 0) {
         char *p = h2o_mem_alloc_pool(pool, t->collected_len + 1);
         memcpy(p, t->collected, t->collected_len);

@@ -53,6 +53,7 @@ struct lfs_http_response {
     const char *etag;       /* response header values of interest, pool memory or NULL */
     const char *content_type;
     const char *request_id; /* x-ms-request-id / x-goog-request-id / x-amz-request-id */
+    const char *generation; /* x-goog-generation (GCS: the object's version) */
 };
 
 struct lfs_http_call;

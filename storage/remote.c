@@ -568,6 +568,22 @@ const char *lfs_storage_lock_name(const char *prefix, const struct lfs_lock_key 
     return b.buf;
 }
 
+int lfs_storage_lock_outcome(const struct lfs_storage_remote_op *op,
+                             const struct lfs_http_response *res, const struct lfs_error *err,
+                             long no1, long no2, struct lfs_error *out)
+{
+    if (err != NULL) {
+        *out = *err;
+        return -1;
+    }
+    if (res->status >= 200 && res->status < 300)
+        return 1;
+    if (res->status != 0 && (res->status == no1 || res->status == no2))
+        return 0;
+    op->status_error(op->ctx, out, res, op->what, op->object);
+    return -1;
+}
+
 void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,
                           const struct lfs_error *err, lfs_storage_sign_cb cb, void *arg)
 {

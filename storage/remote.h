@@ -173,6 +173,13 @@ bool lfs_storage_lock_name_valid(const char *name);
 const char *lfs_storage_lock_name(const char *prefix, const struct lfs_lock_key *key,
                                   bool with_name, h2o_mem_pool_t *pool, struct lfs_error *err);
 
+/* The outcome of a lock call to a remote store: 1 for a 2xx answer; 0 for the status `no1` or
+ * `no2` (the name taken, the version gone, no such lock: 0 when unused); -1 with *out
+ * otherwise (err as it came, or op->status_error's wording of the answer). */
+int lfs_storage_lock_outcome(const struct lfs_storage_remote_op *op,
+                             const struct lfs_http_response *res, const struct lfs_error *err,
+                             long no1, long no2, struct lfs_error *out);
+
 /* ---- small pieces of the stores' answers ---- */
 
 /* Deadline in ms of an upload of len bytes whose body is already here: allows the store

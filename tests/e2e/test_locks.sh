@@ -229,6 +229,32 @@ page_through() {
     assert_eq $(((count + 1) / 2)) "$pages" "pages of 2 for $count locks"
 }
 
+# remote_store_checks: starts two servers on $CONFIG (a remote store), stores one object in
+# org/repo, runs race_and_cross there, and pages through 5 locks made in org/pages.
+remote_store_checks() {
+    start_lfsgate --config "$CONFIG"
+    second_server
+    random_file "$E2E_TMP/obj" 1000
+    lfs_upload "$URL1" "$E2E_TMP/obj"
+    race_and_cross
+    timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" fill "${URL2/repo.git/pages.git}" --count 5 --prefix page/f
+    page_through "${URL1/repo.git/pages.git}" 5
+}
+
+# remote_store_names PREFIX: after remote_store_checks, $E2E_TMP/names (the store's names, one
+# a line, each starting with PREFIX) holds the 4 locks of org/repo, the 5 of org/pages and the
+# object, nothing else; the batch API still finds the object beside the locks. Stops both
+# servers.
+remote_store_names() {
+    assert_eq 4 "$(grep -cE "^$1/org/repo/locks/[0-9a-f]{40}\\.lock\$" "$E2E_TMP/names")" "lock objects of org/repo"
+    assert_eq 5 "$(grep -cE "^$1/org/pages/locks/[0-9a-f]{40}\\.lock\$" "$E2E_TMP/names")" "lock objects of org/pages"
+    assert_eq 10 "$(wc -l <"$E2E_TMP/names")" "names in the store (9 locks, 1 object)"
+    lfs_batch "$URL2" download "$(sha256sum "$E2E_TMP/obj" | cut -c 1-64)" 1000
+    assert_status 200
+    assert_json "$HTTP_BODY" '"actions" in d["objects"][0] and "error" not in d["objects"][0]' "batch of the object beside the locks"
+    stop_first_server
+}
+
 test_two_servers_race() {
     local n
     STORE=$E2E_TMP/storage
@@ -255,21 +281,36 @@ test_azure_two_servers() {
         '      storage_class: giftless.storage.azure:AzureBlobsStorage' '      storage_options:' \
         "        connection_string: \"$AZ_CS\"" "        container_name: $CONTAINER" \
         '        path_prefix: pre/fix' >"$CONFIG"
-    start_lfsgate --config "$CONFIG"
-    second_server
-    random_file "$E2E_TMP/obj" 1000
-    lfs_upload "$URL1" "$E2E_TMP/obj"
-    race_and_cross
-    timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" fill "${URL2/repo.git/pages.git}" --count 5 --prefix page/f
-    page_through "${URL1/repo.git/pages.git}" 5
-    python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" | cut -d ' ' -f 1 >"$E2E_TMP/blobs"
-    assert_eq 4 "$(grep -cE '^pre/fix/org/repo/locks/[0-9a-f]{40}\.lock$' "$E2E_TMP/blobs")" "lock blobs of org/repo"
-    assert_eq 5 "$(grep -cE '^pre/fix/org/pages/locks/[0-9a-f]{40}\.lock$' "$E2E_TMP/blobs")" "lock blobs of org/pages"
-    assert_eq 10 "$(wc -l <"$E2E_TMP/blobs")" "blobs in the container (9 locks, 1 object)"
-    lfs_batch "$URL2" download "$(sha256sum "$E2E_TMP/obj" | cut -c 1-64)" 1000
-    assert_status 200
-    assert_json "$HTTP_BODY" '"actions" in d["objects"][0] and "error" not in d["objects"][0]' "batch of the object beside the locks"
-    stop_first_server
+    remote_store_checks
+    python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" | cut -d ' ' -f 1 >"$E2E_TMP/names"
+    remote_store_names pre/fix
+}
+
+# The same on the GCS stand-in (tests/fakes/gcs_fake.py, V4-signed calls with the test
+# key): PUT with x-goog-if-generation-match: 0, DELETE with the generation read, the XML API
+# listing, a GET per listed lock.
+test_gcs_two_servers() {
+    local key=$E2E_REPO_ROOT/tests/unit/data/gcs/test_service_account.not-a-test.json i port=
+    python3 "$E2E_REPO_ROOT/tests/fakes/gcs_fake.py" --port 0 --key "$key" --bucket lfs-bucket \
+        >"$E2E_TMP/gcs.out" 2>"$E2E_TMP/gcs.log" </dev/null &
+    bg_track $!
+    for ((i = 0; i < 100; i++)); do
+        port=$(head -n 1 "$E2E_TMP/gcs.out" 2>/dev/null || true)
+        [[ -z $port ]] || break
+        sleep 0.1
+    done
+    [[ -n $port ]] || fail "gcs_fake.py did not start: $(tail -n 3 "$E2E_TMP/gcs.log" | tr '\n' ' ')"
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
+        '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
+        '      storage_class: giftless.storage.google_cloud:GoogleCloudStorage' '      storage_options:' \
+        '        project_name: dummy-project-id' '        bucket_name: lfs-bucket' \
+        "        account_key_file: $key" '        path_prefix: pre/fix' \
+        "        endpoint: http://127.0.0.1:$port" >"$CONFIG"
+    remote_store_checks
+    curl -sS --noproxy '*' "http://127.0.0.1:$port/_fake/objects" |
+        python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))' >"$E2E_TMP/names"
+    remote_store_names lfs-bucket/pre/fix
 }
 
 # ---------------------------------------------------------------------------------------
@@ -386,6 +427,7 @@ test_locks_config() {
 run_test git_lfs_lock_two_identities test_git_lfs_lock_two_identities
 run_test two_servers_race test_two_servers_race
 run_test azure_two_servers test_azure_two_servers
+run_test gcs_two_servers test_gcs_two_servers
 run_test hostile_input_and_paging test_hostile_input_and_paging
 run_test locks_config test_locks_config
 e2e_finish

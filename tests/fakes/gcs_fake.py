@@ -2,7 +2,10 @@
 """Loopback stand-in for the Google Cloud Storage XML API, for lfsgate's tests and benches.
 
 No GCS emulator can be installed here, so this serves what lfsgate and its clients use:
-HEAD, GET (with single byte ranges) and PUT on /<bucket>/<object>, objects kept in memory,
+HEAD, GET (with single byte ranges), PUT and DELETE on /<bucket>/<object> and the object
+listing GET /<bucket>?prefix=&marker=&max-keys= (ListBucketResult), objects kept in memory
+with a generation each (x-goog-generation on answers; x-goog-if-generation-match on PUT and
+DELETE is checked as GCS does: 0 means "does not exist", a mismatch is 412 PreconditionFailed),
 authenticated by V4 query-string signatures (GOOG4-RSA-SHA256) or, with --tokeninfo, by an
 OAuth access token ("Authorization: Bearer", as lfsgate's own calls use it with workload
 identity) that the tokeninfo URL given (google_auth_fake.py's) says is live; a token it does not
@@ -50,6 +53,8 @@ CLOCK_SKEW = 900  # seconds a URL may be dated in the future
 
 STATE = {
     "objects": {},  # "bucket/object" -> bytes
+    "generations": {},  # "bucket/object" -> int
+    "next_generation": 1733400000000001,
     "buckets": set(),
     "email": "",
     "public_key": None,
@@ -271,22 +276,24 @@ class Handler(BaseHTTPRequestHandler):
             params = self.authenticate(method, raw_path, raw_query)
             if bucket not in STATE["buckets"]:
                 raise Refused(404, "NoSuchBucket", "The specified bucket does not exist.")
+            if not obj and method == "GET":
+                return self.list_objects(bucket, params)
             if not obj:
                 raise Refused(400, "InvalidArgument", "Invalid argument.", "An object name is required.")
         except Refused as e:
             return self.send_error_xml(e, head=head)
         key = bucket + "/" + obj
-        if method == "PUT":
-            with LOCK:
-                STATE["objects"][key] = body
-            return self.send(200, b"", {"ETag": '"%s"' % hashlib.md5(body).hexdigest()})
+        if method in ("PUT", "DELETE"):
+            return self.write_object(method, key, body)
         with LOCK:
             data = STATE["objects"].get(key)
+            generation = STATE["generations"].get(key)
         if data is None:
             return self.send_error_xml(Refused(404, "NoSuchKey", "The specified key does not exist."),
                                        head=head)
         headers = {"Content-Type": params.get("response-content-type", "application/octet-stream"),
                    "ETag": '"%s"' % hashlib.md5(data).hexdigest(),
+                   "x-goog-generation": str(generation),
                    "Accept-Ranges": "bytes"}
         if "response-content-disposition" in params:
             headers["Content-Disposition"] = params["response-content-disposition"]
@@ -304,6 +311,61 @@ class Handler(BaseHTTPRequestHandler):
         part = data[start:end + 1]
         headers["Content-Length"] = str(len(part))
         self.send(status, part, headers, head=head)
+
+    def write_object(self, method, key, body):
+        """PUT or DELETE, with x-goog-if-generation-match checked and applied atomically."""
+        want = self.headers.get("x-goog-if-generation-match")
+        if want is not None and not want.isdigit():
+            return self.send_error_xml(Refused(400, "InvalidArgument", "Invalid argument.",
+                                               "x-goog-if-generation-match must be an integer."))
+        err, generation = None, None
+        with LOCK:
+            current = STATE["generations"].get(key)
+            if want is not None and ((int(want) == 0 and current is not None) or
+                                     (int(want) != 0 and current != int(want))):
+                err = Refused(412, "PreconditionFailed",
+                              "At least one of the pre-conditions you specified did not hold.")
+            elif method == "DELETE" and current is None:
+                err = Refused(404, "NoSuchKey", "The specified key does not exist.")
+            elif method == "DELETE":
+                del STATE["objects"][key]
+                del STATE["generations"][key]
+            else:
+                generation = STATE["next_generation"]
+                STATE["next_generation"] += 1
+                STATE["objects"][key] = body
+                STATE["generations"][key] = generation
+        if err is not None:
+            return self.send_error_xml(err)
+        if method == "DELETE":
+            return self.send(204)
+        return self.send(200, b"", {"ETag": '"%s"' % hashlib.md5(body).hexdigest(),
+                                    "x-goog-generation": str(generation)})
+
+    def list_objects(self, bucket, params):
+        """GET /<bucket>: the XML API listing, names after `marker` that start with `prefix`."""
+        prefix, marker = params.get("prefix", ""), params.get("marker", "")
+        try:
+            max_keys = min(int(params.get("max-keys", "1000")), 1000)
+        except ValueError:
+            raise Refused(400, "InvalidArgument", "Invalid argument.", "max-keys must be an integer.")
+        with LOCK:
+            STATE["stats"]["LIST"] = STATE["stats"].get("LIST", 0) + 1
+            names = sorted(k[len(bucket) + 1:] for k in STATE["objects"] if k.startswith(bucket + "/"))
+            rows = [(n, STATE["generations"][bucket + "/" + n], len(STATE["objects"][bucket + "/" + n]))
+                    for n in names if n.startswith(prefix) and n > marker]
+        page, truncated = rows[:max_keys], len(rows) > max_keys
+        parts = ["<?xml version='1.0' encoding='UTF-8'?><ListBucketResult "
+                 "xmlns='http://doc.s3.amazonaws.com/2006-03-01'><Name>%s</Name><Prefix>%s</Prefix>"
+                 "<Marker>%s</Marker>" % (escape(bucket), escape(prefix), escape(marker))]
+        if truncated:
+            parts.append("<NextMarker>%s</NextMarker>" % escape(page[-1][0]))
+        parts.append("<IsTruncated>%s</IsTruncated>" % ("true" if truncated else "false"))
+        for name, generation, size in page:
+            parts.append("<Contents><Key>%s</Key><Generation>%d</Generation><Size>%d</Size></Contents>"
+                         % (escape(name), generation, size))
+        parts.append("</ListBucketResult>")
+        self.send(200, "".join(parts).encode(), {"Content-Type": "application/xml; charset=UTF-8"})
 
     def fake_admin(self, raw_path):
         if raw_path.startswith("/_fake/object/"):
@@ -332,7 +394,10 @@ class Handler(BaseHTTPRequestHandler):
         self.read_body()
         self.send_error_xml(Refused(405, "MethodNotAllowed", "The method is not allowed by this fake."))
 
-    do_POST = do_DELETE = do_PATCH = refuse_method
+    def do_DELETE(self):
+        self.handle_object("DELETE")
+
+    do_POST = do_PATCH = refuse_method
 
 
 def parse_range(value, size):
