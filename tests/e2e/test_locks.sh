@@ -286,31 +286,58 @@ test_azure_two_servers() {
     remote_store_names pre/fix
 }
 
-# The same on the GCS stand-in (tests/fakes/gcs_fake.py, V4-signed calls with the test
-# key): PUT with x-goog-if-generation-match: 0, DELETE with the generation read, the XML API
-# listing, a GET per listed lock.
-test_gcs_two_servers() {
-    local key=$E2E_REPO_ROOT/tests/unit/data/gcs/test_service_account.not-a-test.json i port=
-    python3 "$E2E_REPO_ROOT/tests/fakes/gcs_fake.py" --port 0 --key "$key" --bucket lfs-bucket \
-        >"$E2E_TMP/gcs.out" 2>"$E2E_TMP/gcs.log" </dev/null &
+# stand_in NAME SCRIPT [ARGS...]: starts a loopback stand-in of tests/fakes/ that prints its
+# port first; sets FAKE_PORT.
+stand_in() {
+    local name=$1 script=$2 i
+    shift 2
+    FAKE_PORT=
+    python3 "$E2E_REPO_ROOT/tests/fakes/$script" --port 0 "$@" >"$E2E_TMP/$name.out" 2>"$E2E_TMP/$name.log" </dev/null &
     bg_track $!
     for ((i = 0; i < 100; i++)); do
-        port=$(head -n 1 "$E2E_TMP/gcs.out" 2>/dev/null || true)
-        [[ -z $port ]] || break
+        FAKE_PORT=$(head -n 1 "$E2E_TMP/$name.out" 2>/dev/null || true)
+        [[ -z $FAKE_PORT ]] || return 0
         sleep 0.1
     done
-    [[ -n $port ]] || fail "gcs_fake.py did not start: $(tail -n 3 "$E2E_TMP/gcs.log" | tr '\n' ' ')"
+    fail "$script did not start: $(tail -n 3 "$E2E_TMP/$name.log" | tr '\n' ' ')"
+}
+
+# gcs_locks CREDENTIAL_LINE: the same on the GCS stand-in (tests/fakes/gcs_fake.py): PUT with
+# x-goog-if-generation-match: 0, DELETE with the generation read, the XML API listing, a GET
+# per listed lock; lfsgate's calls authorized as CREDENTIAL_LINE says.
+gcs_locks() {
     CONFIG=$E2E_TMP/lfsgate.yaml
     printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
         '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
         '      storage_class: giftless.storage.google_cloud:GoogleCloudStorage' '      storage_options:' \
         '        project_name: dummy-project-id' '        bucket_name: lfs-bucket' \
-        "        account_key_file: $key" '        path_prefix: pre/fix' \
-        "        endpoint: http://127.0.0.1:$port" >"$CONFIG"
+        "        $1" '        path_prefix: pre/fix' "        endpoint: $GCS_URL" >"$CONFIG"
     remote_store_checks
-    curl -sS --noproxy '*' "http://127.0.0.1:$port/_fake/objects" |
+    curl -sS --noproxy '*' "$GCS_URL/_fake/objects" |
         python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))' >"$E2E_TMP/names"
     remote_store_names lfs-bucket/pre/fix
+}
+
+GCS_TEST_KEY=$E2E_REPO_ROOT/tests/unit/data/gcs/test_service_account.not-a-test.json
+
+# with the service account's key: lfsgate's calls are V4-signed URLs
+test_gcs_two_servers() {
+    stand_in gcs gcs_fake.py --key "$GCS_TEST_KEY" --bucket lfs-bucket
+    GCS_URL=http://127.0.0.1:$FAKE_PORT
+    gcs_locks "account_key_file: $GCS_TEST_KEY"
+    assert_eq 0 "$(curl -sS --noproxy '*' "$GCS_URL/_fake/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["bearer"])')" "bearer calls with a key"
+}
+
+# with workload identity: lfsgate's calls carry the metadata server's access token
+test_gcs_workload_identity() {
+    stand_in google google_auth_fake.py --key "$GCS_TEST_KEY"
+    export GCE_METADATA_HOST=127.0.0.1:$FAKE_PORT
+    local google=http://127.0.0.1:$FAKE_PORT
+    stand_in gcs gcs_fake.py --key "$GCS_TEST_KEY" --bucket lfs-bucket --tokeninfo "$google/tokeninfo"
+    GCS_URL=http://127.0.0.1:$FAKE_PORT
+    gcs_locks "serviceaccount_email: test-iam-credentials@dummy-project-id.iam.gserviceaccount.com
+        iam_endpoint: $google"
+    assert_eq 0 "$(curl -sS --noproxy '*' "$GCS_URL/_fake/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["signed"])')" "signed calls without a key"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -428,6 +455,7 @@ run_test git_lfs_lock_two_identities test_git_lfs_lock_two_identities
 run_test two_servers_race test_two_servers_race
 run_test azure_two_servers test_azure_two_servers
 run_test gcs_two_servers test_gcs_two_servers
+run_test gcs_workload_identity test_gcs_workload_identity
 run_test hostile_input_and_paging test_hostile_input_and_paging
 run_test locks_config test_locks_config
 e2e_finish
