@@ -251,14 +251,15 @@ static void create_try(struct locks_op *op)
     op->st->ops->lock_create(op->st, &io, &op->key, op->content, on_created, op);
 }
 
-/* Fills op->lock with a fresh id for the caller and op->content with its stored form. */
-static int new_lock(struct locks_op *op, const char *path)
+/* Fills op->lock with a fresh id for the caller and op->content with its stored form.
+ * Returns 0, or -1 with err. */
+static int new_lock(struct locks_op *op, const char *path, struct lfs_error *err)
 {
     struct lfs_request *r = op->r;
     h2o_mem_pool_t *pool = &r->req->pool;
     unsigned char rnd[LOCK_RANDOM_HEX / 2];
     if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        return -1;
+        return lfs_error_set(err, 503, "no random bytes for a lock id; try again");
     char *id = h2o_mem_alloc_pool(pool, LOCK_ID_LEN + 1);
     memcpy(id, op->name, LFS_LOCK_NAME_LEN);
     id[LFS_LOCK_NAME_LEN] = '-';
@@ -290,8 +291,13 @@ static int new_lock(struct locks_op *op, const char *path)
     size_t len = 0;
     char *text = lfs_json_writer_take_pool(&w, pool, &len);
     lfs_json_writer_free(&w);
-    if (text == NULL || len > LFS_LOCK_CONTENT_MAX)
-        return -1;
+    if (text == NULL)
+        return lfs_error_set(err, 500, "out of memory while writing the lock; try again");
+    if (len > LFS_LOCK_CONTENT_MAX)
+        return lfs_error_set(err, 422,
+                             "the lock would take %zu bytes, more than %d: the path and the "
+                             "owner's name and id are too long together",
+                             len, LFS_LOCK_CONTENT_MAX);
     op->content = h2o_iovec_init(text, len);
     return 0;
 }
@@ -385,10 +391,9 @@ static void handle_create(struct locks_op *op)
     const char *path = pool_strdup(&r->req->pool, json_string_value(jpath));
     json_decref(body);
     path_name(path, op->name);
-    if (new_lock(op, path) < 0) {
-        lfs_http_send_error(r, 500,
-                            "could not make a lock id (random source or memory); try "
-                            "again");
+    struct lfs_error err = {0};
+    if (new_lock(op, path, &err) < 0) {
+        lfs_http_send_lfs_error(r, &err);
         return;
     }
     create_try(op);
