@@ -5,6 +5,9 @@
       N clients at once (threads, spread over the URLs in turn) POST {"path": PATH} to
       <URL>/locks; prints one JSON line {"created": [...ids], "conflicts": [...ids named
       by the 409s], "other": [...statuses]}.
+  locks_client.py unlock-race ID URL [URL...] --clients N
+      N clients at once POST {"force": true} to <URL>/locks/ID/unlock; prints one JSON line
+      {"statuses": [...]}.
   locks_client.py fill URL --count N --prefix P
       creates N locks P0000..P{N-1} (16 at a time); exit 1 unless every one got 201.
   locks_client.py time URL --count N [--token T]
@@ -63,6 +66,18 @@ def race(args):
     print(json.dumps(out))
 
 
+def unlock_race(args):
+    start = threading.Barrier(args.clients)
+
+    def one(i):
+        url = "%s/locks/%s/unlock" % (args.urls[i % len(args.urls)], args.id)
+        start.wait()
+        return post(url, {"force": True}, args.token)[0]
+
+    with concurrent.futures.ThreadPoolExecutor(args.clients) as ex:
+        print(json.dumps({"statuses": sorted(ex.map(one, range(args.clients)))}))
+
+
 def fill(args):
     def one(i):
         return post(args.url + "/locks", {"path": "%s%04d" % (args.prefix, i)}, args.token)[0]
@@ -107,6 +122,11 @@ def main():
     r.add_argument("urls", nargs="+")
     r.add_argument("--clients", type=int, default=20)
     r.add_argument("--token")
+    u = sub.add_parser("unlock-race")
+    u.add_argument("id")
+    u.add_argument("urls", nargs="+")
+    u.add_argument("--clients", type=int, default=10)
+    u.add_argument("--token")
     f = sub.add_parser("fill")
     f.add_argument("url")
     f.add_argument("--count", type=int, required=True)
@@ -117,7 +137,7 @@ def main():
     t.add_argument("--count", type=int, default=50)
     t.add_argument("--token")
     args = p.parse_args()
-    {"race": race, "fill": fill, "time": timing}[args.cmd](args)
+    {"race": race, "unlock-race": unlock_race, "fill": fill, "time": timing}[args.cmd](args)
 
 
 if __name__ == "__main__":

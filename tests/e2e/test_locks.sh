@@ -171,7 +171,8 @@ test_git_lfs_lock_two_identities() {
 
 # race_and_cross: with servers at $URL1 and $URL2 on one store: 24 clients race for each of
 # three paths (exactly one 201, 23 answers 409 naming the winner); a lock made on one is
-# listed, verified and unlocked through the other; a stale id never removes a newer lock.
+# listed, verified and unlocked through the other; a stale id never removes a newer lock; of
+# many concurrent unlocks of one lock exactly one succeeds.
 race_and_cross() {
     local out p id newer
     for p in race/one.bin race/two.bin 'race/thr ee.bin'; do
@@ -203,6 +204,13 @@ race_and_cross() {
     assert_status 404
     assert_json_error
     [[ $(lock_id_of "$URL1" x/cross.bin) == "$newer" ]] || fail "the newer lock was removed by a stale id"
+
+    # many clients unlock one lock at once through both: exactly one 200, the others 404
+    out=$(timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" unlock-race "$newer" "$URL1" "$URL2" --clients 12)
+    echo "unlock race: $out" >&2
+    printf '%s' "$out" >"$E2E_TMP/unlock.json"
+    assert_json "$E2E_TMP/unlock.json" 'd["statuses"] == [200] + [404] * 11' "one 200 and 11 answers 404 to concurrent unlocks"
+    [[ -z $(lock_id_of "$URL2" x/cross.bin) ]] || fail "x/cross.bin still locked after the unlock race"
 }
 
 # page_through URL COUNT: GET locks 2 at a time, following next_cursor; every one of the
@@ -242,13 +250,13 @@ remote_store_checks() {
 }
 
 # remote_store_names PREFIX: after remote_store_checks, $E2E_TMP/names (the store's names, one
-# a line, each starting with PREFIX) holds the 4 locks of org/repo, the 5 of org/pages and the
+# a line, each starting with PREFIX) holds the 3 locks of org/repo, the 5 of org/pages and the
 # object, nothing else; the batch API still finds the object beside the locks. Stops both
 # servers.
 remote_store_names() {
-    assert_eq 4 "$(grep -cE "^$1/org/repo/locks/[0-9a-f]{40}\\.lock\$" "$E2E_TMP/names")" "lock objects of org/repo"
+    assert_eq 3 "$(grep -cE "^$1/org/repo/locks/[0-9a-f]{40}\\.lock\$" "$E2E_TMP/names")" "lock objects of org/repo"
     assert_eq 5 "$(grep -cE "^$1/org/pages/locks/[0-9a-f]{40}\\.lock\$" "$E2E_TMP/names")" "lock objects of org/pages"
-    assert_eq 10 "$(wc -l <"$E2E_TMP/names")" "names in the store (9 locks, 1 object)"
+    assert_eq 9 "$(wc -l <"$E2E_TMP/names")" "names in the store (8 locks, 1 object)"
     lfs_batch "$URL2" download "$(sha256sum "$E2E_TMP/obj" | cut -c 1-64)" 1000
     assert_status 200
     assert_json "$HTTP_BODY" '"actions" in d["objects"][0] and "error" not in d["objects"][0]' "batch of the object beside the locks"
@@ -264,7 +272,7 @@ test_two_servers_race() {
     second_server
     race_and_cross
     n=$(find "$STORE/org/repo/locks" -type f | wc -l)
-    assert_eq 4 "$n" "lock files in the store (no temporary file left)"
+    assert_eq 3 "$n" "lock files in the store (no temporary file left)"
     stop_first_server
 }
 
