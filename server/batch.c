@@ -384,16 +384,32 @@ static void on_batch_done(void *arg, const struct lfs_error *err)
         return;
     }
     bool upload = bs->batch.operation == LFS_OP_UPLOAD;
+    const char *operation = upload ? "upload" : "download";
+    bool grant_lines = bs->r->app->settings.activity_log_grants;
+    struct lfs_log_batch_counts counts = {.objects = bs->batch.nobjects};
     for (size_t i = 0; i < bs->batch.nobjects; i++) {
         const struct lfs_batch_object *obj = &bs->batch.objects[i];
         enum lfs_metrics_batch_result result = obj->error_code != 0   ? LFS_METRICS_OBJ_ERROR
                                                : obj->actions != NULL ? LFS_METRICS_OBJ_ACTION
                                                                       : LFS_METRICS_OBJ_PRESENT;
         lfs_metrics_batch_object(upload, result);
-        if (result == LFS_METRICS_OBJ_ACTION)
-            lfs_log_activity(bs->r, upload ? "upload" : "download", obj->oid, obj->size, "granted",
-                             NULL);
+        uint64_t size = obj->size > 0 ? (uint64_t)obj->size : 0;
+        counts.bytes += size;
+        /* An object merely offered is counted in the batch line; a refused one gets its own
+         * line (who was refused what, and why); a line per grant only when asked for. */
+        if (result == LFS_METRICS_OBJ_ERROR) {
+            counts.errors++;
+            lfs_log_activity(bs->r, operation, obj->oid, obj->size, "refused", obj->error_message);
+        } else if (result == LFS_METRICS_OBJ_ACTION) {
+            counts.granted++;
+            counts.granted_bytes += size;
+            if (grant_lines)
+                lfs_log_activity(bs->r, operation, obj->oid, obj->size, "granted", NULL);
+        } else {
+            counts.present++;
+        }
     }
+    lfs_log_batch(bs->r, operation, &counts);
     struct lfs_json_writer w;
     lfs_json_writer_init(&w);
     lfs_batch_render(bs->transfer, bs->batch.objects, bs->batch.nobjects, bs->batch.preauth != NULL,
