@@ -304,6 +304,12 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
+# minor_faults PID: the page faults process PID took without I/O so far (/proc/PID/stat
+# field 10): memory given back to the kernel and touched again shows here.
+minor_faults() {
+    awk '{ sub(/^.*\) /, ""); print $8 }' "/proc/$1/stat"
+}
+
 # bench_wrk NAME URL [LUA]: one wrk -t$wrk_threads -c$wrk_conns -d$wrk_duration run; prints
 # its requests/s on stdout. Non-2xx answers, 200s with per-object errors (scripts made by
 # wrk_lua) and socket errors (connect, read, write, timeout) are appended to $work/wrk-errors

@@ -33,19 +33,8 @@ print(json.dumps({"operation": "upload", "transfers": ["basic"],
 PY
     wrk_lua "$work/post-$n.lua" "$work/body-$n.json"
 done
-config() { # LOGS(true|false)
-    cat <<YAML
-AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options: {storage_options: {path: $work/store}}
-PRE_AUTHORIZED_ACTION_PROVIDER: {factory: giftless.auth.jwt:factory, options: {algorithm: HS256, private_key: "0123456789abcdef0123456789abcdef"}}
-SERVER: {access_log: $1, activity_log: $1}
-YAML
-}
-config true >"$work/on.yaml"
-config false >"$work/off.yaml"
+local_config "$work/on.yaml" "  - giftless.auth.allow_anon:read_write" "$work/store" "{access_log: true, activity_log: true}"
+local_config "$work/off.yaml" "  - giftless.auth.allow_anon:read_write" "$work/store"
 start_lfsgate on "$work/on.yaml" --threads 1
 declare -A port pid
 port[on]=$started_port pid[on]=$started_pid
