@@ -272,7 +272,9 @@ start_delay_proxy() {
 }
 
 # wrk_lua FILE BODY_FILE [TOKEN]: a wrk script POSTing BODY_FILE as a Git LFS batch
-# request, with a Bearer TOKEN when given.
+# request, with a Bearer TOKEN when given. It also checks every answer: a 200 whose body
+# holds an "error" (a per-object error: the object was not served) is counted, and the sum
+# over wrk's threads is printed as "answers with object errors: N" for bench_wrk.
 wrk_lua() {
     {
         printf 'local f = assert(io.open("%s")); wrk.body = f:read("*a"); f:close()\n' "$2"
@@ -280,19 +282,47 @@ wrk_lua() {
         echo 'wrk.headers["Content-Type"] = "application/vnd.git-lfs+json"'
         echo 'wrk.headers["Accept"] = "application/vnd.git-lfs+json"'
         [ -z "${3:-}" ] || printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$3"
+        cat <<'LUA'
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+object_errors = 0
+function response(status, headers, body)
+    if status == 200 and string.find(body, '"error"', 1, true) then object_errors = object_errors + 1 end
+end
+function done(summary, latency, requests)
+    local n = 0
+    for _, t in ipairs(threads) do n = n + t:get("object_errors") end
+    io.write(string.format("answers with object errors: %d\n", n))
+end
+LUA
     } >"$1"
 }
 
+# cpu_ticks PID: user + system CPU time of process PID so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15; getconf CLK_TCK per second). Steadier than a rate on a shared machine.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+
+# minor_faults PID: the page faults process PID took without I/O so far (/proc/PID/stat
+# field 10): memory given back to the kernel and touched again shows here.
+minor_faults() {
+    awk '{ sub(/^.*\) /, ""); print $8 }' "/proc/$1/stat"
+}
+
 # bench_wrk NAME URL [LUA]: one wrk -t$wrk_threads -c$wrk_conns -d$wrk_duration run; prints
-# its requests/s on stdout. Non-2xx answers and socket errors (connect, read, write,
-# timeout) are appended to $work/wrk-errors as "NAME NON2XX SOCKET"; with wrk_strict=1 they
-# fail the script, with the wrk output on stderr. The last output is kept in $work/wrk-NAME.out.
+# its requests/s on stdout. Non-2xx answers, 200s with per-object errors (scripts made by
+# wrk_lua) and socket errors (connect, read, write, timeout) are appended to $work/wrk-errors
+# as "NAME NON2XX SOCKET"; with wrk_strict=1 they fail the script, with the wrk output on
+# stderr. The last output is kept in $work/wrk-NAME.out, the number of requests made in
+# $work/wrk-NAME.requests.
 bench_wrk() {
     local name=$1 url=$2 lua=${3:-} out rate non2xx sock
     out=$work/wrk-$name.out
     wrk -t"$wrk_threads" -c"$wrk_conns" -d"$wrk_duration" ${lua:+-s "$lua"} "$url" >"$out" 2>&1 ||
         { cat "$out" >&2; bench_die "wrk on $name failed"; }
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ { n += $NF } END { print n + 0 }' "$out")
+    awk '/ requests in / { print $1 }' "$out" >"$work/wrk-$name.requests"
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ || /^answers with object errors:/ { n += $NF } END { print n + 0 }' "$out")
     sock=$(awk '/Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }' "$out")
     echo "$name $non2xx $sock" >>"$work/wrk-errors"
     if [ "$non2xx" != 0 ] || [ "$sock" != 0 ]; then

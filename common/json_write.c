@@ -17,12 +17,24 @@ void lfs_json_writer_init(struct lfs_json_writer *w)
     w->cap = sizeof(w->inline_buf);
     w->failed = false;
     w->need_comma = false;
+    w->pool = NULL;
+}
+
+void lfs_json_writer_init_pool(struct lfs_json_writer *w, struct st_h2o_mem_pool_t *pool,
+                               size_t cap)
+{
+    lfs_json_writer_init(w);
+    w->pool = pool;
+    if (cap > w->cap) {
+        w->buf = h2o_mem_alloc_pool(pool, cap);
+        w->cap = cap;
+    }
 }
 
 void lfs_json_writer_free(struct lfs_json_writer *w)
 {
-    if (w->buf != w->inline_buf)
-        free(w->buf);
+    if (w->buf != w->inline_buf && w->pool == NULL)
+        free(w->buf); /* pool memory goes with the pool */
     lfs_json_writer_init(w);
 }
 
@@ -33,13 +45,17 @@ static bool reserve(struct lfs_json_writer *w, size_t n)
     if (n <= w->cap - w->len)
         return true;
     size_t cap = w->cap * 2 > w->len + n ? w->cap * 2 : w->len + n + 1024;
-    char *nb = w->buf == w->inline_buf ? malloc(cap) : realloc(w->buf, cap);
+    char *nb;
+    if (w->pool != NULL)
+        nb = h2o_mem_alloc_pool(w->pool, cap); /* h2o aborts rather than return NULL */
+    else
+        nb = w->buf == w->inline_buf ? malloc(cap) : realloc(w->buf, cap);
     if (nb == NULL) {
         w->failed = true;
         return false;
     }
-    if (w->buf == w->inline_buf)
-        memcpy(nb, w->inline_buf, w->len);
+    if (w->buf == w->inline_buf || w->pool != NULL)
+        memcpy(nb, w->buf, w->len);
     w->buf = nb;
     w->cap = cap;
     return true;
@@ -226,6 +242,13 @@ void lfs_json_raw(struct lfs_json_writer *w, const char *text, size_t n)
 char *lfs_json_writer_take_pool(struct lfs_json_writer *w, struct st_h2o_mem_pool_t *pool,
                                 size_t *len)
 {
+    if (w->pool == pool && w->buf != w->inline_buf) {
+        if (!reserve(w, 1))
+            return NULL;
+        w->buf[w->len] = '\0';
+        *len = w->len;
+        return w->buf;
+    }
     if (w->failed)
         return NULL;
     char *out = h2o_mem_alloc_pool(pool, w->len + 1);
@@ -241,7 +264,7 @@ char *lfs_json_writer_take(struct lfs_json_writer *w, size_t *len)
     if (!w->failed && reserve(w, 1)) {
         w->buf[w->len] = '\0';
         *len = w->len;
-        if (w->buf == w->inline_buf) {
+        if (w->buf == w->inline_buf || w->pool != NULL) { /* the caller frees it */
             out = malloc(w->len + 1);
             if (out != NULL)
                 memcpy(out, w->buf, w->len + 1);

@@ -17,10 +17,18 @@ struct lfs_json_writer {
     bool failed;     /* out of memory: everything written since is dropped */
     bool need_comma; /* a value ended at this level: the next key or element needs a ',' */
     char inline_buf[1024];
+    struct st_h2o_mem_pool_t *pool; /* lfs_json_writer_init_pool: buf lives in this pool */
 };
 
 /* Starts an empty writer; nothing is allocated until the text outgrows 1 KiB. */
 void lfs_json_writer_init(struct lfs_json_writer *w);
+
+/* Starts an empty writer whose text is written straight into pool memory of cap bytes
+ * (grown in the pool, by copying, should the text outgrow it): size cap for the whole answer
+ * and nothing is copied, lfs_json_writer_take_pool from the same pool hands the text over as
+ * it is, and nothing goes through malloc but the pool's own block. Same thread as the pool. */
+void lfs_json_writer_init_pool(struct lfs_json_writer *w, struct st_h2o_mem_pool_t *pool,
+                               size_t cap);
 
 /* Releases what the writer allocated. Safe after lfs_json_writer_take*. */
 void lfs_json_writer_free(struct lfs_json_writer *w);
@@ -53,7 +61,8 @@ size_t lfs_json_escape(char *dst, size_t cap, const char *s, size_t n, size_t *u
 /* Low level, for a writer that renders other kinds of values: plain bytes, no comma. */
 void lfs_json_append(struct lfs_json_writer *w, const char *s, size_t n);
 
-/* The text written so far, NUL-terminated, copied into pool; *len gets its length. Returns
+/* The text written so far, NUL-terminated, copied into pool (not copied when the writer
+ * already writes into that pool: lfs_json_writer_init_pool); *len gets its length. Returns
  * NULL when memory ran out (while writing or now). The writer stays usable and must still be
  * freed. Pool memory lives as long as the pool. */
 char *lfs_json_writer_take_pool(struct lfs_json_writer *w, struct st_h2o_mem_pool_t *pool,

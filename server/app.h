@@ -38,6 +38,7 @@ struct lfs_settings {
     int metrics_port;
     bool debug;
     struct lfs_proxy_fix proxy_fix;
+    bool activity_log_grants; /* also a line per object granted in a batch (default: counts) */
 };
 
 struct lfs_app {

@@ -217,3 +217,33 @@ void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid
         field_str(&l, "message", message, FIELD_MESSAGE);
     finish(r, &l);
 }
+
+static void count(struct line *l, const char *key_lit, size_t key_len, uint64_t v)
+{
+    raw(l, key_lit, key_len);
+    number(l, v);
+}
+
+#define COUNT(l, lit, v) count((l), (lit), sizeof(lit) - 1, (v))
+
+void lfs_log_batch(struct lfs_request *r, const char *operation,
+                   const struct lfs_log_batch_counts *c)
+{
+    if (!r->app->settings.activity_log)
+        return;
+    struct line l;
+    start(&l, r, "ActivityLog");
+    RAW(&l, ",\"action\":\"batch\"");
+    field_str(&l, "operation", operation, FIELD_SHORT);
+    RAW(&l, ",\"result\":\"answered\"");
+    identity(&l, r);
+    field_str(&l, "org_path", r->route.org_path, FIELD_PATH);
+    field_str(&l, "repo", r->route.repo, FIELD_NAME);
+    COUNT(&l, ",\"objects\":", c->objects);
+    COUNT(&l, ",\"bytes\":", c->bytes);
+    COUNT(&l, ",\"granted\":", c->granted);
+    COUNT(&l, ",\"granted_bytes\":", c->granted_bytes);
+    COUNT(&l, ",\"present\":", c->present);
+    COUNT(&l, ",\"errors\":", c->errors);
+    finish(r, &l);
+}

@@ -17,6 +17,18 @@ void lfs_log_access(struct lfs_request *r, double seconds);
 void lfs_log_activity(struct lfs_request *r, const char *action, const char *oid, int64_t size,
                       const char *result, const char *message);
 
+/* What one batch answer held: objects asked for, the sum of their sizes, objects given
+ * actions (and their bytes), objects needing none (already stored) and per-object errors. */
+struct lfs_log_batch_counts {
+    uint64_t objects, bytes, granted, granted_bytes, present, errors;
+};
+
+/* Writes the one activity-log line of a batch answer (when SERVER.activity_log is on):
+ * operation ("upload" or "download"), who, which repository and the counts. Per-object lines
+ * are the caller's (lfs_log_activity). Any thread serving the request may call it. */
+void lfs_log_batch(struct lfs_request *r, const char *operation,
+                   const struct lfs_log_batch_counts *c);
+
 /* Writes the calling thread's pending lines now. A worker calls it when its loop stops. */
 void lfs_logs_thread_flush(void);
 

@@ -172,6 +172,10 @@ static void on_download_open(void *arg, struct lfs_storage_stream *stream,
         lfs_http_send_lfs_error(r, err);
         return;
     }
+    /* The bytes leave through this server: the download itself is the record auditors want
+     * (a batch only offered it). A range says which part. */
+    lfs_log_activity(r, "download", r->route.oid, (int64_t)ds->length,
+                     ds->status == 206 ? "served part" : "served", NULL);
     req->res.status = ds->status;
     req->res.reason = ds->status == 206 ? "Partial Content" : "OK";
     req->res.content_length = ds->length;

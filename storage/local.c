@@ -4,13 +4,17 @@
  * directory (same filesystem), hashed while it is written, and renamed into place only after
  * its SHA-256 matches the oid and it has been synced: readers never see a partial object.
  * Work is done on the loop thread in slices, spaced by the thread's slice timer
- * (storage/remote.h), so one large upload does not stall the others. */
+ * (storage/remote.h), so one large upload does not stall the others. A large body is hashed
+ * by a helper thread of its own while the loop thread writes it: the two overlap instead of
+ * adding up (SHA-256 of 1 GiB is ~0.7 s of CPU, writing it ~1.2 s of system time). */
 #include "storage/storage.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,9 @@
 /* Bytes written and hashed per write(2), and per turn of the event loop. */
 #define LOCAL_WRITE_CHUNK (1u << 20)
 #define LOCAL_SLICE (8u << 20)
+/* Bodies from this size on are hashed on a helper thread (below, starting a thread costs more
+ * than it saves). */
+#define LOCAL_HASHER_MIN (8u << 20)
 
 struct lfs_storage_local {
     struct lfs_storage base;
@@ -144,12 +151,65 @@ static void local_stat(struct lfs_storage *storage, struct lfs_io *io,
     }
 }
 
+/* A helper thread hashing a body that the loop thread writes meanwhile. The body is
+ * read-only while both run; the loop thread joins the helper before the body or md can go
+ * (at the end of the writes, or at once with `stop` set when the request goes away). */
+struct put_hasher {
+    pthread_t thread;
+    const char *base;
+    size_t len;
+    EVP_MD_CTX *md;
+    atomic_bool stop; /* loop thread -> helper: give up */
+    atomic_bool done; /* helper -> loop thread: md has seen the whole body (or it stopped) */
+};
+
+static void *hasher_main(void *arg)
+{
+    struct put_hasher *h = arg;
+    for (size_t off = 0; off < h->len && !atomic_load(&h->stop); off += LOCAL_WRITE_CHUNK) {
+        size_t n = h->len - off < LOCAL_WRITE_CHUNK ? h->len - off : LOCAL_WRITE_CHUNK;
+        EVP_DigestUpdate(h->md, h->base + off, n);
+    }
+    atomic_store(&h->done, true);
+    return NULL;
+}
+
+/* Starts hashing body into md on a helper thread. Returns the hasher (the caller joins it
+ * with hasher_join), or NULL when no thread could be started: the caller then hashes as it
+ * writes. Loop thread. */
+static struct put_hasher *hasher_start(h2o_iovec_t body, EVP_MD_CTX *md)
+{
+    struct put_hasher *h = malloc(sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    h->base = body.base;
+    h->len = body.len;
+    h->md = md;
+    atomic_init(&h->stop, false);
+    atomic_init(&h->done, false);
+    if (pthread_create(&h->thread, NULL, hasher_main, h) != 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+/* Stops (when stop) and joins the helper, and frees it. Loop thread. */
+static void hasher_join(struct put_hasher *h, bool stop)
+{
+    if (stop)
+        atomic_store(&h->stop, true);
+    pthread_join(h->thread, NULL);
+    free(h);
+}
+
 /* One upload in progress. Owned by the request pool: dispose() removes the temporary file
  * if the request goes away before the upload finished. */
 struct local_put {
     h2o_timeout_entry_t slice;
     h2o_context_t *ctx;
     EVP_MD_CTX *md;
+    struct put_hasher *hasher; /* NULL: the loop thread hashes as it writes */
     int fd;
     bool tmp_exists;
     h2o_iovec_t body;
@@ -165,6 +225,9 @@ static void put_release(struct local_put *put)
 {
     if (h2o_timeout_is_linked(&put->slice))
         h2o_timeout_unlink(&put->slice);
+    if (put->hasher != NULL) /* before md is freed and the body goes with the request */
+        hasher_join(put->hasher, true);
+    put->hasher = NULL;
     if (put->fd >= 0)
         close(put->fd);
     put->fd = -1;
@@ -224,7 +287,20 @@ static void put_commit(struct local_put *put)
     put_finish(put, NULL);
 }
 
-/* Writes and hashes up to LOCAL_SLICE bytes, then yields to the loop. */
+/* All is written: waits (a slice timer at a time) for the helper to finish hashing. */
+static void put_wait_hash(h2o_timeout_entry_t *entry)
+{
+    struct local_put *put = H2O_STRUCT_FROM_MEMBER(struct local_put, slice, entry);
+    if (!atomic_load(&put->hasher->done)) {
+        h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
+        return;
+    }
+    hasher_join(put->hasher, false);
+    put->hasher = NULL;
+    put_commit(put);
+}
+
+/* Writes (and hashes, without a helper) up to LOCAL_SLICE bytes, then yields to the loop. */
 static void put_slice(h2o_timeout_entry_t *entry)
 {
     struct local_put *put = H2O_STRUCT_FROM_MEMBER(struct local_put, slice, entry);
@@ -245,13 +321,19 @@ static void put_slice(h2o_timeout_entry_t *entry)
             put_finish(put, &err);
             return;
         }
-        EVP_DigestUpdate(put->md, put->body.base + put->done, (size_t)w);
+        if (put->hasher == NULL)
+            EVP_DigestUpdate(put->md, put->body.base + put->done, (size_t)w);
         /* Start write-back now so the final fdatasync has little left to wait for. */
         sync_file_range(put->fd, (off_t)put->done, w, SYNC_FILE_RANGE_WRITE);
         put->done += (size_t)w;
     }
     if (put->done < put->body.len) {
         h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
+        return;
+    }
+    if (put->hasher != NULL) {
+        put->slice.cb = put_wait_hash;
+        put_wait_hash(&put->slice);
         return;
     }
     put_commit(put);
@@ -295,6 +377,8 @@ static void local_put(struct lfs_storage *storage, struct lfs_io *io,
         put_finish(put, &err);
         return;
     }
+    if (body.len >= LOCAL_HASHER_MIN)
+        put->hasher = hasher_start(body, put->md);
     put_slice(&put->slice);
 }
 

@@ -81,10 +81,39 @@ test_access_and_activity_logs() {
     # an action token used for another object: denied
     http GET "${href/$oid/$(printf 'c%.0s' {1..64})}"
     assert_status 401 403
+    # 100 objects offered for upload, none stored, one with an invalid oid: the default log
+    # holds one batch line and the refusal, not a line per object offered
+    python3 - >"$E2E_TMP/b100.json" <<'PY'
+import hashlib, json
+objs = [{"oid": hashlib.sha256(b"ops log %d" % i).hexdigest(), "size": 1000 + i} for i in range(99)]
+objs.append({"oid": "not-an-oid", "size": 5})
+print(json.dumps({"operation": "upload", "transfers": ["basic"], "objects": objs}))
+PY
+    lfs_post "$base/objects/batch" "@$E2E_TMP/b100.json"
+    assert_status 200
+    local bid
+    bid=$(http_header x-request-id)
     stop_lfsgate
-    python3 - "$LFSGATE_LOG" "$oid" <<'PY' || fail "log lines: see above"
+    python3 - "$LFSGATE_LOG" "$oid" "$bid" <<'PY' || fail "log lines: see above"
 import json, sys
-log, oid = sys.argv[1], sys.argv[2]
+log, oid, bid = sys.argv[1], sys.argv[2], sys.argv[3]
+big = [line for line in open(log, encoding="utf-8")
+       if line.startswith("{") and '"ActivityLog"' in line and json.loads(line)["request_id"] == bid]
+recs = [json.loads(line) for line in big]
+batch = [r for r in recs if r["action"] == "batch"]
+refused = [r for r in recs if r["result"] == "refused"]
+if len(batch) != 1 or len(refused) != 1 or len(recs) != 2:
+    print("activity lines of the 100-object batch:", recs); sys.exit(1)
+b = batch[0]
+want = {"operation": "upload", "objects": 100, "granted": 99, "present": 0, "errors": 1,
+        "bytes": sum(1000 + i for i in range(99)) + 5, "org_path": "org", "repo": "repo"}
+if any(b.get(k) != v for k, v in want.items()):
+    print("batch line:", b, "expected:", want); sys.exit(1)
+if refused[0]["action"] != "upload" or "invalid oid" not in refused[0]["message"]:
+    print("refusal line:", refused[0]); sys.exit(1)
+size = sum(len(line.encode()) for line in big)
+if size > 1024:
+    print("activity log of a 100-object batch is %d bytes, more than 1 KiB" % size); sys.exit(1)
 access, activity, bad = [], [], []
 for line in open(log, encoding="utf-8"):
     if not line.startswith("{"):
@@ -99,10 +128,18 @@ for line in open(log, encoding="utf-8"):
         print("a token reached the log:", line.strip()); sys.exit(1)
 if bad:
     print("lines that are not JSON:", bad); sys.exit(1)
-need = {("upload", "granted"), ("store", "stored"), ("verify", "verified"), ("download", "granted"), ("access", "denied")}
+need = {("batch", "answered"), ("store", "stored"), ("verify", "verified"), ("download", "served"), ("access", "denied")}
 seen = {(r.get("action"), r.get("result")) for r in activity if r.get("_type") == "ActivityLog"}
 if not need <= seen:
     print("missing activity records:", need - seen, "seen:", seen); sys.exit(1)
+if ("upload", "granted") in seen or ("download", "granted") in seen:
+    print("a line per object granted without SERVER.log_grants:", seen); sys.exit(1)
+ops = {r.get("operation") for r in activity if r["action"] == "batch"}
+if ops != {"upload", "download"}:
+    print("batch lines for operations", ops); sys.exit(1)
+served = [r for r in activity if r["action"] == "download"]
+if served[0]["oid"] != oid or served[0]["size"] != 5000 or served[0]["sub"] is None:
+    print("download line:", served[0]); sys.exit(1)
 for r in activity:
     for k in ("time", "request_id", "sub", "org_path", "repo"):
         if k not in r:
@@ -115,6 +152,26 @@ if not gets or "?" in gets[0]["path"] or gets[0]["status"] != 200 or gets[0]["by
 ids = [r["request_id"] for r in access]
 if len(ids) != len(set(ids)):
     print("request ids repeat"); sys.exit(1)
+PY
+}
+
+test_activity_log_grants() {
+    local base oid
+    ops_config "SERVER: {log_grants: true}"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    oid=$(printf 'e%.0s' {1..64})
+    lfs_batch "$base" upload "$oid" 7
+    assert_status 200
+    stop_lfsgate
+    python3 - "$LFSGATE_LOG" "$oid" <<'PY' || fail "grant lines: see above"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1], encoding="utf-8") if '"ActivityLog"' in l]
+grants = [r for r in recs if (r["action"], r["result"]) == ("upload", "granted")]
+if len(grants) != 1 or grants[0]["oid"] != sys.argv[2] or grants[0]["size"] != 7:
+    print("grant lines with SERVER.log_grants: true:", recs); sys.exit(1)
+if not any(r["action"] == "batch" for r in recs):
+    print("no batch line:", recs); sys.exit(1)
 PY
 }
 
@@ -175,6 +232,7 @@ test_sigterm_finishes_upload() {
 run_test health_ready_metrics test_health_ready_metrics
 run_test metrics_listener test_metrics_listener
 run_test access_and_activity_logs test_access_and_activity_logs
+run_test activity_log_grants test_activity_log_grants
 run_test sighup_reload test_sighup_reload
 run_test sigterm_finishes_upload test_sigterm_finishes_upload
 e2e_finish

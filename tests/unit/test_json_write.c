@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <h2o/memory.h>
 #include <jansson.h>
 
 #include "common/error.h"
@@ -223,6 +224,47 @@ static void test_utf8_char_len(void **state)
     assert_int_equal(lfs_utf8_char_len((const unsigned char *)"\xe2\x28\xa1", 3), 0);
 }
 
+/* A pool writer sized for its text hands that very block over; one that outgrows its size
+ * grows in the pool and keeps every byte; lfs_json_writer_take still gives malloc memory. */
+static void test_pool_writer(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_json_writer w;
+    lfs_json_writer_init_pool(&w, &pool, 8192);
+    const char *first = w.buf;
+    lfs_json_begin_array(&w);
+    for (int i = 0; i < 500; i++) /* 6.5 KB */
+        lfs_json_cstring(&w, "0123456789");
+    lfs_json_end_array(&w);
+    size_t len = 0;
+    char *text = lfs_json_writer_take_pool(&w, &pool, &len);
+    assert_ptr_equal(text, first);
+    assert_int_equal(len, strlen(text));
+    assert_int_equal(len, 2 + 500 * 13 - 1); /* "0123456789", */
+    lfs_json_writer_free(&w);
+
+    lfs_json_writer_init_pool(&w, &pool, 2048); /* too small: grows */
+    lfs_json_begin_array(&w);
+    for (int i = 0; i < 500; i++)
+        lfs_json_int(&w, i);
+    lfs_json_end_array(&w);
+    text = lfs_json_writer_take_pool(&w, &pool, &len);
+    json_t *parsed = json_loadb(text, len, 0, NULL);
+    assert_non_null(parsed);
+    assert_int_equal(json_array_size(parsed), 500);
+    assert_int_equal(json_integer_value(json_array_get(parsed, 499)), 499);
+    json_decref(parsed);
+    char *own = lfs_json_writer_take(&w, &len); /* a copy the caller frees */
+    assert_non_null(own);
+    assert_ptr_not_equal(own, text);
+    assert_string_equal(own, text);
+    free(own);
+    lfs_json_writer_free(&w);
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_printable),
         cmocka_unit_test(test_utf8_char_len),
         cmocka_unit_test(test_error_message_cut_on_boundary),
+        cmocka_unit_test(test_pool_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
