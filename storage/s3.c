@@ -1,11 +1,12 @@
 /* Amazon S3 and S3-compatible stores (giftless.storage.amazon_s3:AmazonS3Storage; MinIO, Ceph
  * RGW, R2, Wasabi through `endpoint`): objects live in one bucket under
  * "[path_prefix/]<org_path>/<repo>/<oid>", giftless's layout. Every request is signed with
- * AWS Signature Version 4 (storage/s3_sign.c) from an access key found at startup, in the
- * order of the AWS default chain as far as it is built: the AWS_* environment variables, then
- * the shared credentials file. basic_external hands the clients presigned PUT/GET URLs (the PUT
- * signs x-amz-checksum-sha256, the oid in base64, so S3 refuses a body with another SHA-256);
- * existence and size are HEADs with header authorization sent through the event-loop HTTP
+ * AWS Signature Version 4 (storage/s3_sign.c) with the keys of the AWS default chain
+ * (storage/s3_creds.c): long-term keys found at startup, or temporary ones (web identity,
+ * container, IMDS) that may have to be waited for, so signing is asynchronous everywhere: a
+ * request never signs with expired keys. basic_external hands the clients presigned PUT/GET URLs
+ * (the PUT signs x-amz-checksum-sha256, the oid in base64, so S3 refuses a body with another
+ * SHA-256); existence and size are HEADs with header authorization sent through the event-loop HTTP
  * client, one per object, all at once; basic_streaming uploads are hashed first and sent as one
  * PUT whose payload hash is the verified oid, and downloads are ranged GETs streamed through
  * storage/remote.c's bounded buffer. All request-scoped state is owned by the request pool. */
@@ -24,6 +25,7 @@
 #include "storage/azure_sign.h"
 #include "storage/http_client.h"
 #include "storage/remote.h"
+#include "storage/s3_creds.h"
 #include "storage/s3_sign.h"
 
 #define S3_STORE "s3 storage"
@@ -31,8 +33,6 @@
 #define S3_DEFAULT_TIMEOUT_S 20
 /* Largest object one PUT may create (S3's limit; larger ones need a multipart upload). */
 #define S3_PUT_MAX (5ull << 30)
-/* Longest shared credentials file we read. */
-#define S3_MAX_CREDENTIALS_FILE (1 << 20)
 
 struct lfs_storage_s3 {
     struct lfs_storage base;
@@ -44,11 +44,7 @@ struct lfs_storage_s3 {
     bool virtual_style;
     bool checksum; /* sign x-amz-checksum-sha256 into presigned uploads */
     long timeout_ms;
-    /* The access key; immutable after create, so any thread signs with it. */
-    char access_key_id[128];
-    char secret_access_key[128];
-    char session_token[2048];
-    const char *source; /* where the key came from, for the startup log */
+    struct lfs_s3_creds *creds; /* the keys, or where temporary ones come from */
 };
 
 /* ---- configuration ---- */
@@ -110,116 +106,9 @@ static int parse_endpoint(struct lfs_storage_s3 *st, const char *endpoint)
     return 0;
 }
 
-/* Copies src into a fixed field; false when it does not fit. */
-static bool set_field(char *dst, size_t cap, const char *src)
-{
-    size_t n = strlen(src);
-    if (n >= cap)
-        return false;
-    memcpy(dst, src, n + 1);
-    return true;
-}
-
-/* Reads the shared credentials file: 1 with the profile's keys in st, 0 when there is no
- * file or no such profile (what was looked for goes into `tried`), -1 with err. */
-static int credentials_from_file(struct lfs_storage_s3 *st, char *tried, size_t tried_size,
-                                 struct lfs_error *err)
-{
-    const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
-    const char *profile = getenv("AWS_PROFILE");
-    char home_file[1024];
-    if (profile == NULL || profile[0] == '\0')
-        profile = "default";
-    if (file == NULL || file[0] == '\0') {
-        const char *home = getenv("HOME");
-        if (home == NULL || home[0] == '\0') {
-            snprintf(tried, tried_size, "the shared credentials file (HOME is not set)");
-            return 0;
-        }
-        snprintf(home_file, sizeof(home_file), "%s/.aws/credentials", home);
-        file = home_file;
-    }
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        snprintf(tried, tried_size, "the shared credentials file \"%s\" (%s)", file,
-                 strerror(errno));
-        return 0;
-    }
-    char *text = malloc(S3_MAX_CREDENTIALS_FILE + 1);
-    size_t n = text != NULL ? fread(text, 1, S3_MAX_CREDENTIALS_FILE + 1, f) : 0;
-    bool bad = ferror(f) != 0 || n > S3_MAX_CREDENTIALS_FILE;
-    fclose(f);
-    if (text == NULL || bad) {
-        free(text);
-        return lfs_error_set(err, 500, "cannot read the shared credentials file \"%s\"%s", file,
-                             n > S3_MAX_CREDENTIALS_FILE ? " (larger than 1 MiB)" : "");
-    }
-    struct lfs_s3_profile p;
-    int rc = lfs_s3_profile_parse(text, n, profile, &p, err);
-    OPENSSL_cleanse(text, n);
-    free(text);
-    if (rc < 0)
-        return lfs_error_prefix(err, "shared credentials file \"%s\": ", file);
-    if (rc == 0) {
-        snprintf(tried, tried_size, "the shared credentials file \"%s\" (no profile \"%s\")", file,
-                 profile);
-        return 0;
-    }
-    bool fits =
-        set_field(st->access_key_id, sizeof(st->access_key_id), p.access_key_id) &&
-        set_field(st->secret_access_key, sizeof(st->secret_access_key), p.secret_access_key) &&
-        set_field(st->session_token, sizeof(st->session_token), p.session_token);
-    OPENSSL_cleanse(&p, sizeof(p));
-    if (!fits)
-        return lfs_error_set(err, 500, "shared credentials file \"%s\": a key is too long", file);
-    st->source = "the shared credentials file";
-    return 1;
-}
-
-/* The AWS default credential chain, as far as lfsgate builds it: 1. AWS_ACCESS_KEY_ID /
- * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, 2. the shared credentials file. Sources that are
- * not built (web identity, container and instance credentials) are named in the error when
- * nothing was found, so lfsgate never starts without a key and never sends an unsigned
- * request. Returns 0 or -1 with err (the caller prefixes the option path). Main thread. */
-static int load_credentials(struct lfs_storage_s3 *st, struct lfs_error *err)
-{
-    const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
-    const char *token = getenv("AWS_SESSION_TOKEN");
-    bool has_id = id != NULL && id[0] != '\0', has_secret = secret != NULL && secret[0] != '\0';
-    if (has_id != has_secret)
-        return lfs_error_set(err, 500, "%s is set but %s is not: set both, or neither",
-                             has_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                             has_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-    if (has_id) {
-        if (!set_field(st->access_key_id, sizeof(st->access_key_id), id) ||
-            !set_field(st->secret_access_key, sizeof(st->secret_access_key), secret) ||
-            !set_field(st->session_token, sizeof(st->session_token), token != NULL ? token : ""))
-            return lfs_error_set(err, 500, "an AWS_* credential variable is too long");
-        st->source = "the environment";
-        return 0;
-    }
-    char tried[1200];
-    int rc = credentials_from_file(st, tried, sizeof(tried), err);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    const char *web = getenv("AWS_WEB_IDENTITY_TOKEN_FILE");
-    bool has_web = web != NULL && web[0] != '\0';
-    return lfs_error_set(
-        err, 500,
-        "no AWS credentials found; tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (not set) and "
-        "%s; %s; container and instance credentials (AWS_CONTAINER_CREDENTIALS_*_URI, IMDS) are "
-        "not supported yet either: give an access key through the environment or the shared "
-        "credentials file",
-        tried,
-        has_web ? "AWS_WEB_IDENTITY_TOKEN_FILE is set, but web identity (STS "
-                  "AssumeRoleWithWebIdentity) is not supported yet"
-                : "web identity (AWS_WEB_IDENTITY_TOKEN_FILE) is not supported yet");
-}
-
 static void s3_free(struct lfs_storage_s3 *st)
 {
-    OPENSSL_cleanse(st->secret_access_key, sizeof(st->secret_access_key));
-    OPENSSL_cleanse(st->session_token, sizeof(st->session_token));
+    lfs_s3_creds_free(st->creds);
     free(st->bucket);
     free(st->prefix);
     free(st->region);
@@ -233,10 +122,10 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
 {
     if (lfs_http_client_load(path, err) < 0)
         return -1;
-    static const char *const keys[] = {
-        "bucket_name",      "path_prefix",     "endpoint",        "region",
-        "addressing_style", "request_timeout", "checksum_sha256", NULL};
-    const char *bucket, *prefix, *endpoint, *region, *style;
+    static const char *const keys[] = {"bucket_name",     "path_prefix",      "endpoint",
+                                       "region",          "addressing_style", "request_timeout",
+                                       "checksum_sha256", "sts_endpoint",     NULL};
+    const char *bucket, *prefix, *endpoint, *region, *style, *sts_endpoint;
     const char *env_region = getenv("AWS_REGION");
     if (env_region == NULL || env_region[0] == '\0')
         env_region = getenv("AWS_DEFAULT_REGION");
@@ -253,7 +142,8 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
         lfs_config_get_string(options, path, "addressing_style", NULL, &style, err) < 0 ||
         lfs_config_get_int(options, path, "request_timeout", S3_DEFAULT_TIMEOUT_S, 1, 3600,
                            &timeout, err) < 0 ||
-        lfs_config_get_bool(options, path, "checksum_sha256", true, &checksum, err) < 0)
+        lfs_config_get_bool(options, path, "checksum_sha256", true, &checksum, err) < 0 ||
+        lfs_config_get_string(options, path, "sts_endpoint", NULL, &sts_endpoint, err) < 0)
         return -1;
     if (bucket == NULL || bucket[0] == '\0')
         return lfs_error_set(err, 500, "config: %s: required key is missing",
@@ -304,14 +194,15 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
                              lfs_config_path(kpath, sizeof(kpath), path, "endpoint"),
                              endpoint != NULL ? endpoint : aws);
     }
-    if (load_credentials(st, err) < 0) {
+    if (lfs_s3_creds_load(st->region, sts_endpoint, &st->creds, err) < 0) {
         lfs_error_prefix(err, "config: %s: ", path);
         s3_free(st);
         return -1;
     }
     lfs_log(LFS_LOG_INFO, S3_STORE ": bucket \"%s\"%s%s at %s (%s style, region %s), key from %s",
             st->bucket, st->prefix[0] ? " under " : "", st->prefix, st->base_url,
-            st->virtual_style ? "virtual-hosted" : "path", st->region, st->source);
+            st->virtual_style ? "virtual-hosted" : "path", st->region,
+            lfs_s3_creds_source(st->creds));
     *out = &st->base;
     return 0;
 }
@@ -342,18 +233,14 @@ static const char *object_path(const struct lfs_storage_s3 *st, const struct lfs
     return b.buf;
 }
 
-/* Signs a request for `path`: presigned when expires > 0, header authorization otherwise. */
-static int sign_path(const struct lfs_storage_s3 *st, const char *method, const char *path,
-                     const struct lfs_s3_param *headers, size_t nheaders,
-                     const struct lfs_s3_param *query, size_t nquery, const char *payload_hash,
-                     time_t now, long expires, h2o_mem_pool_t *pool, struct lfs_s3_signed *out,
-                     struct lfs_error *err)
+/* Signs a request for `path` with cred: presigned when expires > 0, header authorization
+ * otherwise. */
+static int sign_path(const struct lfs_storage_s3 *st, const struct lfs_s3_credentials *cred,
+                     const char *method, const char *path, const struct lfs_s3_param *headers,
+                     size_t nheaders, const struct lfs_s3_param *query, size_t nquery,
+                     const char *payload_hash, time_t now, long expires, h2o_mem_pool_t *pool,
+                     struct lfs_s3_signed *out, struct lfs_error *err)
 {
-    struct lfs_s3_credentials cred = {
-        .access_key_id = st->access_key_id,
-        .secret_access_key = st->secret_access_key,
-        .session_token = st->session_token[0] != '\0' ? st->session_token : NULL,
-    };
     struct lfs_s3_sign_input in = {
         .method = method,
         .host = st->host,
@@ -369,7 +256,7 @@ static int sign_path(const struct lfs_storage_s3 *st, const char *method, const 
         .now = now,
         .expires = expires,
     };
-    return lfs_s3_sign(&cred, &in, pool, out, err);
+    return lfs_s3_sign(cred, &in, pool, out, err);
 }
 
 /* "<base_url><encoded path>[?<query>]" in the pool. */
@@ -389,11 +276,10 @@ static const char *signed_url(const struct lfs_storage_s3 *st, const struct lfs_
 
 /* ---- sign: presigned URLs for the clients ---- */
 
-static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key *key,
-                       const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                       struct lfs_storage_request *out, struct lfs_error *err)
+static int s3_sign_url(struct lfs_storage_s3 *st, const struct lfs_s3_credentials *cred,
+                       const struct lfs_object_key *key, const struct lfs_sign_request *request,
+                       h2o_mem_pool_t *pool, struct lfs_storage_request *out, struct lfs_error *err)
 {
-    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
     const char *path = object_path(st, key, pool, err);
     if (path == NULL)
         return -1;
@@ -412,8 +298,8 @@ static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key 
                 "response-content-disposition",
                 lfs_content_disposition(request->filename, request->disposition,
                                         LFS_DISPOSITION_FULL, pool)};
-        if (sign_path(st, "GET", path, NULL, 0, params, n, LFS_S3_UNSIGNED_PAYLOAD, request->now,
-                      lifetime, pool, &s, err) < 0)
+        if (sign_path(st, cred, "GET", path, NULL, 0, params, n, LFS_S3_UNSIGNED_PAYLOAD,
+                      request->now, lifetime, pool, &s, err) < 0)
             return -1;
         out->href = signed_url(st, &s, pool);
         return 0;
@@ -434,7 +320,7 @@ static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key 
     }
     if (request->content_type != NULL)
         params[n++] = (struct lfs_s3_param){"Content-Type", request->content_type};
-    if (sign_path(st, "PUT", path, params, n, NULL, 0, LFS_S3_UNSIGNED_PAYLOAD, request->now,
+    if (sign_path(st, cred, "PUT", path, params, n, NULL, 0, LFS_S3_UNSIGNED_PAYLOAD, request->now,
                   lifetime, pool, &s, err) < 0)
         return -1;
     out->href = signed_url(st, &s, pool);
@@ -450,14 +336,43 @@ static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key 
     return 0;
 }
 
+/* A URL waiting for the keys, in the request pool (the key and request are copied: the
+ * caller's may not outlive the call). */
+struct s3_sign_wait {
+    struct lfs_storage_s3 *st;
+    h2o_mem_pool_t *pool;
+    struct lfs_object_key key;
+    struct lfs_sign_request request;
+    lfs_storage_sign_cb cb;
+    void *arg;
+};
+
+static void sign_with_keys(void *arg, const struct lfs_s3_credentials *cred,
+                           const struct lfs_error *err)
+{
+    struct s3_sign_wait *w = arg;
+    if (cred == NULL) {
+        w->cb(w->arg, NULL, err);
+        return;
+    }
+    struct lfs_storage_request out;
+    struct lfs_error e = {0};
+    int rc = s3_sign_url(w->st, cred, &w->key, &w->request, w->pool, &out, &e);
+    lfs_storage_sign_now(rc, &out, &e, w->cb, w->arg);
+}
+
 static void s3_sign(struct lfs_storage *storage, struct lfs_io *io,
                     const struct lfs_object_key *key, const struct lfs_sign_request *request,
                     lfs_storage_sign_cb cb, void *arg)
 {
-    struct lfs_storage_request out;
-    struct lfs_error err = {0};
-    int rc = s3_sign_url(storage, key, request, io->pool, &out, &err);
-    lfs_storage_sign_now(rc, &out, &err, cb, arg);
+    struct s3_sign_wait *w = h2o_mem_alloc_pool(io->pool, sizeof(*w));
+    *w = (struct s3_sign_wait){.st = (struct lfs_storage_s3 *)storage,
+                               .pool = io->pool,
+                               .key = *key,
+                               .request = *request,
+                               .cb = cb,
+                               .arg = arg};
+    lfs_s3_creds_get(w->st->creds, io, sign_with_keys, w);
 }
 
 /* ---- lfsgate's own calls: header authorization ---- */
@@ -471,26 +386,40 @@ struct s3_call {
     h2o_iovec_t body;
     long timeout_ms;
     int (*on_data)(void *arg, long status, const char *data, size_t len);
+    /* A download: handed the HTTP call once it starts (lfs_storage_http_stream_started). */
+    struct lfs_storage_http_stream *stream;
 };
 
-/* Signs and starts `c`. Returns what lfs_http_fetch returns (NULL after calling cb). */
-static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *io,
-                                      const struct s3_call *c, lfs_http_cb cb, void *arg)
+/* A call waiting for the keys, in the request pool. */
+struct s3_fetch_wait {
+    struct lfs_storage_s3 *st;
+    struct lfs_io io;
+    struct s3_call c;
+    lfs_http_cb cb;
+    void *arg;
+};
+
+/* Signs the call with cred and starts it. */
+static void fetch_with_keys(void *arg, const struct lfs_s3_credentials *cred,
+                            const struct lfs_error *err)
 {
-    struct lfs_s3_param range = {"Range", c->range};
+    struct s3_fetch_wait *w = arg;
+    struct lfs_storage_s3 *st = w->st;
+    const struct s3_call *c = &w->c;
+    struct lfs_s3_signed s;
+    struct lfs_error e = {0};
     /* x-amz-content-sha256 is signed and sent on every call: S3 wants it. */
     const char *payload = c->payload_hash != NULL ? c->payload_hash : LFS_S3_EMPTY_SHA256;
-    struct lfs_s3_signed s;
-    struct lfs_error err = {0};
-    if (sign_path(st, c->method, c->path, &range, c->range != NULL ? 1 : 0, NULL, 0, payload,
-                  time(NULL), 0, io->pool, &s, &err) < 0) {
+    struct lfs_s3_param range = {"Range", c->range};
+    if (cred == NULL || sign_path(st, cred, c->method, c->path, &range, c->range != NULL ? 1 : 0,
+                                  NULL, 0, payload, time(NULL), 0, w->io.pool, &s, &e) < 0) {
         struct lfs_http_response response = {.content_length = -1, .body = h2o_iovec_init("", 0)};
-        cb(arg, &response, &err);
-        return NULL;
+        w->cb(w->arg, &response, cred == NULL ? err : &e);
+        return;
     }
     struct lfs_http_request req = {
         .method = c->method,
-        .url = signed_url(st, &s, io->pool),
+        .url = signed_url(st, &s, w->io.pool),
         .body = c->body,
         .timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : st->timeout_ms,
         .store = S3_STORE,
@@ -501,7 +430,7 @@ static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *
         {"Authorization: ", s.authorization},
         {"x-amz-date: ", s.amz_date},
         {"x-amz-content-sha256: ", payload},
-        {"x-amz-security-token: ", st->session_token[0] != '\0' ? st->session_token : NULL},
+        {"x-amz-security-token: ", cred->session_token},
         {"Range: ", c->range},
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -509,12 +438,26 @@ static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *
         if (v == NULL)
             continue;
         size_t len = strlen(lines[i][0]) + strlen(v) + 1;
-        char *line = h2o_mem_alloc_pool(io->pool, len);
+        char *line = h2o_mem_alloc_pool(w->io.pool, len);
         snprintf(line, len, "%s%s", lines[i][0], v);
         req.headers[n++] = line;
     }
     req.headers[n] = NULL;
-    return lfs_http_fetch(io, &req, cb, arg);
+    struct lfs_storage_http_stream *stream = c->stream;
+    struct lfs_http_call *call = lfs_http_fetch(&w->io, &req, w->cb, w->arg);
+    if (stream != NULL)
+        lfs_storage_http_stream_started(stream, call);
+}
+
+/* Gets the keys (at once, or once temporary ones arrive), signs `c` and starts it; cb gets
+ * the answer, or the error of the keys or of signing. Everything `c` points to must live in
+ * io->pool. */
+static void s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *io, const struct s3_call *c,
+                     lfs_http_cb cb, void *arg)
+{
+    struct s3_fetch_wait *w = h2o_mem_alloc_pool(io->pool, sizeof(*w));
+    *w = (struct s3_fetch_wait){.st = st, .io = *io, .c = *c, .cb = cb, .arg = arg};
+    lfs_s3_creds_get(st->creds, io, fetch_with_keys, w);
 }
 
 /* err for an answer of the store that is neither success nor an expected 404 (an
@@ -657,8 +600,9 @@ static void s3_open(struct lfs_storage *storage, struct lfs_io *io,
         .range = lfs_storage_http_stream_range(s),
         .timeout_ms = lfs_storage_http_stream_timeout_ms(s),
         .on_data = lfs_storage_http_stream_on_data,
+        .stream = s,
     };
-    lfs_storage_http_stream_started(s, s3_fetch(st, io, &c, lfs_storage_http_stream_on_done, s));
+    s3_fetch(st, io, &c, lfs_storage_http_stream_on_done, s);
 }
 
 const struct lfs_storage_ops lfs_storage_s3_ops = {

@@ -19,12 +19,17 @@ refuses:
   - x-amz-* headers that are not signed (403 AccessDenied);
   - with --session-token (temporary keys): a request without that X-Amz-Security-Token (403
     InvalidToken);
+  - with --sts-master: besides its key pair, the temporary keys aws_creds_fake.py issues with
+    the same master secret (key ids "ASIA..."), each only with its own X-Amz-Security-Token
+    (403 InvalidToken) and only until it expires (400 ExpiredToken, counted as
+    "expired_token" in /_fake/stats);
   - a body whose SHA-256 differs from a signed x-amz-content-sha256 (400
     XAmzContentSHA256Mismatch) or from x-amz-checksum-sha256 (400 BadDigest): nothing is
     stored then.
 response-content-disposition in a signed GET becomes the Content-Disposition header.
 
-Usage: s3_fake.py --access-key ID --secret-key SECRET [--session-token T] --bucket NAME...
+Usage: s3_fake.py --access-key ID --secret-key SECRET [--session-token T] [--sts-master M]
+                  --bucket NAME...
                   [--region us-east-1] [--host 127.0.0.1] [--port 0] [--latency-ms N] [--quiet]
 Prints the port it listens on as the first line of stdout. Extra, not S3 (no auth):
 GET /_fake/objects lists {"<bucket>/<key>": size}, GET /_fake/object/<bucket>/<key> returns an
@@ -43,6 +48,7 @@ import time
 from urllib.parse import quote, unquote
 from xml.sax.saxutils import escape
 
+import aws_creds_fake
 import gcs_fake
 from gcs_fake import Handler as GcsHandler
 from gcs_fake import Refused, canonical_value, enc, parse_range
@@ -54,7 +60,8 @@ UNSIGNED = "UNSIGNED-PAYLOAD"
 
 # gcs_fake's state: its request counting, latency, /_fake/ pages and error bodies serve here too.
 STATE = gcs_fake.STATE
-STATE.update(access_key="", secret_key="", token=None, region="us-east-1")
+STATE.update(access_key="", secret_key="", token=None, region="us-east-1", sts_master=None)
+STATE["stats"].update(expired_token=0, temporary=0)
 LOCK = gcs_fake.LOCK
 
 
@@ -62,8 +69,8 @@ def hmac256(key, msg):
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def signature(date, sts):
-    k = hmac256(("AWS4" + STATE["secret_key"]).encode(), date)
+def signature(secret, date, sts):
+    k = hmac256(("AWS4" + secret).encode(), date)
     for part in (STATE["region"], "s3", "aws4_request"):
         k = hmac256(k, part)
     return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
@@ -120,7 +127,16 @@ class Handler(GcsHandler):
         cred = credential.split("/")
         if len(cred) != 5:
             raise Refused(400, bad_scope, "Error parsing the Credential.")
-        if cred[0] != STATE["access_key"]:
+        secret, temporary = STATE["secret_key"], False
+        if STATE["sts_master"] is not None and cred[0].startswith("ASIA"):
+            refused = aws_creds_fake.check_token(STATE["sts_master"], cred[0], token)
+            if refused is not None:
+                if refused[1] == "ExpiredToken":
+                    with LOCK:
+                        STATE["stats"]["expired_token"] += 1
+                raise Refused(*refused)
+            secret, temporary = aws_creds_fake.derive_secret(STATE["sts_master"], cred[0]), True
+        elif cred[0] != STATE["access_key"]:
             raise Refused(403, "InvalidAccessKeyId",
                           "The AWS Access Key Id you provided does not exist in our records.")
         if cred[1] != amz_date[:8] or cred[3:] != ["s3", "aws4_request"]:
@@ -148,12 +164,15 @@ class Handler(GcsHandler):
                           ";".join(signed), payload])
         sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, "/".join(cred[1:]),
                          hashlib.sha256(creq.encode()).hexdigest()])
-        if not hmac.compare_digest(signature(cred[1], sts), sig):
+        if not hmac.compare_digest(signature(secret, cred[1], sts), sig):
             raise Refused(403, "SignatureDoesNotMatch",
                           "The request signature we calculated does not match the signature you "
                           "provided. Check your key and signing method.",
                           extra={"StringToSign": sts, "CanonicalRequest": creq})
-        if STATE["token"] is not None and token != STATE["token"]:
+        if temporary:
+            with LOCK:
+                STATE["stats"]["temporary"] += 1
+        elif STATE["token"] is not None and token != STATE["token"]:
             raise Refused(403, "InvalidToken", "The provided token is malformed or otherwise invalid.")
         try:
             start = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
@@ -274,6 +293,7 @@ def main():
     ap.add_argument("--access-key", required=True)
     ap.add_argument("--secret-key", required=True)
     ap.add_argument("--session-token", help="the keys are temporary: require this token")
+    ap.add_argument("--sts-master", help="also accept aws_creds_fake.py's keys made with this")
     ap.add_argument("--bucket", action="append", required=True)
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--host", default="127.0.0.1")
@@ -282,6 +302,7 @@ def main():
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     STATE.update(access_key=args.access_key, secret_key=args.secret_key, token=args.session_token,
+                 sts_master=args.sts_master,
                  buckets=set(args.bucket), region=args.region, latency=args.latency_ms / 1000.0,
                  quiet=args.quiet)
     serve(Handler, args.host, args.port)
