@@ -478,6 +478,26 @@ void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size)
     code[i] = '\0';
 }
 
+bool lfs_storage_xml_field(const char *body, size_t len, const char *tag, const char **start,
+                           size_t *n)
+{
+    char open[64], close[64];
+    int on = snprintf(open, sizeof(open), "<%s>", tag);
+    int cn = snprintf(close, sizeof(close), "</%s>", tag);
+    if (body == NULL || on <= 0 || (size_t)on >= sizeof(open) || (size_t)cn >= sizeof(close))
+        return false;
+    size_t a = h2o_strstr(body, len, open, (size_t)on);
+    if (a == SIZE_MAX)
+        return false;
+    a += (size_t)on;
+    size_t b = h2o_strstr(body + a, len - a, close, (size_t)cn);
+    if (b == SIZE_MAX)
+        return false;
+    *start = body + a;
+    *n = b;
+    return true;
+}
+
 /* ---- object names ---- */
 
 int lfs_storage_prefix_normalize(const char *in, char **out)

@@ -174,6 +174,12 @@ long lfs_storage_upload_timeout_ms(size_t len);
  * the other fields may quote the string to sign. Any thread. */
 void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size);
 
+/* The text between the first <tag> and the </tag> after it in body[0..len): true with *start
+ * and *n, false when there is no such element. The text is as it stands (entities not
+ * decoded). Any thread. */
+bool lfs_storage_xml_field(const char *body, size_t len, const char *tag, const char **start,
+                           size_t *n);
+
 /* Answers a sign op at once with a synchronous signer's result: out when rc is 0, err
  * otherwise. For backends that sign locally (azure, s3). Loop thread. */
 void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,

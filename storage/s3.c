@@ -13,7 +13,9 @@
 #include "storage/storage.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,9 +382,11 @@ static void s3_sign(struct lfs_storage *storage, struct lfs_io *io,
 /* One call lfsgate makes to the store. */
 struct s3_call {
     const char *method;
-    const char *path;         /* not encoded */
-    const char *payload_hash; /* hex SHA-256 of the body; NULL: empty body */
-    const char *range;        /* Range value, or NULL */
+    const char *path;                 /* not encoded */
+    const char *payload_hash;         /* hex SHA-256 of the body; NULL: empty body */
+    const char *range;                /* Range value, or NULL */
+    const struct lfs_s3_param *query; /* query parameters (in io->pool), or NULL */
+    size_t nquery;
     h2o_iovec_t body;
     long timeout_ms;
     int (*on_data)(void *arg, long status, const char *data, size_t len);
@@ -411,8 +415,9 @@ static void fetch_with_keys(void *arg, const struct lfs_s3_credentials *cred,
     /* x-amz-content-sha256 is signed and sent on every call: S3 wants it. */
     const char *payload = c->payload_hash != NULL ? c->payload_hash : LFS_S3_EMPTY_SHA256;
     struct lfs_s3_param range = {"Range", c->range};
-    if (cred == NULL || sign_path(st, cred, c->method, c->path, &range, c->range != NULL ? 1 : 0,
-                                  NULL, 0, payload, time(NULL), 0, w->io.pool, &s, &e) < 0) {
+    if (cred == NULL ||
+        sign_path(st, cred, c->method, c->path, &range, c->range != NULL ? 1 : 0, c->query,
+                  c->nquery, payload, time(NULL), 0, w->io.pool, &s, &e) < 0) {
         struct lfs_http_response response = {.content_length = -1, .body = h2o_iovec_init("", 0)};
         w->cb(w->arg, &response, cred == NULL ? err : &e);
         return;
@@ -605,14 +610,418 @@ static void s3_open(struct lfs_storage *storage, struct lfs_io *io,
     s3_fetch(st, io, &c, lfs_storage_http_stream_on_done, s);
 }
 
+/* ---- multipart-basic: CreateMultipartUpload, presigned UploadPart, completed at verify ----
+ *
+ * The plan finds the upload in progress for the object (ListMultipartUploads, the most recent
+ * one of exactly this key) and its parts (ListParts), or creates one (CreateMultipartUpload),
+ * and hands the client presigned UploadPart URLs for the parts still missing and a presigned
+ * AbortMultipartUpload. There is no commit request the client could send: S3's
+ * CompleteMultipartUpload names every part's ETag, which only the store knows. So lfsgate
+ * completes the upload itself when the client verifies (storage multipart_complete): it lists
+ * the parts and completes only when they make exactly the declared size. */
+
+#define S3_PART_MIN (5ull << 20)
+#define S3_PART_MAX (5ull << 30)
+#define S3_MAX_PARTS 10000u
+#define S3_OBJECT_MAX (5ull << 40)
+
+/* One part ListParts found. */
+struct s3_listed_part {
+    unsigned number;
+    int64_t size;
+    const char *etag; /* as listed (XML-escaped quotes kept) */
+};
+
+/* A plan or a completion in progress, owned by the request pool. */
+struct s3_multipart {
+    struct lfs_storage_s3 *st;
+    struct lfs_io io;
+    const char *path;   /* the object's URL path, not encoded */
+    const char *name;   /* the object's key */
+    const char *oid;    /* names the object in messages */
+    const char *upload; /* the upload id, once known */
+    struct lfs_multipart_request request;
+    int64_t size;
+    struct s3_listed_part *parts;
+    size_t nparts, cap;
+    lfs_storage_multipart_cb plan_cb; /* planning */
+    lfs_storage_done_cb done_cb;      /* completing */
+    void *arg;
+};
+
+static void mp_fail(struct s3_multipart *mp, const struct lfs_error *err)
+{
+    if (mp->plan_cb != NULL)
+        mp->plan_cb(mp->arg, NULL, err);
+    else
+        mp->done_cb(mp->arg, err);
+}
+
+/* true for a 200 answer; otherwise fails mp with the error (status_error for an answer). */
+static bool mp_answered(struct s3_multipart *mp, const struct lfs_http_response *res,
+                        const struct lfs_error *err, const char *what)
+{
+    if (err != NULL) {
+        mp_fail(mp, err);
+        return false;
+    }
+    /* CompleteMultipartUpload may answer 200 with an <Error> body. */
+    if (res->status == 200 &&
+        h2o_strstr(res->body.base, res->body.len, H2O_STRLIT("<Error>")) == SIZE_MAX)
+        return true;
+    struct lfs_error e = {0};
+    struct lfs_http_response r = *res;
+    if (r.status == 200)
+        r.status = 500;
+    status_error(mp->st, &e, &r, what, mp->oid);
+    mp_fail(mp, &e);
+    return false;
+}
+
+/* The text of element `tag` in [b, b + n) copied into the pool, or NULL. */
+static const char *mp_text(struct s3_multipart *mp, const char *b, size_t n, const char *tag)
+{
+    const char *t;
+    size_t len;
+    if (!lfs_storage_xml_field(b, n, tag, &t, &len))
+        return NULL;
+    return h2o_strdup(mp->io.pool, t, len).base;
+}
+
+/* The object's key as it appears (XML-escaped) in a listing. */
+static const char *mp_escaped_name(struct s3_multipart *mp)
+{
+    size_t n = strlen(mp->name);
+    char *out = h2o_mem_alloc_pool(mp->io.pool, 6 * n + 1), *o = out;
+    for (const char *p = mp->name; *p != '\0'; p++) {
+        const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+        if (e != NULL)
+            o += sprintf(o, "%s", e);
+        else
+            *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+static void mp_plan_build(struct s3_multipart *mp);
+static void mp_complete_send(struct s3_multipart *mp);
+static void mp_list_parts(struct s3_multipart *mp, const char *marker);
+
+/* What to do once the parts are known. */
+static void mp_parts_known(struct s3_multipart *mp)
+{
+    if (mp->plan_cb != NULL)
+        mp_plan_build(mp);
+    else
+        mp_complete_send(mp);
+}
+
+static void on_list_parts(void *arg, const struct lfs_http_response *res,
+                          const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "ListParts"))
+        return;
+    const char *b = res->body.base, *end = b + res->body.len;
+    const char *t;
+    size_t n;
+    while (b < end && lfs_storage_xml_field(b, (size_t)(end - b), "Part", &t, &n)) {
+        const char *number = mp_text(mp, t, n, "PartNumber"), *size = mp_text(mp, t, n, "Size");
+        const char *etag = mp_text(mp, t, n, "ETag");
+        b = t + n;
+        if (number == NULL || size == NULL || etag == NULL)
+            continue;
+        if (mp->nparts == mp->cap) {
+            size_t cap = mp->cap ? 2 * mp->cap : 64;
+            struct s3_listed_part *p = h2o_mem_alloc_pool(mp->io.pool, cap * sizeof(*p));
+            if (mp->nparts > 0)
+                memcpy(p, mp->parts, mp->nparts * sizeof(*p));
+            mp->parts = p;
+            mp->cap = cap;
+        }
+        mp->parts[mp->nparts++] =
+            (struct s3_listed_part){.number = (unsigned)strtoul(number, NULL, 10),
+                                    .size = strtoll(size, NULL, 10),
+                                    .etag = etag};
+    }
+    const char *truncated = mp_text(mp, res->body.base, res->body.len, "IsTruncated");
+    const char *next = mp_text(mp, res->body.base, res->body.len, "NextPartNumberMarker");
+    if (truncated != NULL && strcmp(truncated, "true") == 0 && next != NULL && next[0] != '\0')
+        mp_list_parts(mp, next);
+    else
+        mp_parts_known(mp);
+}
+
+/* ListParts of the upload, from after part `marker` (NULL: from the start). */
+static void mp_list_parts(struct s3_multipart *mp, const char *marker)
+{
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, 2 * sizeof(*q));
+    size_t n = 0;
+    if (marker != NULL)
+        q[n++] = (struct lfs_s3_param){"part-number-marker", marker};
+    q[n++] = (struct lfs_s3_param){"uploadId", mp->upload};
+    struct s3_call c = {.method = "GET", .path = mp->path, .query = q, .nquery = n};
+    s3_fetch(mp->st, &mp->io, &c, on_list_parts, mp);
+}
+
+static void on_created(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "CreateMultipartUpload"))
+        return;
+    mp->upload = mp_text(mp, res->body.base, res->body.len, "UploadId");
+    if (mp->upload == NULL || mp->upload[0] == '\0') {
+        struct lfs_error e;
+        lfs_error_set(&e, 502, S3_STORE ": CreateMultipartUpload of object %s answered no UploadId",
+                      mp->oid);
+        mp_fail(mp, &e);
+        return;
+    }
+    mp_parts_known(mp); /* a new upload has no parts */
+}
+
+static void on_uploads(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "ListMultipartUploads"))
+        return;
+    /* Uploads are listed by key, then by when they began: the last one of this key is the
+     * most recent. */
+    const char *want = mp_escaped_name(mp);
+    const char *b = res->body.base, *end = b + res->body.len, *t;
+    size_t n;
+    while (b < end && lfs_storage_xml_field(b, (size_t)(end - b), "Upload", &t, &n)) {
+        const char *k = mp_text(mp, t, n, "Key"), *id = mp_text(mp, t, n, "UploadId");
+        if (k != NULL && id != NULL && id[0] != '\0' && strcmp(k, want) == 0)
+            mp->upload = id;
+        b = t + n;
+    }
+    if (mp->upload != NULL) {
+        mp_list_parts(mp, NULL);
+    } else if (mp->plan_cb == NULL) {
+        mp->done_cb(mp->arg, NULL); /* nothing to complete */
+    } else {
+        static const struct lfs_s3_param uploads = {"uploads", ""};
+        struct s3_call c = {.method = "POST", .path = mp->path, .query = &uploads, .nquery = 1};
+        s3_fetch(mp->st, &mp->io, &c, on_created, mp);
+    }
+}
+
+/* Starts mp: finds the upload in progress of its object. */
+static void mp_start(struct s3_multipart *mp, const struct lfs_object_key *key)
+{
+    struct lfs_storage_s3 *st = mp->st;
+    struct lfs_error err = {0};
+    mp->path = object_path(st, key, mp->io.pool, &err);
+    mp->name =
+        mp->path != NULL ? lfs_storage_object_name(st->prefix, key, mp->io.pool, &err) : NULL;
+    if (mp->name == NULL) {
+        mp_fail(mp, &err);
+        return;
+    }
+    mp->oid = h2o_strdup(mp->io.pool, key->oid, SIZE_MAX).base;
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, 2 * sizeof(*q));
+    q[0] = (struct lfs_s3_param){"prefix", mp->name};
+    q[1] = (struct lfs_s3_param){"uploads", ""};
+    struct s3_call c = {
+        .method = "GET", .path = st->virtual_style ? "/" : mp->path, .query = q, .nquery = 2};
+    if (!st->virtual_style) { /* "/<bucket>" */
+        size_t blen = strlen(st->bucket) + 2;
+        char *bp = h2o_mem_alloc_pool(mp->io.pool, blen);
+        snprintf(bp, blen, "/%s", st->bucket);
+        c.path = bp;
+    }
+    s3_fetch(st, &mp->io, &c, on_uploads, mp);
+}
+
+/* A presigned request for the upload: `method` with `query` (the upload id added). */
+static const char *mp_presign(struct s3_multipart *mp, const struct lfs_s3_credentials *cred,
+                              const char *method, const char *part_number, struct lfs_error *err)
+{
+    struct lfs_s3_param q[2];
+    size_t n = 0;
+    if (part_number != NULL)
+        q[n++] = (struct lfs_s3_param){"partNumber", part_number};
+    q[n++] = (struct lfs_s3_param){"uploadId", mp->upload};
+    long lifetime = mp->request.lifetime;
+    lifetime = lifetime > LFS_S3_MAX_EXPIRES ? LFS_S3_MAX_EXPIRES : lifetime < 1 ? 1 : lifetime;
+    struct lfs_s3_signed s;
+    if (sign_path(mp->st, cred, method, mp->path, NULL, 0, q, n, LFS_S3_UNSIGNED_PAYLOAD,
+                  mp->request.now, lifetime, mp->io.pool, &s, err) < 0)
+        return NULL;
+    return signed_url(mp->st, &s, mp->io.pool);
+}
+
+/* The size of listed part `number`, or -1 when it is not there. */
+static int64_t mp_listed_size(const struct s3_multipart *mp, unsigned number)
+{
+    for (size_t i = 0; i < mp->nparts; i++)
+        if (mp->parts[i].number == number)
+            return mp->parts[i].size;
+    return -1;
+}
+
+static void mp_plan_with_keys(void *arg, const struct lfs_s3_credentials *cred,
+                              const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (cred == NULL) {
+        mp_fail(mp, err);
+        return;
+    }
+    h2o_mem_pool_t *pool = mp->io.pool;
+    uint64_t size = (uint64_t)mp->request.size;
+    /* S3's limits: parts of 5 MiB..5 GiB (the last one smaller), at most 10,000 of them. */
+    uint64_t part = mp->request.part_size < S3_PART_MIN ? S3_PART_MIN : mp->request.part_size;
+    if (part > S3_PART_MAX)
+        part = S3_PART_MAX;
+    if ((size + part - 1) / part > S3_MAX_PARTS)
+        part = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+    size_t total = size == 0 ? 1 : (size_t)((size + part - 1) / part);
+    struct lfs_multipart_plan *plan = h2o_mem_alloc_pool(pool, sizeof(*plan));
+    memset(plan, 0, sizeof(*plan));
+    plan->total = total;
+    plan->parts = h2o_mem_alloc_pool(pool, total * sizeof(*plan->parts));
+    struct lfs_error e = {0};
+    for (size_t i = 0; i < total; i++) {
+        uint64_t pos = (uint64_t)i * part;
+        uint64_t psize = size - pos < part ? size - pos : part;
+        if (mp_listed_size(mp, (unsigned)i + 1) == (int64_t)psize)
+            continue; /* sent by an earlier attempt */
+        char number[24];
+        snprintf(number, sizeof(number), "%zu", i + 1);
+        const char *href = mp_presign(mp, cred, "PUT", number, &e);
+        if (href == NULL) {
+            mp_fail(mp, &e);
+            return;
+        }
+        plan->parts[plan->nparts++] = (struct lfs_multipart_part){
+            .pos = pos, .size = psize, .request = {.href = href}, .want_digest = "contentMD5"};
+    }
+    const char *abort = mp_presign(mp, cred, "DELETE", NULL, &e);
+    if (abort == NULL) {
+        mp_fail(mp, &e);
+        return;
+    }
+    plan->abort = (struct lfs_storage_request){.method = "DELETE", .href = abort};
+    mp->plan_cb(mp->arg, plan, NULL);
+}
+
+static void mp_plan_build(struct s3_multipart *mp)
+{
+    lfs_s3_creds_get(mp->st->creds, &mp->io, mp_plan_with_keys, mp);
+}
+
+static void s3_multipart_plan(struct lfs_storage *storage, struct lfs_io *io,
+                              const struct lfs_object_key *key,
+                              const struct lfs_multipart_request *request,
+                              lfs_storage_multipart_cb cb, void *arg)
+{
+    struct s3_multipart *mp = h2o_mem_alloc_pool(io->pool, sizeof(*mp));
+    *mp = (struct s3_multipart){.st = (struct lfs_storage_s3 *)storage,
+                                .io = *io,
+                                .request = *request,
+                                .plan_cb = cb,
+                                .arg = arg};
+    if (request->size < 0 || (uint64_t)request->size > S3_OBJECT_MAX) {
+        struct lfs_error err;
+        lfs_error_set(&err, 422, S3_STORE ": objects are 0 to 5 TiB, not %" PRId64 " bytes",
+                      request->size);
+        cb(arg, NULL, &err);
+        return;
+    }
+    mp_start(mp, key);
+}
+
+static void on_completed(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "CompleteMultipartUpload"))
+        return;
+    lfs_log(LFS_LOG_DEBUG, S3_STORE ": completed the multipart upload of %s (%zu parts)", mp->oid,
+            mp->nparts);
+    mp->done_cb(mp->arg, NULL);
+}
+
+static int mp_part_cmp(const void *a, const void *b)
+{
+    unsigned x = ((const struct s3_listed_part *)a)->number;
+    unsigned y = ((const struct s3_listed_part *)b)->number;
+    return x < y ? -1 : x > y;
+}
+
+/* CompleteMultipartUpload with the listed parts, when they are parts 1..n of `size` bytes. */
+static void mp_complete_send(struct s3_multipart *mp)
+{
+    if (mp->nparts > 0)
+        qsort(mp->parts, mp->nparts, sizeof(*mp->parts), mp_part_cmp);
+    int64_t total = 0;
+    bool contiguous = true;
+    size_t len = 64;
+    for (size_t i = 0; i < mp->nparts; i++) {
+        contiguous = contiguous && mp->parts[i].number == i + 1;
+        total += mp->parts[i].size;
+        len += strlen(mp->parts[i].etag) + 64;
+    }
+    if (mp->nparts == 0 || !contiguous || total != mp->size) {
+        struct lfs_error e;
+        lfs_error_set(&e, 422,
+                      "the multipart upload of object %s has %zu part(s) of %" PRId64
+                      " bytes in all%s, not the %" PRId64
+                      " bytes declared: send the missing parts (ask the batch API again for "
+                      "them) or abort the upload",
+                      mp->oid, mp->nparts, total, contiguous ? "" : " with gaps", mp->size);
+        mp->done_cb(mp->arg, &e);
+        return;
+    }
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(mp->io.pool, len), .cap = len};
+    lfs_strbuf_adds(&b, "<CompleteMultipartUpload>");
+    for (size_t i = 0; i < mp->nparts; i++) {
+        char number[64];
+        snprintf(number, sizeof(number), "<Part><PartNumber>%u</PartNumber><ETag>",
+                 mp->parts[i].number);
+        lfs_strbuf_adds(&b, number);
+        lfs_strbuf_adds(&b, mp->parts[i].etag);
+        lfs_strbuf_adds(&b, "</ETag></Part>");
+    }
+    lfs_strbuf_adds(&b, "</CompleteMultipartUpload>");
+    unsigned char digest[32];
+    char *hash = h2o_mem_alloc_pool(mp->io.pool, 65);
+    SHA256((const unsigned char *)b.buf, b.len, digest);
+    lfs_hex_encode(digest, sizeof(digest), hash);
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, sizeof(*q));
+    q[0] = (struct lfs_s3_param){"uploadId", mp->upload};
+    struct s3_call c = {.method = "POST",
+                        .path = mp->path,
+                        .query = q,
+                        .nquery = 1,
+                        .payload_hash = hash,
+                        .body = h2o_iovec_init(b.buf, b.len)};
+    s3_fetch(mp->st, &mp->io, &c, on_completed, mp);
+}
+
+static void s3_multipart_complete(struct lfs_storage *storage, struct lfs_io *io,
+                                  const struct lfs_object_key *key, int64_t size,
+                                  lfs_storage_done_cb cb, void *arg)
+{
+    struct s3_multipart *mp = h2o_mem_alloc_pool(io->pool, sizeof(*mp));
+    *mp = (struct s3_multipart){
+        .st = (struct lfs_storage_s3 *)storage, .io = *io, .size = size, .done_cb = cb, .arg = arg};
+    mp_start(mp, key);
+}
+
 const struct lfs_storage_ops lfs_storage_s3_ops = {
     .name = "s3",
     .classes = (const char *const[]){"giftless.storage.amazon_s3:AmazonS3Storage", NULL},
-    .caps = LFS_STORAGE_STREAMING | LFS_STORAGE_SIGNED_URLS,
+    .caps = LFS_STORAGE_STREAMING | LFS_STORAGE_SIGNED_URLS | LFS_STORAGE_MULTIPART,
     .create = s3_create,
     .destroy = s3_destroy,
     .stat = s3_stat,
     .put = s3_put,
     .open = s3_open,
     .sign = s3_sign,
+    .multipart_plan = s3_multipart_plan,
+    .multipart_complete = s3_multipart_complete,
 };

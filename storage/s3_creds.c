@@ -217,36 +217,19 @@ static int make_secret(const char *id, size_t idlen, const char *key, size_t key
     return 0;
 }
 
-/* The text of <tag>...</tag> in body; false when absent. */
-static bool xml_field(const char *body, size_t len, const char *tag, const char **start, size_t *n)
-{
-    char open[64], close[64];
-    snprintf(open, sizeof(open), "<%s>", tag);
-    snprintf(close, sizeof(close), "</%s>", tag);
-    size_t a = h2o_strstr(body, len, open, strlen(open));
-    if (a == SIZE_MAX)
-        return false;
-    a += strlen(open);
-    size_t b = h2o_strstr(body + a, len - a, close, strlen(close));
-    if (b == SIZE_MAX)
-        return false;
-    *start = body + a;
-    *n = b;
-    return true;
-}
-
 int lfs_s3_sts_parse(const char *body, size_t len, time_t now, char **secret, long *lifetime,
                      struct lfs_error *err)
 {
     const char *id = "", *key = "", *token = "", *exp = "";
     size_t idlen = 0, keylen = 0, toklen = 0, explen = 0;
     char expiration[64];
-    if (!xml_field(body, len, "Credentials", &exp, &explen))
+    if (!lfs_storage_xml_field(body, len, "Credentials", &exp, &explen))
         return lfs_error_set(err, 502, "the answer has no <Credentials>");
-    xml_field(body, len, "AccessKeyId", &id, &idlen);
-    xml_field(body, len, "SecretAccessKey", &key, &keylen);
-    xml_field(body, len, "SessionToken", &token, &toklen);
-    if (!xml_field(body, len, "Expiration", &exp, &explen) || explen >= sizeof(expiration))
+    lfs_storage_xml_field(body, len, "AccessKeyId", &id, &idlen);
+    lfs_storage_xml_field(body, len, "SecretAccessKey", &key, &keylen);
+    lfs_storage_xml_field(body, len, "SessionToken", &token, &toklen);
+    if (!lfs_storage_xml_field(body, len, "Expiration", &exp, &explen) ||
+        explen >= sizeof(expiration))
         return lfs_error_set(err, 502, "the answer has no <Expiration>");
     snprintf(expiration, sizeof(expiration), "%.*s", (int)explen, exp);
     return make_secret(id, idlen, key, keylen, token, toklen, expiration, now, secret, lifetime,

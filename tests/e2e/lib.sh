@@ -923,6 +923,14 @@ assert_fake_only() {
         fail "objects in the stand-in's bucket: expected [${expected% }], got [$seen]"
 }
 
+# mp_client NAME URL FILE [ARGS...]: runs tests/e2e/multipart_client.py; its JSON answer goes
+# to $E2E_TMP/NAME.json (for assert_json).
+mp_client() {
+    local name=$1
+    shift
+    python3 "$E2E_DIR/multipart_client.py" "$@" >"$E2E_TMP/$name.json" || fail "$name: the multipart client failed"
+}
+
 # fake_push_clone ORG REPO SIZES...: pushes one random file per size with git, checks the
 # stand-in's bucket, clones into a new repo and compares the bytes.
 fake_push_clone() {

@@ -643,6 +643,81 @@ test_imds_credentials() {
     assert_no_temporary_secrets_logged
 }
 
+# ---- multipart-basic ----
+
+# s3_multipart_config: $CONFIG with a multipart-basic adapter (5 MiB parts) besides "basic".
+s3_multipart_config() {
+    s3_config basic_external
+    cat >>"$CONFIG" <<EOF
+  multipart-basic:
+    factory: giftless.transfer.multipart:factory
+    options:
+      storage_class: s3
+      max_part_size: 5M
+      storage_options:
+        bucket_name: $S3_BUCKET
+        path_prefix: $S3_PREFIX
+        endpoint: $S3_URL
+EOF
+}
+
+# mp_batch OID SIZE: a multipart-basic upload batch for one object.
+mp_batch() {
+    lfs_batch "$(lfs_url org repo)" upload "$1" "$2" '["multipart-basic", "basic"]'
+    assert_status 200
+}
+
+test_multipart_resume() {
+    local base oid big=$((12 * MIB + 500000)) noid
+    # ListParts answers one part per page: the resume reads every page
+    start_s3_fake --max-parts 1
+    s3_env
+    s3_multipart_config
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/m.bin" "$big"
+    oid=$(sha256_of "$E2E_TMP/m.bin")
+    # interrupted after 2 of 3 parts: nothing stored yet
+    mp_client mp1 "$base" "$E2E_TMP/m.bin" --max-parts 2
+    assert_json "$E2E_TMP/mp1.json" "d['transfer'] == 'multipart-basic' and d['parts'] == 3 and d['uploaded'] == 2" "first attempt"
+    assert_json "$E2E_TMP/mp1.json" "set(d['actions']) == {'parts', 'abort', 'verify'}" "actions (lfsgate completes the upload at verify)"
+    assert_fake_only
+    assert_fake_stat "$S3_URL" parts 2 "S3"
+    # verify now: the parts do not make the object yet
+    lfs_post "$base/objects/storage/verify" "{\"oid\": \"$oid\", \"size\": $big}"
+    assert_status 422
+    assert_file_contains "$HTTP_BODY" "has 2 part(s) of $((10 * MIB)) bytes in all, not the $big bytes declared" "verify of an unfinished upload"
+    # resumed: only the missing part is asked for; verify completes the upload
+    mp_client mp2 "$base" "$E2E_TMP/m.bin"
+    assert_json "$E2E_TMP/mp2.json" "d['parts'] == 1 and d['uploaded'] == 1 and d['verified']" "resumed attempt"
+    assert_fake_stat "$S3_URL" parts 3 "S3"
+    assert_fake_stat "$S3_URL" completed 1 "S3"
+    assert_fake_only "$S3_PREFIX/org/repo/$oid"
+    assert_fake_object "$E2E_TMP/m.bin" "$S3_PREFIX/org/repo/$oid" "completed object"
+    # stored: no actions at all
+    mp_client mp3 "$base" "$E2E_TMP/m.bin"
+    assert_json "$E2E_TMP/mp3.json" "d['actions'] == []" "third attempt"
+    # the batch answer: part sizes within S3's limits, Content-MD5, presigned UploadPart
+    mp_batch "$(printf '%064x' 42)" $((11 * MIB))
+    assert_json "$HTTP_BODY" "[p['size'] for p in d['objects'][0]['actions']['parts']] == [$((5 * MIB)), $((5 * MIB)), $MIB]" "parts"
+    assert_json "$HTTP_BODY" "all(p['want_digest'] == 'contentMD5' and 'partNumber=%d&uploadId=' % (i + 1) in p['href'] and 'X-Amz-Signature=' in p['href'] for i, p in enumerate(d['objects'][0]['actions']['parts']))" "part hrefs"
+    # a part whose body is not what its Content-MD5 says is refused by the store
+    random_file "$E2E_TMP/p.bin" 1000
+    expect_refused PUT "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["objects"][0]["actions"]["parts"][2]["href"])' "$HTTP_BODY")" \
+        400 BadDigest "a part with another body's Content-MD5" -H "Content-MD5: $(printf x | openssl dgst -md5 -binary | base64)" -T "$E2E_TMP/p.bin"
+    # abort: the upload is gone, so the next plan starts afresh
+    random_file "$E2E_TMP/n.bin" $((6 * MIB))
+    noid=$(sha256_of "$E2E_TMP/n.bin")
+    mp_client mp4 "$base" "$E2E_TMP/n.bin" --max-parts 1
+    mp_batch "$noid" $((6 * MIB))
+    assert_json "$HTTP_BODY" "len(d['objects'][0]['actions']['parts']) == 1" "plan after one part"
+    http DELETE "$(action_href "$HTTP_BODY" 0 abort)"
+    assert_status 204
+    mp_batch "$noid" $((6 * MIB))
+    assert_json "$HTTP_BODY" "len(d['objects'][0]['actions']['parts']) == 2" "plan after abort"
+    assert_fake_only "$S3_PREFIX/org/repo/$oid"
+}
+
 run_test s3_stand_in_checked_by_botocore test_stand_in_checked_by_botocore
 run_test s3_external_push_clone test_external_push_clone
 run_test s3_streaming_push_clone test_streaming_push_clone
@@ -652,6 +727,7 @@ run_test s3_session_token_and_credentials_file test_session_token_and_credential
 run_test s3_download_disposition test_download_disposition
 run_test s3_config_errors test_config_errors
 run_test s3_store_failures test_store_failures
+run_test s3_multipart_resume test_multipart_resume
 run_test s3_web_identity_push_clone test_web_identity_push_clone
 run_test s3_web_identity_refresh test_web_identity_refresh
 run_test s3_web_identity_shared_fetch test_web_identity_shared_fetch
