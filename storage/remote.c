@@ -164,6 +164,45 @@ struct lfs_storage_http_stat *lfs_storage_http_stat_new(struct lfs_io *io,
     return s;
 }
 
+struct lfs_storage_http_list {
+    struct lfs_storage_remote_op op;
+    h2o_mem_pool_t *pool;
+    lfs_storage_listing_parse_fn parse;
+    lfs_storage_list_cb cb;
+    void *arg;
+};
+
+struct lfs_storage_http_list *lfs_storage_http_list_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_listing_parse_fn parse,
+                                                        lfs_storage_list_cb cb, void *arg)
+{
+    struct lfs_storage_http_list *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
+    *l = (struct lfs_storage_http_list){
+        .op = op_copy(op, io->pool), .pool = io->pool, .parse = parse, .cb = cb, .arg = arg};
+    return l;
+}
+
+void lfs_storage_http_list_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err)
+{
+    struct lfs_storage_http_list *l = arg;
+    struct lfs_error e = {0};
+    struct lfs_storage_listing *listing = h2o_mem_alloc_pool(l->pool, sizeof(*listing));
+    if (err != NULL) {
+        l->cb(l->arg, NULL, err);
+    } else if (res->status != 200) {
+        l->op.status_error(l->op.ctx, &e, res, l->op.what, l->op.object);
+        l->cb(l->arg, NULL, &e);
+    } else if (l->parse(res->body.base, res->body.len, l->op.object, l->pool, listing) < 0) {
+        lfs_error_set(&e, 502, "%s answered %s of \"%s\" with no valid listing", l->op.store,
+                      l->op.what, l->op.object);
+        l->cb(l->arg, NULL, &e);
+    } else {
+        l->cb(l->arg, listing, NULL);
+    }
+}
+
 void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *res,
                                    const struct lfs_error *err)
 {
@@ -455,6 +494,27 @@ void lfs_storage_http_stream_on_done(void *arg, const struct lfs_http_response *
     stream_schedule(s);
 }
 
+const char *lfs_storage_repo_prefix(const char *prefix, const struct lfs_object_key *key,
+                                    h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
+        !lfs_segment_valid(key->repo, strlen(key->repo))) {
+        lfs_error_set(err, 422, "invalid repository name");
+        return NULL;
+    }
+    size_t n = strlen(prefix) + strlen(key->org_path) + strlen(key->repo) + 4;
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
+    if (prefix[0] != '\0') {
+        lfs_strbuf_adds(&b, prefix);
+        lfs_strbuf_add(&b, "/", 1);
+    }
+    lfs_strbuf_adds(&b, key->org_path);
+    lfs_strbuf_add(&b, "/", 1);
+    lfs_strbuf_adds(&b, key->repo);
+    lfs_strbuf_add(&b, "/", 1);
+    return b.buf;
+}
+
 /* ---- small pieces of the stores' answers ---- */
 
 long lfs_storage_upload_timeout_ms(size_t len)
@@ -532,24 +592,18 @@ int lfs_storage_prefix_normalize(const char *in, char **out)
 const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_key *key,
                                     h2o_mem_pool_t *pool, struct lfs_error *err)
 {
-    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
-        !lfs_segment_valid(key->repo, strlen(key->repo)) ||
-        !lfs_oid_valid(key->oid, strlen(key->oid))) {
+    struct lfs_error e = {0};
+    const char *repo = lfs_oid_valid(key->oid, strlen(key->oid))
+                           ? lfs_storage_repo_prefix(prefix, key, pool, &e)
+                           : NULL;
+    if (repo == NULL) {
         lfs_error_set(err, 422, "invalid object key");
         return NULL;
     }
-    size_t n = strlen(prefix) + strlen(key->org_path) + strlen(key->repo) + LFS_OID_LEN + 4;
-    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
-    if (prefix[0] != '\0') {
-        lfs_strbuf_adds(&b, prefix);
-        lfs_strbuf_add(&b, "/", 1);
-    }
-    lfs_strbuf_adds(&b, key->org_path);
-    lfs_strbuf_add(&b, "/", 1);
-    lfs_strbuf_adds(&b, key->repo);
-    lfs_strbuf_add(&b, "/", 1);
-    lfs_strbuf_adds(&b, key->oid);
-    return b.buf;
+    size_t n = strlen(repo) + LFS_OID_LEN + 1;
+    char *name = h2o_mem_alloc_pool(pool, n);
+    snprintf(name, n, "%s%s", repo, key->oid);
+    return name;
 }
 
 void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,

@@ -516,6 +516,48 @@ static void s3_stat(struct lfs_storage *storage, struct lfs_io *io,
              lfs_storage_http_stat_new(io, &op, cb, arg));
 }
 
+/* ---- list: ListObjectsV2 under the repository's prefix ---- */
+
+/* The bucket's URL path: "/<bucket>" (path style) or "/". */
+static const char *bucket_path(const struct lfs_storage_s3 *st, h2o_mem_pool_t *pool)
+{
+    if (st->virtual_style)
+        return "/";
+    size_t n = strlen(st->bucket) + 2;
+    char *p = h2o_mem_alloc_pool(pool, n);
+    snprintf(p, n, "/%s", st->bucket);
+    return p;
+}
+
+static void s3_list(struct lfs_storage *storage, struct lfs_io *io,
+                    const struct lfs_object_key *key, size_t limit, lfs_storage_list_cb cb,
+                    void *arg)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    struct lfs_error err = {0};
+    const char *prefix = lfs_storage_repo_prefix(st->prefix, key, io->pool, &err);
+    if (prefix == NULL) {
+        cb(arg, NULL, &err);
+        return;
+    }
+    struct lfs_storage_remote_op op = {.store = S3_STORE,
+                                       .what = "ListObjectsV2",
+                                       .object = prefix,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    char *max = h2o_mem_alloc_pool(io->pool, 24);
+    /* S3 answers at most 1000 keys a page. */
+    snprintf(max, 24, "%zu", limit < 1 ? 1 : limit > 1000 ? 1000 : limit);
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(io->pool, 3 * sizeof(*q));
+    q[0] = (struct lfs_s3_param){"list-type", "2"};
+    q[1] = (struct lfs_s3_param){"max-keys", max};
+    q[2] = (struct lfs_s3_param){"prefix", prefix};
+    struct s3_call c = {
+        .method = "GET", .path = bucket_path(st, io->pool), .query = q, .nquery = 3};
+    s3_fetch(st, io, &c, lfs_storage_http_list_on_done,
+             lfs_storage_http_list_new(io, &op, lfs_s3_parse_listing, cb, arg));
+}
+
 /* ---- put: hash, then one signed PUT ---- */
 
 /* One upload in progress, owned by the request pool. */
@@ -825,13 +867,7 @@ static void mp_start(struct s3_multipart *mp, const struct lfs_object_key *key)
     q[0] = (struct lfs_s3_param){"prefix", mp->name};
     q[1] = (struct lfs_s3_param){"uploads", ""};
     struct s3_call c = {
-        .method = "GET", .path = st->virtual_style ? "/" : mp->path, .query = q, .nquery = 2};
-    if (!st->virtual_style) { /* "/<bucket>" */
-        size_t blen = strlen(st->bucket) + 2;
-        char *bp = h2o_mem_alloc_pool(mp->io.pool, blen);
-        snprintf(bp, blen, "/%s", st->bucket);
-        c.path = bp;
-    }
+        .method = "GET", .path = bucket_path(st, mp->io.pool), .query = q, .nquery = 2};
     s3_fetch(st, &mp->io, &c, on_uploads, mp);
 }
 
@@ -1024,4 +1060,5 @@ const struct lfs_storage_ops lfs_storage_s3_ops = {
     .sign = s3_sign,
     .multipart_plan = s3_multipart_plan,
     .multipart_complete = s3_multipart_complete,
+    .list = s3_list,
 };

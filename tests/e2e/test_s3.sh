@@ -718,6 +718,42 @@ test_multipart_resume() {
     assert_fake_only "$S3_PREFIX/org/repo/$oid"
 }
 
+# Batches of 8 objects or more first list the repository (one ListObjectsV2) and HEAD only
+# what the listing did not reach: answers are the same as with one HEAD per object.
+test_batch_listing() {
+    local base body i heads lists f
+    local -a oids=() sizes=()
+    start_s3_fake
+    s3_env
+    s3_config basic_external
+    # one worker: what it learns about a repository is per worker thread
+    E2E_THREADS=1 start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    for ((i = 0; i < 10; i++)); do
+        f=$E2E_TMP/l$i
+        random_file "$f" $((100 + i))
+        lfs_upload "$base" "$f"
+        oids+=("$(sha256_of "$f")")
+        sizes+=($((100 + i)))
+    done
+    # 10 stored (one asked with a wrong size) and 4 absent: one listing, no HEAD
+    body="{\"operation\": \"download\", \"objects\": ["
+    for ((i = 0; i < 10; i++)); do
+        body+="{\"oid\": \"${oids[$i]}\", \"size\": $((sizes[i] + (i == 3 ? 1 : 0)))}, "
+    done
+    for ((i = 1; i <= 4; i++)); do
+        body+="{\"oid\": \"$(printf '%064x' "$i")\", \"size\": 1}$([[ $i == 4 ]] || echo ', ')"
+    done
+    heads=$(fake_stat "$S3_URL" HEAD)
+    lists=$(fake_stat "$S3_URL" list)
+    lfs_post "$base/objects/batch" "$body]}"
+    assert_status 200
+    assert_json "$HTTP_BODY" "len(d['objects']) == 14 and all('download' in o.get('actions', {}) for i, o in enumerate(d['objects'][:10]) if i != 3) and d['objects'][3]['error']['code'] == 422 and all(o['error']['code'] == 404 for o in d['objects'][10:])" "download batch answered from the listing"
+    assert_fake_stat "$S3_URL" list $((lists + 1)) "S3"
+    assert_fake_stat "$S3_URL" HEAD "$heads" "S3"
+    assert_server_alive
+}
+
 run_test s3_stand_in_checked_by_botocore test_stand_in_checked_by_botocore
 run_test s3_external_push_clone test_external_push_clone
 run_test s3_streaming_push_clone test_streaming_push_clone
@@ -728,6 +764,7 @@ run_test s3_download_disposition test_download_disposition
 run_test s3_config_errors test_config_errors
 run_test s3_store_failures test_store_failures
 run_test s3_multipart_resume test_multipart_resume
+run_test s3_batch_listing test_batch_listing
 run_test s3_web_identity_push_clone test_web_identity_push_clone
 run_test s3_web_identity_refresh test_web_identity_refresh
 run_test s3_web_identity_shared_fetch test_web_identity_shared_fetch

@@ -786,6 +786,70 @@ static void test_backend_credentials(void **state)
     h2o_mem_clear_pool(&pool);
 }
 
+#define S3_OID_A "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+#define S3_OID_B "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1"
+#define S3_ENTRY(key, size) "<Contents><Key>" key "</Key><Size>" size "</Size></Contents>"
+#define S3_HEAD "<?xml version='1.0'?><ListBucketResult><Name>b</Name>"
+
+/* ListObjectsV2 answers: oids with sizes, nested keys skipped but counted for the reach, the
+ * reach itself, and every answer that cannot be trusted refused. */
+static void test_parse_listing(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_storage_listing l;
+    const char *prefix = "pp/org/repo/";
+    const char *ok =
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A, "5")
+            S3_ENTRY("pp/org/repo/a0/nested", "1")
+                S3_ENTRY("pp/org/repo/" S3_OID_B, "0") "</ListBucketResult>";
+    assert_int_equal(lfs_s3_parse_listing(ok, strlen(ok), prefix, &pool, &l), 0);
+    assert_true(l.complete);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.oids[0], S3_OID_A);
+    assert_true(l.sizes[0] == 5);
+    assert_string_equal(l.oids[1], S3_OID_B);
+    assert_true(l.sizes[1] == 0);
+    const char *empty = S3_HEAD "<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>"
+                                "</ListBucketResult>";
+    assert_int_equal(lfs_s3_parse_listing(empty, strlen(empty), prefix, &pool, &l), 0);
+    assert_true(l.complete);
+    assert_int_equal(l.n, 0);
+    /* truncated: reaches the last key listed, even a nested one; keys unescaped */
+    const char *part =
+        S3_HEAD "<IsTruncated>true</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A, "5")
+            S3_ENTRY("pp/org/repo/b&amp;c",
+                     "1") "<NextContinuationToken>x</NextContinuationToken></ListBucketResult>";
+    assert_int_equal(lfs_s3_parse_listing(part, strlen(part), prefix, &pool, &l), 0);
+    assert_false(l.complete);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.last, "b&c");
+    /* refused: out of order, repeated, another prefix, a bad size, no IsTruncated, not a
+     * listing */
+    static const char *const bad[] = {
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_B, "1")
+            S3_ENTRY("pp/org/repo/" S3_OID_A, "1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A, "1")
+            S3_ENTRY("pp/org/repo/" S3_OID_A, "1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/other/" S3_OID_A,
+                                                            "1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A,
+                                                            "-1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated><Contents><Key>pp/org/repo/" S3_OID_A
+                "</Key></Contents></ListBucketResult>",
+        S3_HEAD S3_ENTRY("pp/org/repo/" S3_OID_A, "1") "</ListBucketResult>",
+        "<Error><Code>AccessDenied</Code></Error>",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (lfs_s3_parse_listing(bad[i], strlen(bad[i]), prefix, &pool, &l) != -1) {
+            print_error("listing %zu accepted\n", i);
+            fail();
+        }
+    }
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -796,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_backend_sign),
         cmocka_unit_test(test_backend_config_errors),
         cmocka_unit_test(test_backend_credentials),
+        cmocka_unit_test(test_parse_listing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
