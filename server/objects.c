@@ -279,11 +279,43 @@ struct verify_state {
     struct lfs_request *r;
     const char *oid;
     int64_t size;
+    bool completed; /* a multipart upload was completed first (storage multipart_complete) */
 };
+
+static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err);
+
+/* The pending multipart upload of a missing object was completed (or there was none): look
+ * again. */
+static void on_verify_completed(void *arg, const struct lfs_error *err)
+{
+    struct verify_state *vs = arg;
+    struct lfs_request *r = vs->r;
+    if (err != NULL) {
+        lfs_log_activity(r, "verify", vs->oid, vs->size, "incomplete", err->message);
+        lfs_http_send_lfs_error(r, err);
+        return;
+    }
+    struct lfs_storage *storage = r->app->objects->storage;
+    struct lfs_object_key key = route_key(r, vs->oid);
+    struct lfs_io io = request_io(r);
+    storage->ops->stat(storage, &io, &key, on_verify_stat, vs);
+}
 
 static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
 {
     struct verify_state *vs = arg;
+    struct lfs_storage *storage = vs->r->app->objects->storage;
+    if (err == NULL && size < 0 && !vs->completed && storage->ops->multipart_complete != NULL &&
+        lfs_identity_allows(&vs->r->identity, vs->r->route.org_path, vs->r->route.repo, vs->oid,
+                            LFS_PERM_WRITE)) {
+        /* A store whose multipart uploads lfsgate completes (S3): the uploader's verify is
+         * the commit. Only for one who may write the object. */
+        vs->completed = true;
+        struct lfs_object_key key = route_key(vs->r, vs->oid);
+        struct lfs_io io = request_io(vs->r);
+        storage->ops->multipart_complete(storage, &io, &key, vs->size, on_verify_completed, vs);
+        return;
+    }
     if (err != NULL) {
         lfs_http_send_lfs_error(vs->r, err);
     } else if (size < 0) {

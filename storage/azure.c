@@ -293,66 +293,31 @@ static void azure_stat(struct lfs_storage *storage, struct lfs_io *io,
 
 /* ---- list: List Blobs under the repository's prefix ---- */
 
-struct azure_list {
-    struct lfs_storage_azure *st;
-    h2o_mem_pool_t *pool;
-    const char *prefix; /* "<path_prefix>/<org_path>/<repo>/" */
-    lfs_storage_list_cb cb;
-    void *arg;
-};
-
-static void on_list(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
-{
-    struct azure_list *l = arg;
-    struct lfs_error e = {0};
-    struct lfs_storage_listing *listing = h2o_mem_alloc_pool(l->pool, sizeof(*listing));
-    if (err != NULL) {
-        l->cb(l->arg, NULL, err);
-    } else if (res->status != 200) {
-        status_error(l->st, &e, res, "List Blobs", l->prefix);
-        l->cb(l->arg, NULL, &e);
-    } else if (lfs_azure_parse_listing(res->body.base, res->body.len, l->prefix, l->pool, listing) <
-               0) {
-        lfs_error_set(&e, 502, AZURE_STORE " answered List Blobs of \"%s\" with no valid listing",
-                      l->prefix);
-        l->cb(l->arg, NULL, &e);
-    } else {
-        l->cb(l->arg, listing, NULL);
-    }
-}
-
 static void azure_list(struct lfs_storage *storage, struct lfs_io *io,
                        const struct lfs_object_key *key, size_t limit, lfs_storage_list_cb cb,
                        void *arg)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
     struct lfs_error err = {0};
-    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
-        !lfs_segment_valid(key->repo, strlen(key->repo))) {
-        lfs_error_set(&err, 422, "invalid repository name");
+    const char *prefix = lfs_storage_repo_prefix(st->prefix, key, io->pool, &err);
+    if (prefix == NULL) {
         cb(arg, NULL, &err);
         return;
     }
-    struct azure_list *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
-    size_t n = strlen(st->prefix) + strlen(key->org_path) + strlen(key->repo) + 4;
-    struct lfs_strbuf prefix = {.buf = h2o_mem_alloc_pool(io->pool, n), .cap = n};
-    if (st->prefix[0] != '\0') {
-        lfs_strbuf_adds(&prefix, st->prefix);
-        lfs_strbuf_add(&prefix, "/", 1);
-    }
-    lfs_strbuf_adds(&prefix, key->org_path);
-    lfs_strbuf_add(&prefix, "/", 1);
-    lfs_strbuf_adds(&prefix, key->repo);
-    lfs_strbuf_add(&prefix, "/", 1);
-    *l =
-        (struct azure_list){.st = st, .pool = io->pool, .prefix = prefix.buf, .cb = cb, .arg = arg};
-    size_t qn = 3 * prefix.len + 96;
+    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
+                                       .what = "List Blobs",
+                                       .object = prefix,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    size_t plen = strlen(prefix);
+    size_t qn = 3 * plen + 96;
     char *query = h2o_mem_alloc_pool(io->pool, qn);
     int qlen = snprintf(
         query, qn, "restype=container&comp=list&maxresults=%zu&prefix=", limit > 0 ? limit : 1);
-    lfs_url_encode(prefix.buf, prefix.len, query + qlen);
+    lfs_url_encode(prefix, plen, query + qlen);
     struct azure_call c = {.method = "GET", .blob = NULL, .query = query};
-    azure_fetch(st, io, &c, on_list, l);
+    azure_fetch(st, io, &c, lfs_storage_http_list_on_done,
+                lfs_storage_http_list_new(io, &op, lfs_azure_parse_listing, cb, arg));
 }
 
 /* ---- put: hash, then Put Blob (or Put Block... + Put Block List) ---- */

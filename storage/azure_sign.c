@@ -628,9 +628,10 @@ const char *lfs_azure_content_type_for(const char *filename)
 /* The text of the next <TAG>...</TAG> in [*p, limit), unescaped into the pool; moves *p
  * past it. NULL when there is none before `limit` (the end of the enclosing element). A
  * macro so that the tags are literals: it runs twice per entry of a listing. */
-#define xml_element(p, limit, tag, pool) xml_element_(p, limit, "<" tag ">", "</" tag ">", pool)
-static char *xml_element_(const char **p, const char *limit, const char *open, const char *close,
-                          h2o_mem_pool_t *pool)
+#define xml_element(p, limit, tag, pool)                                                           \
+    lfs_azure_xml_text(p, limit, "<" tag ">", "</" tag ">", pool)
+char *lfs_azure_xml_text(const char **p, const char *limit, const char *open, const char *close,
+                         h2o_mem_pool_t *pool)
 {
     size_t on = strlen(open), cn = strlen(close);
     size_t at = h2o_strstr(*p, (size_t)(limit - *p), open, (size_t)on);

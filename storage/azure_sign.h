@@ -121,13 +121,19 @@ int lfs_azure_shared_key(const struct lfs_azure_account *account,
  * when the extension is unknown. Returns a static string. */
 const char *lfs_azure_content_type_for(const char *filename);
 
+struct st_h2o_mem_pool_t;
+/* The text between the next `open` tag and its `close` in [*p, limit), XML-unescaped into the
+ * pool; moves *p past it. NULL when there is none before limit. Plain XML, nothing
+ * Azure-specific (the S3 listing reads it too). Any thread. */
+char *lfs_azure_xml_text(const char **p, const char *limit, const char *open, const char *close,
+                         struct st_h2o_mem_pool_t *pool);
+
 /* Reads a List Blobs answer (no delimiter) for the blobs under `prefix` (which ends in '/')
  * into out, in the pool: the blobs whose name past the prefix is an oid, with their
  * Content-Length, and how far the listing reaches (<NextMarker> empty: complete; otherwise up
  * to the last blob listed, whatever its name: deeper names, such as a nested repository's,
  * count). Names are XML-unescaped. Returns 0, or -1 for an answer that is not such a listing
  * (including blobs out of name order). */
-struct st_h2o_mem_pool_t;
 struct lfs_storage_listing;
 int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
                             struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out);

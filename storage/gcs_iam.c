@@ -2,14 +2,9 @@
  * GCE metadata server, shared by every worker thread, and V4 URL signatures from IAM Credentials
  * signBlob, cached per backend.
  *
- * The token is one per process (it is the pod's, whatever the backend): a mutex guards it and
- * at most one fetch is in flight across all threads, run on the loop of the thread that needed
- * it first with a pool of its own (a client going away must not cancel everyone's token).
- * Requests that need a token while none is fresh wait on their own thread's list; the fetching
- * thread wakes the other threads through each one's h2o_multithread receiver on its context's
- * queue (h2o 2.2.5: a message must not be re-sent while queued, hence wake_sent), so every
- * waiter is resumed on its own loop. A held token is used until shortly before it expires and
- * refreshed in the background from half its life on, so requests rarely wait at all.
+ * The token is one per process (it is the pod's, whatever the backend): a refresher
+ * (storage/refresh.h) per metadata server fetches it on the loop of the thread that needed it
+ * first, shares it with the other threads and fetches it again from half its life on.
  *
  * Signatures: the string to sign of a URL whose date is rounded to a window
  * (lfs_gcs_iam_window) repeats for the same object and action, so a fixed-size table keyed by
@@ -31,6 +26,7 @@
 #include "common/log.h"
 #include "storage/azure_sign.h" /* lfs_azure_base64_*: plain base64, nothing Azure-specific */
 #include "storage/http_client.h"
+#include "storage/refresh.h"
 
 #define TOKEN_PATH "/computeMetadata/v1/instance/service-accounts/default/token"
 /* Deadlines of the metadata server (local to the node) and of a signBlob call. */
@@ -44,80 +40,98 @@
 
 /* ---- the access token ---- */
 
-struct token_thread;
-
-static struct {
-    pthread_mutex_t mu;
+/* The metadata server a refresher fetches from (its ctx). */
+struct token_source {
     char *url;  /* the metadata server's token URL */
     char *base; /* "http://host[:port]", for messages */
-    char *token;
-    uint64_t expiry, usable_until, refresh_at; /* monotonic ms */
-    bool fetching;
-    uint64_t started; /* fetches started */
-    uint64_t done;    /* fetches completed; the last one's error in done_err (status 0: ok) */
-    struct lfs_error done_err;
-    h2o_linklist_t threads; /* struct token_thread.link */
-} tokens = {.mu = PTHREAD_MUTEX_INITIALIZER, .threads = {&tokens.threads, &tokens.threads}};
-
-/* A worker thread's part; `link`, `wake_sent` and `has_waiters` are guarded by tokens.mu, the
- * rest is the thread's own. */
-struct token_thread {
-    h2o_linklist_t link;
-    h2o_context_t *ctx;
-    h2o_multithread_receiver_t receiver;
-    h2o_multithread_message_t wake;
-    bool wake_sent;
-    bool has_waiters;
-    h2o_linklist_t waiters;
-    h2o_mem_pool_t *fetch_pool; /* the fetch this thread runs, or NULL */
 };
 
-static __thread struct token_thread *token_thread;
+/* The refresher of the metadata server configured last. Refreshers live as long as the process
+ * (storage/refresh.h), so a worker that read the previous one during a reload still holds a
+ * valid one. */
+static struct lfs_refresh *_Atomic token_refresh;
 
-/* A request waiting for a token, owned by its pool. */
-struct token_waiter {
-    h2o_linklist_t link;
-    uint64_t fetch; /* the fetch whose outcome answers it */
-    h2o_mem_pool_t *pool;
-    lfs_gcs_token_cb cb;
-    void *arg;
+/* A fetch in flight: the refresher and its source. */
+struct token_fetch {
+    struct lfs_refresh *r;
+    const struct token_source *src;
 };
 
-static uint64_t now_ms(void)
+static void on_token(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    struct token_fetch *f = arg;
+    struct lfs_error e = {0}, pe = {0};
+    char *token = NULL;
+    long expires_in = 0;
+    const char *what = "gcs storage: cannot get an access token from the metadata server at";
+    const char *base = f->src->base;
+    if (err != NULL)
+        lfs_error_set(&e, 503, "%s %s: %s", what, base, err->message);
+    else if (res->status != 200)
+        lfs_error_set(&e, 503, "%s %s: HTTP %ld%s", what, base, res->status,
+                      res->status == 404 ? " (is workload identity enabled for this node pool "
+                                           "and the pod's Kubernetes service account bound to a "
+                                           "Google service account?)"
+                                         : "");
+    else if (lfs_gcs_token_parse(res->body.base, res->body.len, &token, &expires_in, &pe) < 0)
+        lfs_error_set(&e, 503, "%s %s: %s", what, base, pe.message);
+    /* The answer lives in the fetch's pool: wipe it before the pool goes. */
+    if (res->body.len > 0)
+        OPENSSL_cleanse(res->body.base, res->body.len);
+    if (token == NULL)
+        lfs_log(LFS_LOG_WARN, "%s", e.message);
+    else
+        lfs_log(LFS_LOG_DEBUG,
+                "gcs storage: new access token from the metadata server, valid "
+                "for %ld s",
+                expires_in);
+    lfs_refresh_done(f->r, token, expires_in, &e);
+}
+
+/* The refresher's fetcher: one GET of the token URL. */
+static void token_fetch_start(struct lfs_refresh *r, struct lfs_io *io, void *ctx)
+{
+    struct token_fetch *f = h2o_mem_alloc_pool(io->pool, sizeof(*f));
+    *f = (struct token_fetch){.r = r, .src = ctx};
+    struct lfs_http_request req = {
+        .method = "GET",
+        .url = f->src->url,
+        .headers = {"Metadata-Flavor: Google"},
+        .timeout_ms = TOKEN_TIMEOUT_MS,
+        .store = "metadata server",
+    };
+    lfs_http_fetch(io, &req, on_token, f);
 }
 
 int lfs_gcs_token_configure(const char *base, struct lfs_error *err)
 {
+    struct token_source *src = calloc(1, sizeof(*src));
     size_t n = strlen(base) + sizeof(TOKEN_PATH);
-    char *url = malloc(n), *b = strdup(base);
-    if (url == NULL || b == NULL) {
-        free(url);
-        free(b);
+    if (src == NULL || (src->url = malloc(n)) == NULL || (src->base = strdup(base)) == NULL) {
+        if (src != NULL)
+            free(src->url);
+        free(src);
         return lfs_error_set(err, 500, "out of memory");
     }
-    snprintf(url, n, "%s%s", base, TOKEN_PATH);
-    pthread_mutex_lock(&tokens.mu);
-    if (tokens.url != NULL && strcmp(tokens.url, url) == 0) {
-        pthread_mutex_unlock(&tokens.mu);
-        free(url);
-        free(b);
-        return 0;
+    snprintf(src->url, n, "%s%s", base, TOKEN_PATH);
+    struct lfs_refresh *r = NULL;
+    bool reused = false;
+    if (lfs_refresh_open(src->url, "gcs storage: the access token from the metadata server",
+                         token_fetch_start, src, 0, &r, &reused, err) < 0 ||
+        reused) {
+        free(src->url);
+        free(src->base);
+        free(src);
+        if (!reused)
+            return -1;
     }
-    free(tokens.url);
-    free(tokens.base);
-    tokens.url = url;
-    tokens.base = b;
-    /* Another metadata server: the token held came from the old one. */
-    if (tokens.token != NULL)
-        OPENSSL_cleanse(tokens.token, strlen(tokens.token));
-    free(tokens.token);
-    tokens.token = NULL;
-    pthread_mutex_unlock(&tokens.mu);
+    token_refresh = r;
     return 0;
+}
+
+void lfs_gcs_token_get(struct lfs_io *io, lfs_gcs_token_cb cb, void *arg)
+{
+    lfs_refresh_get(token_refresh, io, cb, arg);
 }
 
 int lfs_gcs_token_parse(const char *body, size_t len, char **token, long *expires_in,
@@ -160,252 +174,6 @@ int lfs_gcs_token_parse(const char *body, size_t len, char **token, long *expire
         OPENSSL_cleanse((void *)json_string_value(at), json_string_length(at));
     json_decref(root);
     return rc;
-}
-
-static void waiter_dispose(void *p)
-{
-    struct token_waiter *w = p;
-    if (h2o_linklist_is_linked(&w->link))
-        h2o_linklist_unlink(&w->link);
-}
-
-/* Answers this thread's waiters whose fetch has completed: all of them while a token is valid,
- * else those whose fetch failed (the others wait for the fetch in flight). */
-static void wake_waiters(struct token_thread *th)
-{
-    h2o_linklist_t ready;
-    h2o_linklist_init_anchor(&ready);
-    h2o_linklist_insert_list(&ready, &th->waiters);
-    pthread_mutex_lock(&tokens.mu);
-    char *token = tokens.token != NULL && now_ms() < tokens.expiry ? strdup(tokens.token) : NULL;
-    uint64_t done = tokens.done;
-    struct lfs_error err = tokens.done_err;
-    pthread_mutex_unlock(&tokens.mu);
-    if (token == NULL && err.status == 0)
-        lfs_error_set(&err, 503,
-                      "gcs storage: the access token from the metadata server expired "
-                      "before it could be used; check the node's clock");
-    /* Take the first each time: a callback may dispose other waiters' pools. */
-    while (!h2o_linklist_is_empty(&ready)) {
-        struct token_waiter *w = H2O_STRUCT_FROM_MEMBER(struct token_waiter, link, ready.next);
-        h2o_linklist_unlink(&w->link);
-        if (token != NULL)
-            w->cb(w->arg, h2o_strdup(w->pool, token, SIZE_MAX).base, NULL);
-        else if (w->fetch <= done)
-            w->cb(w->arg, NULL, &err);
-        else
-            h2o_linklist_insert(&th->waiters, &w->link);
-    }
-    if (token != NULL)
-        OPENSSL_cleanse(token, strlen(token));
-    free(token);
-    pthread_mutex_lock(&tokens.mu);
-    th->has_waiters = !h2o_linklist_is_empty(&th->waiters);
-    pthread_mutex_unlock(&tokens.mu);
-}
-
-static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    struct token_thread *th = H2O_STRUCT_FROM_MEMBER(struct token_thread, receiver, receiver);
-    pthread_mutex_lock(&tokens.mu);
-    while (!h2o_linklist_is_empty(messages))
-        h2o_linklist_unlink(messages->next);
-    th->wake_sent = false;
-    pthread_mutex_unlock(&tokens.mu);
-    wake_waiters(th);
-}
-
-/* Records the outcome of the fetch in flight (token NULL: failed with err) and wakes the other
- * threads that have waiters. Takes token. */
-static void fetch_complete(struct token_thread *th, char *token, long expires_in,
-                           const struct lfs_error *err)
-{
-    uint64_t now = now_ms();
-    pthread_mutex_lock(&tokens.mu);
-    if (token != NULL) {
-        if (tokens.token != NULL)
-            OPENSSL_cleanse(tokens.token, strlen(tokens.token));
-        free(tokens.token);
-        tokens.token = token;
-        uint64_t life = (uint64_t)expires_in * 1000;
-        tokens.expiry = now + life;
-        /* Used until a minute (a quarter of a short life) before it expires, so the calls made
-         * with it still carry a valid token; refreshed from half its life, or from 5 minutes
-         * before expiry when that comes first. */
-        tokens.usable_until = tokens.expiry - (life / 4 < 60000 ? life / 4 : 60000);
-        tokens.refresh_at =
-            now + (expires_in > 300 && life - 300000 < life / 2 ? life - 300000 : life / 2);
-        tokens.done_err = (struct lfs_error){0};
-    } else {
-        tokens.done_err = *err;
-    }
-    tokens.done = tokens.started;
-    tokens.fetching = false;
-    for (h2o_linklist_t *l = tokens.threads.next; l != &tokens.threads; l = l->next) {
-        struct token_thread *t = H2O_STRUCT_FROM_MEMBER(struct token_thread, link, l);
-        if (t != th && t->has_waiters && !t->wake_sent) {
-            t->wake_sent = true;
-            h2o_multithread_send_message(&t->receiver, &t->wake);
-        }
-    }
-    pthread_mutex_unlock(&tokens.mu);
-}
-
-static void fetch_release(struct token_thread *th)
-{
-    h2o_mem_clear_pool(th->fetch_pool);
-    free(th->fetch_pool);
-    th->fetch_pool = NULL;
-}
-
-static void on_token(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
-{
-    struct token_thread *th = arg;
-    struct lfs_error e = {0}, pe = {0};
-    char *token = NULL;
-    long expires_in = 0;
-    pthread_mutex_lock(&tokens.mu);
-    char base[256];
-    snprintf(base, sizeof(base), "%s", tokens.base);
-    pthread_mutex_unlock(&tokens.mu);
-    const char *what = "gcs storage: cannot get an access token from the metadata server at";
-    if (err != NULL)
-        lfs_error_set(&e, 503, "%s %s: %s", what, base, err->message);
-    else if (res->status != 200)
-        lfs_error_set(&e, 503, "%s %s: HTTP %ld%s", what, base, res->status,
-                      res->status == 404 ? " (is workload identity enabled for this node pool "
-                                           "and the pod's Kubernetes service account bound to a "
-                                           "Google service account?)"
-                                         : "");
-    else if (lfs_gcs_token_parse(res->body.base, res->body.len, &token, &expires_in, &pe) < 0)
-        lfs_error_set(&e, 503, "%s %s: %s", what, base, pe.message);
-    /* The answer lives in the fetch's pool: wipe it before the pool goes. */
-    if (res->body.len > 0)
-        OPENSSL_cleanse(res->body.base, res->body.len);
-    fetch_release(th);
-    if (token == NULL)
-        lfs_log(LFS_LOG_WARN, "%s", e.message);
-    else
-        lfs_log(LFS_LOG_DEBUG,
-                "gcs storage: new access token from the metadata server, valid "
-                "for %ld s",
-                expires_in);
-    fetch_complete(th, token, expires_in, &e);
-    wake_waiters(th);
-}
-
-/* Starts the fetch this thread was chosen to run (tokens.fetching already set). */
-static void fetch_start(struct token_thread *th)
-{
-    struct lfs_error err = {0};
-    if ((th->fetch_pool = malloc(sizeof(*th->fetch_pool))) == NULL) {
-        lfs_error_set(&err, 503, "gcs storage: out of memory asking for an access token");
-        fetch_complete(th, NULL, 0, &err);
-        wake_waiters(th);
-        return;
-    }
-    h2o_mem_init_pool(th->fetch_pool);
-    struct lfs_io io = {.ctx = th->ctx, .pool = th->fetch_pool};
-    pthread_mutex_lock(&tokens.mu);
-    const char *url = h2o_strdup(th->fetch_pool, tokens.url, SIZE_MAX).base;
-    pthread_mutex_unlock(&tokens.mu);
-    struct lfs_http_request req = {
-        .method = "GET",
-        .url = url,
-        .headers = {"Metadata-Flavor: Google"},
-        .timeout_ms = TOKEN_TIMEOUT_MS,
-        .store = "metadata server",
-    };
-    lfs_http_fetch(&io, &req, on_token, th);
-}
-
-static void thread_release(struct token_thread *th)
-{
-    if (th->fetch_pool != NULL) {
-        /* Dropping our fetch: the other threads' waiters get an error instead of waiting on
-         * it forever. Ours are dropped without callback (their requests are ending too). */
-        fetch_release(th);
-        struct lfs_error err;
-        lfs_error_set(&err, 503,
-                      "gcs storage: the worker thread asking the metadata server for "
-                      "an access token stopped; retry");
-        fetch_complete(th, NULL, 0, &err);
-    }
-    pthread_mutex_lock(&tokens.mu);
-    h2o_linklist_unlink(&th->link);
-    pthread_mutex_unlock(&tokens.mu);
-    /* No thread sends to us any more: drop a wake-up still queued, then the receiver. */
-    if (h2o_linklist_is_linked(&th->wake.link))
-        h2o_linklist_unlink(&th->wake.link);
-    h2o_multithread_unregister_receiver(th->ctx->queue, &th->receiver);
-    while (!h2o_linklist_is_empty(&th->waiters))
-        h2o_linklist_unlink(th->waiters.next);
-    free(th);
-}
-
-void lfs_gcs_token_thread_cleanup(void)
-{
-    struct token_thread *th = token_thread;
-    token_thread = NULL;
-    if (th != NULL)
-        thread_release(th);
-}
-
-static struct token_thread *thread_get(h2o_context_t *ctx)
-{
-    struct token_thread *th = token_thread;
-    if (th != NULL && th->ctx == ctx)
-        return th;
-    /* A thread that moved on to another context (tests do) starts afresh. */
-    lfs_gcs_token_thread_cleanup();
-    if ((th = calloc(1, sizeof(*th))) == NULL)
-        return NULL;
-    th->ctx = ctx;
-    h2o_linklist_init_anchor(&th->waiters);
-    h2o_multithread_register_receiver(ctx->queue, &th->receiver, on_wake);
-    pthread_mutex_lock(&tokens.mu);
-    h2o_linklist_insert(&tokens.threads, &th->link);
-    pthread_mutex_unlock(&tokens.mu);
-    token_thread = th;
-    return th;
-}
-
-void lfs_gcs_token_get(struct lfs_io *io, lfs_gcs_token_cb cb, void *arg)
-{
-    struct token_thread *th = thread_get(io->ctx);
-    if (th == NULL) {
-        struct lfs_error err;
-        lfs_error_set(&err, 503, "gcs storage: out of memory asking for an access token");
-        cb(arg, NULL, &err);
-        return;
-    }
-    uint64_t now = now_ms();
-    pthread_mutex_lock(&tokens.mu);
-    if (tokens.token != NULL && now < tokens.usable_until) {
-        const char *token = h2o_strdup(io->pool, tokens.token, SIZE_MAX).base;
-        bool refresh = now >= tokens.refresh_at && !tokens.fetching;
-        if (refresh) {
-            tokens.fetching = true;
-            tokens.started++;
-        }
-        pthread_mutex_unlock(&tokens.mu);
-        if (refresh)
-            fetch_start(th);
-        cb(arg, token, NULL);
-        return;
-    }
-    bool start = !tokens.fetching;
-    if (start) {
-        tokens.fetching = true;
-        tokens.started++;
-    }
-    struct token_waiter *w = h2o_mem_alloc_shared(io->pool, sizeof(*w), waiter_dispose);
-    *w = (struct token_waiter){.fetch = tokens.started, .pool = io->pool, .cb = cb, .arg = arg};
-    h2o_linklist_insert(&th->waiters, &w->link);
-    th->has_waiters = true;
-    pthread_mutex_unlock(&tokens.mu);
-    if (start)
-        fetch_start(th);
 }
 
 /* ---- signBlob ---- */

@@ -38,11 +38,6 @@ typedef void (*lfs_gcs_token_cb)(void *arg, const char *token, const struct lfs_
  * callback). Needs lfs_gcs_token_configure first. Loop thread. */
 void lfs_gcs_token_get(struct lfs_io *io, lfs_gcs_token_cb cb, void *arg);
 
-/* Releases the calling thread's part (its wake-up receiver, a fetch it runs: the other threads'
- * waiters then get an error). Call before lfs_http_thread_cleanup, with no request of the
- * thread in progress. */
-void lfs_gcs_token_thread_cleanup(void);
-
 /* Parses the metadata server's answer {"access_token", "expires_in", "token_type"}. Returns 0
  * with *token (malloc'd, the caller frees; printable ASCII only, so it is safe in a header) and
  * *expires_in (> 0 seconds), or -1 with err 502 saying what is wrong (never quoting the token).

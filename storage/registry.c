@@ -3,8 +3,8 @@
 #include "storage/storage.h"
 
 #include "common/plugin.h"
-#include "storage/gcs_iam.h"
 #include "storage/http_client.h"
+#include "storage/refresh.h"
 #include "storage/remote.h"
 
 extern const struct lfs_storage_ops lfs_storage_local_ops;
@@ -24,8 +24,8 @@ static const struct lfs_storage_ops *const backends[] = {
 void lfs_storage_thread_cleanup(void)
 {
     lfs_storage_slice_thread_cleanup();
-    /* Before the HTTP client: a token fetch in flight is the client's transfer. */
-    lfs_gcs_token_thread_cleanup();
+    /* Before the HTTP client: a credential fetch in flight is the client's transfer. */
+    lfs_refresh_thread_cleanup();
     lfs_http_thread_cleanup();
 }
 

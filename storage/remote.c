@@ -164,6 +164,45 @@ struct lfs_storage_http_stat *lfs_storage_http_stat_new(struct lfs_io *io,
     return s;
 }
 
+struct lfs_storage_http_list {
+    struct lfs_storage_remote_op op;
+    h2o_mem_pool_t *pool;
+    lfs_storage_listing_parse_fn parse;
+    lfs_storage_list_cb cb;
+    void *arg;
+};
+
+struct lfs_storage_http_list *lfs_storage_http_list_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_listing_parse_fn parse,
+                                                        lfs_storage_list_cb cb, void *arg)
+{
+    struct lfs_storage_http_list *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
+    *l = (struct lfs_storage_http_list){
+        .op = op_copy(op, io->pool), .pool = io->pool, .parse = parse, .cb = cb, .arg = arg};
+    return l;
+}
+
+void lfs_storage_http_list_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err)
+{
+    struct lfs_storage_http_list *l = arg;
+    struct lfs_error e = {0};
+    struct lfs_storage_listing *listing = h2o_mem_alloc_pool(l->pool, sizeof(*listing));
+    if (err != NULL) {
+        l->cb(l->arg, NULL, err);
+    } else if (res->status != 200) {
+        l->op.status_error(l->op.ctx, &e, res, l->op.what, l->op.object);
+        l->cb(l->arg, NULL, &e);
+    } else if (l->parse(res->body.base, res->body.len, l->op.object, l->pool, listing) < 0) {
+        lfs_error_set(&e, 502, "%s answered %s of \"%s\" with no valid listing", l->op.store,
+                      l->op.what, l->op.object);
+        l->cb(l->arg, NULL, &e);
+    } else {
+        l->cb(l->arg, listing, NULL);
+    }
+}
+
 void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *res,
                                    const struct lfs_error *err)
 {
@@ -478,6 +517,26 @@ void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size)
     code[i] = '\0';
 }
 
+bool lfs_storage_xml_field(const char *body, size_t len, const char *tag, const char **start,
+                           size_t *n)
+{
+    char open[64], close[64];
+    int on = snprintf(open, sizeof(open), "<%s>", tag);
+    int cn = snprintf(close, sizeof(close), "</%s>", tag);
+    if (body == NULL || on <= 0 || (size_t)on >= sizeof(open) || (size_t)cn >= sizeof(close))
+        return false;
+    size_t a = h2o_strstr(body, len, open, (size_t)on);
+    if (a == SIZE_MAX)
+        return false;
+    a += (size_t)on;
+    size_t b = h2o_strstr(body + a, len - a, close, (size_t)cn);
+    if (b == SIZE_MAX)
+        return false;
+    *start = body + a;
+    *n = b;
+    return true;
+}
+
 /* ---- object names ---- */
 
 int lfs_storage_prefix_normalize(const char *in, char **out)
@@ -524,6 +583,17 @@ static struct lfs_strbuf repo_prefix(const char *prefix, const char *org_path, c
     lfs_strbuf_adds(&b, repo);
     lfs_strbuf_add(&b, "/", 1);
     return b;
+}
+
+const char *lfs_storage_repo_prefix(const char *prefix, const struct lfs_object_key *key,
+                                    h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    if (!lfs_segments_valid(key->org_path, strlen(key->org_path)) ||
+        !lfs_segment_valid(key->repo, strlen(key->repo))) {
+        lfs_error_set(err, 422, "invalid repository name");
+        return NULL;
+    }
+    return repo_prefix(prefix, key->org_path, key->repo, 0, pool).buf;
 }
 
 const char *lfs_storage_object_name(const char *prefix, const struct lfs_object_key *key,

@@ -85,6 +85,30 @@ struct lfs_storage_http_stat *lfs_storage_http_stat_new(struct lfs_io *io,
 void lfs_storage_http_stat_on_done(void *arg, const struct lfs_http_response *res,
                                    const struct lfs_error *err);
 
+/* ---- list: one listing of a repository's objects ---- */
+
+/* Reads a store's listing answer for the objects under `prefix` into out, in the pool
+ * (lfs_azure_parse_listing, lfs_s3_parse_listing). Returns 0, or -1 for an answer that is
+ * not such a listing. */
+typedef int (*lfs_storage_listing_parse_fn)(const char *body, size_t len, const char *prefix,
+                                            h2o_mem_pool_t *pool, struct lfs_storage_listing *out);
+
+struct lfs_storage_http_list;
+
+/* Prepares a list answered by one listing call the backend signs and starts itself, with
+ * lfs_storage_http_list_on_done as its callback and the result as its arg; op->object is the
+ * prefix listed. Lives in io->pool. Loop thread. */
+struct lfs_storage_http_list *lfs_storage_http_list_new(struct lfs_io *io,
+                                                        const struct lfs_storage_remote_op *op,
+                                                        lfs_storage_listing_parse_fn parse,
+                                                        lfs_storage_list_cb cb, void *arg);
+
+/* The listing call's callback (lfs_http_cb): cb(arg, listing, NULL) for a 200 that parses,
+ * cb(arg, NULL, err) when the call failed, for any other answer (op->status_error) and for
+ * one that does not parse (502). */
+void lfs_storage_http_list_on_done(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err);
+
 /* ---- a call whose answer is only success or failure (an upload) ---- */
 
 struct lfs_storage_http_done;
@@ -179,6 +203,10 @@ const char *lfs_storage_lock_name(const char *prefix, const struct lfs_lock_key 
 int lfs_storage_lock_outcome(const struct lfs_storage_remote_op *op,
                              const struct lfs_http_response *res, const struct lfs_error *err,
                              long no1, long no2, struct lfs_error *out);
+/* "[prefix/]<org_path>/<repo>/", the names of a repository's objects begin with, in the pool
+ * (a listing's prefix). NULL with err 422 for an invalid repository name. Any thread. */
+const char *lfs_storage_repo_prefix(const char *prefix, const struct lfs_object_key *key,
+                                    h2o_mem_pool_t *pool, struct lfs_error *err);
 
 /* ---- small pieces of the stores' answers ---- */
 
@@ -190,6 +218,12 @@ long lfs_storage_upload_timeout_ms(size_t len);
  * (letters and digits only, at most size - 1 of them), "" when there is none. Only the code:
  * the other fields may quote the string to sign. Any thread. */
 void lfs_storage_xml_error_code(h2o_iovec_t body, char *code, size_t size);
+
+/* The text between the first <tag> and the </tag> after it in body[0..len): true with *start
+ * and *n, false when there is no such element. The text is as it stands (entities not
+ * decoded). Any thread. */
+bool lfs_storage_xml_field(const char *body, size_t len, const char *tag, const char **start,
+                           size_t *n);
 
 /* Answers a sign op at once with a synchronous signer's result: out when rc is 0, err
  * otherwise. For backends that sign locally (azure, s3). Loop thread. */

@@ -1,18 +1,21 @@
 /* Amazon S3 and S3-compatible stores (giftless.storage.amazon_s3:AmazonS3Storage; MinIO, Ceph
  * RGW, R2, Wasabi through `endpoint`): objects live in one bucket under
  * "[path_prefix/]<org_path>/<repo>/<oid>", giftless's layout. Every request is signed with
- * AWS Signature Version 4 (storage/s3_sign.c) from an access key found at startup, in the
- * order of the AWS default chain as far as it is built: the AWS_* environment variables, then
- * the shared credentials file. basic_external hands the clients presigned PUT/GET URLs (the PUT
- * signs x-amz-checksum-sha256, the oid in base64, so S3 refuses a body with another SHA-256);
- * existence and size are HEADs with header authorization sent through the event-loop HTTP
+ * AWS Signature Version 4 (storage/s3_sign.c) with the keys of the AWS default chain
+ * (storage/s3_creds.c): long-term keys found at startup, or temporary ones (web identity,
+ * container, IMDS) that may have to be waited for, so signing is asynchronous everywhere: a
+ * request never signs with expired keys. basic_external hands the clients presigned PUT/GET URLs
+ * (the PUT signs x-amz-checksum-sha256, the oid in base64, so S3 refuses a body with another
+ * SHA-256); existence and size are HEADs with header authorization sent through the event-loop HTTP
  * client, one per object, all at once; basic_streaming uploads are hashed first and sent as one
  * PUT whose payload hash is the verified oid, and downloads are ranged GETs streamed through
  * storage/remote.c's bounded buffer. All request-scoped state is owned by the request pool. */
 #include "storage/storage.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 #include "storage/azure_sign.h"
 #include "storage/http_client.h"
 #include "storage/remote.h"
+#include "storage/s3_creds.h"
 #include "storage/s3_sign.h"
 
 #define S3_STORE "s3 storage"
@@ -31,8 +35,6 @@
 #define S3_DEFAULT_TIMEOUT_S 20
 /* Largest object one PUT may create (S3's limit; larger ones need a multipart upload). */
 #define S3_PUT_MAX (5ull << 30)
-/* Longest shared credentials file we read. */
-#define S3_MAX_CREDENTIALS_FILE (1 << 20)
 
 struct lfs_storage_s3 {
     struct lfs_storage base;
@@ -44,11 +46,7 @@ struct lfs_storage_s3 {
     bool virtual_style;
     bool checksum; /* sign x-amz-checksum-sha256 into presigned uploads */
     long timeout_ms;
-    /* The access key; immutable after create, so any thread signs with it. */
-    char access_key_id[128];
-    char secret_access_key[128];
-    char session_token[2048];
-    const char *source; /* where the key came from, for the startup log */
+    struct lfs_s3_creds *creds; /* the keys, or where temporary ones come from */
 };
 
 /* ---- configuration ---- */
@@ -110,116 +108,9 @@ static int parse_endpoint(struct lfs_storage_s3 *st, const char *endpoint)
     return 0;
 }
 
-/* Copies src into a fixed field; false when it does not fit. */
-static bool set_field(char *dst, size_t cap, const char *src)
-{
-    size_t n = strlen(src);
-    if (n >= cap)
-        return false;
-    memcpy(dst, src, n + 1);
-    return true;
-}
-
-/* Reads the shared credentials file: 1 with the profile's keys in st, 0 when there is no
- * file or no such profile (what was looked for goes into `tried`), -1 with err. */
-static int credentials_from_file(struct lfs_storage_s3 *st, char *tried, size_t tried_size,
-                                 struct lfs_error *err)
-{
-    const char *file = getenv("AWS_SHARED_CREDENTIALS_FILE");
-    const char *profile = getenv("AWS_PROFILE");
-    char home_file[1024];
-    if (profile == NULL || profile[0] == '\0')
-        profile = "default";
-    if (file == NULL || file[0] == '\0') {
-        const char *home = getenv("HOME");
-        if (home == NULL || home[0] == '\0') {
-            snprintf(tried, tried_size, "the shared credentials file (HOME is not set)");
-            return 0;
-        }
-        snprintf(home_file, sizeof(home_file), "%s/.aws/credentials", home);
-        file = home_file;
-    }
-    FILE *f = fopen(file, "rb");
-    if (f == NULL) {
-        snprintf(tried, tried_size, "the shared credentials file \"%s\" (%s)", file,
-                 strerror(errno));
-        return 0;
-    }
-    char *text = malloc(S3_MAX_CREDENTIALS_FILE + 1);
-    size_t n = text != NULL ? fread(text, 1, S3_MAX_CREDENTIALS_FILE + 1, f) : 0;
-    bool bad = ferror(f) != 0 || n > S3_MAX_CREDENTIALS_FILE;
-    fclose(f);
-    if (text == NULL || bad) {
-        free(text);
-        return lfs_error_set(err, 500, "cannot read the shared credentials file \"%s\"%s", file,
-                             n > S3_MAX_CREDENTIALS_FILE ? " (larger than 1 MiB)" : "");
-    }
-    struct lfs_s3_profile p;
-    int rc = lfs_s3_profile_parse(text, n, profile, &p, err);
-    OPENSSL_cleanse(text, n);
-    free(text);
-    if (rc < 0)
-        return lfs_error_prefix(err, "shared credentials file \"%s\": ", file);
-    if (rc == 0) {
-        snprintf(tried, tried_size, "the shared credentials file \"%s\" (no profile \"%s\")", file,
-                 profile);
-        return 0;
-    }
-    bool fits =
-        set_field(st->access_key_id, sizeof(st->access_key_id), p.access_key_id) &&
-        set_field(st->secret_access_key, sizeof(st->secret_access_key), p.secret_access_key) &&
-        set_field(st->session_token, sizeof(st->session_token), p.session_token);
-    OPENSSL_cleanse(&p, sizeof(p));
-    if (!fits)
-        return lfs_error_set(err, 500, "shared credentials file \"%s\": a key is too long", file);
-    st->source = "the shared credentials file";
-    return 1;
-}
-
-/* The AWS default credential chain, as far as lfsgate builds it: 1. AWS_ACCESS_KEY_ID /
- * AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, 2. the shared credentials file. Sources that are
- * not built (web identity, container and instance credentials) are named in the error when
- * nothing was found, so lfsgate never starts without a key and never sends an unsigned
- * request. Returns 0 or -1 with err (the caller prefixes the option path). Main thread. */
-static int load_credentials(struct lfs_storage_s3 *st, struct lfs_error *err)
-{
-    const char *id = getenv("AWS_ACCESS_KEY_ID"), *secret = getenv("AWS_SECRET_ACCESS_KEY");
-    const char *token = getenv("AWS_SESSION_TOKEN");
-    bool has_id = id != NULL && id[0] != '\0', has_secret = secret != NULL && secret[0] != '\0';
-    if (has_id != has_secret)
-        return lfs_error_set(err, 500, "%s is set but %s is not: set both, or neither",
-                             has_id ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
-                             has_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-    if (has_id) {
-        if (!set_field(st->access_key_id, sizeof(st->access_key_id), id) ||
-            !set_field(st->secret_access_key, sizeof(st->secret_access_key), secret) ||
-            !set_field(st->session_token, sizeof(st->session_token), token != NULL ? token : ""))
-            return lfs_error_set(err, 500, "an AWS_* credential variable is too long");
-        st->source = "the environment";
-        return 0;
-    }
-    char tried[1200];
-    int rc = credentials_from_file(st, tried, sizeof(tried), err);
-    if (rc != 0)
-        return rc < 0 ? -1 : 0;
-    const char *web = getenv("AWS_WEB_IDENTITY_TOKEN_FILE");
-    bool has_web = web != NULL && web[0] != '\0';
-    return lfs_error_set(
-        err, 500,
-        "no AWS credentials found; tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (not set) and "
-        "%s; %s; container and instance credentials (AWS_CONTAINER_CREDENTIALS_*_URI, IMDS) are "
-        "not supported yet either: give an access key through the environment or the shared "
-        "credentials file",
-        tried,
-        has_web ? "AWS_WEB_IDENTITY_TOKEN_FILE is set, but web identity (STS "
-                  "AssumeRoleWithWebIdentity) is not supported yet"
-                : "web identity (AWS_WEB_IDENTITY_TOKEN_FILE) is not supported yet");
-}
-
 static void s3_free(struct lfs_storage_s3 *st)
 {
-    OPENSSL_cleanse(st->secret_access_key, sizeof(st->secret_access_key));
-    OPENSSL_cleanse(st->session_token, sizeof(st->session_token));
+    lfs_s3_creds_free(st->creds);
     free(st->bucket);
     free(st->prefix);
     free(st->region);
@@ -233,10 +124,10 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
 {
     if (lfs_http_client_load(path, err) < 0)
         return -1;
-    static const char *const keys[] = {
-        "bucket_name",      "path_prefix",     "endpoint",        "region",
-        "addressing_style", "request_timeout", "checksum_sha256", NULL};
-    const char *bucket, *prefix, *endpoint, *region, *style;
+    static const char *const keys[] = {"bucket_name",     "path_prefix",      "endpoint",
+                                       "region",          "addressing_style", "request_timeout",
+                                       "checksum_sha256", "sts_endpoint",     NULL};
+    const char *bucket, *prefix, *endpoint, *region, *style, *sts_endpoint;
     const char *env_region = getenv("AWS_REGION");
     if (env_region == NULL || env_region[0] == '\0')
         env_region = getenv("AWS_DEFAULT_REGION");
@@ -253,7 +144,8 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
         lfs_config_get_string(options, path, "addressing_style", NULL, &style, err) < 0 ||
         lfs_config_get_int(options, path, "request_timeout", S3_DEFAULT_TIMEOUT_S, 1, 3600,
                            &timeout, err) < 0 ||
-        lfs_config_get_bool(options, path, "checksum_sha256", true, &checksum, err) < 0)
+        lfs_config_get_bool(options, path, "checksum_sha256", true, &checksum, err) < 0 ||
+        lfs_config_get_string(options, path, "sts_endpoint", NULL, &sts_endpoint, err) < 0)
         return -1;
     if (bucket == NULL || bucket[0] == '\0')
         return lfs_error_set(err, 500, "config: %s: required key is missing",
@@ -304,14 +196,15 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
                              lfs_config_path(kpath, sizeof(kpath), path, "endpoint"),
                              endpoint != NULL ? endpoint : aws);
     }
-    if (load_credentials(st, err) < 0) {
+    if (lfs_s3_creds_load(st->region, sts_endpoint, &st->creds, err) < 0) {
         lfs_error_prefix(err, "config: %s: ", path);
         s3_free(st);
         return -1;
     }
     lfs_log(LFS_LOG_INFO, S3_STORE ": bucket \"%s\"%s%s at %s (%s style, region %s), key from %s",
             st->bucket, st->prefix[0] ? " under " : "", st->prefix, st->base_url,
-            st->virtual_style ? "virtual-hosted" : "path", st->region, st->source);
+            st->virtual_style ? "virtual-hosted" : "path", st->region,
+            lfs_s3_creds_source(st->creds));
     *out = &st->base;
     return 0;
 }
@@ -342,18 +235,14 @@ static const char *object_path(const struct lfs_storage_s3 *st, const struct lfs
     return b.buf;
 }
 
-/* Signs a request for `path`: presigned when expires > 0, header authorization otherwise. */
-static int sign_path(const struct lfs_storage_s3 *st, const char *method, const char *path,
-                     const struct lfs_s3_param *headers, size_t nheaders,
-                     const struct lfs_s3_param *query, size_t nquery, const char *payload_hash,
-                     time_t now, long expires, h2o_mem_pool_t *pool, struct lfs_s3_signed *out,
-                     struct lfs_error *err)
+/* Signs a request for `path` with cred: presigned when expires > 0, header authorization
+ * otherwise. */
+static int sign_path(const struct lfs_storage_s3 *st, const struct lfs_s3_credentials *cred,
+                     const char *method, const char *path, const struct lfs_s3_param *headers,
+                     size_t nheaders, const struct lfs_s3_param *query, size_t nquery,
+                     const char *payload_hash, time_t now, long expires, h2o_mem_pool_t *pool,
+                     struct lfs_s3_signed *out, struct lfs_error *err)
 {
-    struct lfs_s3_credentials cred = {
-        .access_key_id = st->access_key_id,
-        .secret_access_key = st->secret_access_key,
-        .session_token = st->session_token[0] != '\0' ? st->session_token : NULL,
-    };
     struct lfs_s3_sign_input in = {
         .method = method,
         .host = st->host,
@@ -369,7 +258,7 @@ static int sign_path(const struct lfs_storage_s3 *st, const char *method, const 
         .now = now,
         .expires = expires,
     };
-    return lfs_s3_sign(&cred, &in, pool, out, err);
+    return lfs_s3_sign(cred, &in, pool, out, err);
 }
 
 /* "<base_url><encoded path>[?<query>]" in the pool. */
@@ -389,11 +278,10 @@ static const char *signed_url(const struct lfs_storage_s3 *st, const struct lfs_
 
 /* ---- sign: presigned URLs for the clients ---- */
 
-static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key *key,
-                       const struct lfs_sign_request *request, h2o_mem_pool_t *pool,
-                       struct lfs_storage_request *out, struct lfs_error *err)
+static int s3_sign_url(struct lfs_storage_s3 *st, const struct lfs_s3_credentials *cred,
+                       const struct lfs_object_key *key, const struct lfs_sign_request *request,
+                       h2o_mem_pool_t *pool, struct lfs_storage_request *out, struct lfs_error *err)
 {
-    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
     const char *path = object_path(st, key, pool, err);
     if (path == NULL)
         return -1;
@@ -412,8 +300,8 @@ static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key 
                 "response-content-disposition",
                 lfs_content_disposition(request->filename, request->disposition,
                                         LFS_DISPOSITION_FULL, pool)};
-        if (sign_path(st, "GET", path, NULL, 0, params, n, LFS_S3_UNSIGNED_PAYLOAD, request->now,
-                      lifetime, pool, &s, err) < 0)
+        if (sign_path(st, cred, "GET", path, NULL, 0, params, n, LFS_S3_UNSIGNED_PAYLOAD,
+                      request->now, lifetime, pool, &s, err) < 0)
             return -1;
         out->href = signed_url(st, &s, pool);
         return 0;
@@ -434,7 +322,7 @@ static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key 
     }
     if (request->content_type != NULL)
         params[n++] = (struct lfs_s3_param){"Content-Type", request->content_type};
-    if (sign_path(st, "PUT", path, params, n, NULL, 0, LFS_S3_UNSIGNED_PAYLOAD, request->now,
+    if (sign_path(st, cred, "PUT", path, params, n, NULL, 0, LFS_S3_UNSIGNED_PAYLOAD, request->now,
                   lifetime, pool, &s, err) < 0)
         return -1;
     out->href = signed_url(st, &s, pool);
@@ -450,14 +338,43 @@ static int s3_sign_url(struct lfs_storage *storage, const struct lfs_object_key 
     return 0;
 }
 
+/* A URL waiting for the keys, in the request pool (the key and request are copied: the
+ * caller's may not outlive the call). */
+struct s3_sign_wait {
+    struct lfs_storage_s3 *st;
+    h2o_mem_pool_t *pool;
+    struct lfs_object_key key;
+    struct lfs_sign_request request;
+    lfs_storage_sign_cb cb;
+    void *arg;
+};
+
+static void sign_with_keys(void *arg, const struct lfs_s3_credentials *cred,
+                           const struct lfs_error *err)
+{
+    struct s3_sign_wait *w = arg;
+    if (cred == NULL) {
+        w->cb(w->arg, NULL, err);
+        return;
+    }
+    struct lfs_storage_request out;
+    struct lfs_error e = {0};
+    int rc = s3_sign_url(w->st, cred, &w->key, &w->request, w->pool, &out, &e);
+    lfs_storage_sign_now(rc, &out, &e, w->cb, w->arg);
+}
+
 static void s3_sign(struct lfs_storage *storage, struct lfs_io *io,
                     const struct lfs_object_key *key, const struct lfs_sign_request *request,
                     lfs_storage_sign_cb cb, void *arg)
 {
-    struct lfs_storage_request out;
-    struct lfs_error err = {0};
-    int rc = s3_sign_url(storage, key, request, io->pool, &out, &err);
-    lfs_storage_sign_now(rc, &out, &err, cb, arg);
+    struct s3_sign_wait *w = h2o_mem_alloc_pool(io->pool, sizeof(*w));
+    *w = (struct s3_sign_wait){.st = (struct lfs_storage_s3 *)storage,
+                               .pool = io->pool,
+                               .key = *key,
+                               .request = *request,
+                               .cb = cb,
+                               .arg = arg};
+    lfs_s3_creds_get(w->st->creds, io, sign_with_keys, w);
 }
 
 /* ---- lfsgate's own calls: header authorization ---- */
@@ -465,32 +382,49 @@ static void s3_sign(struct lfs_storage *storage, struct lfs_io *io,
 /* One call lfsgate makes to the store. */
 struct s3_call {
     const char *method;
-    const char *path;         /* not encoded */
-    const char *payload_hash; /* hex SHA-256 of the body; NULL: empty body */
-    const char *range;        /* Range value, or NULL */
+    const char *path;                 /* not encoded */
+    const char *payload_hash;         /* hex SHA-256 of the body; NULL: empty body */
+    const char *range;                /* Range value, or NULL */
+    const struct lfs_s3_param *query; /* query parameters (in io->pool), or NULL */
+    size_t nquery;
     h2o_iovec_t body;
     long timeout_ms;
     int (*on_data)(void *arg, long status, const char *data, size_t len);
+    /* A download: handed the HTTP call once it starts (lfs_storage_http_stream_started). */
+    struct lfs_storage_http_stream *stream;
 };
 
-/* Signs and starts `c`. Returns what lfs_http_fetch returns (NULL after calling cb). */
-static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *io,
-                                      const struct s3_call *c, lfs_http_cb cb, void *arg)
+/* A call waiting for the keys, in the request pool. */
+struct s3_fetch_wait {
+    struct lfs_storage_s3 *st;
+    struct lfs_io io;
+    struct s3_call c;
+    lfs_http_cb cb;
+    void *arg;
+};
+
+/* Signs the call with cred and starts it. */
+static void fetch_with_keys(void *arg, const struct lfs_s3_credentials *cred,
+                            const struct lfs_error *err)
 {
-    struct lfs_s3_param range = {"Range", c->range};
+    struct s3_fetch_wait *w = arg;
+    struct lfs_storage_s3 *st = w->st;
+    const struct s3_call *c = &w->c;
+    struct lfs_s3_signed s;
+    struct lfs_error e = {0};
     /* x-amz-content-sha256 is signed and sent on every call: S3 wants it. */
     const char *payload = c->payload_hash != NULL ? c->payload_hash : LFS_S3_EMPTY_SHA256;
-    struct lfs_s3_signed s;
-    struct lfs_error err = {0};
-    if (sign_path(st, c->method, c->path, &range, c->range != NULL ? 1 : 0, NULL, 0, payload,
-                  time(NULL), 0, io->pool, &s, &err) < 0) {
+    struct lfs_s3_param range = {"Range", c->range};
+    if (cred == NULL ||
+        sign_path(st, cred, c->method, c->path, &range, c->range != NULL ? 1 : 0, c->query,
+                  c->nquery, payload, time(NULL), 0, w->io.pool, &s, &e) < 0) {
         struct lfs_http_response response = {.content_length = -1, .body = h2o_iovec_init("", 0)};
-        cb(arg, &response, &err);
-        return NULL;
+        w->cb(w->arg, &response, cred == NULL ? err : &e);
+        return;
     }
     struct lfs_http_request req = {
         .method = c->method,
-        .url = signed_url(st, &s, io->pool),
+        .url = signed_url(st, &s, w->io.pool),
         .body = c->body,
         .timeout_ms = c->timeout_ms > 0 ? c->timeout_ms : st->timeout_ms,
         .store = S3_STORE,
@@ -501,7 +435,7 @@ static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *
         {"Authorization: ", s.authorization},
         {"x-amz-date: ", s.amz_date},
         {"x-amz-content-sha256: ", payload},
-        {"x-amz-security-token: ", st->session_token[0] != '\0' ? st->session_token : NULL},
+        {"x-amz-security-token: ", cred->session_token},
         {"Range: ", c->range},
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
@@ -509,12 +443,26 @@ static struct lfs_http_call *s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *
         if (v == NULL)
             continue;
         size_t len = strlen(lines[i][0]) + strlen(v) + 1;
-        char *line = h2o_mem_alloc_pool(io->pool, len);
+        char *line = h2o_mem_alloc_pool(w->io.pool, len);
         snprintf(line, len, "%s%s", lines[i][0], v);
         req.headers[n++] = line;
     }
     req.headers[n] = NULL;
-    return lfs_http_fetch(io, &req, cb, arg);
+    struct lfs_storage_http_stream *stream = c->stream;
+    struct lfs_http_call *call = lfs_http_fetch(&w->io, &req, w->cb, w->arg);
+    if (stream != NULL)
+        lfs_storage_http_stream_started(stream, call);
+}
+
+/* Gets the keys (at once, or once temporary ones arrive), signs `c` and starts it; cb gets
+ * the answer, or the error of the keys or of signing. Everything `c` points to must live in
+ * io->pool. */
+static void s3_fetch(struct lfs_storage_s3 *st, struct lfs_io *io, const struct s3_call *c,
+                     lfs_http_cb cb, void *arg)
+{
+    struct s3_fetch_wait *w = h2o_mem_alloc_pool(io->pool, sizeof(*w));
+    *w = (struct s3_fetch_wait){.st = st, .io = *io, .c = *c, .cb = cb, .arg = arg};
+    lfs_s3_creds_get(st->creds, io, fetch_with_keys, w);
 }
 
 /* err for an answer of the store that is neither success nor an expected 404 (an
@@ -566,6 +514,48 @@ static void s3_stat(struct lfs_storage *storage, struct lfs_io *io,
     struct s3_call c = {.method = "HEAD", .path = path};
     s3_fetch(st, io, &c, lfs_storage_http_stat_on_done,
              lfs_storage_http_stat_new(io, &op, cb, arg));
+}
+
+/* ---- list: ListObjectsV2 under the repository's prefix ---- */
+
+/* The bucket's URL path: "/<bucket>" (path style) or "/". */
+static const char *bucket_path(const struct lfs_storage_s3 *st, h2o_mem_pool_t *pool)
+{
+    if (st->virtual_style)
+        return "/";
+    size_t n = strlen(st->bucket) + 2;
+    char *p = h2o_mem_alloc_pool(pool, n);
+    snprintf(p, n, "/%s", st->bucket);
+    return p;
+}
+
+static void s3_list(struct lfs_storage *storage, struct lfs_io *io,
+                    const struct lfs_object_key *key, size_t limit, lfs_storage_list_cb cb,
+                    void *arg)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    struct lfs_error err = {0};
+    const char *prefix = lfs_storage_repo_prefix(st->prefix, key, io->pool, &err);
+    if (prefix == NULL) {
+        cb(arg, NULL, &err);
+        return;
+    }
+    struct lfs_storage_remote_op op = {.store = S3_STORE,
+                                       .what = "ListObjectsV2",
+                                       .object = prefix,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    char *max = h2o_mem_alloc_pool(io->pool, 24);
+    /* S3 answers at most 1000 keys a page. */
+    snprintf(max, 24, "%zu", limit < 1 ? 1 : limit > 1000 ? 1000 : limit);
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(io->pool, 3 * sizeof(*q));
+    q[0] = (struct lfs_s3_param){"list-type", "2"};
+    q[1] = (struct lfs_s3_param){"max-keys", max};
+    q[2] = (struct lfs_s3_param){"prefix", prefix};
+    struct s3_call c = {
+        .method = "GET", .path = bucket_path(st, io->pool), .query = q, .nquery = 3};
+    s3_fetch(st, io, &c, lfs_storage_http_list_on_done,
+             lfs_storage_http_list_new(io, &op, lfs_s3_parse_listing, cb, arg));
 }
 
 /* ---- put: hash, then one signed PUT ---- */
@@ -657,18 +647,418 @@ static void s3_open(struct lfs_storage *storage, struct lfs_io *io,
         .range = lfs_storage_http_stream_range(s),
         .timeout_ms = lfs_storage_http_stream_timeout_ms(s),
         .on_data = lfs_storage_http_stream_on_data,
+        .stream = s,
     };
-    lfs_storage_http_stream_started(s, s3_fetch(st, io, &c, lfs_storage_http_stream_on_done, s));
+    s3_fetch(st, io, &c, lfs_storage_http_stream_on_done, s);
+}
+
+/* ---- multipart-basic: CreateMultipartUpload, presigned UploadPart, completed at verify ----
+ *
+ * The plan finds the upload in progress for the object (ListMultipartUploads, the most recent
+ * one of exactly this key) and its parts (ListParts), or creates one (CreateMultipartUpload),
+ * and hands the client presigned UploadPart URLs for the parts still missing and a presigned
+ * AbortMultipartUpload. There is no commit request the client could send: S3's
+ * CompleteMultipartUpload names every part's ETag, which only the store knows. So lfsgate
+ * completes the upload itself when the client verifies (storage multipart_complete): it lists
+ * the parts and completes only when they make exactly the declared size. */
+
+#define S3_PART_MIN (5ull << 20)
+#define S3_PART_MAX (5ull << 30)
+#define S3_MAX_PARTS 10000u
+#define S3_OBJECT_MAX (5ull << 40)
+
+/* One part ListParts found. */
+struct s3_listed_part {
+    unsigned number;
+    int64_t size;
+    const char *etag; /* as listed (XML-escaped quotes kept) */
+};
+
+/* A plan or a completion in progress, owned by the request pool. */
+struct s3_multipart {
+    struct lfs_storage_s3 *st;
+    struct lfs_io io;
+    const char *path;   /* the object's URL path, not encoded */
+    const char *name;   /* the object's key */
+    const char *oid;    /* names the object in messages */
+    const char *upload; /* the upload id, once known */
+    struct lfs_multipart_request request;
+    int64_t size;
+    struct s3_listed_part *parts;
+    size_t nparts, cap;
+    lfs_storage_multipart_cb plan_cb; /* planning */
+    lfs_storage_done_cb done_cb;      /* completing */
+    void *arg;
+};
+
+static void mp_fail(struct s3_multipart *mp, const struct lfs_error *err)
+{
+    if (mp->plan_cb != NULL)
+        mp->plan_cb(mp->arg, NULL, err);
+    else
+        mp->done_cb(mp->arg, err);
+}
+
+/* true for a 200 answer; otherwise fails mp with the error (status_error for an answer). */
+static bool mp_answered(struct s3_multipart *mp, const struct lfs_http_response *res,
+                        const struct lfs_error *err, const char *what)
+{
+    if (err != NULL) {
+        mp_fail(mp, err);
+        return false;
+    }
+    /* CompleteMultipartUpload may answer 200 with an <Error> body. */
+    if (res->status == 200 &&
+        h2o_strstr(res->body.base, res->body.len, H2O_STRLIT("<Error>")) == SIZE_MAX)
+        return true;
+    struct lfs_error e = {0};
+    struct lfs_http_response r = *res;
+    if (r.status == 200)
+        r.status = 500;
+    status_error(mp->st, &e, &r, what, mp->oid);
+    mp_fail(mp, &e);
+    return false;
+}
+
+/* The text of element `tag` in [b, b + n) copied into the pool, or NULL. */
+static const char *mp_text(struct s3_multipart *mp, const char *b, size_t n, const char *tag)
+{
+    const char *t;
+    size_t len;
+    if (!lfs_storage_xml_field(b, n, tag, &t, &len))
+        return NULL;
+    return h2o_strdup(mp->io.pool, t, len).base;
+}
+
+/* The object's key as it appears (XML-escaped) in a listing. */
+static const char *mp_escaped_name(struct s3_multipart *mp)
+{
+    size_t n = strlen(mp->name);
+    char *out = h2o_mem_alloc_pool(mp->io.pool, 6 * n + 1), *o = out;
+    for (const char *p = mp->name; *p != '\0'; p++) {
+        const char *e = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : NULL;
+        if (e != NULL)
+            o += sprintf(o, "%s", e);
+        else
+            *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+static void mp_plan_build(struct s3_multipart *mp);
+static void mp_complete_send(struct s3_multipart *mp);
+static void mp_list_parts(struct s3_multipart *mp, const char *marker);
+
+/* What to do once the parts are known. */
+static void mp_parts_known(struct s3_multipart *mp)
+{
+    if (mp->plan_cb != NULL)
+        mp_plan_build(mp);
+    else
+        mp_complete_send(mp);
+}
+
+static void on_list_parts(void *arg, const struct lfs_http_response *res,
+                          const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "ListParts"))
+        return;
+    const char *b = res->body.base, *end = b + res->body.len;
+    const char *t;
+    size_t n;
+    while (b < end && lfs_storage_xml_field(b, (size_t)(end - b), "Part", &t, &n)) {
+        const char *number = mp_text(mp, t, n, "PartNumber"), *size = mp_text(mp, t, n, "Size");
+        const char *etag = mp_text(mp, t, n, "ETag");
+        b = t + n;
+        if (number == NULL || size == NULL || etag == NULL)
+            continue;
+        if (mp->nparts == mp->cap) {
+            size_t cap = mp->cap ? 2 * mp->cap : 64;
+            struct s3_listed_part *p = h2o_mem_alloc_pool(mp->io.pool, cap * sizeof(*p));
+            if (mp->nparts > 0)
+                memcpy(p, mp->parts, mp->nparts * sizeof(*p));
+            mp->parts = p;
+            mp->cap = cap;
+        }
+        mp->parts[mp->nparts++] =
+            (struct s3_listed_part){.number = (unsigned)strtoul(number, NULL, 10),
+                                    .size = strtoll(size, NULL, 10),
+                                    .etag = etag};
+    }
+    const char *truncated = mp_text(mp, res->body.base, res->body.len, "IsTruncated");
+    const char *next = mp_text(mp, res->body.base, res->body.len, "NextPartNumberMarker");
+    if (truncated != NULL && strcmp(truncated, "true") == 0 && next != NULL && next[0] != '\0')
+        mp_list_parts(mp, next);
+    else
+        mp_parts_known(mp);
+}
+
+/* ListParts of the upload, from after part `marker` (NULL: from the start). */
+static void mp_list_parts(struct s3_multipart *mp, const char *marker)
+{
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, 2 * sizeof(*q));
+    size_t n = 0;
+    if (marker != NULL)
+        q[n++] = (struct lfs_s3_param){"part-number-marker", marker};
+    q[n++] = (struct lfs_s3_param){"uploadId", mp->upload};
+    struct s3_call c = {.method = "GET", .path = mp->path, .query = q, .nquery = n};
+    s3_fetch(mp->st, &mp->io, &c, on_list_parts, mp);
+}
+
+static void on_created(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "CreateMultipartUpload"))
+        return;
+    mp->upload = mp_text(mp, res->body.base, res->body.len, "UploadId");
+    if (mp->upload == NULL || mp->upload[0] == '\0') {
+        struct lfs_error e;
+        lfs_error_set(&e, 502, S3_STORE ": CreateMultipartUpload of object %s answered no UploadId",
+                      mp->oid);
+        mp_fail(mp, &e);
+        return;
+    }
+    mp_parts_known(mp); /* a new upload has no parts */
+}
+
+static void on_uploads(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "ListMultipartUploads"))
+        return;
+    /* Uploads are listed by key, then by when they began: the last one of this key is the
+     * most recent. */
+    const char *want = mp_escaped_name(mp);
+    const char *b = res->body.base, *end = b + res->body.len, *t;
+    size_t n;
+    while (b < end && lfs_storage_xml_field(b, (size_t)(end - b), "Upload", &t, &n)) {
+        const char *k = mp_text(mp, t, n, "Key"), *id = mp_text(mp, t, n, "UploadId");
+        if (k != NULL && id != NULL && id[0] != '\0' && strcmp(k, want) == 0)
+            mp->upload = id;
+        b = t + n;
+    }
+    if (mp->upload != NULL) {
+        mp_list_parts(mp, NULL);
+    } else if (mp->plan_cb == NULL) {
+        mp->done_cb(mp->arg, NULL); /* nothing to complete */
+    } else {
+        static const struct lfs_s3_param uploads = {"uploads", ""};
+        struct s3_call c = {.method = "POST", .path = mp->path, .query = &uploads, .nquery = 1};
+        s3_fetch(mp->st, &mp->io, &c, on_created, mp);
+    }
+}
+
+/* Starts mp: finds the upload in progress of its object. */
+static void mp_start(struct s3_multipart *mp, const struct lfs_object_key *key)
+{
+    struct lfs_storage_s3 *st = mp->st;
+    struct lfs_error err = {0};
+    mp->path = object_path(st, key, mp->io.pool, &err);
+    mp->name =
+        mp->path != NULL ? lfs_storage_object_name(st->prefix, key, mp->io.pool, &err) : NULL;
+    if (mp->name == NULL) {
+        mp_fail(mp, &err);
+        return;
+    }
+    mp->oid = h2o_strdup(mp->io.pool, key->oid, SIZE_MAX).base;
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, 2 * sizeof(*q));
+    q[0] = (struct lfs_s3_param){"prefix", mp->name};
+    q[1] = (struct lfs_s3_param){"uploads", ""};
+    struct s3_call c = {
+        .method = "GET", .path = bucket_path(st, mp->io.pool), .query = q, .nquery = 2};
+    s3_fetch(st, &mp->io, &c, on_uploads, mp);
+}
+
+/* A presigned request for the upload: `method` with `query` (the upload id added). */
+static const char *mp_presign(struct s3_multipart *mp, const struct lfs_s3_credentials *cred,
+                              const char *method, const char *part_number, struct lfs_error *err)
+{
+    struct lfs_s3_param q[2];
+    size_t n = 0;
+    if (part_number != NULL)
+        q[n++] = (struct lfs_s3_param){"partNumber", part_number};
+    q[n++] = (struct lfs_s3_param){"uploadId", mp->upload};
+    long lifetime = mp->request.lifetime;
+    lifetime = lifetime > LFS_S3_MAX_EXPIRES ? LFS_S3_MAX_EXPIRES : lifetime < 1 ? 1 : lifetime;
+    struct lfs_s3_signed s;
+    if (sign_path(mp->st, cred, method, mp->path, NULL, 0, q, n, LFS_S3_UNSIGNED_PAYLOAD,
+                  mp->request.now, lifetime, mp->io.pool, &s, err) < 0)
+        return NULL;
+    return signed_url(mp->st, &s, mp->io.pool);
+}
+
+/* The size of listed part `number`, or -1 when it is not there. */
+static int64_t mp_listed_size(const struct s3_multipart *mp, unsigned number)
+{
+    for (size_t i = 0; i < mp->nparts; i++)
+        if (mp->parts[i].number == number)
+            return mp->parts[i].size;
+    return -1;
+}
+
+static void mp_plan_with_keys(void *arg, const struct lfs_s3_credentials *cred,
+                              const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (cred == NULL) {
+        mp_fail(mp, err);
+        return;
+    }
+    h2o_mem_pool_t *pool = mp->io.pool;
+    uint64_t size = (uint64_t)mp->request.size;
+    /* S3's limits: parts of 5 MiB..5 GiB (the last one smaller), at most 10,000 of them. */
+    uint64_t part = mp->request.part_size < S3_PART_MIN ? S3_PART_MIN : mp->request.part_size;
+    if (part > S3_PART_MAX)
+        part = S3_PART_MAX;
+    if ((size + part - 1) / part > S3_MAX_PARTS)
+        part = (size + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+    size_t total = size == 0 ? 1 : (size_t)((size + part - 1) / part);
+    struct lfs_multipart_plan *plan = h2o_mem_alloc_pool(pool, sizeof(*plan));
+    memset(plan, 0, sizeof(*plan));
+    plan->total = total;
+    plan->parts = h2o_mem_alloc_pool(pool, total * sizeof(*plan->parts));
+    struct lfs_error e = {0};
+    for (size_t i = 0; i < total; i++) {
+        uint64_t pos = (uint64_t)i * part;
+        uint64_t psize = size - pos < part ? size - pos : part;
+        if (mp_listed_size(mp, (unsigned)i + 1) == (int64_t)psize)
+            continue; /* sent by an earlier attempt */
+        char number[24];
+        snprintf(number, sizeof(number), "%zu", i + 1);
+        const char *href = mp_presign(mp, cred, "PUT", number, &e);
+        if (href == NULL) {
+            mp_fail(mp, &e);
+            return;
+        }
+        plan->parts[plan->nparts++] = (struct lfs_multipart_part){
+            .pos = pos, .size = psize, .request = {.href = href}, .want_digest = "contentMD5"};
+    }
+    const char *abort = mp_presign(mp, cred, "DELETE", NULL, &e);
+    if (abort == NULL) {
+        mp_fail(mp, &e);
+        return;
+    }
+    plan->abort = (struct lfs_storage_request){.method = "DELETE", .href = abort};
+    mp->plan_cb(mp->arg, plan, NULL);
+}
+
+static void mp_plan_build(struct s3_multipart *mp)
+{
+    lfs_s3_creds_get(mp->st->creds, &mp->io, mp_plan_with_keys, mp);
+}
+
+static void s3_multipart_plan(struct lfs_storage *storage, struct lfs_io *io,
+                              const struct lfs_object_key *key,
+                              const struct lfs_multipart_request *request,
+                              lfs_storage_multipart_cb cb, void *arg)
+{
+    struct s3_multipart *mp = h2o_mem_alloc_pool(io->pool, sizeof(*mp));
+    *mp = (struct s3_multipart){.st = (struct lfs_storage_s3 *)storage,
+                                .io = *io,
+                                .request = *request,
+                                .plan_cb = cb,
+                                .arg = arg};
+    if (request->size < 0 || (uint64_t)request->size > S3_OBJECT_MAX) {
+        struct lfs_error err;
+        lfs_error_set(&err, 422, S3_STORE ": objects are 0 to 5 TiB, not %" PRId64 " bytes",
+                      request->size);
+        cb(arg, NULL, &err);
+        return;
+    }
+    mp_start(mp, key);
+}
+
+static void on_completed(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "CompleteMultipartUpload"))
+        return;
+    lfs_log(LFS_LOG_DEBUG, S3_STORE ": completed the multipart upload of %s (%zu parts)", mp->oid,
+            mp->nparts);
+    mp->done_cb(mp->arg, NULL);
+}
+
+static int mp_part_cmp(const void *a, const void *b)
+{
+    unsigned x = ((const struct s3_listed_part *)a)->number;
+    unsigned y = ((const struct s3_listed_part *)b)->number;
+    return x < y ? -1 : x > y;
+}
+
+/* CompleteMultipartUpload with the listed parts, when they are parts 1..n of `size` bytes. */
+static void mp_complete_send(struct s3_multipart *mp)
+{
+    if (mp->nparts > 0)
+        qsort(mp->parts, mp->nparts, sizeof(*mp->parts), mp_part_cmp);
+    int64_t total = 0;
+    bool contiguous = true;
+    size_t len = 64;
+    for (size_t i = 0; i < mp->nparts; i++) {
+        contiguous = contiguous && mp->parts[i].number == i + 1;
+        total += mp->parts[i].size;
+        len += strlen(mp->parts[i].etag) + 64;
+    }
+    if (mp->nparts == 0 || !contiguous || total != mp->size) {
+        struct lfs_error e;
+        lfs_error_set(&e, 422,
+                      "the multipart upload of object %s has %zu part(s) of %" PRId64
+                      " bytes in all%s, not the %" PRId64
+                      " bytes declared: send the missing parts (ask the batch API again for "
+                      "them) or abort the upload",
+                      mp->oid, mp->nparts, total, contiguous ? "" : " with gaps", mp->size);
+        mp->done_cb(mp->arg, &e);
+        return;
+    }
+    struct lfs_strbuf b = {.buf = h2o_mem_alloc_pool(mp->io.pool, len), .cap = len};
+    lfs_strbuf_adds(&b, "<CompleteMultipartUpload>");
+    for (size_t i = 0; i < mp->nparts; i++) {
+        char number[64];
+        snprintf(number, sizeof(number), "<Part><PartNumber>%u</PartNumber><ETag>",
+                 mp->parts[i].number);
+        lfs_strbuf_adds(&b, number);
+        lfs_strbuf_adds(&b, mp->parts[i].etag);
+        lfs_strbuf_adds(&b, "</ETag></Part>");
+    }
+    lfs_strbuf_adds(&b, "</CompleteMultipartUpload>");
+    unsigned char digest[32];
+    char *hash = h2o_mem_alloc_pool(mp->io.pool, 65);
+    SHA256((const unsigned char *)b.buf, b.len, digest);
+    lfs_hex_encode(digest, sizeof(digest), hash);
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, sizeof(*q));
+    q[0] = (struct lfs_s3_param){"uploadId", mp->upload};
+    struct s3_call c = {.method = "POST",
+                        .path = mp->path,
+                        .query = q,
+                        .nquery = 1,
+                        .payload_hash = hash,
+                        .body = h2o_iovec_init(b.buf, b.len)};
+    s3_fetch(mp->st, &mp->io, &c, on_completed, mp);
+}
+
+static void s3_multipart_complete(struct lfs_storage *storage, struct lfs_io *io,
+                                  const struct lfs_object_key *key, int64_t size,
+                                  lfs_storage_done_cb cb, void *arg)
+{
+    struct s3_multipart *mp = h2o_mem_alloc_pool(io->pool, sizeof(*mp));
+    *mp = (struct s3_multipart){
+        .st = (struct lfs_storage_s3 *)storage, .io = *io, .size = size, .done_cb = cb, .arg = arg};
+    mp_start(mp, key);
 }
 
 const struct lfs_storage_ops lfs_storage_s3_ops = {
     .name = "s3",
     .classes = (const char *const[]){"giftless.storage.amazon_s3:AmazonS3Storage", NULL},
-    .caps = LFS_STORAGE_STREAMING | LFS_STORAGE_SIGNED_URLS,
+    .caps = LFS_STORAGE_STREAMING | LFS_STORAGE_SIGNED_URLS | LFS_STORAGE_MULTIPART,
     .create = s3_create,
     .destroy = s3_destroy,
     .stat = s3_stat,
     .put = s3_put,
     .open = s3_open,
     .sign = s3_sign,
+    .multipart_plan = s3_multipart_plan,
+    .multipart_complete = s3_multipart_complete,
+    .list = s3_list,
 };

@@ -3,9 +3,9 @@
  * request -> string to sign -> HMAC-SHA256 with the key derived from the secret, date,
  * region and service. One function serves both header authorization (lfsgate's own calls to
  * the store) and presigned URLs (the clients'), so both sign the same canonical form. Also
- * reads a profile of the AWS shared credentials file. Every string is built in the caller's
- * pool in one buffer sized from the input; secrets never leave these buffers except as the
- * derived signature. */
+ * reads a profile of the AWS shared credentials file and S3's ListObjectsV2 answer. Every string is
+ * built in the caller's pool in one buffer sized from the input; secrets never leave these buffers
+ * except as the derived signature. */
 #include "storage/s3_sign.h"
 
 #include <openssl/crypto.h>
@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -21,6 +22,7 @@
 
 #include "common/util.h"
 #include "storage/azure_sign.h"
+#include "storage/storage.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -421,4 +423,61 @@ int lfs_s3_profile_parse(const char *text, size_t len, const char *profile,
                              has_id ? "aws_secret_access_key" : "aws_access_key_id");
     }
     return 1;
+}
+
+/* ---- ListObjectsV2 ---- */
+
+int lfs_s3_parse_listing(const char *xml, size_t len, const char *prefix, h2o_mem_pool_t *pool,
+                         struct lfs_storage_listing *out)
+{
+    *out = (struct lfs_storage_listing){0};
+    const char *end = xml + len;
+    if (h2o_strstr(xml, len, H2O_STRLIT("<ListBucketResult")) == SIZE_MAX)
+        return -1;
+    /* Entries: at most one per "<Contents>" of the answer. */
+    size_t cap = 0;
+    for (const char *p = xml; (p = memmem(p, (size_t)(end - p), "<Contents>", 10)) != NULL; p += 10)
+        cap++;
+    const char **oids = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*oids));
+    int64_t *sizes = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*sizes));
+    size_t plen = strlen(prefix), n = 0;
+    const char *last = NULL, *p = xml;
+    for (;;) {
+        size_t at = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Contents>"));
+        if (at == SIZE_MAX)
+            break;
+        const char *start = p + at;
+        size_t close = h2o_strstr(start, (size_t)(end - start), H2O_STRLIT("</Contents>"));
+        if (close == SIZE_MAX)
+            return -1;
+        const char *entry_end = start + close, *q = start;
+        char *key = lfs_azure_xml_text(&q, entry_end, "<Key>", "</Key>", pool);
+        if (key == NULL || strncmp(key, prefix, plen) != 0)
+            return -1; /* not an answer to this listing */
+        const char *child = key + plen;
+        if (last != NULL && strcmp(child, last) <= 0)
+            return -1; /* S3 lists keys in order; anything else is not trusted */
+        last = child;
+        if (lfs_oid_valid(child, strlen(child))) {
+            q = start;
+            char *size = lfs_azure_xml_text(&q, entry_end, "<Size>", "</Size>", pool);
+            char *stop = NULL;
+            long long v = size != NULL ? strtoll(size, &stop, 10) : -1;
+            if (size == NULL || stop == size || *stop != '\0' || v < 0)
+                return -1;
+            oids[n] = child;
+            sizes[n++] = v;
+        }
+        p = entry_end;
+    }
+    const char *t = xml;
+    char *truncated = lfs_azure_xml_text(&t, end, "<IsTruncated>", "</IsTruncated>", pool);
+    if (truncated == NULL || (strcmp(truncated, "true") != 0 && strcmp(truncated, "false") != 0))
+        return -1;
+    out->n = n;
+    out->oids = oids;
+    out->sizes = sizes;
+    out->complete = strcmp(truncated, "false") == 0;
+    out->last = out->complete ? NULL : last != NULL ? last : "";
+    return 0;
 }

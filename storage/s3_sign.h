@@ -3,8 +3,9 @@
  * every byte is unit-tested (tests/unit/test_s3_sign.c runs the aws-c-auth SigV4 suite and the
  * S3 documentation's worked examples). Both forms of SigV4 are here: header authorization
  * (lfsgate's own HEAD/GET/PUT to the store) and query authorization (presigned URLs handed to
- * clients). Results live in the caller's h2o pool. Any thread, concurrently.
- * Nothing here logs, and no error message contains a key, a token or a signature. */
+ * clients); and reading S3's ListObjectsV2 answer. Results live in the caller's h2o pool. Any
+ * thread, concurrently. Nothing here logs, and no error message contains a key, a token or a
+ * signature. */
 #ifndef LFS_STORAGE_S3_SIGN_H
 #define LFS_STORAGE_S3_SIGN_H
 
@@ -101,5 +102,15 @@ struct lfs_s3_profile {
  * keys, or with a value too long. The message never quotes a value. Any thread. */
 int lfs_s3_profile_parse(const char *text, size_t len, const char *profile,
                          struct lfs_s3_profile *out, struct lfs_error *err);
+
+/* Reads a ListObjectsV2 answer (no delimiter) for the objects under `prefix` (which ends in
+ * '/') into out, in the pool: the objects whose key past the prefix is an oid, with their
+ * <Size>, and how far the listing reaches (<IsTruncated>false</IsTruncated>: complete;
+ * otherwise up to the last key listed, whatever its name). Keys are XML-unescaped. Returns 0,
+ * or -1 for an answer that is not such a listing (keys outside the prefix or out of order, an
+ * oid without a size). Any thread. */
+struct lfs_storage_listing;
+int lfs_s3_parse_listing(const char *xml, size_t len, const char *prefix,
+                         struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out);
 
 #endif

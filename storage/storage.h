@@ -251,6 +251,15 @@ struct lfs_storage_ops {
     void (*lock_list)(struct lfs_storage *storage, struct lfs_io *io,
                       const struct lfs_lock_key *key, size_t limit, lfs_storage_lock_list_cb cb,
                       void *arg);
+    /* Completes the multipart upload of the object whose parts the client has sent, for stores
+     * whose plan has no commit request the client could send (S3: CompleteMultipartUpload
+     * needs the parts' ETags, which only the store knows, so lfsgate lists them). Called by
+     * verify when the object is missing: cb(arg, NULL) when the upload was completed or there
+     * was none (the caller looks again), cb(arg, err) when its parts do not make an object of
+     * `size` bytes (422) or the store failed. NULL for other backends. Any worker thread. */
+    void (*multipart_complete)(struct lfs_storage *storage, struct lfs_io *io,
+                               const struct lfs_object_key *key, int64_t size,
+                               lfs_storage_done_cb cb, void *arg);
 };
 
 /* Every backend embeds this as its first member. */

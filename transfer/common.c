@@ -192,6 +192,7 @@ int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batc
         [LFS_OWN_UPLOAD] = LFS_PERM_WRITE,
         [LFS_OWN_DOWNLOAD] = LFS_PERM_READ,
         [LFS_OWN_VERIFY] = LFS_PERM_READ_META,
+        [LFS_OWN_VERIFY_COMMIT] = LFS_PERM_READ_META | LFS_PERM_WRITE,
     };
     const char *token = NULL;
     if (batch->preauth != NULL &&
@@ -200,7 +201,8 @@ int lfs_transfer_own_action(const struct lfs_batch *batch, const struct lfs_batc
                              err) < 0)
         return -1;
     static const char storage[] = "/objects/storage/";
-    const char *what = kind == LFS_OWN_VERIFY ? "verify" : obj->oid;
+    const char *what =
+        kind == LFS_OWN_VERIFY || kind == LFS_OWN_VERIFY_COMMIT ? "verify" : obj->oid;
     size_t cap = strlen(batch->base_url) + sizeof(storage) + strlen(what) + 64;
     if (kind == LFS_OWN_DOWNLOAD)
         cap += 3 * ((token ? strlen(token) : 0) + (obj->filename ? strlen(obj->filename) : 0) +

@@ -59,9 +59,10 @@ static void upload_mark(struct lfs_transfer *t, struct lfs_batch *batch,
                         struct lfs_batch_object *obj, lfs_batch_done_cb done, void *arg)
 {
     struct lfs_error err = {0};
-    done(arg, lfs_transfer_add_own_action(t, batch, obj, "verify", LFS_OWN_VERIFY, &err) < 0
-                  ? &err
-                  : NULL);
+    /* Where lfsgate completes the upload at verify (S3), the verify token may write. */
+    enum lfs_own_action kind =
+        t->storage->ops->multipart_complete != NULL ? LFS_OWN_VERIFY_COMMIT : LFS_OWN_VERIFY;
+    done(arg, lfs_transfer_add_own_action(t, batch, obj, "verify", kind, &err) < 0 ? &err : NULL);
 }
 
 /* The second round of an upload batch: one plan per marked object, all at once. */

@@ -111,6 +111,9 @@ enum lfs_own_action {
     LFS_OWN_UPLOAD,   /* PUT <base_url>/objects/storage/<oid>, token in the header */
     LFS_OWN_DOWNLOAD, /* GET <base_url>/objects/storage/<oid>?jwt=&filename=&disposition= */
     LFS_OWN_VERIFY,   /* POST <base_url>/objects/storage/verify, token in the header */
+    /* The same verify, whose token may also write the object: for multipart uploads that the
+     * verify completes (storage multipart_complete). */
+    LFS_OWN_VERIFY_COMMIT,
 };
 
 /* Builds one such action for obj into *out (href and header in the batch's pool), with a

@@ -875,6 +875,34 @@ EOF
 # the stand-ins of tests/fakes/ (gcs_fake.py, s3_fake.py): the test that starts one sets
 # FAKE_URL and FAKE_BUCKET; FAKE_PREFIX is the path_prefix lfsgate stores under.
 
+# start_py_fake NAME SCRIPT [ARGS...]: starts a loopback stand-in that prints its port first;
+# sets FAKE_PORT.
+start_py_fake() {
+    local name=$1 script=$2 out=$E2E_TMP/$1.out i pid
+    shift 2
+    FAKE_PORT=
+    python3 "$script" --port 0 "$@" >"$out" 2>"$E2E_TMP/$name.log" </dev/null &
+    pid=$!
+    bg_track "$pid"
+    for ((i = 0; i < 100; i++)); do
+        FAKE_PORT=$(head -n 1 "$out" 2>/dev/null || true)
+        [[ -n $FAKE_PORT ]] && break
+        kill -0 "$pid" 2>/dev/null || fail "$name exited: $(tail -n 3 "$E2E_TMP/$name.log" | tr '\n' ' ')"
+        sleep 0.1
+    done
+    [[ -n $FAKE_PORT ]] || fail "$name did not print its port within 10 s"
+}
+
+# fake_stat URL NAME: a counter of a fake's /_fake/stats.
+fake_stat() {
+    curl -sS --noproxy '*' "$1/_fake/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
+}
+
+# assert_fake_stat URL NAME EXPECTED WHAT
+assert_fake_stat() {
+    assert_eq "$3" "$(fake_stat "$1" "$2")" "$4 ($2)"
+}
+
 # assert_fake_object ORIGINAL NAME WHAT: the stand-in stores NAME (in FAKE_BUCKET) with
 # ORIGINAL's bytes.
 assert_fake_object() {
@@ -893,6 +921,14 @@ assert_fake_only() {
     expected=$(printf '%s\n' "$@" | sed '/^$/d' | LC_ALL=C sort | tr '\n' ' ')
     [[ "$seen " == "$expected" || ($seen == "" && $expected == "") ]] ||
         fail "objects in the stand-in's bucket: expected [${expected% }], got [$seen]"
+}
+
+# mp_client NAME URL FILE [ARGS...]: runs tests/e2e/multipart_client.py; its JSON answer goes
+# to $E2E_TMP/NAME.json (for assert_json).
+mp_client() {
+    local name=$1
+    shift
+    python3 "$E2E_DIR/multipart_client.py" "$@" >"$E2E_TMP/$name.json" || fail "$name: the multipart client failed"
 }
 
 # fake_push_clone ORG REPO SIZES...: pushes one random file per size with git, checks the

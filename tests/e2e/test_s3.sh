@@ -17,6 +17,7 @@ set -euo pipefail
 
 MIB=1048576
 S3_FAKE=$E2E_REPO_ROOT/tests/fakes/s3_fake.py
+AWS_CREDS_FAKE=$E2E_REPO_ROOT/tests/fakes/aws_creds_fake.py
 S3_BUCKET=lfs-bucket
 S3_PREFIX=lfs/v1
 S3_KEY_ID=AKIDLFSGATETEST
@@ -24,22 +25,11 @@ S3_SECRET=lfsgate/test+secret/key
 S3_REGION=eu-west-1
 
 # start_s3_fake [EXTRA ARGS...]: starts the stand-in on a free loopback port (or S3_PORT when
-# set, to restart it there); sets S3_PORT, S3_URL, S3_PID.
+# set, to restart it there); sets S3_PORT, S3_URL.
 start_s3_fake() {
-    local out=$E2E_TMP/s3_fake.out.$RANDOM i
-    python3 "$S3_FAKE" --access-key "$S3_KEY_ID" --secret-key "$S3_SECRET" --bucket "$S3_BUCKET" \
-        --region "$S3_REGION" --port "${S3_PORT:-0}" "$@" \
-        >"$out" 2>>"$E2E_TMP/s3_fake.log" </dev/null &
-    S3_PID=$!
-    bg_track "$S3_PID"
-    S3_PORT=
-    for ((i = 0; i < 100; i++)); do
-        S3_PORT=$(head -n 1 "$out" 2>/dev/null || true)
-        [[ -n $S3_PORT ]] && break
-        kill -0 "$S3_PID" 2>/dev/null || fail "s3_fake.py exited: $(tail -n 3 "$E2E_TMP/s3_fake.log" | tr '\n' ' ')"
-        sleep 0.1
-    done
-    [[ -n $S3_PORT ]] || fail "s3_fake.py did not print its port within 10 s"
+    start_py_fake "s3_fake.$RANDOM" "$S3_FAKE" --access-key "$S3_KEY_ID" --secret-key "$S3_SECRET" \
+        --bucket "$S3_BUCKET" --region "$S3_REGION" --port "${S3_PORT:-0}" "$@"
+    S3_PORT=$FAKE_PORT
     S3_URL=http://127.0.0.1:$S3_PORT
     FAKE_URL=$S3_URL FAKE_BUCKET=$S3_BUCKET FAKE_PREFIX=$S3_PREFIX
 }
@@ -70,6 +60,14 @@ TRANSFER_ADAPTERS:
         endpoint: $S3_URL
 $extra
 EOF
+}
+
+# assert_upload_works SIZE WHAT: a new object of SIZE bytes uploads through the batch API
+# and is in the stand-in's bucket.
+assert_upload_works() {
+    random_file "$E2E_TMP/up.$1" "$1"
+    lfs_upload "$(lfs_url org repo)" "$E2E_TMP/up.$1"
+    assert_fake_object "$E2E_TMP/up.$1" "$S3_PREFIX/org/repo/$(sha256_of "$E2E_TMP/up.$1")" "$2"
 }
 
 # expect_refused METHOD URL STATUS CODE WHAT [curl args]: the stand-in answers STATUS with <Code>CODE</Code>.
@@ -351,12 +349,23 @@ test_config_errors() {
     bad_s3_config bad_style "$o\.addressing_style: expected \"path\" or \"virtual\"" \
         "        bucket_name: b-1
         addressing_style: dns"
-    # no credentials anywhere: the sources tried are named, and those not built
+    # no credentials anywhere (IMDS turned off): every source tried is named, in order
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-    export HOME=$E2E_TMP/home AWS_WEB_IDENTITY_TOKEN_FILE=$E2E_TMP/token
-    bad_s3_config no_credentials "$o: no AWS credentials found; tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \(not set\) and the shared credentials file \"$E2E_TMP/home/.aws/credentials\".*web identity \(STS AssumeRoleWithWebIdentity\) is not supported yet.*container and instance credentials" \
+    export HOME=$E2E_TMP/home AWS_EC2_METADATA_DISABLED=true
+    bad_s3_config no_credentials "$o: no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \(not set\), the shared credentials file \"$E2E_TMP/home/.aws/credentials\".*, web identity \(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN: not set\), container credentials \(AWS_CONTAINER_CREDENTIALS_FULL_URI/_RELATIVE_URI: not set\) and the instance metadata service \(AWS_EC2_METADATA_DISABLED is true\)" \
         "        bucket_name: b-1"
-    unset AWS_WEB_IDENTITY_TOKEN_FILE
+    # half a web identity, a role that is no ARN, plain http to a container endpoint elsewhere
+    export AWS_WEB_IDENTITY_TOKEN_FILE=$E2E_TMP/token
+    bad_s3_config half_web_identity "$o: AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not" \
+        "        bucket_name: b-1"
+    export AWS_ROLE_ARN=lfsgate
+    bad_s3_config bad_role "$o: AWS_ROLE_ARN: \"lfsgate\" is not a role ARN" \
+        "        bucket_name: b-1"
+    unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
+    export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.1/creds
+    bad_s3_config container_http "$o: AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a loopback address" \
+        "        bucket_name: b-1"
+    unset AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_DISABLED
     export AWS_ACCESS_KEY_ID=$S3_KEY_ID
     bad_s3_config half_key "$o: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" \
         "        bucket_name: b-1"
@@ -398,9 +407,7 @@ test_store_failures() {
     # the store comes back on that port: the same server works again
     S3_PORT=$port
     start_s3_fake
-    random_file "$E2E_TMP/a" 1000
-    lfs_upload "$base" "$E2E_TMP/a"
-    assert_fake_object "$E2E_TMP/a" "$S3_PREFIX/org/repo/$(sha256_of "$E2E_TMP/a")" "upload once the store is back"
+    assert_upload_works 1000 "upload once the store is back"
     stop_lfsgate
 
     # a store that does not know lfsgate's secret: its own HEADs and PUTs are refused (403)
@@ -422,6 +429,331 @@ test_store_failures() {
     assert_server_alive
 }
 
+# ---- temporary keys: web identity (STS), the container endpoint, IMDS ----
+
+STS_MASTER=lfsgate-test-sts-master
+ROLE_ARN=arn:aws:iam::123456789012:role/lfsgate
+
+# start_aws_creds [ARGS...]: the STS / container / IMDS stand-in (aws_creds_fake.py) with the
+# web identity token file $E2E_TMP/web-token, then the S3 stand-in trusting its keys; sets
+# CREDS_URL and CREDS_PORT (CREDS_PORT when set: restart it there).
+start_aws_creds() {
+    [[ -f $E2E_TMP/web-token ]] || echo "eyJ.web-identity-token-1" >"$E2E_TMP/web-token"
+    start_py_fake aws_creds_fake "$AWS_CREDS_FAKE" --master "$STS_MASTER" \
+        --token-file "$E2E_TMP/web-token" --role-arn "$ROLE_ARN" --port "${CREDS_PORT:-0}" "$@"
+    CREDS_PORT=$FAKE_PORT
+    CREDS_URL=http://127.0.0.1:$CREDS_PORT
+    [[ -n ${S3_URL:-} ]] || start_s3_fake --sts-master "$STS_MASTER"
+}
+
+# temporary_env: no long-term keys anywhere, IMDS off; the test adds its source.
+temporary_env() {
+    unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+    export AWS_SHARED_CREDENTIALS_FILE=$E2E_TMP/no-such-credentials AWS_REGION=$S3_REGION
+    export AWS_EC2_METADATA_DISABLED=true
+}
+
+# web_identity_env: lfsgate gets its keys through STS AssumeRoleWithWebIdentity.
+web_identity_env() {
+    temporary_env
+    [[ -f $E2E_TMP/web-token ]] || echo "eyJ.web-identity-token-1" >"$E2E_TMP/web-token"
+    export AWS_WEB_IDENTITY_TOKEN_FILE=$E2E_TMP/web-token AWS_ROLE_ARN=$ROLE_ARN
+}
+
+# assert_object_error CODE TEXT WHAT: the batch answered 200 with that error on its object.
+assert_object_error() {
+    assert_status 200
+    assert_json "$HTTP_BODY" "d['objects'][0]['error']['code'] == $1" "$3 (code)"
+    assert_file_contains "$HTTP_BODY" "$2" "$3"
+}
+
+# assert_no_temporary_secrets_logged: neither a web identity token nor a key of the stand-in.
+assert_no_temporary_secrets_logged() {
+    assert_file_lacks "$LFSGATE_LOG" "eyJ.web-identity" "lfsgate log"
+    assert_file_lacks "$LFSGATE_LOG" "ASIA" "lfsgate log"
+    assert_file_lacks "$LFSGATE_LOG" "X-Amz-Signature" "lfsgate log"
+    assert_file_lacks "$LFSGATE_LOG" "X-Amz-Security-Token" "lfsgate log"
+}
+
+test_web_identity_push_clone() {
+    start_aws_creds
+    web_identity_env
+    s3_config basic_external 900 s3 "        sts_endpoint: $CREDS_URL"
+    start_lfsgate --config "$CONFIG"
+    assert_file_contains "$LFSGATE_LOG" "key from STS AssumeRoleWithWebIdentity at $CREDS_URL for role $ROLE_ARN" "startup log"
+    fake_push_clone org repo 2000 $((3 * MIB + 5))
+    # one exchange served every HEAD and URL; every URL carries the session token
+    assert_fake_stat "$CREDS_URL" sts 1 "STS"
+    lfs_batch "$(lfs_url org repo)" upload "$(printf '%064d' 7)" 10
+    assert_status 200
+    assert_match "$(action_href "$HTTP_BODY" 0 upload)" 'X-Amz-Credential=ASIA[0-9A-F]{16}%2F.*X-Amz-Security-Token=ASIA' "upload href with temporary keys"
+    [[ $(fake_stat "$S3_URL" temporary) -ge 4 ]] || fail "the store saw no requests with temporary keys: $(curl -sS --noproxy '*' "$S3_URL/_fake/stats")"
+    assert_fake_stat "$S3_URL" expired_token 0 "S3"
+    assert_no_temporary_secrets_logged
+}
+
+# push_run SECONDS streaming|external: uploads and checks a new object every 0.7 s for that
+# long, through lfsgate (streaming) or presigned URLs (external); the 4th rotates the web
+# identity token file. Counts on from PUSH_N.
+PUSH_N=0
+push_run() {
+    local base t0 oid f
+    base=$(lfs_url org repo)
+    t0=$(date +%s)
+    while (($(date +%s) < t0 + $1)); do
+        PUSH_N=$((PUSH_N + 1))
+        ((PUSH_N == 4)) && echo "eyJ.web-identity-token-2" >"$E2E_TMP/web-token"
+        f=$E2E_TMP/s$PUSH_N
+        random_file "$f" $((1000 + PUSH_N))
+        oid=$(sha256_of "$f")
+        if [[ $2 == streaming ]]; then
+            http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$f"
+            assert_status 200
+            http GET "$base/objects/storage/$oid"
+            assert_status 200
+            assert_same_file "$f" "$HTTP_BODY" "download $PUSH_N through lfsgate"
+        else
+            lfs_upload "$base" "$f"
+        fi
+        assert_fake_object "$f" "$S3_PREFIX/org/repo/$oid" "upload $PUSH_N"
+        sleep 0.7
+    done
+}
+
+test_web_identity_refresh() {
+    # keys live 6 s: used until 1.5 s before they expire, fetched again from 3 s on; the
+    # token file is rotated on the way and read again on each exchange. A run of pushes,
+    # through presigned URLs and through lfsgate, has no failed request.
+    start_aws_creds --lifetime 6
+    web_identity_env
+    s3_config basic_streaming 900 s3 "        sts_endpoint: $CREDS_URL"
+    start_lfsgate --config "$CONFIG"
+    push_run 16 streaming
+    stop_lfsgate
+    s3_config basic_external 900 s3 "        sts_endpoint: $CREDS_URL"
+    start_lfsgate --config "$CONFIG"
+    push_run 8 external
+    [[ $(fake_stat "$CREDS_URL" sts) -ge 5 ]] || fail "expected the keys fetched again as they aged: $(curl -sS --noproxy '*' "$CREDS_URL/_fake/stats")"
+    curl -sS --noproxy '*' "$CREDS_URL/_fake/stats" | python3 -c '
+import json, sys
+seen = json.load(sys.stdin)["tokens_seen"]
+assert seen[0].endswith("-1") and seen[-1].endswith("-2"), seen' || fail "the rotated token file was not read again"
+    # never a request signed with expired keys (the store's other refusals are the 404s of
+    # the HEADs of new objects)
+    assert_fake_stat "$S3_URL" expired_token 0 "S3"
+    assert_fake_stat "$CREDS_URL" sts_refused 0 "STS"
+    assert_no_temporary_secrets_logged
+}
+
+test_web_identity_shared_fetch() {
+    local base i n=12
+    local -a pids=()
+    # STS takes 1 s to answer: concurrent batches on both worker threads wait for one exchange
+    start_aws_creds --latency-ms 1000
+    web_identity_env
+    s3_config basic_external 900 s3 "        sts_endpoint: $CREDS_URL"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    for ((i = 0; i < n; i++)); do
+        curl -sS --noproxy '*' -o "$E2E_TMP/shared.$i.json" -w '%{http_code}' \
+            -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
+            --data-binary "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$(printf '%064x' $((i + 100)))\", \"size\": 5}]}" \
+            "$base/objects/batch" >"$E2E_TMP/shared.$i.code" &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || fail "batch $i: curl failed"
+        assert_eq 200 "$(cat "$E2E_TMP/shared.$i.code")" "batch $i status"
+        assert_json "$E2E_TMP/shared.$i.json" '"error" not in d["objects"][0] and "X-Amz-Security-Token=ASIA" in d["objects"][0]["actions"]["upload"]["href"]' "batch $i"
+    done
+    assert_fake_stat "$CREDS_URL" sts 1 "STS"
+}
+
+test_web_identity_sts_down() {
+    local base oid port
+    # STS down: nothing listens on its port yet
+    start_s3_fake --sts-master "$STS_MASTER"
+    port=$(free_port)
+    web_identity_env
+    s3_config basic_external 900 s3 "        sts_endpoint: http://127.0.0.1:$port"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    oid=$(printf '%064d' 3)
+    lfs_batch "$base" upload "$oid" 10
+    assert_object_error 503 "s3 storage: cannot get temporary keys from STS AssumeRoleWithWebIdentity at http://127.0.0.1:$port" "batch error with STS down"
+    lfs_post "$base/objects/storage/verify" "{\"oid\": \"$oid\", \"size\": 10}"
+    assert_status 503
+    assert_file_contains "$HTTP_BODY" "STS" "verify error with STS down"
+    # STS back on its port: the same lfsgate gets keys and works
+    CREDS_PORT=$port
+    start_aws_creds
+    assert_upload_works 1500 "upload once STS is back"
+    stop_lfsgate
+    # STS refusing the token: 503 naming STS, its code and what to check
+    echo "eyJ.web-identity-token-other" >"$E2E_TMP/lfsgate-token"
+    export AWS_WEB_IDENTITY_TOKEN_FILE=$E2E_TMP/lfsgate-token
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    lfs_batch "$base" upload "$oid" 10
+    assert_object_error 503 "HTTP 400 (InvalidIdentityToken)" "batch error with a refused token"
+    assert_file_contains "$HTTP_BODY" "trust policy" "batch error with a refused token"
+    assert_file_lacks "$HTTP_BODY" "web-identity-token-other" "batch error with a refused token"
+    assert_no_temporary_secrets_logged
+}
+
+test_container_credentials() {
+    local base
+    echo "container-auth-token" >"$E2E_TMP/container-token"
+    start_aws_creds --container-token container-auth-token
+    temporary_env
+    export AWS_CONTAINER_CREDENTIALS_FULL_URI=$CREDS_URL/creds
+    export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE=$E2E_TMP/container-token
+    s3_config basic_external
+    start_lfsgate --config "$CONFIG"
+    assert_file_contains "$LFSGATE_LOG" "key from the container credentials endpoint $CREDS_URL/creds" "startup log"
+    fake_push_clone org repo 1234
+    assert_fake_stat "$CREDS_URL" container 1 "container endpoint"
+    stop_lfsgate
+    # a wrong authorization token: 503 naming the endpoint and what to check
+    echo "wrong-token" >"$E2E_TMP/container-token"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    lfs_batch "$base" upload "$(printf '%064d' 5)" 10
+    assert_object_error 503 "container credentials endpoint $CREDS_URL/creds" "batch error with a refused token"
+    assert_file_contains "$HTTP_BODY" "HTTP 401; check AWS_CONTAINER_AUTHORIZATION_TOKEN" "batch error with a refused token"
+    assert_file_lacks "$HTTP_BODY" "wrong-token" "batch error with a refused token"
+    assert_file_lacks "$LFSGATE_LOG" "container-auth-token" "lfsgate log"
+    assert_no_temporary_secrets_logged
+}
+
+test_imds_credentials() {
+    start_aws_creds
+    temporary_env
+    unset AWS_EC2_METADATA_DISABLED
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT=$CREDS_URL
+    s3_config basic_streaming
+    start_lfsgate --config "$CONFIG"
+    assert_file_contains "$LFSGATE_LOG" "key from the instance metadata service (IMDSv2) at $CREDS_URL" "startup log"
+    fake_push_clone org repo 4321
+    # IMDSv2: a session token first, then the role's keys with it; nothing without it
+    assert_fake_stat "$CREDS_URL" imds_token 1 "IMDS"
+    assert_fake_stat "$CREDS_URL" imds_credentials 1 "IMDS"
+    assert_fake_stat "$CREDS_URL" imds_refused 0 "IMDS"
+    assert_fake_stat "$S3_URL" expired_token 0 "S3"
+    assert_no_temporary_secrets_logged
+}
+
+# ---- multipart-basic ----
+
+# s3_multipart_config: $CONFIG with a multipart-basic adapter (5 MiB parts) besides "basic".
+s3_multipart_config() {
+    s3_config basic_external
+    cat >>"$CONFIG" <<EOF
+  multipart-basic:
+    factory: giftless.transfer.multipart:factory
+    options:
+      storage_class: s3
+      max_part_size: 5M
+      storage_options:
+        bucket_name: $S3_BUCKET
+        path_prefix: $S3_PREFIX
+        endpoint: $S3_URL
+EOF
+}
+
+# mp_batch OID SIZE: a multipart-basic upload batch for one object.
+mp_batch() {
+    lfs_batch "$(lfs_url org repo)" upload "$1" "$2" '["multipart-basic", "basic"]'
+    assert_status 200
+}
+
+test_multipart_resume() {
+    local base oid big=$((12 * MIB + 500000)) noid
+    # ListParts answers one part per page: the resume reads every page
+    start_s3_fake --max-parts 1
+    s3_env
+    s3_multipart_config
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/m.bin" "$big"
+    oid=$(sha256_of "$E2E_TMP/m.bin")
+    # interrupted after 2 of 3 parts: nothing stored yet
+    mp_client mp1 "$base" "$E2E_TMP/m.bin" --max-parts 2
+    assert_json "$E2E_TMP/mp1.json" "d['transfer'] == 'multipart-basic' and d['parts'] == 3 and d['uploaded'] == 2" "first attempt"
+    assert_json "$E2E_TMP/mp1.json" "set(d['actions']) == {'parts', 'abort', 'verify'}" "actions (lfsgate completes the upload at verify)"
+    assert_fake_only
+    assert_fake_stat "$S3_URL" parts 2 "S3"
+    # verify now: the parts do not make the object yet
+    lfs_post "$base/objects/storage/verify" "{\"oid\": \"$oid\", \"size\": $big}"
+    assert_status 422
+    assert_file_contains "$HTTP_BODY" "has 2 part(s) of $((10 * MIB)) bytes in all, not the $big bytes declared" "verify of an unfinished upload"
+    # resumed: only the missing part is asked for; verify completes the upload
+    mp_client mp2 "$base" "$E2E_TMP/m.bin"
+    assert_json "$E2E_TMP/mp2.json" "d['parts'] == 1 and d['uploaded'] == 1 and d['verified']" "resumed attempt"
+    assert_fake_stat "$S3_URL" parts 3 "S3"
+    assert_fake_stat "$S3_URL" completed 1 "S3"
+    assert_fake_only "$S3_PREFIX/org/repo/$oid"
+    assert_fake_object "$E2E_TMP/m.bin" "$S3_PREFIX/org/repo/$oid" "completed object"
+    # stored: no actions at all
+    mp_client mp3 "$base" "$E2E_TMP/m.bin"
+    assert_json "$E2E_TMP/mp3.json" "d['actions'] == []" "third attempt"
+    # the batch answer: part sizes within S3's limits, Content-MD5, presigned UploadPart
+    mp_batch "$(printf '%064x' 42)" $((11 * MIB))
+    assert_json "$HTTP_BODY" "[p['size'] for p in d['objects'][0]['actions']['parts']] == [$((5 * MIB)), $((5 * MIB)), $MIB]" "parts"
+    assert_json "$HTTP_BODY" "all(p['want_digest'] == 'contentMD5' and 'partNumber=%d&uploadId=' % (i + 1) in p['href'] and 'X-Amz-Signature=' in p['href'] for i, p in enumerate(d['objects'][0]['actions']['parts']))" "part hrefs"
+    # a part whose body is not what its Content-MD5 says is refused by the store
+    random_file "$E2E_TMP/p.bin" 1000
+    expect_refused PUT "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["objects"][0]["actions"]["parts"][2]["href"])' "$HTTP_BODY")" \
+        400 BadDigest "a part with another body's Content-MD5" -H "Content-MD5: $(printf x | openssl dgst -md5 -binary | base64)" -T "$E2E_TMP/p.bin"
+    # abort: the upload is gone, so the next plan starts afresh
+    random_file "$E2E_TMP/n.bin" $((6 * MIB))
+    noid=$(sha256_of "$E2E_TMP/n.bin")
+    mp_client mp4 "$base" "$E2E_TMP/n.bin" --max-parts 1
+    mp_batch "$noid" $((6 * MIB))
+    assert_json "$HTTP_BODY" "len(d['objects'][0]['actions']['parts']) == 1" "plan after one part"
+    http DELETE "$(action_href "$HTTP_BODY" 0 abort)"
+    assert_status 204
+    mp_batch "$noid" $((6 * MIB))
+    assert_json "$HTTP_BODY" "len(d['objects'][0]['actions']['parts']) == 2" "plan after abort"
+    assert_fake_only "$S3_PREFIX/org/repo/$oid"
+}
+
+# Batches of 8 objects or more first list the repository (one ListObjectsV2) and HEAD only
+# what the listing did not reach: answers are the same as with one HEAD per object.
+test_batch_listing() {
+    local base body i heads lists f
+    local -a oids=() sizes=()
+    start_s3_fake
+    s3_env
+    s3_config basic_external
+    # one worker: what it learns about a repository is per worker thread
+    E2E_THREADS=1 start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    for ((i = 0; i < 10; i++)); do
+        f=$E2E_TMP/l$i
+        random_file "$f" $((100 + i))
+        lfs_upload "$base" "$f"
+        oids+=("$(sha256_of "$f")")
+        sizes+=($((100 + i)))
+    done
+    # 10 stored (one asked with a wrong size) and 4 absent: one listing, no HEAD
+    body="{\"operation\": \"download\", \"objects\": ["
+    for ((i = 0; i < 10; i++)); do
+        body+="{\"oid\": \"${oids[$i]}\", \"size\": $((sizes[i] + (i == 3 ? 1 : 0)))}, "
+    done
+    for ((i = 1; i <= 4; i++)); do
+        body+="{\"oid\": \"$(printf '%064x' "$i")\", \"size\": 1}$([[ $i == 4 ]] || echo ', ')"
+    done
+    heads=$(fake_stat "$S3_URL" HEAD)
+    lists=$(fake_stat "$S3_URL" list)
+    lfs_post "$base/objects/batch" "$body]}"
+    assert_status 200
+    assert_json "$HTTP_BODY" "len(d['objects']) == 14 and all('download' in o.get('actions', {}) for i, o in enumerate(d['objects'][:10]) if i != 3) and d['objects'][3]['error']['code'] == 422 and all(o['error']['code'] == 404 for o in d['objects'][10:])" "download batch answered from the listing"
+    assert_fake_stat "$S3_URL" list $((lists + 1)) "S3"
+    assert_fake_stat "$S3_URL" HEAD "$heads" "S3"
+    assert_server_alive
+}
+
 run_test s3_stand_in_checked_by_botocore test_stand_in_checked_by_botocore
 run_test s3_external_push_clone test_external_push_clone
 run_test s3_streaming_push_clone test_streaming_push_clone
@@ -431,4 +763,12 @@ run_test s3_session_token_and_credentials_file test_session_token_and_credential
 run_test s3_download_disposition test_download_disposition
 run_test s3_config_errors test_config_errors
 run_test s3_store_failures test_store_failures
+run_test s3_multipart_resume test_multipart_resume
+run_test s3_batch_listing test_batch_listing
+run_test s3_web_identity_push_clone test_web_identity_push_clone
+run_test s3_web_identity_refresh test_web_identity_refresh
+run_test s3_web_identity_shared_fetch test_web_identity_shared_fetch
+run_test s3_web_identity_sts_down test_web_identity_sts_down
+run_test s3_container_credentials test_container_credentials
+run_test s3_imds_credentials test_imds_credentials
 e2e_finish

@@ -3,7 +3,10 @@
 
 No S3 server that checks AWS Signature Version 4 can be installed here, so this one serves
 what lfsgate and its clients use: PUT, GET (single byte ranges), HEAD and DELETE on
-/<bucket>/<key> and ListObjectsV2 (GET /<bucket>?list-type=2&prefix=...), objects in memory,
+/<bucket>/<key>, ListObjectsV2 (GET /<bucket>?list-type=2&prefix=...) and the multipart calls
+(CreateMultipartUpload, UploadPart with Content-MD5, ListParts in pages of --max-parts,
+ListMultipartUploads, CompleteMultipartUpload checking order, ETags and the 5 MiB minimum part,
+AbortMultipartUpload), objects in memory,
 and accepts ONLY requests signed with SigV4 (AWS4-HMAC-SHA256) for its one key pair, in either
 form: the Authorization header or a presigned URL (X-Amz-* query parameters). Like S3 it
 refuses:
@@ -19,12 +22,17 @@ refuses:
   - x-amz-* headers that are not signed (403 AccessDenied);
   - with --session-token (temporary keys): a request without that X-Amz-Security-Token (403
     InvalidToken);
+  - with --sts-master: besides its key pair, the temporary keys aws_creds_fake.py issues with
+    the same master secret (key ids "ASIA..."), each only with its own X-Amz-Security-Token
+    (403 InvalidToken) and only until it expires (400 ExpiredToken, counted as
+    "expired_token" in /_fake/stats);
   - a body whose SHA-256 differs from a signed x-amz-content-sha256 (400
     XAmzContentSHA256Mismatch) or from x-amz-checksum-sha256 (400 BadDigest): nothing is
     stored then.
 response-content-disposition in a signed GET becomes the Content-Disposition header.
 
-Usage: s3_fake.py --access-key ID --secret-key SECRET [--session-token T] --bucket NAME...
+Usage: s3_fake.py --access-key ID --secret-key SECRET [--session-token T] [--sts-master M]
+                  --bucket NAME...
                   [--region us-east-1] [--host 127.0.0.1] [--port 0] [--latency-ms N] [--quiet]
 Prints the port it listens on as the first line of stdout. Extra, not S3 (no auth):
 GET /_fake/objects lists {"<bucket>/<key>": size}, GET /_fake/object/<bucket>/<key> returns an
@@ -41,8 +49,10 @@ import hmac
 import sys
 import time
 from urllib.parse import quote, unquote
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
+import aws_creds_fake
 import gcs_fake
 from gcs_fake import Handler as GcsHandler
 from gcs_fake import Refused, canonical_value, enc, parse_range
@@ -54,7 +64,9 @@ UNSIGNED = "UNSIGNED-PAYLOAD"
 
 # gcs_fake's state: its request counting, latency, /_fake/ pages and error bodies serve here too.
 STATE = gcs_fake.STATE
-STATE.update(access_key="", secret_key="", token=None, region="us-east-1")
+STATE.update(access_key="", secret_key="", token=None, region="us-east-1", sts_master=None,
+             uploads={}, max_parts=1000)
+STATE["stats"].update(expired_token=0, temporary=0, list=0, parts=0, completed=0)
 LOCK = gcs_fake.LOCK
 
 
@@ -62,8 +74,8 @@ def hmac256(key, msg):
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def signature(date, sts):
-    k = hmac256(("AWS4" + STATE["secret_key"]).encode(), date)
+def signature(secret, date, sts):
+    k = hmac256(("AWS4" + secret).encode(), date)
     for part in (STATE["region"], "s3", "aws4_request"):
         k = hmac256(k, part)
     return hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
@@ -71,6 +83,9 @@ def signature(date, sts):
 
 class Handler(GcsHandler):
     server_version = "s3-fake"
+    # Headers and body go out in two writes: without this, Nagle's algorithm and the peer's
+    # delayed ACK hold every answer with a body ~40 ms (the bench would measure that).
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):
         if not STATE["quiet"]:
@@ -120,7 +135,16 @@ class Handler(GcsHandler):
         cred = credential.split("/")
         if len(cred) != 5:
             raise Refused(400, bad_scope, "Error parsing the Credential.")
-        if cred[0] != STATE["access_key"]:
+        secret, temporary = STATE["secret_key"], False
+        if STATE["sts_master"] is not None and cred[0].startswith("ASIA"):
+            refused = aws_creds_fake.check_token(STATE["sts_master"], cred[0], token)
+            if refused is not None:
+                if refused[1] == "ExpiredToken":
+                    with LOCK:
+                        STATE["stats"]["expired_token"] += 1
+                raise Refused(*refused)
+            secret, temporary = aws_creds_fake.derive_secret(STATE["sts_master"], cred[0]), True
+        elif cred[0] != STATE["access_key"]:
             raise Refused(403, "InvalidAccessKeyId",
                           "The AWS Access Key Id you provided does not exist in our records.")
         if cred[1] != amz_date[:8] or cred[3:] != ["s3", "aws4_request"]:
@@ -148,12 +172,15 @@ class Handler(GcsHandler):
                           ";".join(signed), payload])
         sts = "\n".join(["AWS4-HMAC-SHA256", amz_date, "/".join(cred[1:]),
                          hashlib.sha256(creq.encode()).hexdigest()])
-        if not hmac.compare_digest(signature(cred[1], sts), sig):
+        if not hmac.compare_digest(signature(secret, cred[1], sts), sig):
             raise Refused(403, "SignatureDoesNotMatch",
                           "The request signature we calculated does not match the signature you "
                           "provided. Check your key and signing method.",
                           extra={"StringToSign": sts, "CanonicalRequest": creq})
-        if STATE["token"] is not None and token != STATE["token"]:
+        if temporary:
+            with LOCK:
+                STATE["stats"]["temporary"] += 1
+        elif STATE["token"] is not None and token != STATE["token"]:
             raise Refused(403, "InvalidToken", "The provided token is malformed or otherwise invalid.")
         try:
             start = calendar.timegm(time.strptime(amz_date, "%Y%m%dT%H%M%SZ"))
@@ -199,11 +226,16 @@ class Handler(GcsHandler):
             if bucket not in STATE["buckets"]:
                 raise Refused(404, "NoSuchBucket", "The specified bucket does not exist.",
                               extra={"BucketName": bucket})
+            q = dict(params)
             if not key:
-                if method == "GET" and dict(params).get("list-type") == "2":
-                    return self.list_objects(bucket, dict(params))
+                if method == "GET" and q.get("list-type") == "2":
+                    return self.list_objects(bucket, q)
+                if method == "GET" and "uploads" in q:
+                    return self.list_uploads(bucket, q)
                 raise Refused(405, "MethodNotAllowed", "The specified method is not allowed "
                               "against this resource (the fake serves objects and ListObjectsV2).")
+            if "uploads" in q or "uploadId" in q:
+                return self.multipart(method, bucket, key, q, body)
             if method == "PUT":
                 checksum = self.headers.get("x-amz-checksum-sha256")
                 if checksum is not None and checksum != base64.b64encode(hashlib.sha256(body).digest()).decode():
@@ -244,6 +276,8 @@ class Handler(GcsHandler):
         self.send(status, part, headers, head=head)
 
     def list_objects(self, bucket, q):
+        with LOCK:
+            STATE["stats"]["list"] = STATE["stats"].get("list", 0) + 1
         prefix = q.get("prefix", "")
         limit = max(1, min(1000, int(q.get("max-keys", "1000"))))
         after = q.get("continuation-token") or q.get("start-after") or ""
@@ -263,10 +297,105 @@ class Handler(GcsHandler):
         parts.append("</ListBucketResult>")
         self.send(200, "".join(parts).encode(), {"Content-Type": "application/xml"})
 
+    # ---- multipart uploads ----
+
+    def multipart(self, method, bucket, key, q, body):
+        """CreateMultipartUpload, UploadPart, ListParts, CompleteMultipartUpload and
+        AbortMultipartUpload on bucket/key (the caller authenticated the request)."""
+        xml = {"Content-Type": "application/xml"}
+        if method == "POST" and "uploads" in q:
+            upload = "upload-" + hashlib.sha256(("%s/%s/%f" % (bucket, key, time.time())).encode()).hexdigest()[:32]
+            with LOCK:
+                STATE["uploads"][upload] = {"bucket": bucket, "key": key, "parts": {},
+                                            "initiated": time.time()}
+            return self.send(200, ("<InitiateMultipartUploadResult><Bucket>%s</Bucket><Key>%s</Key>"
+                                   "<UploadId>%s</UploadId></InitiateMultipartUploadResult>"
+                                   % (escape(bucket), escape(key), upload)).encode(), xml)
+        with LOCK:
+            up = STATE["uploads"].get(q.get("uploadId", ""))
+        if up is None or up["bucket"] != bucket or up["key"] != key:
+            raise Refused(404, "NoSuchUpload", "The specified multipart upload does not exist.")
+        if method == "PUT":
+            try:
+                number = int(q.get("partNumber", ""))
+            except ValueError:
+                number = 0
+            if not 1 <= number <= 10000:
+                raise Refused(400, "InvalidArgument", "Part number must be an integer between 1 and 10000.")
+            md5 = self.headers.get("Content-MD5")
+            if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
+                raise Refused(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+            with LOCK:
+                up["parts"][number] = body
+                STATE["stats"]["parts"] = STATE["stats"].get("parts", 0) + 1
+            return self.send(200, b"", {"ETag": '"%s"' % hashlib.md5(body).hexdigest()})
+        if method == "GET":
+            marker = int(q.get("part-number-marker") or 0)
+            limit = max(1, min(1000, int(q.get("max-parts") or STATE["max_parts"])))
+            with LOCK:
+                numbers = sorted(n for n in up["parts"] if n > marker)
+                page = [(n, up["parts"][n]) for n in numbers[:limit]]
+            more = len(numbers) > limit
+            out = ["<ListPartsResult><Bucket>%s</Bucket><Key>%s</Key><UploadId>%s</UploadId>"
+                   "<IsTruncated>%s</IsTruncated>" % (escape(bucket), escape(key), q["uploadId"],
+                                                     "true" if more else "false")]
+            if more:
+                out.append("<NextPartNumberMarker>%d</NextPartNumberMarker>" % page[-1][0])
+            for n, data in page:
+                out.append("<Part><PartNumber>%d</PartNumber><ETag>&quot;%s&quot;</ETag><Size>%d</Size></Part>"
+                           % (n, hashlib.md5(data).hexdigest(), len(data)))
+            out.append("</ListPartsResult>")
+            return self.send(200, "".join(out).encode(), xml)
+        if method == "DELETE":
+            with LOCK:
+                STATE["uploads"].pop(q["uploadId"], None)
+            return self.send(204)
+        if method != "POST":
+            raise Refused(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        try:
+            root = ET.fromstring(body)
+            asked = [(int(p.findtext("PartNumber")), (p.findtext("ETag") or "").strip('"'))
+                     for p in root.findall("Part")]
+        except (ET.ParseError, TypeError, ValueError):
+            raise Refused(400, "MalformedXML", "The XML you provided was not well-formed.")
+        if not asked or [n for n, _ in asked] != sorted({n for n, _ in asked}):
+            raise Refused(400, "InvalidPartOrder", "The list of parts was not in ascending order.")
+        with LOCK:
+            parts = dict(up["parts"])
+        for i, (n, etag) in enumerate(asked):
+            if n not in parts or hashlib.md5(parts[n]).hexdigest() != etag:
+                raise Refused(400, "InvalidPart", "One or more of the specified parts could not be found.")
+            if i < len(asked) - 1 and len(parts[n]) < 5 * 1024 * 1024:
+                raise Refused(400, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size.")
+        data = b"".join(parts[n] for n, _ in asked)
+        etag = "%s-%d" % (hashlib.md5(b"".join(hashlib.md5(parts[n]).digest() for n, _ in asked)).hexdigest(), len(asked))
+        with LOCK:
+            STATE["objects"][bucket + "/" + key] = data
+            STATE["uploads"].pop(q["uploadId"], None)
+            STATE["stats"]["completed"] = STATE["stats"].get("completed", 0) + 1
+        self.send(200, ("<CompleteMultipartUploadResult><Bucket>%s</Bucket><Key>%s</Key>"
+                        "<ETag>&quot;%s&quot;</ETag></CompleteMultipartUploadResult>"
+                        % (escape(bucket), escape(key), etag)).encode(), xml)
+
+    def list_uploads(self, bucket, q):
+        prefix = q.get("prefix", "")
+        with LOCK:
+            ups = sorted((u["key"], u["initiated"], uid) for uid, u in STATE["uploads"].items()
+                         if u["bucket"] == bucket and u["key"].startswith(prefix))
+        out = ["<ListMultipartUploadsResult><Bucket>%s</Bucket><Prefix>%s</Prefix>"
+               "<IsTruncated>false</IsTruncated>" % (escape(bucket), escape(prefix))]
+        for k, _, uid in ups:
+            out.append("<Upload><Key>%s</Key><UploadId>%s</UploadId></Upload>" % (escape(k), uid))
+        out.append("</ListMultipartUploadsResult>")
+        self.send(200, "".join(out).encode(), {"Content-Type": "application/xml"})
+
     def do_DELETE(self):
         self.handle_object("DELETE")
 
-    do_POST = do_PATCH = GcsHandler.refuse_method
+    def do_POST(self):
+        self.handle_object("POST")
+
+    do_PATCH = GcsHandler.refuse_method
 
 
 def main():
@@ -274,7 +403,9 @@ def main():
     ap.add_argument("--access-key", required=True)
     ap.add_argument("--secret-key", required=True)
     ap.add_argument("--session-token", help="the keys are temporary: require this token")
+    ap.add_argument("--sts-master", help="also accept aws_creds_fake.py's keys made with this")
     ap.add_argument("--bucket", action="append", required=True)
+    ap.add_argument("--max-parts", type=int, default=1000, help="ListParts page size")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
@@ -282,6 +413,7 @@ def main():
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     STATE.update(access_key=args.access_key, secret_key=args.secret_key, token=args.session_token,
+                 sts_master=args.sts_master, max_parts=args.max_parts,
                  buckets=set(args.bucket), region=args.region, latency=args.latency_ms / 1000.0,
                  quiet=args.quiet)
     serve(Handler, args.host, args.port)

@@ -487,12 +487,26 @@ static void test_profile_parse(void **state)
 
 static void clear_aws_env(void)
 {
-    const char *vars[] = {"AWS_ACCESS_KEY_ID",  "AWS_SECRET_ACCESS_KEY",
-                          "AWS_SESSION_TOKEN",  "AWS_SHARED_CREDENTIALS_FILE",
-                          "AWS_PROFILE",        "AWS_REGION",
-                          "AWS_DEFAULT_REGION", "AWS_WEB_IDENTITY_TOKEN_FILE"};
+    const char *vars[] = {"AWS_ACCESS_KEY_ID",
+                          "AWS_SECRET_ACCESS_KEY",
+                          "AWS_SESSION_TOKEN",
+                          "AWS_SHARED_CREDENTIALS_FILE",
+                          "AWS_PROFILE",
+                          "AWS_REGION",
+                          "AWS_DEFAULT_REGION",
+                          "AWS_WEB_IDENTITY_TOKEN_FILE",
+                          "AWS_ROLE_ARN",
+                          "AWS_ROLE_SESSION_NAME",
+                          "AWS_STS_ENDPOINT",
+                          "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                          "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                          "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+                          "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+                          "AWS_EC2_METADATA_SERVICE_ENDPOINT"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
         unsetenv(vars[i]);
+    /* Otherwise IMDS, the last source, would always be "found". */
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     setenv("HOME", "/nonexistent-home-for-s3-test", 1);
 }
 
@@ -681,16 +695,59 @@ static void test_backend_credentials(void **state)
     h2o_mem_pool_t pool;
     h2o_mem_init_pool(&pool);
     clear_aws_env();
-    /* Nothing anywhere: every source tried is named, and what is not built. */
+    /* Nothing anywhere: every source tried is named, in the chain's order. */
     expect_config_error("{\"bucket_name\": \"b-1\"}",
-                        "no AWS credentials found; tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
-                        "(not set) and the shared credentials file "
+                        "no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID/"
+                        "AWS_SECRET_ACCESS_KEY (not set), the shared credentials file "
                         "\"/nonexistent-home-for-s3-test/.aws/credentials\"");
-    expect_config_error("{\"bucket_name\": \"b-1\"}", "container and instance credentials");
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "web identity (AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN: not set), "
+                        "container credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI/_RELATIVE_URI: "
+                        "not set) and the instance metadata service (AWS_EC2_METADATA_DISABLED is "
+                        "true)");
+
+    /* Web identity: both variables, a role ARN, an http(s) STS endpoint. */
+    struct lfs_storage *st = NULL;
+    struct lfs_error err = {0};
     setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/token", 1);
     expect_config_error("{\"bucket_name\": \"b-1\"}",
-                        "AWS_WEB_IDENTITY_TOKEN_FILE is set, but web identity (STS "
-                        "AssumeRoleWithWebIdentity) is not supported yet");
+                        "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
+    setenv("AWS_ROLE_ARN", "role/r", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}", "AWS_ROLE_ARN: \"role/r\" is not a role ARN");
+    setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/r", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\", \"sts_endpoint\": \"ftp://sts\"}",
+                        "the STS endpoint (sts_endpoint): expected http(s)://host[:port]");
+    assert_int_equal(create_s3("{\"bucket_name\": \"b-1\", \"region\": \"eu-west-3\"}", &st, &err),
+                     0);
+    st->ops->destroy(st);
+    unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
+    unsetenv("AWS_ROLE_ARN");
+
+    /* Container credentials: plain http only to the agents' addresses. */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://example.com/creds", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a "
+                        "loopback address");
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/creds", 1);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "bad token", 1);
+    expect_config_error(
+        "{\"bucket_name\": \"b-1\"}",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN holds bytes that cannot go into a header");
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "good-token", 1);
+    assert_int_equal(create_s3("{\"bucket_name\": \"b-1\"}", &st, &err), 0);
+    st->ops->destroy(st);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+
+    /* IMDS: the last source, unless disabled; its endpoint overridable. */
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", "169.254.169.254", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "AWS_EC2_METADATA_SERVICE_ENDPOINT: expected http(s)://host[:port]");
+    unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    assert_int_equal(create_s3("{\"bucket_name\": \"b-1\"}", &st, &err), 0);
+    st->ops->destroy(st);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 
     /* The shared credentials file, the profile from AWS_PROFILE. */
     char file[] = "/tmp/test_s3_credentials.XXXXXX";
@@ -703,8 +760,6 @@ static void test_backend_credentials(void **state)
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     setenv("AWS_SHARED_CREDENTIALS_FILE", file, 1);
-    struct lfs_storage *st = NULL;
-    struct lfs_error err = {0};
     assert_int_equal(create_s3("{\"bucket_name\": \"b-1\"}", &st, &err), 0);
     assert_non_null(strstr(sign_object(st, LFS_SIGN_DOWNLOAD, NULL, NULL, &pool).href,
                            "X-Amz-Credential=AKIDFILE%2F"));
@@ -731,6 +786,70 @@ static void test_backend_credentials(void **state)
     h2o_mem_clear_pool(&pool);
 }
 
+#define S3_OID_A "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+#define S3_OID_B "b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1"
+#define S3_ENTRY(key, size) "<Contents><Key>" key "</Key><Size>" size "</Size></Contents>"
+#define S3_HEAD "<?xml version='1.0'?><ListBucketResult><Name>b</Name>"
+
+/* ListObjectsV2 answers: oids with sizes, nested keys skipped but counted for the reach, the
+ * reach itself, and every answer that cannot be trusted refused. */
+static void test_parse_listing(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_storage_listing l;
+    const char *prefix = "pp/org/repo/";
+    const char *ok =
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A, "5")
+            S3_ENTRY("pp/org/repo/a0/nested", "1")
+                S3_ENTRY("pp/org/repo/" S3_OID_B, "0") "</ListBucketResult>";
+    assert_int_equal(lfs_s3_parse_listing(ok, strlen(ok), prefix, &pool, &l), 0);
+    assert_true(l.complete);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.oids[0], S3_OID_A);
+    assert_true(l.sizes[0] == 5);
+    assert_string_equal(l.oids[1], S3_OID_B);
+    assert_true(l.sizes[1] == 0);
+    const char *empty = S3_HEAD "<KeyCount>0</KeyCount><IsTruncated>false</IsTruncated>"
+                                "</ListBucketResult>";
+    assert_int_equal(lfs_s3_parse_listing(empty, strlen(empty), prefix, &pool, &l), 0);
+    assert_true(l.complete);
+    assert_int_equal(l.n, 0);
+    /* truncated: reaches the last key listed, even a nested one; keys unescaped */
+    const char *part =
+        S3_HEAD "<IsTruncated>true</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A, "5")
+            S3_ENTRY("pp/org/repo/b&amp;c",
+                     "1") "<NextContinuationToken>x</NextContinuationToken></ListBucketResult>";
+    assert_int_equal(lfs_s3_parse_listing(part, strlen(part), prefix, &pool, &l), 0);
+    assert_false(l.complete);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.last, "b&c");
+    /* refused: out of order, repeated, another prefix, a bad size, no IsTruncated, not a
+     * listing */
+    static const char *const bad[] = {
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_B, "1")
+            S3_ENTRY("pp/org/repo/" S3_OID_A, "1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A, "1")
+            S3_ENTRY("pp/org/repo/" S3_OID_A, "1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/other/" S3_OID_A,
+                                                            "1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated>" S3_ENTRY("pp/org/repo/" S3_OID_A,
+                                                            "-1") "</ListBucketResult>",
+        S3_HEAD "<IsTruncated>false</IsTruncated><Contents><Key>pp/org/repo/" S3_OID_A
+                "</Key></Contents></ListBucketResult>",
+        S3_HEAD S3_ENTRY("pp/org/repo/" S3_OID_A, "1") "</ListBucketResult>",
+        "<Error><Code>AccessDenied</Code></Error>",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (lfs_s3_parse_listing(bad[i], strlen(bad[i]), prefix, &pool, &l) != -1) {
+            print_error("listing %zu accepted\n", i);
+            fail();
+        }
+    }
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -741,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_backend_sign),
         cmocka_unit_test(test_backend_config_errors),
         cmocka_unit_test(test_backend_credentials),
+        cmocka_unit_test(test_parse_listing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
