@@ -55,6 +55,12 @@ void lfs_metrics_inflight(int delta);
 /* Token cache counters come from auth/; a provider registers a reader once at startup. */
 void lfs_metrics_set_token_cache_reader(void (*reader)(uint64_t *hits, uint64_t *misses));
 
+/* A remote auth provider's counters (github: API calls by endpoint and outcome, its cache):
+ * `render` returns complete Prometheus text (HELP/TYPE lines included) in a malloc'd buffer
+ * of *len bytes, appended to every scrape; NULL when out of memory. Registered once at
+ * startup; render is called from any thread. */
+void lfs_metrics_set_auth_renderer(char *(*render)(size_t *len));
+
 /* Renders all metrics into a malloc'd buffer (*len bytes). Caller frees. Any thread. */
 char *lfs_metrics_render(size_t *len);
 

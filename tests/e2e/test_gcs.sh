@@ -28,24 +28,6 @@ GCS_EMAIL=test-iam-credentials@dummy-project-id.iam.gserviceaccount.com
 # How lfsgate authenticates (storage option lines): the key file, or workload identity.
 GCS_CREDENTIALS="account_key_file: $GCS_KEY"
 
-# start_py_fake NAME SCRIPT [ARGS...]: starts a loopback stand-in that prints its port first;
-# sets FAKE_PORT.
-start_py_fake() {
-    local name=$1 script=$2 out=$E2E_TMP/$1.out i pid
-    shift 2
-    FAKE_PORT=
-    python3 "$script" --port 0 "$@" >"$out" 2>"$E2E_TMP/$name.log" </dev/null &
-    pid=$!
-    bg_track "$pid"
-    for ((i = 0; i < 100; i++)); do
-        FAKE_PORT=$(head -n 1 "$out" 2>/dev/null || true)
-        [[ -n $FAKE_PORT ]] && break
-        kill -0 "$pid" 2>/dev/null || fail "$name exited: $(tail -n 3 "$E2E_TMP/$name.log" | tr '\n' ' ')"
-        sleep 0.1
-    done
-    [[ -n $FAKE_PORT ]] || fail "$name did not print its port within 10 s"
-}
-
 # start_gcs_fake [ARGS...]: starts the GCS fake on a free loopback port; sets GCS_PORT, GCS_URL.
 start_gcs_fake() {
     start_py_fake gcs_fake "$GCS_FAKE" --key "$GCS_KEY" --bucket "$GCS_BUCKET" "$@"
@@ -64,11 +46,6 @@ start_workload_identity() {
     start_gcs_fake --tokeninfo "$GOOGLE_URL/tokeninfo"
     GCS_CREDENTIALS="serviceaccount_email: $GCS_EMAIL
         iam_endpoint: $GOOGLE_URL"
-}
-
-# fake_stat URL NAME: a counter of a fake's /_fake/stats.
-fake_stat() {
-    curl -sS --noproxy '*' "$1/_fake/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
 
 # assert_fake_stat URL NAME EXPECTED WHAT
