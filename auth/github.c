@@ -49,12 +49,15 @@
 /* A rate limit without Retry-After or X-RateLimit-Reset is waited out this long. */
 #define DEFAULT_RETRY_AFTER 60
 #define MAX_RETRY_AFTER 3600
+/* Pages of /installation/repositories followed at most (100 repositories each). */
+#define MAX_PAGES 50
 #define TOKEN_REFUSED                                                                              \
     "GitHub did not accept the token (HTTP 401); use a valid, unexpired GitHub token as the "      \
     "password"
 
-enum gh_endpoint { EP_USER, EP_PERMISSION, EP_COUNT };
-static const char *const endpoint_names[EP_COUNT] = {"user", "collaborator_permission"};
+enum gh_endpoint { EP_USER, EP_PERMISSION, EP_INSTALLATIONS, EP_INSTALLATION_REPOS, EP_COUNT };
+static const char *const endpoint_names[EP_COUNT] = {
+    "user", "collaborator_permission", "org_installations", "installation_repositories"};
 
 enum gh_outcome { OUT_OK, OUT_UNAUTHORIZED, OUT_DENIED, OUT_RATE_LIMITED, OUT_ERROR, OUT_COUNT };
 static const char *const outcome_names[OUT_COUNT] = {"ok", "unauthorized", "denied", "rate_limited",
@@ -92,7 +95,13 @@ struct gh_lookup {
     unsigned char grant_key[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
     char *auth_header; /* "Authorization: Bearer <token>", wiped when the lookup ends */
     const char *org, *repo;
+    const char *basic_user; /* the Basic user name, "" for Bearer: names an app installation */
     struct lfs_identity user;
+    /* GitHub App installation tokens: the installation's rights, whether they cover all the
+     * org's repositories, and the pages of /installation/repositories read so far. */
+    unsigned app_perms;
+    bool app_all;
+    int pages;
     h2o_linklist_t waiters; /* the owner's requests waiting on it (struct gh_waiter.link) */
     bool completing;
 };
@@ -345,10 +354,13 @@ static bool jwt_shaped(const char *t, size_t len)
            memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - t)) == NULL;
 }
 
-/* Finds the token in one Authorization value: 1 with *tok, 0 when the value is not ours (no
- * credential, another scheme, the jwt provider's Basic user "_jwt" or a JWT). */
-static int credential_token(h2o_iovec_t value, h2o_mem_pool_t *pool, const char **tok, size_t *len)
+/* Finds the token in one Authorization value: 1 with *tok and the Basic user name (NUL-ended,
+ * "" for Bearer) in *user, 0 when the value is not ours (no credential, another scheme, the
+ * jwt provider's Basic user "_jwt" or a JWT). */
+static int credential_token(h2o_iovec_t value, h2o_mem_pool_t *pool, const char **tok, size_t *len,
+                            const char **user)
 {
+    *user = "";
     const char *p = value.base, *end = value.base + value.len;
     while (p < end && (*p == ' ' || *p == '\t'))
         p++;
@@ -378,6 +390,7 @@ static int credential_token(h2o_iovec_t value, h2o_mem_pool_t *pool, const char 
         size_t ulen = (size_t)(colon - buf);
         if (ulen == 4 && memcmp(buf, "_jwt", 4) == 0)
             return 0;
+        *user = ulen <= MAX_BASIC_USER ? h2o_strdup(pool, (const char *)buf, ulen).base : "";
         *tok = (const char *)colon + 1;
         *len = dn - ulen - 1;
     } else {
@@ -406,14 +419,16 @@ static bool restrict_allows(const struct lfs_auth_github *gh, const char *org, c
     return false;
 }
 
-static void grant_key(const char *tok, size_t len, const char *org, const char *repo,
-                      unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN])
+static void grant_key(const char *tok, size_t len, const char *user, const char *org,
+                      const char *repo, unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN])
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 0;
-    /* NUL separators: no (token, org, repo) triple can hash as another's. */
+    /* NUL separators: no (token, user, org, repo) can hash as another's. The Basic user name
+     * is part of it because it names the installation of an app token. */
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
         EVP_DigestUpdate(md, tok, len) != 1 || EVP_DigestUpdate(md, "", 1) != 1 ||
+        EVP_DigestUpdate(md, user, strlen(user) + 1) != 1 ||
         EVP_DigestUpdate(md, org, strlen(org) + 1) != 1 ||
         EVP_DigestUpdate(md, repo, strlen(repo) + 1) != 1 || EVP_DigestFinal_ex(md, key, &n) != 1) {
         /* No digest: a key no lookup can share, so nothing is answered for another token. */
@@ -724,11 +739,24 @@ static const char *segment(h2o_mem_pool_t *pool, const char *s)
     return out;
 }
 
+/* Ends the lookup with l->user holding `perms` on the repository (none: an identity without
+ * grants, refused 403 naming it), cached for auth_write_ttl or auth_other_ttl. */
+static void lookup_grant(struct gh_lookup *l, unsigned perms)
+{
+    struct lfs_grant grant = {.org_path = l->org, .repo = l->repo, .perms = perms};
+    struct lfs_identity id = l->user;
+    id.grants = perms != 0 ? &grant : NULL;
+    id.ngrants = perms != 0 ? 1 : 0;
+    time_t now = time(NULL);
+    long ttl = (perms & LFS_PERM_WRITE) ? l->gh->auth_write_ttl : l->gh->auth_other_ttl;
+    lfs_auth_token_cache_put(l->gh->grants, l->grant_key, now, now + ttl, &id);
+    lookup_finish(l, 1, &id, NULL);
+}
+
 static void on_permission(void *arg, const struct lfs_http_response *res,
                           const struct lfs_error *cerr)
 {
     struct gh_lookup *l = arg;
-    struct lfs_auth_github *gh = l->gh;
     struct lfs_error err = {0};
     unsigned perms = 0;
     if (cerr == NULL && res->status == 200) {
@@ -757,14 +785,7 @@ static void on_permission(void *arg, const struct lfs_http_response *res,
         lookup_finish(l, -1, NULL, &err);
         return;
     }
-    struct lfs_grant grant = {.org_path = l->org, .repo = l->repo, .perms = perms};
-    struct lfs_identity id = l->user;
-    id.grants = perms != 0 ? &grant : NULL;
-    id.ngrants = perms != 0 ? 1 : 0;
-    time_t now = time(NULL);
-    long ttl = (perms & LFS_PERM_WRITE) ? gh->auth_write_ttl : gh->auth_other_ttl;
-    lfs_auth_token_cache_put(gh->grants, l->grant_key, now, now + ttl, &id);
-    lookup_finish(l, 1, &id, NULL);
+    lookup_grant(l, perms);
 }
 
 static void ask_permission(struct gh_lookup *l)
@@ -793,37 +814,204 @@ static const char *member(h2o_mem_pool_t *pool, const json_t *obj, const char *k
     return json_is_string(v) ? pool_dup(pool, json_string_value(v)) : NULL;
 }
 
+/* No rights: an identity without grants, refused 403 naming it. */
+static void deny(struct gh_lookup *l)
+{
+    lookup_grant(l, 0);
+}
+
+/* Handles every answer of a call but a 200 (counted, returns false: the caller reads it):
+ * 401 (the token is refused), the call's own `denied` status that is not a rate limit
+ * (counted, then on_denied), GitHub failing, unreachable or rate limiting. Returns true when
+ * it handled the answer. */
+static bool answer_failed(struct gh_lookup *l, enum gh_endpoint ep, const char *what,
+                          const struct lfs_http_response *res, const struct lfs_error *cerr,
+                          long denied, void (*on_denied)(struct gh_lookup *))
+{
+    if (cerr == NULL && res->status == 200) {
+        count_call(ep, OUT_OK);
+        return false;
+    }
+    if (cerr == NULL && res->status == 401) {
+        lookup_fail(l, ep, OUT_UNAUTHORIZED, 401, TOKEN_REFUSED);
+        return true;
+    }
+    if (cerr == NULL && res->status == denied && rate_limit_seconds(res) == 0) {
+        count_call(ep, OUT_DENIED);
+        on_denied(l);
+        return true;
+    }
+    struct lfs_error err = {0};
+    call_failed(l, ep, what, res, cerr, &err);
+    lookup_finish(l, -1, NULL, &err);
+    return true;
+}
+
+/* ---- GitHub App installation tokens ---- */
+
+/* The URL of rel="next" in a Link header, when it is on api_url (the token goes nowhere
+ * else); NULL otherwise. Into the pool. */
+static const char *next_link(h2o_mem_pool_t *pool, const char *link, const char *api_url)
+{
+    for (const char *p = link; p != NULL && (p = strchr(p, '<')) != NULL;) {
+        const char *close = strchr(p, '>');
+        if (close == NULL)
+            return NULL;
+        const char *next = strchr(close, '<');
+        size_t plen = next != NULL ? (size_t)(next - close) : strlen(close);
+        size_t alen = strlen(api_url);
+        if (h2o_strstr(close, plen, H2O_STRLIT("rel=\"next\"")) != SIZE_MAX &&
+            (size_t)(close - p - 1) > alen && strncmp(p + 1, api_url, alen) == 0 &&
+            p[1 + alen] == '/')
+            return h2o_strdup(pool, p + 1, (size_t)(close - p - 1)).base;
+        p = next;
+    }
+    return NULL;
+}
+
+static void on_repositories(void *arg, const struct lfs_http_response *res,
+                            const struct lfs_error *cerr);
+
+static void ask_repositories(struct gh_lookup *l, const char *url)
+{
+    l->pages++;
+    get(l, url, on_repositories);
+}
+
+/* A page of the repositories the installation token reaches: the repository found (or, for
+ * an installation on all the org's repositories, any of the org's: the token is proven to be
+ * an installation of that org) grants the installation's rights; otherwise the next page. */
+static void on_repositories(void *arg, const struct lfs_http_response *res,
+                            const struct lfs_error *cerr)
+{
+    struct gh_lookup *l = arg;
+    /* 403: not an installation token (a user token sent with an app's name) */
+    if (answer_failed(l, EP_INSTALLATION_REPOS, "GET /installation/repositories", res, cerr, 403,
+                      deny))
+        return;
+    json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
+    size_t i;
+    const json_t *r;
+    bool found = false;
+    json_array_foreach(json_object_get(root, "repositories"), i, r)
+    {
+        const json_t *name = json_object_get(r, "name");
+        const json_t *owner = json_object_get(json_object_get(r, "owner"), "login");
+        if (!json_is_string(owner) || strcmp(json_string_value(owner), l->org) != 0)
+            continue;
+        if (l->app_all || (json_is_string(name) && strcmp(json_string_value(name), l->repo) == 0))
+            found = true;
+    }
+    json_decref(root);
+    const char *next = found || l->pages >= MAX_PAGES || res->link == NULL
+                           ? NULL
+                           : next_link(&l->pool, res->link, l->gh->api_url);
+    if (next != NULL)
+        ask_repositories(l, next);
+    else
+        lookup_grant(l, found ? l->app_perms : 0);
+}
+
+/* Whether the installation `inst` is the one the Basic user names: its id, app id, client
+ * id or slug. */
+static bool installation_named(const json_t *inst, const char *user)
+{
+    static const char *const keys[] = {"id", "app_id", "client_id", "app_slug"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        const json_t *v = json_object_get(inst, keys[k]);
+        char num[32];
+        if (json_is_integer(v)) {
+            snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(v));
+            if (strcmp(num, user) == 0)
+                return true;
+        } else if (json_is_string(v) && json_string_length(v) > 0 &&
+                   strcmp(json_string_value(v), user) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void on_installations(void *arg, const struct lfs_http_response *res,
+                             const struct lfs_error *cerr)
+{
+    struct gh_lookup *l = arg;
+    if (answer_failed(l, EP_INSTALLATIONS, "GET /orgs/{org}/installations", res, cerr, 404, deny))
+        return;
+    json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
+    size_t i;
+    const json_t *inst, *found = NULL;
+    json_array_foreach(json_object_get(root, "installations"), i, inst)
+    {
+        if (found == NULL && installation_named(inst, l->basic_user))
+            found = inst;
+    }
+    if (found == NULL) {
+        json_decref(root);
+        lookup_grant(l, 0); /* l->user names the app as given */
+        return;
+    }
+    const json_t *contents = json_object_get(json_object_get(found, "permissions"), "contents");
+    const json_t *selection = json_object_get(found, "repository_selection");
+    const char *slug = member(&l->pool, found, "app_slug");
+    if (slug != NULL && lfs_segment_valid(slug, strlen(slug))) {
+        size_t n = strlen(slug) + sizeof("[bot]");
+        char *id = h2o_mem_alloc_pool(&l->pool, n);
+        snprintf(id, n, "%s[bot]", slug);
+        l->user = (struct lfs_identity){.id = id, .name = slug};
+    }
+    l->app_perms = perms_of(json_is_string(contents) ? json_string_value(contents) : NULL);
+    l->app_all = json_is_string(selection) && strcmp(json_string_value(selection), "all") == 0;
+    json_decref(root);
+    if (l->app_perms == 0) {
+        lookup_grant(l, 0);
+        return;
+    }
+    size_t n = strlen(l->gh->api_url) + sizeof("/installation/repositories?per_page=100");
+    char *url = h2o_mem_alloc_pool(&l->pool, n);
+    snprintf(url, n, "%s/installation/repositories?per_page=100", l->gh->api_url);
+    ask_repositories(l, url);
+}
+
+/* An installation token: the installation the Basic user names, among the org's. */
+static void ask_installations(struct gh_lookup *l)
+{
+    if (l->basic_user[0] == '\0') {
+        lookup_fail(l, EP_INSTALLATIONS, OUT_UNAUTHORIZED, 401,
+                    "a GitHub App installation token is sent as the Basic password with the "
+                    "installation's id, app id, client id or app slug as the user name");
+        return;
+    }
+    l->user = (struct lfs_identity){.id = l->basic_user, .name = l->basic_user};
+    size_t n = strlen(l->gh->api_url) + 3 * strlen(l->org) + sizeof("/orgs//installations");
+    char *url = h2o_mem_alloc_pool(&l->pool, n);
+    snprintf(url, n, "%s/orgs/%s/installations", l->gh->api_url, segment(&l->pool, l->org));
+    get(l, url, on_installations);
+}
+
 static void on_user(void *arg, const struct lfs_http_response *res, const struct lfs_error *cerr)
 {
     struct gh_lookup *l = arg;
-    struct lfs_error err = {0};
-    if (cerr == NULL && res->status == 200) {
-        json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
-        const char *login = member(&l->pool, root, "login");
-        if (login == NULL || !lfs_segment_valid(login, strlen(login))) {
-            json_decref(root);
-            lookup_fail(l, EP_USER, OUT_ERROR, 502,
-                        "GitHub API answer to GET /user has no usable \"login\"; is api_url "
-                        "a GitHub API?");
-            return;
-        }
-        const char *name = member(&l->pool, root, "name");
-        l->user = (struct lfs_identity){.id = login,
-                                        .name = name != NULL && *name ? name : login,
-                                        .email = member(&l->pool, root, "email")};
+    /* 403 "Resource not accessible by integration": an app installation token */
+    if (answer_failed(l, EP_USER, "GET /user", res, cerr, 403, ask_installations))
+        return;
+    json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
+    const char *login = member(&l->pool, root, "login");
+    if (login == NULL || !lfs_segment_valid(login, strlen(login))) {
         json_decref(root);
-        count_call(EP_USER, OUT_OK);
-        time_t now = time(NULL);
-        lfs_auth_token_cache_put(l->gh->users, l->user_key, now, now + l->gh->token_ttl, &l->user);
-        ask_permission(l);
+        lookup_fail(l, EP_USER, OUT_ERROR, 502,
+                    "GitHub API answer to GET /user has no usable \"login\"; is api_url a "
+                    "GitHub API?");
         return;
     }
-    if (cerr == NULL && res->status == 401) {
-        lookup_fail(l, EP_USER, OUT_UNAUTHORIZED, 401, TOKEN_REFUSED);
-        return;
-    }
-    call_failed(l, EP_USER, "GET /user", res, cerr, &err);
-    lookup_finish(l, -1, NULL, &err);
+    const char *name = member(&l->pool, root, "name");
+    l->user = (struct lfs_identity){.id = login,
+                                    .name = name != NULL && *name ? name : login,
+                                    .email = member(&l->pool, root, "email")};
+    json_decref(root);
+    time_t now = time(NULL);
+    lfs_auth_token_cache_put(l->gh->users, l->user_key, now, now + l->gh->token_ttl, &l->user);
+    ask_permission(l);
 }
 
 /* The lookup in flight for (provider, key) on any thread, or NULL. Under flights.mu. */
@@ -839,8 +1027,8 @@ static struct gh_lookup *flight_find(const struct lfs_auth_github *gh, const uns
 
 /* A new lookup owned by th, in flights.list. Under flights.mu. */
 static struct gh_lookup *lookup_start(struct lfs_auth_github *gh, struct gh_thread *th,
-                                      const char *tok, size_t len, const char *org,
-                                      const char *repo, const unsigned char *gkey)
+                                      const char *tok, size_t len, const char *user,
+                                      const char *org, const char *repo, const unsigned char *gkey)
 {
     struct gh_lookup *l = calloc(1, sizeof(*l));
     if (l == NULL)
@@ -854,6 +1042,7 @@ static struct gh_lookup *lookup_start(struct lfs_auth_github *gh, struct gh_thre
     lfs_auth_token_cache_key(tok, len, l->user_key);
     l->org = pool_dup(&l->pool, org);
     l->repo = pool_dup(&l->pool, repo);
+    l->basic_user = pool_dup(&l->pool, user);
     size_t hn = sizeof("Authorization: Bearer ") + len;
     l->auth_header = h2o_mem_alloc_pool(&l->pool, hn);
     snprintf(l->auth_header, hn, "Authorization: Bearer %.*s", (int)len, tok);
@@ -862,10 +1051,15 @@ static struct gh_lookup *lookup_start(struct lfs_auth_github *gh, struct gh_thre
     return l;
 }
 
-/* Starts the lookup's first call: the permission when the token's user is cached. Called once
+/* Starts the lookup's first call: the org's installations for an installation token (ghs_),
+ * else the permission when the token's user is cached, else /user. Called once
  * the first waiter is linked, so a synchronous failure finds it. */
-static void lookup_run(struct gh_lookup *l)
+static void lookup_run(struct gh_lookup *l, bool installation)
 {
+    if (installation) {
+        ask_installations(l);
+        return;
+    }
     if (lfs_auth_token_cache_get(l->gh->users, l->user_key, time(NULL), &l->pool, &l->user) == 1) {
         ask_permission(l);
         return;
@@ -880,9 +1074,10 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
                            h2o_mem_pool_t *pool, struct lfs_identity *out, struct lfs_error *err)
 {
     struct lfs_auth_github *gh = (struct lfs_auth_github *)auth;
-    const char *tok = NULL;
+    const char *tok = NULL, *user = "";
     size_t len = 0;
-    if (req->nauthorization != 1 || credential_token(req->authorization[0], pool, &tok, &len) == 0)
+    if (req->nauthorization != 1 ||
+        credential_token(req->authorization[0], pool, &tok, &len, &user) == 0)
         return 0;
     if (len > MAX_TOKEN || !token_chars_valid(tok, len))
         return lfs_error_set(err, 401,
@@ -903,7 +1098,7 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
                              "provider's restrict_to does not list it)",
                              req->org_path, req->repo);
     unsigned char gkey[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
-    grant_key(tok, len, req->org_path, req->repo, gkey);
+    grant_key(tok, len, user, req->org_path, req->repo, gkey);
 
     /* The outcome of the lookup this request waited for. */
     struct gh_waiter *w = req->wait != NULL ? req->wait->provider_state : NULL;
@@ -947,7 +1142,8 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
     pthread_mutex_lock(&flights.mu);
     struct gh_lookup *l = flight_find(gh, gkey);
     bool start = l == NULL;
-    if (start && (l = lookup_start(gh, th, tok, len, req->org_path, req->repo, gkey)) == NULL) {
+    if (start &&
+        (l = lookup_start(gh, th, tok, len, user, req->org_path, req->repo, gkey)) == NULL) {
         pthread_mutex_unlock(&flights.mu);
         return lfs_error_set(err, 503, "out of memory starting a GitHub lookup; try again");
     }
@@ -965,7 +1161,7 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
     pthread_mutex_unlock(&flights.mu);
     req->wait->provider_state = w;
     if (start)
-        lookup_run(l);
+        lookup_run(l, len > 4 && memcmp(tok, "ghs_", 4) == 0);
     return LFS_AUTH_PENDING;
 }
 

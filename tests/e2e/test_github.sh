@@ -25,6 +25,14 @@ gh_token() {
     printf '%s\n' "$t"
 }
 
+# gh_token_app NAME: the same for a GitHub App installation token (ghs_).
+gh_token_app() {
+    local t
+    t="ghs_$1$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    remember_token "$t"
+    printf '%s\n' "$t"
+}
+
 # gh_setup [CACHE_YAML [EXTRA_OPTIONS_YAML]]: tokens WRITER (alice: write on acme/data and
 # acme/other), READER (bob: read on acme/data), STRANGER (carol: nothing), the stand-in, a
 # config with the github provider pointed at it and a running server. Sets GH_URL.
@@ -34,6 +42,8 @@ gh_setup() {
     READER=$(gh_token bob)
     STRANGER=$(gh_token carol)
     FRESH=$(gh_token dave)
+    APP_ALL=$(gh_token_app all)
+    APP_SEL=$(gh_token_app sel)
     STORE=$E2E_TMP/storage
     CONFIG=$E2E_TMP/lfsgate.yaml
     cat >"$E2E_TMP/world.json" <<EOF
@@ -42,9 +52,14 @@ gh_setup() {
            "$STRANGER": {"login": "carol", "id": 3},
            "$FRESH": {"login": "dave", "id": 4}},
  "permissions": {"acme/data": {"alice": "write", "bob": "read", "dave": "admin"},
-                 "acme/other": {"alice": "write"}}}
+                 "acme/other": {"alice": "write"}},
+ "installations": {
+   "$APP_ALL": {"id": 7, "app_id": 70, "app_slug": "lfs-bot", "client_id": "Iv1.abc", "org": "acme",
+                "contents": "write", "repositories": "all"},
+   "$APP_SEL": {"id": 8, "app_id": 80, "app_slug": "reader-bot", "org": "acme", "contents": "read",
+                "repositories": ["r1", "r2", "r3", "r4", "r5", "data"]}}}
 EOF
-    start_py_fake github_fake "$GITHUB_FAKE" --world "$E2E_TMP/world.json"
+    start_py_fake github_fake "$GITHUB_FAKE" --world "$E2E_TMP/world.json" --per-page-max 2
     GH_URL=http://127.0.0.1:$FAKE_PORT
     write_config "$CONFIG" "$STORE" "" "  - factory: giftless.auth.github:factory
     options:
@@ -198,6 +213,7 @@ test_cache_expiry() {
 
 test_slow_github_does_not_block() {
     local start ms pid
+    # shellcheck disable=SC2034 # read by start_lfsgate (lib.sh): one worker thread
     E2E_THREADS=1
     gh_setup
     # alice's rights on acme/other are cached
@@ -265,10 +281,47 @@ test_rate_limited_and_down() {
     assert_logs_clean
 }
 
+test_app_installations() {
+    local oid
+    gh_setup
+    # an installation on all of acme's repositories with contents: write pushes, named by slug
+    setup_repo work "$(cred_url lfs-bot "$APP_ALL" acme data)"
+    make_files "$REPO_DIR" 3
+    git_push "$REPO_DIR"
+    harvest_tokens "$E2E_TMP/push.out"
+    oid=$(sha256_of "$REPO_DIR/f0.bin")
+    assert_file_exists "$STORE/acme/data/$oid" "object pushed by the app"
+    assert_eq 0 "$(gh_calls user)" "/user calls for an installation token"
+    assert_eq 1 "$(gh_calls org_installations)" "org installation calls"
+    assert_eq 1 "$(gh_calls installation_repositories)" "installation repository calls"
+    # named by its app id, on another repository
+    gh_batch "$(lfs_url acme other)" upload "$oid" 1000 -u "70:$APP_ALL"
+    assert_status 200
+    # a name that is no installation of the org
+    gh_batch "$(lfs_url acme data)" download "$oid" 1000 -u "nobody:$APP_ALL"
+    assert_status 403
+    # an installation on selected repositories with contents: read: the repository is on the
+    # third page of /installation/repositories (two per page)
+    gh_batch "$(lfs_url acme data)" download "$oid" 1000 -u "8:$APP_SEL"
+    assert_status 200
+    assert_eq 5 "$(gh_calls installation_repositories)" "installation repository calls (3 pages)"
+    gh_batch "$(lfs_url acme data)" upload "$oid" 1000 -u "8:$APP_SEL"
+    assert_status 403
+    assert_file_contains "$HTTP_BODY" 'reader-bot[bot]\" may not upload' "read-only app refused"
+    gh_batch "$(lfs_url acme other)" download "$oid" 1000 -u "8:$APP_SEL"
+    assert_status 403
+    # an installation token needs the installation's name
+    gh_batch "$(lfs_url acme data)" download "$oid" 1000 -H "Authorization: Bearer $APP_ALL"
+    assert_status 401
+    assert_file_contains "$HTTP_BODY" 'installation token is sent as the Basic password' "app token without a name"
+    assert_logs_clean
+}
+
 run_test github_writer_reader_stranger test_writer_reader_stranger
 run_test github_restrict_to test_restrict_to
 run_test github_push_20_objects_one_lookup test_push_20_objects_one_lookup
 run_test github_cache_expiry test_cache_expiry
 run_test github_slow_github_does_not_block test_slow_github_does_not_block
 run_test github_rate_limited_and_down test_rate_limited_and_down
+run_test github_app_installations test_app_installations
 e2e_finish
