@@ -71,6 +71,9 @@ static _Atomic long long rate_limited_until;
 
 struct lfs_auth_github {
     struct lfs_auth base;
+    /* The app's reference and one per lookup: a lookup that outlives its requests (another
+     * thread's waiters went away after a reload) still finds its caches. */
+    _Atomic int refs;
     char *api_url;        /* without a trailing '/' */
     char *version_header; /* "X-GitHub-Api-Version: ..." or NULL (api_version: null) */
     long timeout_ms;
@@ -261,7 +264,7 @@ static int read_cache(struct lfs_auth_github *gh, const json_t *opts, const char
 static void gh_destroy(struct lfs_auth *auth)
 {
     struct lfs_auth_github *gh = (struct lfs_auth_github *)auth;
-    if (gh == NULL)
+    if (gh == NULL || atomic_fetch_sub(&gh->refs, 1) > 1)
         return;
     free(gh->api_url);
     free(gh->version_header);
@@ -286,6 +289,7 @@ static int gh_create(const json_t *opts, const char *path, struct lfs_auth **out
     if (gh == NULL)
         return lfs_error_set(err, 500, "out of memory");
     gh->base.ops = &lfs_auth_github_ops;
+    atomic_init(&gh->refs, 1);
     const char *api_url = NULL, *version = NULL;
     const json_t *vj = json_object_get(opts, "api_version");
     if (lfs_config_get_string(opts, path, "api_url", DEFAULT_API_URL, &api_url, err) < 0 ||
@@ -488,6 +492,7 @@ static void lookup_free(struct gh_lookup *l)
     if (l->auth_header != NULL)
         OPENSSL_cleanse(l->auth_header, strlen(l->auth_header));
     h2o_mem_clear_pool(&l->pool);
+    gh_destroy(&l->gh->base);
     free(l);
 }
 
@@ -1035,6 +1040,7 @@ static struct gh_lookup *lookup_start(struct lfs_auth_github *gh, struct gh_thre
         return NULL;
     h2o_mem_init_pool(&l->pool);
     l->gh = gh;
+    atomic_fetch_add(&gh->refs, 1);
     l->owner = th;
     l->seq = ++flights.seq;
     h2o_linklist_init_anchor(&l->waiters);
