@@ -33,7 +33,8 @@ gh_token_app() {
     printf '%s\n' "$t"
 }
 
-# gh_setup [CACHE_YAML [EXTRA_OPTIONS_YAML]]: tokens WRITER (alice: write on acme/data and
+# gh_setup [CACHE_YAML [EXTRA_YAML]]: (EXTRA_YAML: more option lines of the provider, or more
+# AUTH_PROVIDERS items after it) tokens WRITER (alice: write on acme/data and
 # acme/other), READER (bob: read on acme/data), STRANGER (carol: nothing), the stand-in, a
 # config with the github provider pointed at it and a running server. Sets GH_URL.
 gh_setup() {
@@ -317,6 +318,38 @@ test_app_installations() {
     assert_logs_clean
 }
 
+test_with_jwt_and_action_tokens() {
+    local jwt bad oid
+    KEYS=$E2E_TMP/keys
+    mkdir -p "$KEYS"
+    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    # github first, then jwt: a JWT still goes to the jwt provider
+    gh_setup '{}' "  - factory: giftless.auth.jwt:factory
+    options:
+      algorithm: RS256
+      public_key_file: $KEYS/rsa.pub.pem
+      issuer: $ISS
+      audience: $AUD"
+    jwt=$(user_token --scope 'obj:acme/data/*')
+    oid=$(printf 'f%.0s' {1..64})
+    gh_batch "$(lfs_url acme data)" upload "$oid" 1 -H "Authorization: Bearer $jwt"
+    assert_status 200
+    gh_batch "$(lfs_url acme data)" upload "$oid" 1 -u "_jwt:$jwt"
+    assert_status 200
+    bad=$(minted --key "$KEYS/rsa.pem" --iss "$ISS" --aud other-audience --scope 'obj:acme/data/*')
+    gh_batch "$(lfs_url acme data)" upload "$oid" 1 -H "Authorization: Bearer $bad"
+    assert_status 401
+    assert_eq 0 "$(gh_calls user)" "GitHub calls for JWTs"
+    # a GitHub token on the same server; its uploads go through action tokens, not GitHub
+    setup_repo work "$(cred_url alice "$WRITER" acme data)"
+    make_files "$REPO_DIR" 4
+    git_push "$REPO_DIR"
+    harvest_tokens "$E2E_TMP/push.out"
+    assert_eq 1 "$(gh_calls user)" "/user calls for the push"
+    assert_eq 1 "$(gh_calls permission)" "permission calls for the push (PUTs carry action tokens)"
+    assert_logs_clean
+}
+
 run_test github_writer_reader_stranger test_writer_reader_stranger
 run_test github_restrict_to test_restrict_to
 run_test github_push_20_objects_one_lookup test_push_20_objects_one_lookup
@@ -324,4 +357,5 @@ run_test github_cache_expiry test_cache_expiry
 run_test github_slow_github_does_not_block test_slow_github_does_not_block
 run_test github_rate_limited_and_down test_rate_limited_and_down
 run_test github_app_installations test_app_installations
+run_test github_with_jwt_and_action_tokens test_with_jwt_and_action_tokens
 e2e_finish
