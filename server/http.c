@@ -187,11 +187,9 @@ int lfs_http_authenticate(struct lfs_request *r)
         values[n++] = req->headers.entries[i].value;
     }
     const char *jwt = lfs_http_query_param(r, "jwt");
-    if (r->auth_wait == NULL) {
-        r->auth_wait = h2o_mem_alloc_pool(&req->pool, sizeof(*r->auth_wait));
-        *r->auth_wait =
+    if (r->auth_wait.ctx == NULL)
+        r->auth_wait =
             (struct lfs_auth_wait){.ctx = req->conn->ctx, .resume = auth_resume, .arg = r};
-    }
     bool has_repo = r->route.kind == LFS_ROUTE_BATCH || r->route.kind == LFS_ROUTE_OBJECT ||
                     r->route.kind == LFS_ROUTE_VERIFY || r->route.kind == LFS_ROUTE_LOCKS;
     struct lfs_auth_request areq = {
@@ -201,7 +199,7 @@ int lfs_http_authenticate(struct lfs_request *r)
         .now = time(NULL),
         .org_path = has_repo ? r->route.org_path : NULL,
         .repo = has_repo ? r->route.repo : NULL,
-        .wait = r->auth_wait,
+        .wait = &r->auth_wait,
     };
     struct lfs_error err = {0};
     int rc = lfs_auth_chain_authenticate(&r->app->auth, &areq, &req->pool, &r->identity, &err);
@@ -218,9 +216,9 @@ int lfs_http_authenticate(struct lfs_request *r)
     /* A provider that asks a remote service may refuse with 403, a 4xx for a repository it
      * cannot serve, or 503 (with Retry-After when the service is rate limiting us). */
     int status = err.status >= 400 && err.status <= 599 ? err.status : 401;
-    if (status == 503 && r->auth_wait->retry_after > 0) {
+    if (status == 503 && r->auth_wait.retry_after > 0) {
         char *v = h2o_mem_alloc_pool(&req->pool, 16);
-        int len = snprintf(v, 16, "%d", r->auth_wait->retry_after);
+        int len = snprintf(v, 16, "%d", r->auth_wait.retry_after);
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)len);
     }
     lfs_http_send_error(r, status, "%s", err.message[0] ? err.message : "invalid credentials");

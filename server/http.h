@@ -49,9 +49,9 @@ struct lfs_request {
     struct lfs_route route;
     struct lfs_identity identity;
     char request_id[40];
-    /* Set on the first authentication that had to wait for a remote provider (github): the
-     * handler is run again from its start when the lookup completed. */
-    struct lfs_auth_wait *auth_wait;
+    /* Lets a remote provider (github) make authentication wait: the handler is run again
+     * from its start when the lookup completed. Filled on first use (ctx NULL before). */
+    struct lfs_auth_wait auth_wait;
 };
 
 /* Sends a JSON error {"message", "request_id"} with the LFS media type; 401 adds
