@@ -7,9 +7,13 @@
  * joins (or starts) a lookup on its worker's loop through the asynchronous HTTP client
  * (storage/http_client.h) and returns LFS_AUTH_PENDING; when the lookup completes every request
  * waiting on it is resumed and the chain runs again, answered from the outcome the lookup left
- * in the request's wait. Requests of the same thread with the same token and repository share
- * one lookup; a lookup lives in a pool of its own, kept while at least one request waits on it
- * (so a client going away does not cancel the others' lookup; the last one leaving does).
+ * in the request's wait. Requests with the same token and repository share one lookup, on
+ * any worker thread: it runs on the loop of the thread that needed it first, and requests of
+ * other threads wait in their own thread's list until that thread's h2o receiver is told the
+ * lookup ended (as storage/gcs_iam.c shares its token fetch). A lookup lives in a pool of its
+ * own, kept while at least one request waits on it (so a client going away does not cancel
+ * the others' lookup; the last one leaving does). GitHub App installation tokens are looked
+ * up in the org's installations and the repositories the installation reaches.
  *
  * Two caches, both keyed by SHA-256 hashes (never the token itself) and shared by the worker
  * threads (auth/token_cache.h): the user a token belongs to (/user; token_max_size entries),
