@@ -350,6 +350,32 @@ test_with_jwt_and_action_tokens() {
     assert_logs_clean
 }
 
+test_reload_during_lookup() {
+    local pid oid
+    oid=$(printf '9%.0s' {1..64})
+    gh_setup '{auth_other_ttl: 30}'
+    gh_mode '{"delay_ms": 1500}'
+    (gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "bob:$READER" &&
+        echo "$HTTP_STATUS" >"$E2E_TMP/slow.status") &
+    pid=$!
+    sleep 0.5
+    # the provider the lookup belongs to is replaced while the lookup runs
+    sed -i 's/auth_other_ttl: 30/auth_other_ttl: 20/' "$CONFIG"
+    kill -HUP "$LFSGATE_PID"
+    wait "$pid"
+    assert_eq 200 "$(cat "$E2E_TMP/slow.status")" "batch whose lookup outlived a reload"
+    assert_file_contains "$LFSGATE_LOG" 'configuration reloaded' "reload"
+    gh_mode '{"delay_ms": 0}'
+    # the new provider has caches of its own
+    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "bob:$READER"
+    assert_status 200
+    assert_eq 2 "$(gh_calls permission)" "permission calls after the reload"
+    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "carol:$STRANGER"
+    assert_status 403
+    assert_server_alive
+    assert_logs_clean
+}
+
 run_test github_writer_reader_stranger test_writer_reader_stranger
 run_test github_restrict_to test_restrict_to
 run_test github_push_20_objects_one_lookup test_push_20_objects_one_lookup
@@ -358,4 +384,5 @@ run_test github_slow_github_does_not_block test_slow_github_does_not_block
 run_test github_rate_limited_and_down test_rate_limited_and_down
 run_test github_app_installations test_app_installations
 run_test github_with_jwt_and_action_tokens test_with_jwt_and_action_tokens
+run_test github_reload_during_lookup test_reload_during_lookup
 e2e_finish
