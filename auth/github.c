@@ -148,7 +148,18 @@ struct gh_thread {
 
 static __thread struct gh_thread *gh_thread;
 
-#define FAILED_SLOTS 64
+#define OUTCOME_SLOTS 64
+
+/* A finished lookup's outcome kept for its waiters on other threads: the identity (rc 1) in
+ * one malloc'd block (identity_blob), or err. Not the cache: with a cache of size or TTL 0
+ * they would otherwise find nothing and look up again. */
+struct gh_result {
+    uint64_t seq;
+    int rc;
+    struct lfs_error err;
+    struct lfs_identity identity;
+    void *blob;
+};
 
 /* Every lookup in flight across the threads, so one (token, repository) has one lookup. */
 static struct {
@@ -156,11 +167,7 @@ static struct {
     h2o_linklist_t threads;
     h2o_linklist_t list;
     uint64_t seq;
-    /* The outcome of recent failed lookups, for their remote waiters. */
-    struct {
-        uint64_t seq;
-        struct lfs_error err;
-    } failed[FAILED_SLOTS];
+    struct gh_result outcomes[OUTCOME_SLOTS]; /* recent ones, by seq % OUTCOME_SLOTS */
 } flights = {.mu = PTHREAD_MUTEX_INITIALIZER,
              .threads = {&flights.threads, &flights.threads},
              .list = {&flights.list, &flights.list}};
@@ -233,34 +240,58 @@ static int read_restrict_to(struct lfs_auth_github *gh, const json_t *opts, cons
     return gh->restrict_to != NULL ? 0 : lfs_error_set(err, 500, "out of memory");
 }
 
+/* A TTL in seconds as giftless takes it (a number >= 0, fractions allowed), rounded up to
+ * whole seconds (the caches' unit). */
+static int read_ttl(const json_t *cache, const char *path, const char *key, long def, long *out,
+                    struct lfs_error *err)
+{
+    const json_t *v = json_object_get(cache, key);
+    *out = def;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    double d = json_is_number(v) ? json_number_value(v) : -1;
+    if (!(d >= 0 && d <= 86400.0 * 7))
+        return lfs_error_set(err, 500, "config: %s.%s: expected seconds from 0 to 604800", path,
+                             key);
+    *out = (long)d;
+    if ((double)*out < d)
+        (*out)++;
+    return 0;
+}
+
+/* cache: giftless's sizes and TTLs; a size of 0 caches nothing (as giftless's LRU caches of
+ * size 0), a TTL of 0 keeps nothing. user_max_size (older giftless) is accepted: lfsgate keeps
+ * a token's user in the token cache. */
 static int read_cache(struct lfs_auth_github *gh, const json_t *opts, const char *path,
                       struct lfs_error *err)
 {
     const json_t *cache = NULL;
     char cpath[256];
     static const char *const keys[] = {"token_max_size", "auth_max_size", "auth_write_ttl",
-                                       "auth_other_ttl", NULL};
-    long long token_max = 32, auth_max = 32, write_ttl = 900, other_ttl = 30;
+                                       "auth_other_ttl", "user_max_size", NULL};
+    long long token_max = 32, auth_max = 32, user_max = 32;
     if (lfs_config_get_object(opts, path, "cache", &cache, err) < 0)
         return -1;
     lfs_config_path(cpath, sizeof(cpath), path, "cache");
     if (cache != NULL &&
         (lfs_config_check_keys(cache, cpath, keys, err) < 0 ||
-         lfs_config_get_int(cache, cpath, "token_max_size", 32, 1, 1000000, &token_max, err) < 0 ||
-         lfs_config_get_int(cache, cpath, "auth_max_size", 32, 1, 1000000, &auth_max, err) < 0 ||
-         lfs_config_get_int(cache, cpath, "auth_write_ttl", 900, 1, 86400 * 7, &write_ttl, err) <
-             0 ||
-         lfs_config_get_int(cache, cpath, "auth_other_ttl", 30, 1, 86400 * 7, &other_ttl, err) < 0))
+         lfs_config_get_int(cache, cpath, "token_max_size", 32, 0, 1000000, &token_max, err) < 0 ||
+         lfs_config_get_int(cache, cpath, "auth_max_size", 32, 0, 1000000, &auth_max, err) < 0 ||
+         lfs_config_get_int(cache, cpath, "user_max_size", 32, 0, 1000000, &user_max, err) < 0))
         return -1;
-    gh->auth_write_ttl = (long)write_ttl;
-    gh->auth_other_ttl = (long)other_ttl;
+    if (read_ttl(cache, cpath, "auth_write_ttl", 900, &gh->auth_write_ttl, err) < 0 ||
+        read_ttl(cache, cpath, "auth_other_ttl", 30, &gh->auth_other_ttl, err) < 0)
+        return -1;
     /* A token's user does not change; the entry only needs to outlive the grants made with
      * it, and a revoked token is noticed by the permission call that follows an expiry. */
     gh->token_ttl =
         gh->auth_write_ttl > gh->auth_other_ttl ? gh->auth_write_ttl : gh->auth_other_ttl;
-    gh->users = lfs_auth_token_cache_create((size_t)token_max, CACHE_BYTES, gh->token_ttl);
-    gh->grants = lfs_auth_token_cache_create((size_t)auth_max, CACHE_BYTES, gh->token_ttl);
-    if (gh->users == NULL || gh->grants == NULL)
+    if ((token_max > 0 && gh->token_ttl > 0 &&
+         (gh->users = lfs_auth_token_cache_create((size_t)token_max, CACHE_BYTES, gh->token_ttl)) ==
+             NULL) ||
+        (auth_max > 0 && gh->token_ttl > 0 &&
+         (gh->grants = lfs_auth_token_cache_create((size_t)auth_max, CACHE_BYTES, gh->token_ttl)) ==
+             NULL))
         return lfs_error_set(err, 500, "out of memory");
     return 0;
 }
@@ -415,8 +446,8 @@ static bool restrict_allows(const struct lfs_auth_github *gh, const char *org, c
     const json_t *repos = json_object_get(gh->restrict_to, org);
     if (repos == NULL)
         return false;
-    if (json_is_null(repos))
-        return true;
+    if (json_is_null(repos) || json_array_size(repos) == 0)
+        return true; /* null or an empty list: every repository of the org (giftless) */
     size_t i;
     const json_t *r;
     json_array_foreach(repos, i, r)
@@ -472,6 +503,47 @@ static void identity_copy(h2o_mem_pool_t *pool, const struct lfs_identity *in,
         out->grants = g;
         out->ngrants = in->ngrants;
     }
+}
+
+/* A copy of `in` in one malloc'd block (returned; the caller frees it), *out pointing into
+ * it; NULL when out of memory. */
+static void *identity_blob(const struct lfs_identity *in, struct lfs_identity *out)
+{
+    const char *strs[3] = {in->id, in->name, in->email};
+    size_t size = in->ngrants * sizeof(struct lfs_grant);
+    for (size_t i = 0; i < 3; i++)
+        size += strs[i] != NULL ? strlen(strs[i]) + 1 : 0;
+    for (size_t i = 0; i < in->ngrants; i++)
+        size += (in->grants[i].org_path ? strlen(in->grants[i].org_path) + 1 : 0) +
+                (in->grants[i].repo ? strlen(in->grants[i].repo) + 1 : 0);
+    char *blob = malloc(size > 0 ? size : 1);
+    if (blob == NULL)
+        return NULL;
+    struct lfs_grant *grants = (struct lfs_grant *)blob;
+    char *p = blob + in->ngrants * sizeof(struct lfs_grant);
+#define PUT(dst, src)                                                                              \
+    do {                                                                                           \
+        if ((src) == NULL) {                                                                       \
+            (dst) = NULL;                                                                          \
+        } else {                                                                                   \
+            size_t n_ = strlen(src) + 1;                                                           \
+            memcpy(p, (src), n_);                                                                  \
+            (dst) = p;                                                                             \
+            p += n_;                                                                               \
+        }                                                                                          \
+    } while (0)
+    *out = (struct lfs_identity){.expires = in->expires, .ngrants = in->ngrants};
+    PUT(out->id, in->id);
+    PUT(out->name, in->name);
+    PUT(out->email, in->email);
+    for (size_t i = 0; i < in->ngrants; i++) {
+        grants[i] = (struct lfs_grant){.perms = in->grants[i].perms};
+        PUT(grants[i].org_path, in->grants[i].org_path);
+        PUT(grants[i].repo, in->grants[i].repo);
+    }
+#undef PUT
+    out->grants = in->ngrants > 0 ? grants : NULL;
+    return blob;
 }
 
 /* GitHub's permission name -> LFS rights, as giftless. */
@@ -547,9 +619,14 @@ static void lookup_finish(struct gh_lookup *l, int rc, const struct lfs_identity
     l->completing = true;
     pthread_mutex_lock(&flights.mu);
     h2o_linklist_unlink(&l->flight_link);
-    if (rc != 1) {
-        flights.failed[l->seq % FAILED_SLOTS].seq = l->seq;
-        flights.failed[l->seq % FAILED_SLOTS].err = *err;
+    if (l->remote_waiters > 0) {
+        struct gh_result *o = &flights.outcomes[l->seq % OUTCOME_SLOTS];
+        free(o->blob);
+        *o = (struct gh_result){.seq = l->seq, .rc = rc};
+        if (rc != 1)
+            o->err = *err;
+        else if ((o->blob = identity_blob(identity, &o->identity)) == NULL)
+            o->seq = 0; /* out of memory: its waiters run the chain again */
     }
     for (h2o_linklist_t *n = flights.threads.next; n != &flights.threads; n = n->next) {
         struct gh_thread *t = H2O_STRUCT_FROM_MEMBER(struct gh_thread, link, n);
@@ -575,9 +652,9 @@ static void lookup_finish(struct gh_lookup *l, int rc, const struct lfs_identity
     lookup_free(l);
 }
 
-/* Another thread finished lookups: resumes this thread's requests that waited on them. A
- * failure is answered from flights.failed; a success (or a failure whose slot was reused) by
- * running the chain again, which finds the cache filled (or looks up again). */
+/* Another thread finished lookups: resumes this thread's requests that waited on them, with
+ * the outcome from flights.outcomes (or, when its slot was reused meanwhile, to run the chain
+ * again: the cache, or a new lookup, answers). */
 static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     struct gh_thread *th = H2O_STRUCT_FROM_MEMBER(struct gh_thread, receiver, receiver);
@@ -594,10 +671,14 @@ static void on_wake(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messag
             continue;
         h2o_linklist_unlink(&w->link);
         h2o_linklist_insert(&ready, &w->link);
-        w->done = flights.failed[w->seq % FAILED_SLOTS].seq == w->seq;
+        const struct gh_result *o = &flights.outcomes[w->seq % OUTCOME_SLOTS];
+        w->done = o->seq == w->seq;
         if (w->done) {
-            w->rc = -1;
-            w->err = flights.failed[w->seq % FAILED_SLOTS].err;
+            w->rc = o->rc;
+            if (o->rc == 1)
+                identity_copy(w->pool, &o->identity, &w->identity);
+            else
+                w->err = o->err;
         }
     }
     th->has_remote = !h2o_linklist_is_empty(&th->remote);
@@ -758,7 +839,8 @@ static void lookup_grant(struct gh_lookup *l, unsigned perms)
     id.ngrants = perms != 0 ? 1 : 0;
     time_t now = time(NULL);
     long ttl = (perms & LFS_PERM_WRITE) ? l->gh->auth_write_ttl : l->gh->auth_other_ttl;
-    lfs_auth_token_cache_put(l->gh->grants, l->grant_key, now, now + ttl, &id);
+    if (l->gh->grants != NULL)
+        lfs_auth_token_cache_put(l->gh->grants, l->grant_key, now, now + ttl, &id);
     lookup_finish(l, 1, &id, NULL);
 }
 
@@ -1019,7 +1101,8 @@ static void on_user(void *arg, const struct lfs_http_response *res, const struct
                                     .email = member(&l->pool, root, "email")};
     json_decref(root);
     time_t now = time(NULL);
-    lfs_auth_token_cache_put(l->gh->users, l->user_key, now, now + l->gh->token_ttl, &l->user);
+    if (l->gh->users != NULL)
+        lfs_auth_token_cache_put(l->gh->users, l->user_key, now, now + l->gh->token_ttl, &l->user);
     ask_permission(l);
 }
 
@@ -1070,7 +1153,8 @@ static void lookup_run(struct gh_lookup *l, bool installation)
         ask_installations(l);
         return;
     }
-    if (lfs_auth_token_cache_get(l->gh->users, l->user_key, time(NULL), &l->pool, &l->user) == 1) {
+    if (l->gh->users != NULL &&
+        lfs_auth_token_cache_get(l->gh->users, l->user_key, time(NULL), &l->pool, &l->user) == 1) {
         ask_permission(l);
         return;
     }
@@ -1126,7 +1210,8 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
         }
         return -1;
     }
-    if (lfs_auth_token_cache_get(gh->grants, gkey, req->now, pool, out) == 1) {
+    if (gh->grants != NULL &&
+        lfs_auth_token_cache_get(gh->grants, gkey, req->now, pool, out) == 1) {
         atomic_fetch_add(&cache_hits, 1);
         return 1;
     }

@@ -88,6 +88,18 @@ gh_batch() { lfs_batch "$1" "$2" "$3" "$4" '["basic"]' "${@:5}"; }
 # cred_url USER TOKEN ORG REPO: the LFS URL with the token as git's Basic password.
 cred_url() { echo "http://$1:$2@127.0.0.1:$LFSGATE_PORT/$3/$4.git/info/lfs"; }
 
+# concurrent_batches N BASE OID USER:TOKEN: N download batches of OID at once; the status of
+# batch i in $E2E_TMP/c<i>.status.
+concurrent_batches() {
+    local i
+    local -a pids=()
+    for ((i = 0; i < $1; i++)); do
+        (gh_batch "$2" download "$3" 1 -u "$4" && echo "$HTTP_STATUS" >"$E2E_TMP/c$i.status") &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+
 # make_files DIR N: N random .bin files committed in DIR.
 make_files() {
     local i
@@ -175,14 +187,9 @@ test_push_20_objects_one_lookup() {
     # eight concurrent batches with another new token share one lookup, across the two
     # worker threads (the stand-in is slowed so that they all arrive while it runs)
     gh_mode '{"delay_ms": 500}'
-    local i
-    local -a pids=()
-    for ((i = 0; i < 8; i++)); do
-        gh_batch "$(lfs_url acme data)" download "$(sha256_of "$REPO_DIR/f$i.bin")" $((1000 + i)) \
-            -u "bob:$READER" &
-        pids+=($!)
-    done
-    wait "${pids[@]}"
+    concurrent_batches 8 "$(lfs_url acme data)" "$(sha256_of "$REPO_DIR/f0.bin")" "bob:$READER"
+    assert_eq "200 200 200 200 200 200 200 200" "$(cat "$E2E_TMP"/c[0-7].status | tr '\n' ' ' | sed 's/ $//')" \
+        "statuses of the concurrent batches"
     assert_eq 2 "$(gh_calls user)" "/user calls after 8 concurrent batches with a new token"
     assert_eq 2 "$(gh_calls permission)" "permission calls after 8 concurrent batches"
     assert_logs_clean
@@ -376,6 +383,28 @@ test_reload_during_lookup() {
     assert_logs_clean
 }
 
+test_no_cache_concurrent() {
+    local i oid
+    oid=$(printf '8%.0s' {1..64})
+    # giftless's sizes of 0: nothing is cached
+    gh_setup '{token_max_size: 0, auth_max_size: 0}'
+    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "bob:$READER"
+    assert_status 200
+    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "bob:$READER"
+    assert_status 200
+    assert_eq 2 "$(gh_calls user)" "/user calls without a cache"
+    # concurrent requests on both threads still share one lookup and all get its answer
+    # (those of the other thread from the outcome it left, not from a cache)
+    gh_mode '{"delay_ms": 500}'
+    concurrent_batches 8 "$(lfs_url acme data)" "$oid" "bob:$READER"
+    for ((i = 0; i < 8; i++)); do
+        assert_eq 200 "$(cat "$E2E_TMP/c$i.status")" "status of concurrent batch $i"
+    done
+    assert_eq 3 "$(gh_calls user)" "/user calls after 8 concurrent batches"
+    assert_eq 3 "$(gh_calls permission)" "permission calls after 8 concurrent batches"
+    assert_logs_clean
+}
+
 run_test github_writer_reader_stranger test_writer_reader_stranger
 run_test github_restrict_to test_restrict_to
 run_test github_push_20_objects_one_lookup test_push_20_objects_one_lookup
@@ -385,4 +414,5 @@ run_test github_rate_limited_and_down test_rate_limited_and_down
 run_test github_app_installations test_app_installations
 run_test github_with_jwt_and_action_tokens test_with_jwt_and_action_tokens
 run_test github_reload_during_lookup test_reload_during_lookup
+run_test github_no_cache_concurrent test_no_cache_concurrent
 e2e_finish

@@ -79,6 +79,11 @@ static void test_options(void **state)
                   "cache: {token_max_size: 4, auth_max_size: 8, auth_write_ttl: 60, "
                   "auth_other_ttl: 5}}");
     a->ops->destroy(a);
+    /* giftless's ranges: sizes and TTLs of 0, fractional TTLs, older giftless's
+     * user_max_size */
+    a = create_ok("{cache: {token_max_size: 0, auth_max_size: 0, auth_write_ttl: 0.5, "
+                  "auth_other_ttl: 0, user_max_size: 8}}");
+    a->ops->destroy(a);
     create_fails("{api_url: ftp://x}", OPTS_PATH ".api_url: expected an http(s) URL");
     create_fails("{api_timeout: [1, 2, 3]}", OPTS_PATH ".api_timeout: expected seconds");
     create_fails("{api_timeout: 0}", OPTS_PATH ".api_timeout: expected a total");
@@ -87,7 +92,11 @@ static void test_options(void **state)
     create_fails("{restrict_to: {acme: [1]}}", OPTS_PATH ".restrict_to.acme[0]: expected a "
                                                          "repository name");
     create_fails("{cache: {auth_ttl: 3}}", OPTS_PATH ".cache.auth_ttl: unknown key");
-    create_fails("{cache: {auth_write_ttl: 0}}", OPTS_PATH ".cache.auth_write_ttl");
+    create_fails("{cache: {auth_write_ttl: -1}}",
+                 OPTS_PATH ".cache.auth_write_ttl: expected seconds");
+    create_fails("{cache: {auth_other_ttl: soon}}",
+                 OPTS_PATH ".cache.auth_other_ttl: expected seconds");
+    create_fails("{cache: {auth_max_size: -1}}", OPTS_PATH ".cache.auth_max_size");
     create_fails("{api_version: 'a b'}", OPTS_PATH ".api_version: expected a version");
     create_fails("{token: x}", OPTS_PATH ".token: unknown key");
 }
@@ -112,7 +121,7 @@ static void test_not_ours(void **state)
 static void test_refusals_before_any_call(void **state)
 {
     (void)state;
-    struct lfs_auth *a = create_ok("{restrict_to: {acme: [data], open: null}}");
+    struct lfs_auth *a = create_ok("{restrict_to: {acme: [data], open: null, any: []}}");
     struct lfs_error err = {0};
     /* "alice:ghp_abc" */
     const char *basic = "Basic YWxpY2U6Z2hwX2FiYw==";
@@ -132,6 +141,9 @@ static void test_refusals_before_any_call(void **state)
     assert_int_equal(run(a, basic, "acme", "data", NULL, &err), -1);
     assert_int_equal(err.status, 500);
     assert_int_equal(run(a, basic, "open", "anything", NULL, &err), -1);
+    assert_int_equal(err.status, 500);
+    /* an empty list is every repository too, as in giftless */
+    assert_int_equal(run(a, basic, "any", "thing", NULL, &err), -1);
     assert_int_equal(err.status, 500);
     a->ops->destroy(a);
 }
