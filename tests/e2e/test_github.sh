@@ -33,12 +33,12 @@ gh_token_app() {
     printf '%s\n' "$t"
 }
 
-# gh_setup [CACHE_YAML [EXTRA_YAML]]: (EXTRA_YAML: more option lines of the provider, or more
-# AUTH_PROVIDERS items after it) tokens WRITER (alice: write on acme/data and
+# gh_setup [CACHE_YAML [EXTRA_YAML [TOP_YAML]]]: (EXTRA_YAML: more option lines of the
+# provider, or more AUTH_PROVIDERS items after it; TOP_YAML: top-level config) tokens WRITER (alice: write on acme/data and
 # acme/other), READER (bob: read on acme/data), STRANGER (carol: nothing), the stand-in, a
 # config with the github provider pointed at it and a running server. Sets GH_URL.
 gh_setup() {
-    local cache=${1:-'{auth_other_ttl: 30}'} extra=${2:-}
+    local cache=${1:-'{auth_other_ttl: 30}'} extra=${2:-} top=${3:-}
     WRITER=$(gh_token alice)
     READER=$(gh_token bob)
     STRANGER=$(gh_token carol)
@@ -62,7 +62,7 @@ gh_setup() {
 EOF
     start_py_fake github_fake "$GITHUB_FAKE" --world "$E2E_TMP/world.json" --per-page-max 2
     GH_URL=http://127.0.0.1:$FAKE_PORT
-    write_config "$CONFIG" "$STORE" "" "  - factory: giftless.auth.github:factory
+    write_config "$CONFIG" "$STORE" "$top" "  - factory: giftless.auth.github:factory
     options:
       api_url: $GH_URL/
       api_timeout: [2, 8]
@@ -405,6 +405,27 @@ test_no_cache_concurrent() {
     assert_logs_clean
 }
 
+test_without_action_tokens() {
+    local f
+    # as giftless's github-lfs example: object transfers are authorized through GitHub too
+    gh_setup '' '' 'PRE_AUTHORIZED_ACTION_PROVIDER: null'
+    # git-lfs gets the token from a credential helper, for the batch and for every transfer
+    tgit config --global credential.helper \
+        "!f() { test \"\$1\" = get && printf 'username=alice\\npassword=%s\\n' '$WRITER'; }; f"
+    setup_repo work "$(lfs_url acme data)"
+    make_files "$REPO_DIR" 20
+    git_push "$REPO_DIR"
+    assert_eq 20 "$(find "$STORE/acme/data" -type f | wc -l | tr -d ' ')" "objects stored"
+    assert_eq 1 "$(gh_calls user)" "/user calls for a 20-object push without action tokens"
+    assert_eq 1 "$(gh_calls permission)" "permission calls for a 20-object push without action tokens"
+    clone_repo "$REPO_BARE" "$E2E_TMP/clone" "$(lfs_url acme data)"
+    for f in f0.bin f19.bin; do
+        assert_same_file "$REPO_DIR/$f" "$E2E_TMP/clone/$f" "cloned $f"
+    done
+    assert_eq 1 "$(gh_calls permission)" "permission calls after the clone"
+    assert_logs_clean
+}
+
 run_test github_writer_reader_stranger test_writer_reader_stranger
 run_test github_restrict_to test_restrict_to
 run_test github_push_20_objects_one_lookup test_push_20_objects_one_lookup
@@ -415,4 +436,5 @@ run_test github_app_installations test_app_installations
 run_test github_with_jwt_and_action_tokens test_with_jwt_and_action_tokens
 run_test github_reload_during_lookup test_reload_during_lookup
 run_test github_no_cache_concurrent test_no_cache_concurrent
+run_test github_without_action_tokens test_without_action_tokens
 e2e_finish
