@@ -52,6 +52,8 @@ struct lfs_identity {
 bool lfs_identity_allows(const struct lfs_identity *identity, const char *org_path,
                          const char *repo, const char *oid, unsigned perm);
 
+struct lfs_auth_wait;
+
 /* Credentials of one request, as server/ extracted them. All views into the request;
  * nothing is owned. */
 struct lfs_auth_request {
@@ -59,6 +61,34 @@ struct lfs_auth_request {
     size_t nauthorization;
     h2o_iovec_t query_jwt; /* ?jwt= value, percent-decoded; base NULL when absent */
     time_t now;
+    /* The repository the request is for (the route's), NULL for routes without one.
+     * Providers that ask a remote service what the caller may do there (github) need it;
+     * the others ignore it. */
+    const char *org_path;
+    const char *repo;
+    /* Lets a provider answer later (LFS_AUTH_PENDING); NULL when the caller cannot wait. */
+    struct lfs_auth_wait *wait;
+};
+
+/* What authenticate returns when the answer needs a remote lookup: the provider started (or
+ * joined) one on the loop of wait->ctx and will call wait->resume(wait->arg) exactly once, on
+ * that loop thread, when it completed (before authenticate returned only when the lookup
+ * failed at once, e.g. a malformed API URL: the caller must do nothing after a
+ * LFS_AUTH_PENDING but return). The caller then
+ * runs the chain again with the same wait, and the provider answers from the outcome it kept
+ * in wait->provider_state. Disposing the request pool first cancels the wait (no call). */
+#define LFS_AUTH_PENDING 2
+
+/* One request's hold on asynchronous providers. Allocated by the caller from the request pool
+ * and zeroed, then ctx, resume and arg set; reused for every run of the chain of the request. */
+struct lfs_auth_wait {
+    struct st_h2o_context_t *ctx; /* the worker's context: lookups run on its loop */
+    void (*resume)(void *arg);
+    void *arg;
+    void *provider_state; /* the provider's, in the request pool */
+    /* Out: with a 503 because the remote service is rate limiting us, the seconds to send as
+     * Retry-After (0: none). */
+    int retry_after;
 };
 
 struct lfs_auth;
@@ -74,7 +104,9 @@ struct lfs_auth_ops {
     void (*destroy)(struct lfs_auth *auth);
     /* Returns 1 and fills *out when it accepts a credential; 0 when the request carries no
      * credential it recognises (the next provider is tried); -1 when a credential is its own
-     * but invalid (err->status 401 and a message saying what is wrong, never the token).
+     * but invalid (err->status 401 and a message saying what is wrong, never the token; a
+     * provider that asks a remote service may answer 403, a 4xx for a repository it cannot
+     * serve, or 503 when the service is down); LFS_AUTH_PENDING (see there).
      * Allocates from pool. Called concurrently from every worker thread. */
     int (*authenticate)(struct lfs_auth *auth, const struct lfs_auth_request *req,
                         h2o_mem_pool_t *pool, struct lfs_identity *out, struct lfs_error *err);
@@ -121,7 +153,8 @@ int lfs_auth_chain_prepend(struct lfs_auth_chain *chain, struct lfs_auth *provid
  * recognised a credential (caller answers 401), -1 with the first rejection's err (401)
  * when some credential was rejected and none accepted (providers marked
  * without_credentials are then not consulted), or when there are more than 16 credentials.
- * Any worker thread. */
+ * Returns LFS_AUTH_PENDING when a provider must look a credential up first (run the chain
+ * again once req->wait->resume was called). Any worker thread. */
 int lfs_auth_chain_authenticate(const struct lfs_auth_chain *chain,
                                 const struct lfs_auth_request *req, h2o_mem_pool_t *pool,
                                 struct lfs_identity *out, struct lfs_error *err);
@@ -169,5 +202,18 @@ void lfs_preauth_destroy(struct lfs_preauth *preauth);
 /* Process-wide hit and miss counts of the jwt providers' verified-token caches (every
  * lookup is one or the other), for metrics. Any thread. */
 void lfs_auth_token_cache_stats(unsigned long long *hits, unsigned long long *misses);
+
+/* --- GitHub (auth/github.c) --- */
+
+/* The github provider: native name "github", factory "giftless.auth.github:factory". A GitHub
+ * token (Basic password or Bearer) is checked against the GitHub REST API, asynchronously on
+ * the worker's loop, and the caller gets the rights its permission on <org>/<repo> gives. */
+extern const struct lfs_auth_ops lfs_auth_github_ops;
+
+/* Releases the calling worker thread's part of the asynchronous providers (its wake-up
+ * receiver; lookups it still runs for other threads' requests end with a 503 for them).
+ * Call when the worker's loop stops, with no request of the thread in progress, before
+ * lfs_storage_thread_cleanup (the lookups use its HTTP client). */
+void lfs_auth_thread_cleanup(void);
 
 #endif

@@ -16,6 +16,7 @@ static const struct lfs_auth_ops *const providers[] = {
     &lfs_auth_anon_read_only_ops,
     &lfs_auth_anon_read_write_ops,
     &lfs_auth_jwt_ops,
+    &lfs_auth_github_ops,
 };
 
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
@@ -117,7 +118,8 @@ int lfs_auth_chain_prepend(struct lfs_auth_chain *chain, struct lfs_auth *provid
 /* The request with only credential k: Authorization value k, or ?jwt= for k == n. */
 static struct lfs_auth_request one_credential(const struct lfs_auth_request *req, size_t k)
 {
-    struct lfs_auth_request one = {.now = req->now};
+    struct lfs_auth_request one = {
+        .now = req->now, .org_path = req->org_path, .repo = req->repo, .wait = req->wait};
     if (k < req->nauthorization) {
         one.authorization = &req->authorization[k];
         one.nauthorization = 1;
@@ -158,8 +160,8 @@ int lfs_auth_chain_authenticate(const struct lfs_auth_chain *chain,
             struct lfs_auth_request one = one_credential(req, k);
             struct lfs_error e = {0};
             int r = p->ops->authenticate(p, &one, pool, out, &e);
-            if (r == 1)
-                return 1;
+            if (r == 1 || r == LFS_AUTH_PENDING)
+                return r;
             if (r < 0) {
                 refused[k] = true;
                 if (!any_refused)

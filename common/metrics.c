@@ -45,6 +45,7 @@ static __thread struct block *mine;
 /* Backend names are static strings from the ops tables; slots are claimed once. */
 static const char *_Atomic backend_names[LFS_METRICS_NBACKENDS];
 static void (*_Atomic token_cache_reader)(uint64_t *, uint64_t *);
+static char *(*_Atomic auth_renderer)(size_t *);
 
 #define ADD(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 #define GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
@@ -139,6 +140,11 @@ void lfs_metrics_inflight(int delta)
 void lfs_metrics_set_token_cache_reader(void (*reader)(uint64_t *hits, uint64_t *misses))
 {
     atomic_store(&token_cache_reader, reader);
+}
+
+void lfs_metrics_set_auth_renderer(char *(*render)(size_t *len))
+{
+    atomic_store(&auth_renderer, render);
 }
 
 /* A growing output buffer. */
@@ -302,6 +308,12 @@ char *lfs_metrics_render(size_t *len)
             "lfsgate_token_cache_misses_total %llu\n",
             (unsigned long long)hits, (unsigned long long)misses);
     }
+    char *(*render)(size_t *) = atomic_load(&auth_renderer);
+    size_t alen = 0;
+    char *auth_text = render != NULL ? render(&alen) : NULL;
+    if (auth_text != NULL)
+        put(&o, "%.*s", (int)alen, auth_text);
+    free(auth_text);
     free(total);
     *len = o.len;
     return o.buf;

@@ -66,6 +66,11 @@ enum lfs_metrics_lock_event {
 };
 /* Counts one lock event. Any thread. */
 void lfs_metrics_lock(enum lfs_metrics_lock_event event);
+/* A remote auth provider's counters (github: API calls by endpoint and outcome, its cache):
+ * `render` returns complete Prometheus text (HELP/TYPE lines included) in a malloc'd buffer
+ * of *len bytes, appended to every scrape; NULL when out of memory. Registered once at
+ * startup; render is called from any thread. */
+void lfs_metrics_set_auth_renderer(char *(*render)(size_t *len));
 
 /* Renders all metrics into a malloc'd buffer (*len bytes). Caller frees. Any thread. */
 char *lfs_metrics_render(size_t *len);

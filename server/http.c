@@ -161,6 +161,24 @@ const char *lfs_http_query_param(struct lfs_request *r, const char *name)
     return NULL;
 }
 
+/* A remote provider's lookup for this request completed: the handler runs again from its
+ * start (handlers do nothing before authenticating that cannot be done twice) and the chain
+ * answers from what the lookup left. Loop thread. */
+static void auth_resume(void *arg)
+{
+    struct lfs_request *r = arg;
+    switch (r->route.kind) {
+    case LFS_ROUTE_BATCH: lfs_handle_batch(r); return;
+    case LFS_ROUTE_OBJECT: lfs_handle_object(r); return;
+    case LFS_ROUTE_VERIFY: lfs_handle_verify(r); return;
+    case LFS_ROUTE_LOCKS: lfs_handle_locks(r); return;
+    default:
+        lfs_http_send_error(r, 500,
+                            "internal error: authentication resumed on a route "
+                            "that does not authenticate");
+    }
+}
+
 int lfs_http_authenticate(struct lfs_request *r)
 {
     h2o_req_t *req = r->req;
@@ -179,22 +197,41 @@ int lfs_http_authenticate(struct lfs_request *r)
         values[n++] = req->headers.entries[i].value;
     }
     const char *jwt = lfs_http_query_param(r, "jwt");
+    if (r->auth_wait.ctx == NULL)
+        r->auth_wait =
+            (struct lfs_auth_wait){.ctx = req->conn->ctx, .resume = auth_resume, .arg = r};
+    bool has_repo = r->route.kind == LFS_ROUTE_BATCH || r->route.kind == LFS_ROUTE_OBJECT ||
+                    r->route.kind == LFS_ROUTE_VERIFY || r->route.kind == LFS_ROUTE_LOCKS;
     struct lfs_auth_request areq = {
         .authorization = values,
         .nauthorization = n,
         .query_jwt = jwt ? h2o_iovec_init(jwt, strlen(jwt)) : h2o_iovec_init(NULL, 0),
         .now = time(NULL),
+        .org_path = has_repo ? r->route.org_path : NULL,
+        .repo = has_repo ? r->route.repo : NULL,
+        .wait = &r->auth_wait,
     };
     struct lfs_error err = {0};
     int rc = lfs_auth_chain_authenticate(&r->app->auth, &areq, &req->pool, &r->identity, &err);
     if (rc == 1)
         return 0;
-    if (rc == 0)
+    if (rc == LFS_AUTH_PENDING)
+        return -1; /* auth_resume runs the handler again */
+    if (rc == 0) {
         lfs_http_send_error(r, 401,
                             "authentication required: send a token as \"Authorization: Bearer "
                             "<token>\" or as the password of user _jwt");
-    else
-        lfs_http_send_error(r, 401, "%s", err.message[0] ? err.message : "invalid credentials");
+        return -1;
+    }
+    /* A provider that asks a remote service may refuse with 403, a 4xx for a repository it
+     * cannot serve, or 503 (with Retry-After when the service is rate limiting us). */
+    int status = err.status >= 400 && err.status <= 599 ? err.status : 401;
+    if (status == 503 && r->auth_wait.retry_after > 0) {
+        char *v = h2o_mem_alloc_pool(&req->pool, 16);
+        int len = snprintf(v, 16, "%d", r->auth_wait.retry_after);
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, v, (size_t)len);
+    }
+    lfs_http_send_error(r, status, "%s", err.message[0] ? err.message : "invalid credentials");
     return -1;
 }
 

@@ -49,6 +49,9 @@ struct lfs_request {
     struct lfs_route route;
     struct lfs_identity identity;
     char request_id[40];
+    /* Lets a remote provider (github) make authentication wait: the handler is run again
+     * from its start when the lookup completed. Filled on first use (ctx NULL before). */
+    struct lfs_auth_wait auth_wait;
 };
 
 /* Sends a JSON error {"message", "request_id"} with the LFS media type; 401 adds
@@ -69,7 +72,11 @@ void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_
  * (oid NULL) or object. Returns 0 when allowed (r->identity filled); otherwise answers 401 or
  * 403 itself and returns -1. */
 int lfs_http_authorize(struct lfs_request *r, unsigned perm, const char *oid);
-/* Authenticates only (fills r->identity); answers 401 and returns -1 on failure. */
+/* Authenticates only (fills r->identity); answers 401 and returns -1 on failure (a remote
+ * provider's refusal keeps its status: 403, 404, or 503 with Retry-After). Also returns -1,
+ * without answering, when a remote provider must look the credential up first: the route's
+ * handler is then called again from its start once the lookup completed, so a handler does
+ * nothing before authenticating that it could not do twice. Loop thread. */
 int lfs_http_authenticate(struct lfs_request *r);
 
 /* Public URL of the route's LFS endpoint ("<scheme>://<host><prefix>/<org>/<repo>.git/info/lfs"),

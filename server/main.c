@@ -184,6 +184,7 @@ static void *worker_main(void *arg)
         h2o_evloop_run(w->ctx.loop, 100);
     }
     lfs_guard_worker_stop(&w->guard);
+    lfs_auth_thread_cleanup();
     lfs_storage_thread_cleanup();
     lfs_logs_thread_flush();
     /* The context and loop are left to process exit: h2o 2.2.5 asserts when a context is

@@ -88,6 +88,7 @@ struct lfs_http_transfer {
     size_t collected_len, collected_cap;
     int64_t content_length;
     char *etag, *content_type, *request_id;
+    char *retry_after, *ratelimit_remaining, *ratelimit_reset, *link_header;
     char *store;
     char *generation;
     char *target; /* "METHOD scheme://host[:port]/path": no userinfo, query or fragment */
@@ -252,6 +253,10 @@ static void transfer_destroy(struct lfs_http_transfer *t)
     free(t->content_type);
     free(t->request_id);
     free(t->generation);
+    free(t->retry_after);
+    free(t->ratelimit_remaining);
+    free(t->ratelimit_reset);
+    free(t->link_header);
     free(t->store);
     free(t->target);
     free(t);
@@ -345,6 +350,11 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
         free(t->request_id);
         free(t->generation);
         t->etag = t->content_type = t->request_id = t->generation = NULL;
+        free(t->retry_after);
+        free(t->ratelimit_remaining);
+        free(t->ratelimit_reset);
+        free(t->link_header);
+        t->retry_after = t->ratelimit_remaining = t->ratelimit_reset = t->link_header = NULL;
         return len;
     }
     const char *colon = memchr(buf, ':', len);
@@ -377,6 +387,14 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *userp)
         set_value(&t->request_id, v, vlen);
     } else if (NAME_IS("x-goog-generation")) {
         set_value(&t->generation, v, vlen);
+    } else if (NAME_IS("retry-after")) {
+        set_value(&t->retry_after, v, vlen);
+    } else if (NAME_IS("x-ratelimit-remaining")) {
+        set_value(&t->ratelimit_remaining, v, vlen);
+    } else if (NAME_IS("x-ratelimit-reset")) {
+        set_value(&t->ratelimit_reset, v, vlen);
+    } else if (NAME_IS("link")) {
+        set_value(&t->link_header, v, vlen);
     }
 #undef NAME_IS
     return len;
@@ -498,6 +516,10 @@ static void finish(struct lfs_http_transfer *t, CURLcode result)
     response.content_type = pool_strdup(pool, t->content_type);
     response.request_id = pool_strdup(pool, t->request_id);
     response.generation = pool_strdup(pool, t->generation);
+    response.retry_after = pool_strdup(pool, t->retry_after);
+    response.ratelimit_remaining = pool_strdup(pool, t->ratelimit_remaining);
+    response.ratelimit_reset = pool_strdup(pool, t->ratelimit_reset);
+    response.link = pool_strdup(pool, t->link_header);
     if (t->collected_len != 0) {
         char *p = h2o_mem_alloc_pool(pool, t->collected_len + 1);
         memcpy(p, t->collected, t->collected_len);

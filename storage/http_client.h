@@ -54,6 +54,12 @@ struct lfs_http_response {
     const char *content_type;
     const char *request_id; /* x-ms-request-id / x-goog-request-id / x-amz-request-id */
     const char *generation; /* x-goog-generation (GCS: the object's version) */
+    /* Rate limiting and pagination of REST APIs (the GitHub auth provider): Retry-After,
+     * X-RateLimit-Remaining, X-RateLimit-Reset and Link, pool memory or NULL. */
+    const char *retry_after;
+    const char *ratelimit_remaining;
+    const char *ratelimit_reset;
+    const char *link;
 };
 
 struct lfs_http_call;

@@ -450,11 +450,12 @@ lfs_url() { echo "http://127.0.0.1:$LFSGATE_PORT/$1/$2.git/info/lfs"; }
 # legacy_url ORG REPO: the legacy endpoint (what CKAN and old giftless clients use).
 legacy_url() { echo "http://127.0.0.1:$LFSGATE_PORT/$1/$2"; }
 
-# lfs_batch BASE OPERATION OID SIZE [TRANSFERS_JSON]: one-object batch request.
+# lfs_batch BASE OPERATION OID SIZE [TRANSFERS_JSON [CURL_ARGS...]]: one-object batch request.
 lfs_batch() {
     local base=$1 op=$2 oid=$3 size=$4 transfers=${5:-'["basic"]'}
+    shift $(($# < 5 ? $# : 5))
     lfs_post "$base/objects/batch" \
-        "{\"operation\": \"$op\", \"transfers\": $transfers, \"ref\": {\"name\": \"refs/heads/main\"}, \"objects\": [{\"oid\": \"$oid\", \"size\": $size}], \"hash_algo\": \"sha256\"}"
+        "{\"operation\": \"$op\", \"transfers\": $transfers, \"ref\": {\"name\": \"refs/heads/main\"}, \"objects\": [{\"oid\": \"$oid\", \"size\": $size}], \"hash_algo\": \"sha256\"}" "$@"
 }
 
 # action_header_args BATCH_BODY INDEX ACTION: prints "-H" / "Name: value" lines for the
@@ -876,13 +877,15 @@ EOF
 # FAKE_URL and FAKE_BUCKET; FAKE_PREFIX is the path_prefix lfsgate stores under.
 
 # start_py_fake NAME SCRIPT [ARGS...]: starts a loopback stand-in that prints its port first;
-# sets FAKE_PORT.
+# sets FAKE_PORT (and FAKE_PID, for a test that stops it).
 start_py_fake() {
     local name=$1 script=$2 out=$E2E_TMP/$1.out i pid
     shift 2
     FAKE_PORT=
     python3 "$script" --port 0 "$@" >"$out" 2>"$E2E_TMP/$name.log" </dev/null &
     pid=$!
+    # shellcheck disable=SC2034 # used by the test files
+    FAKE_PID=$pid
     bg_track "$pid"
     for ((i = 0; i < 100; i++)); do
         FAKE_PORT=$(head -n 1 "$out" 2>/dev/null || true)
