@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "common/error.h"
@@ -131,5 +132,10 @@ struct st_h2o_mem_pool_t;
 struct lfs_storage_listing;
 int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
                             struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out);
+
+/* Size of the uncommitted block named `id` (one of the block ids azure.c makes, at most 24
+ * characters) in a Get Block List answer, or -1 when the answer does not list it with a
+ * size. Defined in azure.c, which reads those answers. Any thread. */
+int64_t lfs_azure_block_list_size(const char *xml, size_t len, const char *id);
 
 #endif
