@@ -95,21 +95,28 @@ count() {
     SUMMARY+=("$(printf '%-18s %4d passed, %d failed' "$1:" "$2" "$3")")
 }
 
-# helm_suite BIN: renders and validates the Helm chart (tests/helm), checking the rendered
-# config with the binary.
-helm_suite() {
-    local bin=$1 out pass fail rc=0
-    note "helm chart"
+# script_suite LABEL COMMAND...: runs a test script that prints a "PASS name" or "FAIL name"
+# line per test; counts them, and a non-zero exit without a FAIL line as one failure.
+script_suite() {
+    local label=$1 out pass fail rc=0
+    shift
     out=$(mktemp)
-    LFSGATE_BIN=$bin bash "$ROOT/tests/helm/test_chart.sh" 2>&1 | tee "$out" || rc=$?
+    "$@" 2>&1 | tee "$out" || rc=$?
     pass=$(grep -c '^PASS ' "$out")
     fail=$(grep -c '^FAIL ' "$out")
     if [[ $rc != 0 && $fail == 0 ]]; then
-        echo "error: test_chart.sh exited with status $rc without reporting a failed test"
+        echo "error: $* exited with status $rc without reporting a failed test"
         fail=1
     fi
     rm -f "$out"
-    count "helm" "$pass" "$fail"
+    count "$label" "$pass" "$fail"
+}
+
+# helm_suite BIN: renders and validates the Helm chart (tests/helm), checking the rendered
+# config with the binary.
+helm_suite() {
+    note "helm chart"
+    script_suite "helm" env LFSGATE_BIN="$1" bash "$ROOT/tests/helm/test_chart.sh"
 }
 
 # format_check: every tracked C file is as clang-format (the repo's .clang-format) writes it.
@@ -131,19 +138,9 @@ format_check() {
 # the reproducer under build-fuzz/fuzz-artifacts/. (The gcc trees replay the same inputs in
 # their unit suites.)
 fuzz_suite() {
-    local out pass fail rc=0
     note "fuzz (${LFSGATE_FUZZ_SECONDS:-15} s per target)"
-    out=$(mktemp)
-    FUZZ_BUILD=build-fuzz bash "$ROOT/tests/fuzz/run.sh" "${LFSGATE_FUZZ_SECONDS:-15}" 2>&1 |
-        tee "$out" || rc=$?
-    pass=$(grep -c '^PASS ' "$out")
-    fail=$(grep -c '^FAIL ' "$out")
-    if [[ $rc != 0 && $fail == 0 ]]; then
-        echo "error: tests/fuzz/run.sh exited with status $rc without reporting a failed target"
-        fail=1
-    fi
-    rm -f "$out"
-    count "fuzz" "$pass" "$fail"
+    script_suite "fuzz" env FUZZ_BUILD=build-fuzz bash "$ROOT/tests/fuzz/run.sh" \
+        "${LFSGATE_FUZZ_SECONDS:-15}"
 }
 
 # run_tree DIR LABEL [MESON_SETUP_ARGS...]
