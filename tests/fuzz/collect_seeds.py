@@ -5,9 +5,9 @@ batch, verify and lock bodies, the server's answers, Authorization headers, requ
 the repository's config files (tests/compat/configs, tests/unit/data/config, the Helm chart's
 values, the configs the e2e runs wrote), the hostile paths of tests/e2e/test_basic.sh, and
 store answers captured from Azurite (XML files given with --xml, already in fuzz_store_xml's
-input form). run.sh -merge then keeps only the seeds that add coverage to tests/fuzz/corpus.
+input form; raw HTTP answers given with --http, in fuzz_http_client's form). run.sh -merge then keeps only the seeds that add coverage to tests/fuzz/corpus.
 
-  collect_seeds.py OUT [--e2e DIR...] [--xml DIR]
+  collect_seeds.py OUT [--e2e DIR...] [--xml DIR] [--http DIR]
 """
 import argparse
 import base64
@@ -145,17 +145,40 @@ def from_xml(seeds, d):
                            b"</Details></Error>")
 
 
+def from_http(seeds, d):
+    for f in glob.glob(os.path.join(d, "*")) if d else []:
+        seeds.add("http_client", open(f, "rb").read())
+    body = b"hello world"
+    for answer in [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\nETag: \"0x8D\"\r\nContent-Type: "
+        b"application/octet-stream\r\nx-ms-request-id: 5f3e\r\n\r\n" + body,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nx-goog-request-id: g1\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n"
+        b"x-amz-request-id: a1\r\n\r\n",
+        b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/11\r\nContent-Length: 5\r\n"
+        b"\r\nhello",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + body,  # truncated
+        b"HTTP/1.0 404 Not Found\r\n\r\n<?xml version='1.0' encoding='UTF-8'?><Error><Code>"
+        b"NoSuchKey</Code></Error>",
+    ]:
+        for mode in (b"0", b"1", b"2"):
+            seeds.add("http_client", mode + answer)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--e2e", nargs="*", default=[])
     ap.add_argument("--xml")
+    ap.add_argument("--http")
     a = ap.parse_args()
     seeds = Seeds(a.out)
     from_e2e(seeds, a.e2e)
     from_repo(seeds)
     if a.xml:
         from_xml(seeds, a.xml)
+    from_http(seeds, a.http)
 
 
 if __name__ == "__main__":
