@@ -3,24 +3,22 @@
  * written to a temporary file and named by LFSGATE_CONFIG_FILE), GIFTLESS_CONFIG_STR, and
  * lines NAME=VALUE of environment overrides; lfs_config_load merges them over giftless's
  * defaults. Then every typed getter runs on every key of every mapping of the result, and
- * the consumers that only read the tree get it: the CORS section and CorsMiddleware kwargs
- * (server/cors.c) and the auth provider chain (auth/), without the *_file options (the
- * fuzzer must not make the harness read arbitrary files such as /dev/stdin). Property:
+ * the app is built from it as `lfsgate --check-config` does (see check_config). Property:
  * nothing crashes or leaks, and every failure comes with a message. */
 #include <jansson.h>
 #include <stdbool.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
-#include "auth/auth.h"
+#include "common/log.h"
 #include "config/config.h"
 #include "fuzz.h"
 #include "server/app.h"
-#include "server/cors.h"
 
 #define MAX_VARS 16
 
-static char file_path[64];
+static char file_path[96], store_dir[96];
 static const char *var_names[MAX_VARS + 2], *var_values[MAX_VARS + 2];
 static size_t nvars;
 
@@ -76,15 +74,18 @@ static void walk(const json_t *obj, const char *path, int depth)
     }
 }
 
-/* Removes every key ending in "_file" from the mappings of v (see the file comment). */
-static void drop_file_options(json_t *v)
+/* Makes the tree safe to build in a fuzzing process: removes every key ending in "_file"
+ * (the fuzzer must not make the harness read arbitrary files such as /dev/stdin) and points
+ * every string "path" or "spool_dir" at store_dir, under the harness's temporary directory
+ * (local storage creates its directory). Everything else is built as given. */
+static void make_safe(json_t *v)
 {
     const char *key;
     void *tmp;
     json_t *item;
     size_t i;
     if (json_is_array(v)) {
-        json_array_foreach(v, i, item) drop_file_options(item);
+        json_array_foreach(v, i, item) make_safe(item);
         return;
     }
     json_object_foreach_safe(v, tmp, key, item)
@@ -92,46 +93,64 @@ static void drop_file_options(json_t *v)
         size_t len = strlen(key);
         if (len >= 5 && strcmp(key + len - 5, "_file") == 0)
             json_object_del(v, key);
+        else if (json_is_string(item) &&
+                 (strcmp(key, "path") == 0 || strcmp(key, "spool_dir") == 0))
+            json_object_set_new(v, key, json_string(store_dir));
         else
-            drop_file_options(item);
+            make_safe(item);
     }
 }
 
-static void consumers(json_t *config)
+/* What `lfsgate --check-config` does with a loaded config: build the whole app (SERVER,
+ * MIDDLEWARE with ProxyFix and CORS, CORS, AUTH_PROVIDERS, PRE_AUTHORIZED_ACTION_PROVIDER,
+ * TRANSFER_ADAPTERS with their stores), then free it. */
+static void check_config(const json_t *config)
 {
+    json_t *copy = json_deep_copy(config);
+    make_safe(copy);
+    struct lfs_app app;
     struct lfs_error err = {0};
-    struct lfs_cors cors;
-    if (lfs_cors_create(json_object_get(config, "CORS"), &cors, &err) == 0)
-        lfs_cors_destroy(&cors);
+    if (lfs_app_create(copy, false, NULL, &app, &err) == 0)
+        lfs_app_destroy(&app);
     else
         LFS_FUZZ_CHECK(err.message[0] != '\0');
-    size_t i;
-    json_t *entry;
-    json_array_foreach(json_object_get(config, "MIDDLEWARE"), i, entry)
-    {
-        err = (struct lfs_error){0};
-        if (lfs_cors_create_middleware(json_object_get(entry, "kwargs"), "MIDDLEWARE[i].kwargs",
-                                       &cors, &err) == 0)
-            lfs_cors_destroy(&cors);
-        else
-            LFS_FUZZ_CHECK(err.message[0] != '\0');
-    }
-    json_t *providers = json_deep_copy(json_object_get(config, "AUTH_PROVIDERS"));
-    drop_file_options(providers);
-    struct lfs_auth_chain chain;
-    err = (struct lfs_error){0};
-    if (lfs_auth_chain_create(providers, "AUTH_PROVIDERS", &chain, &err) == 0)
-        lfs_auth_chain_destroy(&chain);
-    else
-        LFS_FUZZ_CHECK(err.message[0] != '\0');
-    json_decref(providers);
+    json_decref(copy);
+}
+
+static char work_dir[64] = "/tmp/lfsgate-fuzz-config-XXXXXX";
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_work_dir(void)
+{
+    nftw(work_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A private temporary directory for the file layer and the stores, removed at exit; no
+ * instance metadata service is ever asked for credentials (no loop runs, and the variables
+ * point any lookup at a closed loopback port). */
+static void init(void)
+{
+    LFS_FUZZ_CHECK(mkdtemp(work_dir) != NULL);
+    atexit(remove_work_dir);
+    snprintf(file_path, sizeof(file_path), "%s/config.yaml", work_dir);
+    snprintf(store_dir, sizeof(store_dir), "%s/store", work_dir);
+    setenv("GCE_METADATA_HOST", "127.0.0.1:9", 1);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    lfs_log_set_level(LFS_LOG_ERROR); /* fuzzed configs warn all the time: keep the log readable */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (file_path[0] == '\0') {
-        snprintf(file_path, sizeof(file_path), "/tmp/lfsgate-fuzz-config-%d.yaml", (int)getpid());
-    }
+    if (file_path[0] == '\0')
+        init();
     struct lfs_fuzz_part parts[3];
     size_t n = lfs_fuzz_split(data, size, "", 1, parts, 3);
     FILE *f = fopen(file_path, "wb");
@@ -163,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (lfs_config_load(defaults, NULL, fuzz_getenv, &config, &origin, &err) == 0) {
         LFS_FUZZ_CHECK(json_is_object(config));
         walk(config, "", 0);
-        consumers(config);
+        check_config(config);
         json_decref(config);
     } else {
         LFS_FUZZ_CHECK(err.message[0] != '\0');
