@@ -166,6 +166,28 @@ def from_http(seeds, d):
             seeds.add("http_client", mode + answer)
 
 
+def store_auth(seeds):
+    """Credential answers and files, in the forms of tests/fakes/google_auth_fake.py, the
+    unit tests' data and the e2e suites' files (fuzz_store_auth.c's input form)."""
+    seeds.add("store_auth", b't{"access_token": "ya29.fake-1-abcdef", "expires_in": 3599, '
+                            b'"token_type": "Bearer"}')
+    seeds.add("store_auth", b's{"keyId": "0123abcd", "signedBlob": "' +
+              base64.b64encode(bytes(range(256))) + b'"}')
+    key = os.path.join(ROOT, "tests/unit/data/gcs/test_service_account.not-a-test.json")
+    seeds.add("store_auth", b"k" + open(key, "rb").read())
+    seeds.add("store_auth", b"plfs\n# comment\n[default]\naws_access_key_id = AKIDWRONG\n"
+                            b"aws_secret_access_key = wrong\n[lfs]\naws_access_key_id = AKIDLFS\n"
+                            b"aws_secret_access_key = 0123456789abcdefSECRET\r\n"
+                            b"aws_session_token = FQoGZXIvYXdz/token+value=\n[role]\n"
+                            b"role_arn = arn:aws:iam::1:role/x\n")
+    for f in glob.glob(os.path.join(ROOT, "tests/compat/configs/*.yaml")):
+        for m in re.finditer(rb"connection_string: *(\S+)", open(f, "rb").read()):
+            seeds.add("store_auth", b"c" + m.group(1))
+    seeds.add("store_auth", b"cUseDevelopmentStorage=true")
+    seeds.add("store_auth", b"cDefaultEndpointsProtocol=https;AccountName=acct;AccountKey="
+                            b"c2VjcmV0LWtleS0wMTIzNDU2Nzg5;EndpointSuffix=core.windows.net")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
@@ -179,6 +201,7 @@ def main():
     if a.xml:
         from_xml(seeds, a.xml)
     from_http(seeds, a.http)
+    store_auth(seeds)
 
 
 if __name__ == "__main__":
