@@ -12,6 +12,8 @@ build_pkgs=(gcc pkg-config meson ninja-build
 # proves the S3 stand-in's signature check (tests/e2e/test_s3.sh).
 test_pkgs=(libcmocka-dev git git-lfs curl python3 python3-jwt python3-cryptography python3-botocore openssl
     nginx chromium bc wrk h2o clang-format)
+# Fuzzing (tests/fuzz/run.sh): clang 14 with libFuzzer and the sanitizers' runtimes.
+test_pkgs+=(clang-14 libclang-rt-14-dev)
 # Helm chart tests (tests/helm): helm's template engines, Go's text/template and sprig, built
 # offline from Debian's Go source packages.
 helm_test_pkgs=(golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)

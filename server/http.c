@@ -301,6 +301,8 @@ static h2o_iovec_t forwarded_value(const h2o_headers_t *headers, const char *nam
 static h2o_iovec_t forwarded_param(const h2o_headers_t *headers, int trusted, const char *key)
 {
     h2o_iovec_t element = forwarded_value(headers, "forwarded", trusted);
+    if (element.base == NULL) /* no such element (and NULL + 0 below would be undefined) */
+        return element;
     size_t klen = strlen(key);
     const char *p = element.base, *end = element.base + element.len;
     while (p != NULL && p < end) {

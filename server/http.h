@@ -112,4 +112,10 @@ int lfs_http_public_origin(h2o_mem_pool_t *pool, const struct lfs_proxy_fix *pf,
                            h2o_iovec_t authority, const h2o_headers_t *headers, const char **origin,
                            struct lfs_error *err);
 
+/* Parses a Range header value against an object of `size` bytes (objects.c): returns 1 with
+ * [*start, *end] for a satisfiable single range "bytes=a-b", "bytes=a-" or "bytes=-n", 0 to
+ * ignore the header (absent, malformed, several ranges: the whole object is sent), -1 when
+ * it cannot be satisfied (416). Any thread. */
+int lfs_http_parse_range(h2o_iovec_t v, uint64_t size, uint64_t *start, uint64_t *end);
+
 #endif

@@ -98,7 +98,7 @@ static void download_stop(h2o_generator_t *self, h2o_req_t *req)
 /* Parses "bytes=a-b", "bytes=a-" or "bytes=-n" against size. Returns 1 with [start,end] for
  * a satisfiable single range, 0 to ignore the header (absent, malformed or several ranges:
  * RFC 9110 allows serving the whole object), -1 when unsatisfiable. */
-static int parse_range(h2o_iovec_t v, uint64_t size, uint64_t *start, uint64_t *end)
+int lfs_http_parse_range(h2o_iovec_t v, uint64_t size, uint64_t *start, uint64_t *end)
 {
     if (v.base == NULL || v.len < 7 || memcmp(v.base, "bytes=", 6) != 0 ||
         memchr(v.base, ',', v.len) != NULL || v.len > 64)
@@ -227,7 +227,8 @@ static void on_download_stat(void *arg, int64_t size, const struct lfs_error *er
     ds->length = ds->size;
     ds->status = 200;
     uint64_t start, end;
-    int range = parse_range(lfs_http_header(r->req, H2O_TOKEN_RANGE), ds->size, &start, &end);
+    int range =
+        lfs_http_parse_range(lfs_http_header(r->req, H2O_TOKEN_RANGE), ds->size, &start, &end);
     if (range < 0) {
         char *cr = h2o_mem_alloc_pool(&r->req->pool, 48);
         int n = snprintf(cr, 48, "bytes */%" PRIu64, ds->size);

@@ -617,11 +617,14 @@ struct azure_plan {
     void *arg;
 };
 
-/* Size of the uncommitted block named `id` in a Get Block List answer, or -1 if absent. */
-static int64_t listed_block_size(h2o_iovec_t xml, const char *id)
+/* Declared in azure_sign.h, beside the other answer parser, for the fuzz target. */
+int64_t lfs_azure_block_list_size(const char *xml_text, size_t xml_len, const char *id)
 {
+    h2o_iovec_t xml = h2o_iovec_init(xml_text, xml_len);
     char needle[AZURE_BLOCK_ID_LEN + 16];
     int n = snprintf(needle, sizeof(needle), "<Name>%s</Name>", id);
+    if (n < 0 || (size_t)n >= sizeof(needle))
+        return -1; /* not one of our ids: the needle would be cut short */
     size_t at = h2o_strstr(xml.base, xml.len, needle, (size_t)n);
     if (at == SIZE_MAX)
         return -1;
@@ -688,7 +691,8 @@ static void plan_build(struct azure_plan *p, h2o_iovec_t listing)
         xn += (size_t)snprintf(xml + xn, xcap - xn, "<Latest>%s</Latest>", id);
         uint64_t pos = (uint64_t)i * part;
         uint64_t psize = size - pos < part ? size - pos : part;
-        if (listing.len > 0 && listed_block_size(listing, id) == (int64_t)psize)
+        if (listing.len > 0 &&
+            lfs_azure_block_list_size(listing.base, listing.len, id) == (int64_t)psize)
             continue; /* already staged by an earlier attempt */
         lfs_url_encode(id, strlen(id), enc);
         size_t hlen = wlen + 32 + strlen(enc);

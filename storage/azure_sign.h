@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "common/error.h"
@@ -148,5 +149,9 @@ struct lfs_lock_record;
 int lfs_azure_parse_lock_listing(const char *xml, size_t len, const char *prefix,
                                  struct st_h2o_mem_pool_t *pool, struct lfs_lock_record **recs,
                                  size_t *n, const char **marker);
+/* Size of the uncommitted block named `id` (one of the block ids azure.c makes, at most 24
+ * characters) in a Get Block List answer, or -1 when the answer does not list it with a
+ * size. Defined in azure.c, which reads those answers. Any thread. */
+int64_t lfs_azure_block_list_size(const char *xml, size_t len, const char *id);
 
 #endif

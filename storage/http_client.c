@@ -78,6 +78,7 @@ struct lfs_http_transfer {
     bool paused;        /* on_data returned 1 */
     bool resume_wanted; /* lfs_http_resume called where curl could not be entered */
     bool aborted;       /* on_data returned -1 */
+    bool no_status;     /* body data came without a status line libcurl understood */
     h2o_iovec_t body;
     size_t body_off;
     long timeout_ms;
@@ -440,6 +441,10 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userp)
     }
     long status = 0;
     lfs_curl.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 100 || status > 999) { /* see finish: not an answer a reader can judge */
+        t->no_status = true;
+        return CURL_WRITEFUNC_ERROR;
+    }
     struct lfs_http_thread *th = t->th;
     th->callback_depth++;
     int r = t->on_data(t->arg, status, data, len);
@@ -508,9 +513,13 @@ static void finish(struct lfs_http_transfer *t, CURLcode result)
     h2o_mem_pool_t *pool = call->pool;
     struct lfs_http_response response = {.content_length = -1};
     struct lfs_error error = {0};
-    bool failed = result != CURLE_OK || t->aborted;
-
     lfs_curl.easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &response.status);
+    /* libcurl can end a transfer without an error yet without a status line it understood
+     * (code 0 for a garbled one, found by tests/fuzz): that is no answer, so it gets an err as
+     * the contract says, rather than a "status 0" answer the backends would misreport. */
+    bool no_status = t->no_status || (result == CURLE_OK && !t->aborted &&
+                                      (response.status < 100 || response.status > 999));
+    bool failed = result != CURLE_OK || t->aborted || no_status;
     response.content_length = t->content_length;
     response.etag = pool_strdup(pool, t->etag);
     response.content_type = pool_strdup(pool, t->content_type);
@@ -528,7 +537,10 @@ static void finish(struct lfs_http_transfer *t, CURLcode result)
     } else {
         response.body = h2o_iovec_init("", 0);
     }
-    if (failed)
+    if (no_status)
+        lfs_error_set(&error, 502, "%s answered without a valid HTTP status line (while %s)",
+                      store_name(t), t->target);
+    else if (failed)
         describe_error(t, result, &error);
 
     lfs_http_cb cb = t->cb;

@@ -4,12 +4,14 @@
 # 1. configures (if needed) and builds ./build, runs the cmocka unit suite
 #    (`meson test --suite unit`) and every tests/e2e/test_*.sh against build/server/lfsgate;
 # 2. unless LFSGATE_SANITIZE=0, does the same with ./build-asan
-#    (-Db_sanitize=address,undefined) with ASan/UBSan set to abort on the first error.
+#    (-Db_sanitize=address,undefined) with ASan/UBSan set to abort on the first error;
+# 3. fuzzes every tests/fuzz target briefly with clang-14 in ./build-fuzz (tests/fuzz/run.sh).
 # Ends with exactly one line "N passed, N failed" (all suites) and exits non-zero if any
 # test failed. A failed build counts as one failure and skips that tree's tests.
 # Extra environment: E2E_FILTER (regex over e2e test names, see tests/e2e/lib.sh),
 # LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 the unit suite, LFSGATE_HELM=0 the chart,
-# LFSGATE_FORMAT=0 the clang-format check.
+# LFSGATE_FORMAT=0 the clang-format check, LFSGATE_FUZZ=0 the fuzz step (tests/fuzz/run.sh;
+# LFSGATE_FUZZ_SECONDS per target, default 15).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -93,21 +95,28 @@ count() {
     SUMMARY+=("$(printf '%-18s %4d passed, %d failed' "$1:" "$2" "$3")")
 }
 
-# helm_suite BIN: renders and validates the Helm chart (tests/helm), checking the rendered
-# config with the binary.
-helm_suite() {
-    local bin=$1 out pass fail rc=0
-    note "helm chart"
+# script_suite LABEL COMMAND...: runs a test script that prints a "PASS name" or "FAIL name"
+# line per test; counts them, and a non-zero exit without a FAIL line as one failure.
+script_suite() {
+    local label=$1 out pass fail rc=0
+    shift
     out=$(mktemp)
-    LFSGATE_BIN=$bin bash "$ROOT/tests/helm/test_chart.sh" 2>&1 | tee "$out" || rc=$?
+    "$@" 2>&1 | tee "$out" || rc=$?
     pass=$(grep -c '^PASS ' "$out")
     fail=$(grep -c '^FAIL ' "$out")
     if [[ $rc != 0 && $fail == 0 ]]; then
-        echo "error: test_chart.sh exited with status $rc without reporting a failed test"
+        echo "error: $* exited with status $rc without reporting a failed test"
         fail=1
     fi
     rm -f "$out"
-    count "helm" "$pass" "$fail"
+    count "$label" "$pass" "$fail"
+}
+
+# helm_suite BIN: renders and validates the Helm chart (tests/helm), checking the rendered
+# config with the binary.
+helm_suite() {
+    note "helm chart"
+    script_suite "helm" env LFSGATE_BIN="$1" bash "$ROOT/tests/helm/test_chart.sh"
 }
 
 # format_check: every tracked C file is as clang-format (the repo's .clang-format) writes it.
@@ -121,6 +130,17 @@ format_check() {
         fi
     done < <(git ls-files '*.c' '*.h')
     if ((bad == 0)); then count "clang-format" 1 0; else count "clang-format" 0 "$bad"; fi
+}
+
+# fuzz_suite: tests/fuzz/run.sh with a short budget per target (LFSGATE_FUZZ_SECONDS, default
+# 15): builds ./build-fuzz with clang-14 (-Dfuzz=true), replays every target's corpus and
+# regressions and fuzzes on from them; one PASS/FAIL per target, a crash fails it and leaves
+# the reproducer under build-fuzz/fuzz-artifacts/. (The gcc trees replay the same inputs in
+# their unit suites.)
+fuzz_suite() {
+    note "fuzz (${LFSGATE_FUZZ_SECONDS:-15} s per target)"
+    script_suite "fuzz" env FUZZ_BUILD=build-fuzz bash "$ROOT/tests/fuzz/run.sh" \
+        "${LFSGATE_FUZZ_SECONDS:-15}"
 }
 
 # run_tree DIR LABEL [MESON_SETUP_ARGS...]
@@ -155,6 +175,7 @@ if [[ ${LFSGATE_SANITIZE:-1} != 0 ]]; then
     run_tree build-asan asan -Db_sanitize=address,undefined -Db_lundef=false
     unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 fi
+[[ ${LFSGATE_FUZZ:-1} == 0 ]] || fuzz_suite
 
 note "summary ($((SECONDS - start)) s)"
 printf '%s\n' "${SUMMARY[@]}"
