@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <h2o/http1.h>
 
@@ -220,6 +221,21 @@ static void guard_on_refused_read(h2o_socket_t *sock, const char *err)
 /* ----------------------------------------------------------------------------------------
  * the head guard */
 
+/* A body larger than h2o's memory threshold spills to a file in spool_dir, which h2o reserves
+ * with posix_fallocate as it grows (doubling, so up to about twice the body). When that fails
+ * h2o can only drop the connection, and the client sees a reset with no reason: refuse such a
+ * body up front with a 507 when spool_dir has less than twice its size free. Several bodies
+ * arriving at once can still exhaust the space between these checks. */
+static bool spool_too_full(long long size)
+{
+    if (settings.spool_dir == NULL || size <= (long long)h2o_socket_buffer_mmap_settings.threshold)
+        return false;
+    struct statvfs vfs;
+    if (statvfs(settings.spool_dir, &vfs) < 0)
+        return false; /* cannot tell: h2o's own reservation decides */
+    return (unsigned long long)vfs.f_bavail * vfs.f_frsize < 2ull * (unsigned long long)size;
+}
+
 /* Checks a complete head in the socket's input. Returns 0 when h2o may go on (and switches
  * the socket to the body guard), -1 when the request was refused, 1 when the head is not
  * complete yet. */
@@ -233,6 +249,15 @@ static int check_head(h2o_socket_t *sock)
         return -1;
     }
     long long size = admitted_size(&hd);
+    if (spool_too_full(size)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "no space to receive this %lld-byte body: the server's spool directory "
+                 "(SERVER.spool_dir) is full; retry later, or ask the operator to free space there",
+                 size);
+        refuse(sock, 507, "Insufficient Storage", msg, LFS_METRICS_REFUSED_SPACE);
+        return -1;
+    }
     if (size > 0 && settings.receive_budget > 0) {
         long long now = atomic_load(&receiving_total);
         /* One body is always admitted when nothing else is being received: a budget smaller

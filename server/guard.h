@@ -13,6 +13,7 @@ struct lfs_guard_settings {
     long long receive_budget;   /* bytes being received at once, all workers; 0 = no cap */
     long long min_receive_rate; /* bytes/s a body must keep up after the grace; 0 = off */
     long long receive_grace;    /* seconds before the rate applies */
+    const char *spool_dir;      /* where large bodies spill; NULL: its free space is not checked */
 };
 
 /* One per worker thread: its sweep timer and its share of the bytes being received. */

@@ -362,7 +362,8 @@ int main(int argc, char **argv)
     struct lfs_guard_settings gs = {.max_upload_size = st->max_upload_size,
                                     .receive_budget = st->receive_budget,
                                     .min_receive_rate = st->min_receive_rate,
-                                    .receive_grace = st->receive_grace};
+                                    .receive_grace = st->receive_grace,
+                                    .spool_dir = st->spool_dir};
     if (lfs_guard_init(&gs, &err) < 0) {
         fprintf(stderr, "lfsgate: %s\n", err.message);
         return 1;

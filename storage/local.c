@@ -63,6 +63,21 @@ static int object_path(const struct lfs_storage_local *st, const struct lfs_obje
     return 0;
 }
 
+/* The status of a failed write to the store: 507 when the filesystem is full (the client may
+ * retry once space is freed), 503 for an I/O error of the disk, 500 for anything else (a
+ * permission, a path: the configuration). errno as the failing call left it. */
+static int write_error(struct lfs_error *err, const char *what, const char *oid)
+{
+    int e = errno;
+    if (e == ENOSPC || e == EDQUOT)
+        return lfs_error_set(err, 507,
+                             "local storage: cannot %s object %s: %s; the storage directory's "
+                             "filesystem is full, free space there and retry",
+                             what, oid, strerror(e));
+    return lfs_error_set(err, e == EIO ? 503 : 500, "local storage: cannot %s object %s: %s", what,
+                         oid, strerror(e));
+}
+
 /* mkdir -p of an absolute path, for directories under the root. */
 static int make_dirs(char *path)
 {
@@ -277,16 +292,14 @@ static void put_commit(struct local_put *put)
         return;
     }
     if (fchmod(put->fd, 0644) < 0 || fdatasync(put->fd) < 0) {
-        lfs_error_set(&err, 507, "local storage: cannot write object %s: %s", put->oid,
-                      strerror(errno));
+        write_error(&err, "write", put->oid);
         put_finish(put, &err);
         return;
     }
     /* The fd, and with it the lock that keeps another process's startup sweep away, stays
      * open until the file has its final name. */
     if (rename(put->tmp_path, put->final_path) < 0) {
-        lfs_error_set(&err, 500, "local storage: cannot store object %s: %s", put->oid,
-                      strerror(errno));
+        write_error(&err, "store", put->oid);
         put_finish(put, &err);
         return;
     }
@@ -321,8 +334,9 @@ static void put_slice(h2o_timeout_entry_t *entry)
             continue;
         if (w <= 0) {
             struct lfs_error err;
-            lfs_error_set(&err, errno == ENOSPC ? 507 : 500,
-                          "local storage: cannot write object %s: %s", put->oid, strerror(errno));
+            if (w == 0)
+                errno = ENOSPC; /* write(2) returns 0 for a non-empty buffer only when full */
+            write_error(&err, "write", put->oid);
             put_finish(put, &err);
             return;
         }
@@ -366,8 +380,7 @@ static void local_put(struct lfs_storage *storage, struct lfs_io *io,
         return;
     }
     if (make_dirs(dir) < 0 || (put->fd = mkostemp(put->tmp_path, O_CLOEXEC)) < 0) {
-        lfs_error_set(&err, errno == ENOSPC ? 507 : 500,
-                      "local storage: cannot create object %s: %s", key->oid, strerror(errno));
+        write_error(&err, "create", key->oid);
         put_finish(put, &err);
         return;
     }

@@ -136,8 +136,8 @@ test_sweep_only_abandoned() {
     assert_file_exists "$dir/.$oid.New000" "temporary file newer than the start"
     assert_file_exists "$dir/.$oid.Abc123.bak" "file not named like a temporary file"
     assert_file_exists "$dir/.notanoid.Abc123" "file not named like a temporary file"
-    assert_file_contains "$LFSGATE_LOG" 'removed 1 temporary files of interrupted uploads'
-    assert_file_contains "$LFSGATE_LOG" '1 in use by another process left alone'
+    assert_file_contains "$LFSGATE_LOG" 'removed 1 temporary files of interrupted uploads' "startup log"
+    assert_file_contains "$LFSGATE_LOG" '1 in use by another process left alone' "startup log"
     # a reload does not walk the store again
     kill -KILL "$lpid"
     kill -HUP "$LFSGATE_PID"
