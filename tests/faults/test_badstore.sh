@@ -9,12 +9,11 @@
 # Run: LFSGATE_BIN=build/server/lfsgate bash tests/faults/test_badstore.sh  (see tests/e2e/lib.sh)
 # shellcheck disable=SC2317
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BAD_STORE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bad_store.py
+BAD_STORE=$FAULTS_DIR/bad_store.py
 E2E_THREADS=1 # one worker: it must answer others while a store request hangs
-CONTAINER=lfs
 STORE_NAME='azure storage'
 
 # start_bad_store MODE [ARGS...]: sets BAD_PORT.
@@ -35,22 +34,7 @@ start_bad_store() {
 start_against_store() {
     local cs="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$DEV_KEY;BlobEndpoint=http://127.0.0.1:$1/devstoreaccount1;"
     CONFIG=$E2E_TMP/lfsgate.yaml
-    cat >"$CONFIG" <<YAML
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options: {connection_string: "$cs", container_name: $CONTAINER, request_timeout: 2}
-  multipart-basic:
-    factory: giftless.transfer.multipart:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      max_part_size: 1M
-      storage_options: {connection_string: "$cs", container_name: $CONTAINER, request_timeout: 2}
-YAML
+    faults_azure_config "$CONFIG" "$cs" "request_timeout: 2"
     start_lfsgate --config "$CONFIG"
 }
 

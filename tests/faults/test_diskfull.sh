@@ -9,8 +9,8 @@
 # Run: LFSGATE_BIN=build/server/lfsgate bash tests/faults/test_diskfull.sh  (see tests/e2e/lib.sh)
 # shellcheck disable=SC2317
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${FAULTS_SHIM:=$(dirname "$(dirname "$LFSGATE_BIN")")/tests/faults/lfs_fault_shim.so}"
 MIB=1048576
@@ -186,7 +186,7 @@ test_filling_up() {
     assert_json_error
     assert_file_contains "$HTTP_BODY" 'filesystem is full' "507 message"
     # only whole objects, each intact; no temporary file left
-    python3 "$E2E_REPO_ROOT/tests/faults/lfs_client.py" scan-local "$STORE" "$E2E_TMP/scan.json" ||
+    python3 "$FAULTS_DIR/lfs_client.py" scan-local "$STORE" "$E2E_TMP/scan.json" ||
         fail "store on the full filesystem: $(cat "$E2E_TMP/scan.json")"
     assert_json "$E2E_TMP/scan.json" "d['objects'] == $n" "objects on the full filesystem"
     served_meanwhile "$E2E_TMP/o0.bin"

@@ -12,12 +12,10 @@
 # Run: LFSGATE_BIN=build/server/lfsgate bash tests/faults/test_kill9.sh  (see tests/e2e/lib.sh)
 # shellcheck disable=SC2317
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=../e2e/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FAULTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CLIENT=$FAULTS_DIR/lfs_client.py
-CONTAINER=lfs
 : "${KILL9_ROUNDS_SCALE:=1}"
 
 # report NAME TEXT: one line of figures for the README table.
@@ -149,22 +147,7 @@ test_sweep_only_abandoned() {
 azure_setup() {
     start_azurite
     CONFIG=$E2E_TMP/lfsgate.yaml
-    cat >"$CONFIG" <<YAML
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options: {connection_string: "$AZ_CS", container_name: $CONTAINER, path_prefix: p}
-  multipart-basic:
-    factory: giftless.transfer.multipart:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      max_part_size: 1M
-      storage_options: {connection_string: "$AZ_CS", container_name: $CONTAINER, path_prefix: p}
-YAML
+    faults_azure_config "$CONFIG" "$AZ_CS" "path_prefix: p"
 }
 
 test_azure_streaming() {
