@@ -16,8 +16,8 @@ static const char *const route_names[LFS_METRICS_NROUTES] = {
     "batch", "upload", "download", "verify", "locks", "health", "metrics", "other"};
 static const char *const result_names[LFS_METRICS_NOBJ_RESULTS] = {"action", "present", "error"};
 static const char *const outcome_names[LFS_METRICS_NOUTCOMES] = {"ok", "failed"};
-static const char *const refusal_names[LFS_METRICS_NREFUSALS] = {"framing", "busy", "slow",
-                                                                 "space"};
+static const char *const refusal_names[LFS_METRICS_NREFUSALS] = {"framing", "busy", "slow", "space",
+                                                                 "connections"};
 
 struct histogram {
     _Atomic uint64_t buckets[LFS_METRICS_NBUCKETS]; /* non-cumulative; last is +Inf */

@@ -81,10 +81,10 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
                         struct lfs_settings *s, struct lfs_error *err)
 {
     static const char *const keys[] = {
-        "listen",           "threads",          "max_upload_size", "max_batch_objects",
-        "max_batch_body",   "request_timeout",  "spool_dir",       "receive_budget",
-        "min_receive_rate", "receive_grace",    "trust_forwarded", "access_log",
-        "activity_log",     "shutdown_timeout", "metrics_listen",  NULL};
+        "listen",          "threads",    "max_upload_size", "max_batch_objects", "max_batch_body",
+        "request_timeout", "spool_dir",  "receive_budget",  "min_receive_rate",  "receive_grace",
+        "trust_forwarded", "access_log", "activity_log",    "shutdown_timeout",  "metrics_listen",
+        "max_connections", NULL};
     const char *listen, *spool, *metrics;
     long long threads, forwarded;
     const char *tmpdir = getenv("TMPDIR");
@@ -113,7 +113,9 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
         lfs_config_get_bool(server, "SERVER", "activity_log", true, &s->activity_log, err) < 0 ||
         lfs_config_get_int(server, "SERVER", "shutdown_timeout", 25, 0, 3600, &s->shutdown_timeout,
                            err) < 0 ||
-        lfs_config_get_string(server, "SERVER", "metrics_listen", NULL, &metrics, err) < 0)
+        lfs_config_get_string(server, "SERVER", "metrics_listen", NULL, &metrics, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "max_connections", LFS_DEFAULT_MAX_CONNECTIONS, 1,
+                           1000000, &s->max_connections, err) < 0)
         return -1;
     if (metrics != NULL) {
         struct lfs_settings m;

@@ -34,3 +34,10 @@ YAML
 if [[ ! -x $AZURITE_BIN ]] && command -v npm >/dev/null 2>&1; then
     (cd "$E2E_DIR" && npm ci --no-audit --no-fund --loglevel=error) >&2 || true
 fi
+
+# figures NAME TEXT: a line of measured figures for the README's table: in the test log, and
+# appended to $FAULTS_REPORT when set.
+figures() {
+    echo "FIGURES $1: $2" >&2
+    [[ -z ${FAULTS_REPORT:-} ]] || echo "$1: $2" >>"$FAULTS_REPORT"
+}

@@ -93,7 +93,7 @@ silent_store_case() { # MODE
     assert_eq 504 "$(cat "$E2E_TMP/get.status")" "GET status against a $1 store"
     assert_file_contains "$E2E_TMP/get.body" "$STORE_NAME" "GET error"
     assert_bounded "GET against a $1 store" 4500
-    echo "FIGURES $1: batch and GET answered 504 within $WAITED ms" >&2
+    figures "$1" "batch and GET answered 504 within $WAITED ms"
 }
 
 test_hang() { silent_store_case hang; }
@@ -170,7 +170,7 @@ test_flaky() {
         fi
     done
     ((ok > 0 && err > 0)) || fail "flaky store: expected both successes and errors, got $ok and $err"
-    echo "FIGURES flaky: $ok intact downloads, $err store errors reported, of 30" >&2
+    figures flaky "$ok intact downloads, $err store errors reported, of 30"
 }
 
 run_test badstore_hang test_hang

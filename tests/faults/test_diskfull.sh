@@ -206,7 +206,7 @@ test_filling_up() {
     fi
     lfs_upload "$(lfs_url org repo)" "$got"
     served_meanwhile "$got"
-    echo "FIGURES filling_up (real tmpfs: $real): $n objects of 3 MiB stored before the 507" >&2
+    figures filling_up "real tmpfs: $real; $n objects of 3 MiB stored before the 507"
 }
 
 run_test diskfull_store_write_enospc test_store_write_enospc

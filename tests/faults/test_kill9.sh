@@ -8,7 +8,7 @@
 # multipart-basic (the client sends parts straight to Azurite; lfsgate plans and verifies).
 # Each round starts lfsgate, starts 4 upload threads (tests/faults/lfs_client.py) and kills
 # the server after a random 50-1200 ms; the next round's start is the restart that is checked.
-# FAULTS_REPORT=FILE appends one line of figures per test (for the README's table).
+# FAULTS_REPORT=FILE collects the figures (tests/faults/lib.sh).
 # Run: LFSGATE_BIN=build/server/lfsgate bash tests/faults/test_kill9.sh  (see tests/e2e/lib.sh)
 # shellcheck disable=SC2317
 set -euo pipefail
@@ -17,12 +17,6 @@ set -euo pipefail
 
 CLIENT=$FAULTS_DIR/lfs_client.py
 : "${KILL9_ROUNDS_SCALE:=1}"
-
-# report NAME TEXT: one line of figures for the README table.
-report() {
-    echo "FIGURES $1: $2"
-    [[ -z ${FAULTS_REPORT:-} ]] || echo "$1: $2" >>"$FAULTS_REPORT"
-}
 
 # scan_store: the local store holds only objects that hash to their names (no temporary
 # file, nothing else); sets SCAN (the JSON file).
@@ -97,7 +91,7 @@ local_config() { # [EXTRA_YAML]
 test_local_memory_bodies() {
     local_config
     kill_rounds 16 basic 1000 1000000 local
-    report kill9_local_memory "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
+    figures kill9_local_memory "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
 }
 
 test_local_spooled_bodies() {
@@ -105,7 +99,7 @@ test_local_spooled_bodies() {
     kill_rounds 12 basic 4500000 9000000 local
     # h2o unlinks its spool files as soon as it creates them: nothing is left behind there.
     assert_only_files "$SPOOL"
-    report kill9_local_spooled "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
+    figures kill9_local_spooled "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
 }
 
 # Another process writing into the same store holds a lock on its temporary file: the sweep
@@ -153,13 +147,13 @@ azure_setup() {
 test_azure_streaming() {
     azure_setup
     kill_rounds 12 basic 1000 1000000
-    report kill9_azure_streaming "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES"
+    figures kill9_azure_streaming "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES"
 }
 
 test_azure_multipart() {
     azure_setup
     kill_rounds 12 multipart-basic 1000000 4000000
-    report kill9_azure_multipart "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES"
+    figures kill9_azure_multipart "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES"
 }
 
 run_test kill9_sweep_only_abandoned test_sweep_only_abandoned
