@@ -16,7 +16,8 @@ static const char *const route_names[LFS_METRICS_NROUTES] = {
     "batch", "upload", "download", "verify", "locks", "health", "metrics", "other"};
 static const char *const result_names[LFS_METRICS_NOBJ_RESULTS] = {"action", "present", "error"};
 static const char *const outcome_names[LFS_METRICS_NOUTCOMES] = {"ok", "failed"};
-static const char *const refusal_names[LFS_METRICS_NREFUSALS] = {"framing", "busy", "slow"};
+static const char *const refusal_names[LFS_METRICS_NREFUSALS] = {"framing", "busy", "slow", "space",
+                                                                 "connections"};
 static const char *const lock_event_names[LFS_METRICS_NLOCK_EVENTS] = {
     "created", "conflict", "removed", "force_removed", "listed"};
 

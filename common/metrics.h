@@ -30,6 +30,8 @@ enum lfs_metrics_refusal {
     LFS_METRICS_REFUSED_FRAMING, /* ambiguous Content-Length / Transfer-Encoding: 400 */
     LFS_METRICS_REFUSED_BUSY,    /* receive budget reached: 503 */
     LFS_METRICS_REFUSED_SLOW,    /* body slower than the minimum rate: connection cut */
+    LFS_METRICS_REFUSED_SPACE,   /* spool_dir too full for the body: 507 */
+    LFS_METRICS_REFUSED_CONNS,   /* SERVER.max_connections reached: 503, closed */
     LFS_METRICS_NREFUSALS
 };
 

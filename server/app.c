@@ -84,7 +84,7 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
         "listen",          "threads",    "max_upload_size", "max_batch_objects", "max_batch_body",
         "request_timeout", "spool_dir",  "receive_budget",  "min_receive_rate",  "receive_grace",
         "trust_forwarded", "access_log", "activity_log",    "shutdown_timeout",  "metrics_listen",
-        "log_grants",      NULL};
+        "log_grants",      "max_connections", NULL};
     const char *listen, *spool, *metrics;
     long long threads, forwarded;
     const char *tmpdir = getenv("TMPDIR");
@@ -115,7 +115,9 @@ static int parse_server(const json_t *server, const struct lfs_app_overrides *ov
             0 ||
         lfs_config_get_int(server, "SERVER", "shutdown_timeout", 25, 0, 3600, &s->shutdown_timeout,
                            err) < 0 ||
-        lfs_config_get_string(server, "SERVER", "metrics_listen", NULL, &metrics, err) < 0)
+        lfs_config_get_string(server, "SERVER", "metrics_listen", NULL, &metrics, err) < 0 ||
+        lfs_config_get_int(server, "SERVER", "max_connections", LFS_DEFAULT_MAX_CONNECTIONS, 1,
+                           1000000, &s->max_connections, err) < 0)
         return -1;
     if (metrics != NULL) {
         struct lfs_settings m;

@@ -18,6 +18,10 @@ struct lfs_proxy_fix {
 };
 
 /* Our own SERVER section. */
+/* SERVER.max_connections when not configured: far above what one replica serves well, far
+ * below what exhausts its file descriptors (it is lowered to fit RLIMIT_NOFILE at startup). */
+#define LFS_DEFAULT_MAX_CONNECTIONS 10000
+
 struct lfs_settings {
     char listen_host[256];
     int listen_port;
@@ -30,6 +34,8 @@ struct lfs_settings {
     long long receive_budget;    /* bytes of bodies received at once, all workers; 0 = no cap */
     long long min_receive_rate;  /* bytes/s a body must keep up after receive_grace; 0 = off */
     long long receive_grace;     /* seconds */
+    long long max_connections;   /* connections open at once, all workers (and the metrics
+                                  * listener); more are answered 503 and closed */
     bool legacy_endpoints;       /* /<org>/<repo>/objects/... routes */
     bool access_log;             /* a JSON line per request on stdout */
     bool activity_log;           /* "_type": "ActivityLog" lines on stdout */

@@ -29,12 +29,24 @@
  * whose body arrives slower than SERVER.min_receive_rate after SERVER.receive_grace seconds (as
  * Apache's mod_reqtimeout MinRate), with shutdown(2), so h2o closes them as a client
  * disconnect. HTTP/2 streams are not covered: h2o 2.2.5 bounds them only by
- * max_upload_size and the idle timeout. */
+ * max_upload_size and the idle timeout.
+ *
+ * The connection cap (SERVER.max_connections) counts the connections accepted from lfsgate's
+ * listeners across all workers: an fd is marked when its connection is accepted and unmarked
+ * when h2o closes the socket, which this file interposes the same way (h2o_socket_close). A
+ * connection past the cap gets a 503 and is closed at once, so idle and slow clients cannot
+ * take every file descriptor; out of descriptors anyway, the accept failure sheds one waiting
+ * connection at a time instead of spinning on a listener that stays readable. */
 
 #include "server/guard.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 #include <strings.h>
 #include <sys/time.h>
 #include <stdatomic.h>
@@ -43,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 
 #include <h2o/http1.h>
 
@@ -69,8 +82,10 @@ int phr_parse_request(const char *buf, size_t len, const char **method, size_t *
 #define RETRY_AFTER "5"     /* seconds */
 
 typedef void (*read_start_fn)(h2o_socket_t *, h2o_socket_cb);
+typedef void (*close_fn)(h2o_socket_t *);
 
 static read_start_fn real_read_start;
+static close_fn real_close;
 /* h2o's HTTP/1 reader (reqread_on_read), learnt from the first accepted connection. */
 static _Atomic(h2o_socket_cb) http1_read_cb;
 static __thread bool accepting;
@@ -91,6 +106,167 @@ static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 static void resolve(void)
 {
     real_read_start = (read_start_fn)dlsym(RTLD_NEXT, "h2o_socket_read_start");
+    real_close = (close_fn)dlsym(RTLD_NEXT, "h2o_socket_close");
+}
+
+/* ----------------------------------------------------------------------------------------
+ * the connection cap */
+
+static _Atomic long long open_connections;
+/* counted[fd] != 0: the connection on fd was accepted and counted. Sized to RLIMIT_NOFILE at
+ * init; process lifetime. */
+static _Atomic unsigned char *counted;
+static size_t counted_size;
+/* Descriptors kept free for what a connection needs besides its socket (store connections,
+ * spool files, logs). */
+#define FD_RESERVE 128
+#define LOG_EVERY_S 10
+
+/* Logs at most once every LOG_EVERY_S seconds per *last (any thread), with how many events
+ * were not logged in between. */
+static bool log_due(_Atomic long long *last, _Atomic long long *skipped, long long *n_skipped)
+{
+    long long now = (long long)time(NULL), prev = atomic_load(last);
+    if (now - prev < LOG_EVERY_S || !atomic_compare_exchange_strong(last, &prev, now)) {
+        atomic_fetch_add(skipped, 1);
+        return false;
+    }
+    *n_skipped = atomic_exchange(skipped, 0);
+    return true;
+}
+
+static int init_connection_cap(struct lfs_error *err)
+{
+    if (settings.max_connections <= 0)
+        return 0;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        rl.rlim_cur = 1 << 20;
+    if (rl.rlim_cur > (1 << 24))
+        rl.rlim_cur = 1 << 24;
+    long long usable = (long long)rl.rlim_cur - FD_RESERVE;
+    if (usable < 16)
+        usable = 16;
+    if (settings.max_connections > usable) {
+        lfs_log(LFS_LOG_INFO,
+                "SERVER.max_connections: %lld lowered to %lld to fit the open files limit "
+                "(ulimit -n %llu, %d kept for other use); raise the limit for more",
+                settings.max_connections, usable, (unsigned long long)rl.rlim_cur, FD_RESERVE);
+        settings.max_connections = usable;
+    }
+    counted_size = (size_t)rl.rlim_cur;
+    counted = calloc(counted_size, 1);
+    if (counted == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    return 0;
+}
+
+/* Answers 503 on a connection past the cap and closes it. */
+static void refuse_connection(h2o_socket_t *sock)
+{
+    static _Atomic long long last_log, skipped;
+    char body[300], res[600];
+    int blen = snprintf(body, sizeof(body),
+                        "{\"message\":\"the server has as many connections open as it accepts "
+                        "(SERVER.max_connections = %lld); retry after the Retry-After seconds\"}",
+                        settings.max_connections);
+    int n =
+        snprintf(res, sizeof(res),
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: "
+                 "application/vnd.git-lfs+json\r\nContent-Length: %d\r\nRetry-After: " RETRY_AFTER
+                 "\r\nConnection: close\r\n\r\n%s",
+                 blen, body);
+    int fd = h2o_socket_get_fd(sock);
+    ssize_t w = send(fd, res, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    shutdown(fd, SHUT_WR);
+    real_close(sock);
+    lfs_metrics_refusal(LFS_METRICS_REFUSED_CONNS);
+    long long quiet;
+    if (log_due(&last_log, &skipped, &quiet))
+        lfs_log(LFS_LOG_WARN,
+                "connection refused: %lld connections open, SERVER.max_connections reached "
+                "(%lld more refused since the last such message)",
+                atomic_load(&open_connections), quiet);
+}
+
+/* A descriptor each worker holds from its start, given up for a moment to accept and close
+ * one waiting connection when the process has no other. */
+static __thread int spare_fd = -1;
+/* Listeners this worker stopped reading because not even the spare was left; the next sweep
+ * starts them again. */
+#define MAX_PAUSED 4
+static __thread struct {
+    h2o_socket_t *sock;
+    h2o_socket_cb cb;
+} paused[MAX_PAUSED];
+
+/* A listener closed while paused (graceful stop) must not be started again. */
+static void forget_paused(h2o_socket_t *sock)
+{
+    for (int i = 0; i < MAX_PAUSED; i++)
+        if (paused[i].sock == sock)
+            paused[i].sock = NULL;
+}
+
+static void resume_listeners(void)
+{
+    for (int i = 0; i < MAX_PAUSED; i++) {
+        if (paused[i].sock != NULL)
+            real_read_start(paused[i].sock, paused[i].cb);
+        paused[i].sock = NULL;
+    }
+    if (spare_fd < 0)
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void lfs_guard_accept_failed(h2o_socket_t *listener, int error)
+{
+    static _Atomic long long last_log, skipped;
+    if (error != EMFILE && error != ENFILE)
+        return; /* EAGAIN (another worker took it), ECONNABORTED...: nothing to do */
+    bool shed = false;
+    if (spare_fd >= 0) {
+        close(spare_fd);
+        int fd = accept4(h2o_socket_get_fd(listener), NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            shed = true;
+        }
+        spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    if (!shed) {
+        /* The listener stays readable while the connection waits: stop reading it until the
+         * next sweep rather than spin. */
+        for (int i = 0; i < MAX_PAUSED; i++) {
+            if (paused[i].sock == NULL) {
+                paused[i].sock = listener;
+                paused[i].cb = listener->_cb.read;
+                h2o_socket_read_stop(listener);
+                break;
+            }
+        }
+    }
+    long long quiet;
+    if (log_due(&last_log, &skipped, &quiet))
+        lfs_log(LFS_LOG_ERROR,
+                "cannot accept connections: %s; %lld connections open; %s (%lld more such "
+                "failures since the last message); raise the open files limit (ulimit -n) or "
+                "lower SERVER.max_connections",
+                strerror(error), atomic_load(&open_connections),
+                shed ? "a waiting connection was closed" : "connections wait in the backlog",
+                quiet);
+}
+
+/* The interposed close: every h2o_socket_close in the process comes here. */
+void h2o_socket_close(h2o_socket_t *sock)
+{
+    pthread_once(&resolve_once, resolve);
+    int fd = h2o_socket_get_fd(sock);
+    if (counted != NULL && fd >= 0 && (size_t)fd < counted_size && atomic_exchange(&counted[fd], 0))
+        atomic_fetch_sub(&open_connections, 1);
+    forget_paused(sock);
+    real_close(sock);
 }
 
 int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err)
@@ -101,7 +277,11 @@ int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err)
         return lfs_error_set(err, 500,
                              "internal error: cannot reach libh2o's h2o_socket_read_start (lfsgate "
                              "must be linked against the shared libh2o-evloop)");
-    return 0;
+    if (real_close == NULL || real_close == h2o_socket_close)
+        return lfs_error_set(err, 500,
+                             "internal error: cannot reach libh2o's h2o_socket_close (lfsgate "
+                             "must be linked against the shared libh2o-evloop)");
+    return init_connection_cap(err);
 }
 
 /* ----------------------------------------------------------------------------------------
@@ -220,6 +400,21 @@ static void guard_on_refused_read(h2o_socket_t *sock, const char *err)
 /* ----------------------------------------------------------------------------------------
  * the head guard */
 
+/* A body larger than h2o's memory threshold spills to a file in spool_dir, which h2o reserves
+ * with posix_fallocate as it grows (doubling, so up to about twice the body). When that fails
+ * h2o can only drop the connection, and the client sees a reset with no reason: refuse such a
+ * body up front with a 507 when spool_dir has less than twice its size free. Several bodies
+ * arriving at once can still exhaust the space between these checks. */
+static bool spool_too_full(long long size)
+{
+    if (settings.spool_dir == NULL || size <= (long long)h2o_socket_buffer_mmap_settings.threshold)
+        return false;
+    struct statvfs vfs;
+    if (statvfs(settings.spool_dir, &vfs) < 0)
+        return false; /* cannot tell: h2o's own reservation decides */
+    return (unsigned long long)vfs.f_bavail * vfs.f_frsize < 2ull * (unsigned long long)size;
+}
+
 /* Checks a complete head in the socket's input. Returns 0 when h2o may go on (and switches
  * the socket to the body guard), -1 when the request was refused, 1 when the head is not
  * complete yet. */
@@ -233,6 +428,15 @@ static int check_head(h2o_socket_t *sock)
         return -1;
     }
     long long size = admitted_size(&hd);
+    if (spool_too_full(size)) {
+        char msg[400];
+        snprintf(msg, sizeof(msg),
+                 "no space to receive this %lld-byte body: the server's spool directory "
+                 "(SERVER.spool_dir) is full; retry later, or ask the operator to free space there",
+                 size);
+        refuse(sock, 507, "Insufficient Storage", msg, LFS_METRICS_REFUSED_SPACE);
+        return -1;
+    }
     if (size > 0 && settings.receive_budget > 0) {
         long long now = atomic_load(&receiving_total);
         /* One body is always admitted when nothing else is being received: a budget smaller
@@ -298,6 +502,15 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
 
 void lfs_guard_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock)
 {
+    if (counted != NULL) {
+        int fd = h2o_socket_get_fd(sock);
+        if (atomic_load(&open_connections) >= settings.max_connections) {
+            refuse_connection(sock);
+            return;
+        }
+        if (fd >= 0 && (size_t)fd < counted_size && !atomic_exchange(&counted[fd], 1))
+            atomic_fetch_add(&open_connections, 1);
+    }
     accepting = true;
     h2o_accept(ctx, sock);
     accepting = false;
@@ -366,6 +579,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct sweep sw = {.now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000};
+    resume_listeners();
     H2O_HTTP1_CALLBACKS.foreach_request(g->ctx, sweep_request, &sw);
     /* Replace this worker's share (and what its head guard added since) with the recount. */
     atomic_fetch_add(&receiving_total, sw.receiving - (g->counted + admitted - released));
@@ -377,6 +591,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
 void lfs_guard_worker_start(struct lfs_guard_worker *g, h2o_context_t *ctx)
 {
     *g = (struct lfs_guard_worker){.ctx = ctx};
+    spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     h2o_timeout_init(ctx->loop, &g->timeout, SWEEP_MS);
     g->entry.cb = on_sweep;
     h2o_timeout_link(ctx->loop, &g->timeout, &g->entry);
@@ -391,4 +606,9 @@ void lfs_guard_worker_stop(struct lfs_guard_worker *g)
     atomic_fetch_sub(&receiving_total, g->counted + admitted - released);
     admitted = released = 0;
     g->ctx = NULL;
+    for (int i = 0; i < MAX_PAUSED; i++)
+        paused[i].sock = NULL; /* the listeners are closed by now */
+    if (spare_fd >= 0)
+        close(spare_fd);
+    spare_fd = -1;
 }

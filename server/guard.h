@@ -13,6 +13,8 @@ struct lfs_guard_settings {
     long long receive_budget;   /* bytes being received at once, all workers; 0 = no cap */
     long long min_receive_rate; /* bytes/s a body must keep up after the grace; 0 = off */
     long long receive_grace;    /* seconds before the rate applies */
+    const char *spool_dir;      /* where large bodies spill; NULL: its free space is not checked */
+    long long max_connections;  /* connections open at once, all workers; 0 = no cap */
 };
 
 /* One per worker thread: its sweep timer and its share of the bytes being received. */
@@ -28,8 +30,14 @@ struct lfs_guard_worker {
 int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err);
 
 /* h2o_accept for a connection from one of lfsgate's listeners, with the guard in front of
- * its HTTP/1 reader. Worker thread. */
+ * its HTTP/1 reader; past SERVER.max_connections open connections it answers 503 and closes
+ * the new one instead. Worker thread. */
 void lfs_guard_accept(h2o_accept_ctx_t *ctx, h2o_socket_t *sock);
+
+/* The accept(2) of a listener failed with `error` (listener: h2o's socket for it). Out of file
+ * descriptors (EMFILE/ENFILE), one waiting connection is shed (closed at once) so the listener
+ * does not spin, and the failure is logged at most once every 10 s. Worker thread. */
+void lfs_guard_accept_failed(h2o_socket_t *listener, int error);
 
 /* A request's body has been received and handed to lfsgate: its admitted size stops counting
  * against the budget now rather than at the next sweep. The request's worker thread. */

@@ -105,6 +105,8 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (sock != NULL)
         lfs_guard_accept(&w->accept_ctx, sock);
+    else
+        lfs_guard_accept_failed(listener, errno);
 }
 
 static void on_metrics_accept(h2o_socket_t *listener, const char *err)
@@ -115,6 +117,8 @@ static void on_metrics_accept(h2o_socket_t *listener, const char *err)
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
     if (sock != NULL)
         lfs_guard_accept(&w->metrics_accept_ctx, sock);
+    else
+        lfs_guard_accept_failed(listener, errno);
 }
 
 /* Switches the worker to the newest app after a reload; requests already running keep the
@@ -369,7 +373,9 @@ int main(int argc, char **argv)
     struct lfs_guard_settings gs = {.max_upload_size = st->max_upload_size,
                                     .receive_budget = st->receive_budget,
                                     .min_receive_rate = st->min_receive_rate,
-                                    .receive_grace = st->receive_grace};
+                                    .receive_grace = st->receive_grace,
+                                    .spool_dir = st->spool_dir,
+                                    .max_connections = st->max_connections};
     if (lfs_guard_init(&gs, &err) < 0) {
         fprintf(stderr, "lfsgate: %s\n", err.message);
         return 1;

@@ -6,7 +6,11 @@
  * Work is done on the loop thread in slices, spaced by the thread's slice timer
  * (storage/remote.h), so one large upload does not stall the others. A large body is hashed
  * by a helper thread of its own while the loop thread writes it: the two overlap instead of
- * adding up (SHA-256 of 1 GiB is ~0.7 s of CPU, writing it ~1.2 s of system time). */
+ * adding up (SHA-256 of 1 GiB is ~0.7 s of CPU, writing it ~1.2 s of system time).
+ * The writer holds an exclusive flock on its temporary file until the rename, so a process
+ * starting later can tell a file abandoned by a killed process (no lock, older than its own
+ * start) from one another live process sharing the directory is still writing: the first
+ * create of each root sweeps the abandoned ones away (local_sweep_temp_files). */
 #include "storage/storage.h"
 
 #include <errno.h>
@@ -19,8 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -73,6 +79,21 @@ static int object_path(const struct lfs_storage_local *st, const struct lfs_obje
     return 0;
 }
 
+/* The status of a failed write to the store: 507 when the filesystem is full (the client may
+ * retry once space is freed), 503 for an I/O error of the disk, 500 for anything else (a
+ * permission, a path: the configuration). errno as the failing call left it. */
+static int write_error(struct lfs_error *err, const char *what, const char *oid)
+{
+    int e = errno;
+    if (e == ENOSPC || e == EDQUOT)
+        return lfs_error_set(err, 507,
+                             "local storage: cannot %s object %s: %s; the storage directory's "
+                             "filesystem is full, free space there and retry",
+                             what, oid, strerror(e));
+    return lfs_error_set(err, e == EIO ? 503 : 500, "local storage: cannot %s object %s: %s", what,
+                         oid, strerror(e));
+}
+
 /* mkdir -p of an absolute path, for directories under the root. */
 static int make_dirs(char *path)
 {
@@ -88,6 +109,87 @@ static int make_dirs(char *path)
     if (mkdir(path, 0755) < 0 && errno != EEXIST)
         return -1;
     return 0;
+}
+
+/* ---- startup sweep of abandoned temporary files ----
+ * nftw(3) has no user argument, and create runs on the main thread only: the walk's state is
+ * file-static. */
+static struct {
+    struct timespec cutoff; /* files modified at or after this are left alone */
+    unsigned long removed;
+    unsigned long long bytes;
+    unsigned long busy; /* locked by a live writer */
+} sweep;
+
+/* Roots already swept by this process: a reload (SIGHUP) recreates the backend and must not
+ * walk a large store again. Main thread only. */
+#define SWEPT_MAX 16
+static char swept_roots[SWEPT_MAX][PATH_MAX];
+static unsigned swept_count;
+
+/* The name local_put gives its temporary files: "." + oid + "." + mkostemp's six letters or
+ * digits. Nothing else in the store is ever removed. */
+static bool is_temp_name(const char *name)
+{
+    if (strlen(name) != 1 + LFS_OID_LEN + 1 + 6 || name[0] != '.' || name[1 + LFS_OID_LEN] != '.' ||
+        !lfs_oid_valid(name + 1, LFS_OID_LEN))
+        return false;
+    for (const char *p = name + 2 + LFS_OID_LEN; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            return false;
+    return true;
+}
+
+static bool older_than_cutoff(const struct stat *sb)
+{
+    return sb->st_mtim.tv_sec < sweep.cutoff.tv_sec || (sb->st_mtim.tv_sec == sweep.cutoff.tv_sec &&
+                                                        sb->st_mtim.tv_nsec < sweep.cutoff.tv_nsec);
+}
+
+static int sweep_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    if (type != FTW_F || !is_temp_name(path + ftw->base) || !older_than_cutoff(sb))
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return 0;
+    /* A writer holds LOCK_EX from just after creating the file until it is renamed into
+     * place: a lock we can take means its writer is gone. */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        sweep.busy++;
+        close(fd);
+        return 0;
+    }
+    if (unlink(path) == 0) {
+        sweep.removed++;
+        sweep.bytes += (unsigned long long)sb->st_blocks * 512u;
+    } else if (errno != ENOENT) {
+        lfs_log(LFS_LOG_WARN, "local storage: cannot remove abandoned temporary file %s: %s", path,
+                strerror(errno));
+    }
+    close(fd);
+    return 0;
+}
+
+/* Removes the temporary files of uploads interrupted by a crash or kill -9 of an earlier
+ * process (they would pile up otherwise), once per root and process. Main thread. */
+static void local_sweep_temp_files(const char *root)
+{
+    for (unsigned i = 0; i < swept_count; i++)
+        if (strcmp(swept_roots[i], root) == 0)
+            return;
+    if (swept_count < SWEPT_MAX)
+        snprintf(swept_roots[swept_count++], PATH_MAX, "%s", root);
+    memset(&sweep, 0, sizeof(sweep));
+    clock_gettime(CLOCK_REALTIME, &sweep.cutoff);
+    if (nftw(root, sweep_entry, 16, FTW_PHYS | FTW_MOUNT) < 0)
+        lfs_log(LFS_LOG_WARN, "local storage: cannot walk %s for abandoned temporary files: %s",
+                root, strerror(errno));
+    if (sweep.removed > 0 || sweep.busy > 0)
+        lfs_log(LFS_LOG_INFO,
+                "local storage: removed %lu temporary files of interrupted uploads (%llu bytes) "
+                "from %s; %lu in use by another process left alone",
+                sweep.removed, sweep.bytes, root, sweep.busy);
 }
 
 static int local_create(const json_t *options, const char *path, struct lfs_storage **out,
@@ -121,6 +223,7 @@ static int local_create(const json_t *options, const char *path, struct lfs_stor
     st->base.ops = &lfs_storage_local_ops;
     if (realpath(buf, st->root) == NULL)
         snprintf(st->root, sizeof(st->root), "%s", buf);
+    local_sweep_temp_files(st->root);
     *out = &st->base;
     return 0;
 }
@@ -260,21 +363,21 @@ static void put_commit(struct local_put *put)
         put_finish(put, &err);
         return;
     }
-    if (fchmod(put->fd, 0644) < 0 || fdatasync(put->fd) < 0 || close(put->fd) < 0) {
-        put->fd = -1;
-        lfs_error_set(&err, 507, "local storage: cannot write object %s: %s", put->oid,
-                      strerror(errno));
+    if (fchmod(put->fd, 0644) < 0 || fdatasync(put->fd) < 0) {
+        write_error(&err, "write", put->oid);
         put_finish(put, &err);
         return;
     }
-    put->fd = -1;
+    /* The fd, and with it the lock that keeps another process's startup sweep away, stays
+     * open until the file has its final name. */
     if (rename(put->tmp_path, put->final_path) < 0) {
-        lfs_error_set(&err, 500, "local storage: cannot store object %s: %s", put->oid,
-                      strerror(errno));
+        write_error(&err, "store", put->oid);
         put_finish(put, &err);
         return;
     }
     put->tmp_exists = false;
+    close(put->fd);
+    put->fd = -1;
     /* Make the rename itself durable. */
     char *slash = strrchr(put->final_path, '/');
     *slash = '\0';
@@ -316,8 +419,9 @@ static void put_slice(h2o_timeout_entry_t *entry)
             continue;
         if (w <= 0) {
             struct lfs_error err;
-            lfs_error_set(&err, errno == ENOSPC ? 507 : 500,
-                          "local storage: cannot write object %s: %s", put->oid, strerror(errno));
+            if (w == 0)
+                errno = ENOSPC; /* write(2) returns 0 for a non-empty buffer only when full */
+            write_error(&err, "write", put->oid);
             put_finish(put, &err);
             return;
         }
@@ -367,12 +471,14 @@ static void local_put(struct lfs_storage *storage, struct lfs_io *io,
         return;
     }
     if (make_dirs(dir) < 0 || (put->fd = mkostemp(put->tmp_path, O_CLOEXEC)) < 0) {
-        lfs_error_set(&err, errno == ENOSPC ? 507 : 500,
-                      "local storage: cannot create object %s: %s", key->oid, strerror(errno));
+        write_error(&err, "create", key->oid);
         put_finish(put, &err);
         return;
     }
     put->tmp_exists = true;
+    /* Tells a sweep in another process that this file is alive (see local_sweep_temp_files);
+     * the file is new and private, so the lock is free. */
+    flock(put->fd, LOCK_EX | LOCK_NB);
     if ((put->md = lfs_storage_sha256_new(&err)) == NULL) {
         put_finish(put, &err);
         return;

@@ -10,8 +10,8 @@
 # test failed. A failed build counts as one failure and skips that tree's tests.
 # Extra environment: E2E_FILTER (regex over e2e test names, see tests/e2e/lib.sh),
 # LFSGATE_E2E=0 to skip the e2e suite, LFSGATE_UNIT=0 the unit suite, LFSGATE_HELM=0 the chart,
-# LFSGATE_FORMAT=0 the clang-format check, LFSGATE_FUZZ=0 the fuzz step (tests/fuzz/run.sh;
-# LFSGATE_FUZZ_SECONDS per target, default 15).
+# LFSGATE_FORMAT=0 the clang-format check, LFSGATE_FAULTS=0 the fault-injection suite,
+# LFSGATE_FUZZ=0 the fuzz step (tests/fuzz/run.sh; LFSGATE_FUZZ_SECONDS per target, default 15).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,16 +61,17 @@ unit_suite() {
     count "unit ($label)" "$ok" "$fail"
 }
 
-# e2e_suite BIN LABEL: runs every tests/e2e/test_*.sh, counts PASS/FAIL lines.
+# e2e_suite BIN LABEL [SUITE]: runs every tests/SUITE/test_*.sh (default e2e; faults: the
+# fault-injection suite), counts PASS/FAIL lines.
 e2e_suite() {
-    local bin=$1 label=$2 f out pass fail rc passed=0 failed=0
-    note "e2e tests ($label)"
+    local bin=$1 label=$2 suite=${3:-e2e} f out pass fail rc passed=0 failed=0
+    note "$suite tests ($label)"
     if [[ ! -x $bin ]]; then
         echo "error: $bin not built"
         count "e2e ($label)" 0 1
         return
     fi
-    for f in "$ROOT"/tests/e2e/test_*.sh; do
+    for f in "$ROOT"/tests/"$suite"/test_*.sh; do
         [[ -e $f ]] || continue
         echo "--- ${f#"$ROOT"/}"
         out=$(mktemp)
@@ -86,7 +87,7 @@ e2e_suite() {
         passed=$((passed + pass))
         failed=$((failed + fail))
     done
-    count "e2e ($label)" "$passed" "$failed"
+    count "$suite ($label)" "$passed" "$failed"
 }
 
 count() {
@@ -154,6 +155,7 @@ run_tree() {
     fi
     [[ ${LFSGATE_UNIT:-1} == 0 ]] || unit_suite "$dir" "$label"
     [[ ${LFSGATE_E2E:-1} == 0 ]] || e2e_suite "$ROOT/$dir/server/lfsgate" "$label"
+    [[ ${LFSGATE_FAULTS:-1} == 0 ]] || e2e_suite "$ROOT/$dir/server/lfsgate" "$label" faults
 }
 
 start=$SECONDS

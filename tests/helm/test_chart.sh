@@ -255,6 +255,18 @@ t_numbers_render_plainly() {
     pod_check "$m" || fail "lfsgate --check-config refused it"
 }
 
+# server.maxConnections reaches SERVER.max_connections; null leaves lfsgate's default.
+t_max_connections() {
+    local m=$T/mc.yaml d=$T/mcd.yaml
+    render "$m" --set server.maxConnections=2000
+    render "$d"
+    q "$m" 'c.SERVER.max_connections'
+    [[ ${R[0]} == 2000 ]] || fail "max_connections ${R[0]}"
+    q "$d" '"max_connections" in c.SERVER'
+    [[ ${R[0]} == false ]] || fail "max_connections set without a value: ${R[0]}"
+    pod_check "$m" || fail "lfsgate --check-config refused it"
+}
+
 # The harness is not vacuous: a config lfsgate refuses is reported as refused.
 t_bad_config_is_caught() {
     local m=$T/m.yaml rc=0
@@ -340,6 +352,7 @@ run_test env_override_supplies_connection_string t_env_override_supplies_connect
 run_test proxyfix_follows_ingress t_proxyfix_follows_ingress
 run_test checksum_annotation t_checksum_annotation
 run_test numbers_render_plainly t_numbers_render_plainly
+run_test max_connections t_max_connections
 run_test bad_config_is_caught t_bad_config_is_caught
 run_test refusals t_refusals
 run_test variants t_variants

@@ -250,6 +250,9 @@ lfsgate's configuration in giftless's format, as a YAML document.
 {{- $_ := set $server $key (ternary (int64 $val) $val (kindIs "float64" $val)) }}
 {{- end }}
 {{- end }}
+{{- if not (kindIs "invalid" $s.maxConnections) }}
+{{- $_ := set $server "max_connections" (int $s.maxConnections) }}
+{{- end }}
 {{- with include "lfsgate.metricsPort" . }}
 {{- $_ := set $server "metrics_listen" (printf "0.0.0.0:%s" .) }}
 {{- end }}
