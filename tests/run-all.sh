@@ -59,9 +59,11 @@ unit_suite() {
     count "unit ($label)" "$ok" "$fail"
 }
 
-# e2e_suite BIN LABEL: runs every tests/e2e/test_*.sh, counts PASS/FAIL lines.
+# e2e_suite BIN LABEL: runs every tests/e2e/test_*.sh, counts PASS/FAIL lines. A SKIP line
+# (a file that could not run its tests, e.g. a missing prerequisite with E2E_ALLOW_SKIP=1)
+# counts as a failure: tests that did not run prove nothing.
 e2e_suite() {
-    local bin=$1 label=$2 f out pass fail rc passed=0 failed=0
+    local bin=$1 label=$2 f out pass fail skip rc passed=0 failed=0
     note "e2e tests ($label)"
     if [[ ! -x $bin ]]; then
         echo "error: $bin not built"
@@ -76,6 +78,11 @@ e2e_suite() {
         LFSGATE_BIN=$bin bash "$f" 2>&1 | tee "$out" || rc=$?
         pass=$(grep -c '^PASS ' "$out")
         fail=$(grep -c '^FAIL ' "$out")
+        skip=$(grep -c '^SKIP ' "$out")
+        if ((skip > 0)); then
+            echo "error: ${f##*/} skipped tests ($skip SKIP lines): counted as failed"
+            fail=$((fail + skip))
+        fi
         if [[ $rc != 0 && $fail == 0 ]]; then
             echo "error: ${f##*/} exited with status $rc without reporting a failed test"
             fail=1

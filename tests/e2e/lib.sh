@@ -996,3 +996,16 @@ start_azurite() {
     done
     fail "azurite did not start: $(tail -n 3 "$E2E_TMP/azurite.log" | tr '\n' ' ')"
 }
+
+# wait_for_log FILE FIXED_STRING [COUNT [SECONDS]]: waits until FILE holds COUNT (default 1)
+# lines containing FIXED_STRING; fails the test after SECONDS (default 10). For what the server
+# does in the background (a reload), instead of sleeping and hoping.
+wait_for_log() {
+    local file=$1 text=$2 want=${3:-1} deadline=$((SECONDS + ${4:-10})) n
+    while :; do
+        n=$(grep -cF -- "$text" "$file" 2>/dev/null) || n=0
+        ((n >= want)) && return 0
+        ((SECONDS < deadline)) || fail "waited ${4:-10}s for $want line(s) with \"$text\" in ${file##*/}; found $n"
+        sleep 0.05
+    done
+}

@@ -261,6 +261,53 @@ test_multipart_resume() {
     assert_json "$HTTP_BODY" "d['objects'][0]['actions']['parts'][0]['expires_in'] == 21600" "default multipart lifetime"
 }
 
+# azurite_on_port PORT: starts Azurite on PORT (a store coming back where lfsgate expects it),
+# creates $CONTAINER; sets AZURITE_PID.
+azurite_on_port() {
+    (cd "$E2E_TMP" && exec "$AZURITE_BIN" --blobHost 127.0.0.1 --blobPort "$1" --inMemoryPersistence \
+        --disableTelemetry --skipApiVersionCheck --silent) >"$E2E_TMP/azurite.log" 2>&1 </dev/null &
+    AZURITE_PID=$!
+    bg_track "$AZURITE_PID"
+    for _ in $(seq 300); do port_is_open "$1" 2>/dev/null && break; sleep 0.1; done
+    python3 "$AZ_TOOL" mkcontainer "$AZ_ENDPOINT" "$CONTAINER"
+}
+
+# readyz_until STATUS: polls /readyz until it answers STATUS (each worker caches its answer
+# for 5 s, so a change shows within a few seconds); fails after 20 s.
+readyz_until() {
+    local deadline=$((SECONDS + 20))
+    while :; do
+        http GET "http://127.0.0.1:$LFSGATE_PORT/readyz"
+        [[ $HTTP_STATUS != "$1" ]] || return 0
+        ((SECONDS < deadline)) || fail "/readyz: expected $1 within 20 s, still $HTTP_STATUS: $(http_body_excerpt)"
+        sleep 0.5
+    done
+}
+
+# /readyz (the Helm readiness probe) follows the store: 503 naming it while it is down, 200
+# once it is back, 503 again when it goes away; /healthz stays 200 throughout.
+test_readyz_store_down() {
+    local port
+    port=$(free_port)
+    AZ_ENDPOINT=http://127.0.0.1:$port/devstoreaccount1
+    AZ_CS="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$DEV_KEY;BlobEndpoint=$AZ_ENDPOINT;"
+    azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_streaming:factory
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    http GET "http://127.0.0.1:$LFSGATE_PORT/readyz"
+    assert_status 503
+    assert_json "$HTTP_BODY" "d['status'] == 'not ready' and 'azure storage' in d['message']" "/readyz with the store down"
+    azurite_on_port "$port"
+    readyz_until 200
+    assert_json "$HTTP_BODY" "d['status'] == 'ready'" "/readyz with the store up"
+    kill "$AZURITE_PID"
+    wait "$AZURITE_PID" 2>/dev/null || true
+    readyz_until 503
+    assert_json "$HTTP_BODY" "d['status'] == 'not ready' and 'azure storage' in d['message']" "/readyz after the store went away"
+    http GET "http://127.0.0.1:$LFSGATE_PORT/healthz"
+    assert_status 200
+    assert_server_alive
+}
+
 # Storage down: per-object errors naming the storage; the server keeps serving.
 test_storage_down() {
     local dead oid op
@@ -287,12 +334,7 @@ test_storage_down() {
     http GET "http://127.0.0.1:$LFSGATE_PORT/healthz"
     assert_status 200
     # The store comes back on that port: the same server answers normally.
-    AZURITE_PORT_WANTED=$dead
-    (cd "$E2E_TMP" && exec "$AZURITE_BIN" --blobHost 127.0.0.1 --blobPort "$dead" --inMemoryPersistence \
-        --disableTelemetry --skipApiVersionCheck --silent) >"$E2E_TMP/azurite.log" 2>&1 </dev/null &
-    bg_track $!
-    for _ in $(seq 300); do port_is_open "$AZURITE_PORT_WANTED" 2>/dev/null && break; sleep 0.1; done
-    python3 "$AZ_TOOL" mkcontainer "$AZ_ENDPOINT" "$CONTAINER"
+    azurite_on_port "$dead"
     lfs_batch "$(lfs_url org repo)" upload "$oid" 100
     assert_status 200
     assert_json "$HTTP_BODY" "'upload' in d['objects'][0]['actions']" "upload batch after the store is back"
@@ -443,6 +485,7 @@ run_test azure_streaming_push_clone test_streaming_push_clone
 run_test azure_streaming_large_staged test_streaming_large_staged
 run_test azure_multipart_resume test_multipart_resume
 run_test azure_storage_down test_storage_down
+run_test azure_readyz_store_down test_readyz_store_down
 run_test azure_wrong_key test_wrong_key
 run_test azure_batch_100 test_batch_100
 run_test azure_batch_listing test_batch_listing
