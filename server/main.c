@@ -26,6 +26,17 @@
 #include "server/http.h"
 #include "server/logs.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan builds: whole allocation stacks (the slow unwinder), because libh2o is built without
+ * frame pointers and the fast unwinder stops inside it; tests/lsan.supp can then name only
+ * h2o's start-up functions and still see a leak of lfsgate's own. ASAN_OPTIONS adds to this. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "fast_unwind_on_malloc=0";
+}
+#endif
+
 /* Request bodies up to this size are buffered in memory; larger ones spill to spool_dir. */
 #define BODY_MEMORY_MAX (4u << 20)
 
