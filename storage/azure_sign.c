@@ -665,10 +665,10 @@ static char *xml_element_(const char **p, const char *limit, const char *open, c
     return out;
 }
 
-int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
-                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+int lfs_azure_parse_blobs(const char *xml, size_t len, const char *prefix,
+                          struct st_h2o_mem_pool_t *pool, struct lfs_azure_blob_page *out)
 {
-    *out = (struct lfs_storage_listing){0};
+    *out = (struct lfs_azure_blob_page){0};
     const char *end = xml + len;
     size_t blobs_at = h2o_strstr(xml, len, H2O_STRLIT("<Blobs"));
     if (h2o_strstr(xml, len, H2O_STRLIT("<EnumerationResults")) == SIZE_MAX || blobs_at == SIZE_MAX)
@@ -677,10 +677,8 @@ int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
     size_t cap = 0;
     for (const char *p = xml; (p = memmem(p, (size_t)(end - p), "<Name>", 6)) != NULL; p += 6)
         cap++;
-    const char **oids = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*oids));
-    int64_t *sizes = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*sizes));
+    struct lfs_azure_blob *blobs = h2o_mem_alloc_pool(pool, (cap + 1) * sizeof(*blobs));
     size_t plen = strlen(prefix), n = 0;
-    const char *last = NULL;
     const char *p = xml + blobs_at;
     size_t blobs_end = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("</Blobs>"));
     const char *limit = blobs_end == SIZE_MAX ? end : p + blobs_end;
@@ -694,21 +692,16 @@ int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
             return -1;
         const char *entry_end = start + close, *q = start;
         char *name = xml_element(&q, entry_end, "Name", pool);
-        if (name == NULL || strncmp(name, prefix, plen) != 0)
+        if (name == NULL || strncmp(name, prefix, plen) != 0 || n == cap)
             return -1; /* not an answer to this listing */
         const char *child = name + plen;
-        if (last != NULL && strcmp(child, last) <= 0)
+        if (n > 0 && strcmp(child, blobs[n - 1].name) <= 0)
             return -1; /* the service lists blobs in name order; anything else is not trusted */
-        last = child;
-        if (lfs_oid_valid(child, strlen(child))) {
-            char *length = xml_element(&q, entry_end, "Content-Length", pool);
-            char *stop = NULL;
-            long long v = length != NULL ? strtoll(length, &stop, 10) : -1;
-            if (length == NULL || stop == length || *stop != '\0' || v < 0)
-                return -1;
-            oids[n] = child;
-            sizes[n++] = v;
-        }
+        char *length = xml_element(&q, entry_end, "Content-Length", pool);
+        char *stop = NULL;
+        long long v = length != NULL ? strtoll(length, &stop, 10) : -1;
+        blobs[n].name = child;
+        blobs[n++].size = length == NULL || stop == length || *stop != '\0' || v < 0 ? -1 : v;
         p = entry_end;
     }
     /* Always there: <NextMarker /> when complete, <NextMarker>token</NextMarker> when not. */
@@ -718,9 +711,34 @@ int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
         h2o_strstr(after, (size_t)(end - after), H2O_STRLIT("<NextMarker")) == SIZE_MAX)
         return -1;
     out->n = n;
+    out->blobs = blobs;
+    out->next_marker = marker != NULL && marker[0] != '\0' ? marker : NULL;
+    return 0;
+}
+
+int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
+                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+{
+    struct lfs_azure_blob_page page;
+    *out = (struct lfs_storage_listing){0};
+    if (lfs_azure_parse_blobs(xml, len, prefix, pool, &page) < 0)
+        return -1;
+    const char **oids = h2o_mem_alloc_pool(pool, (page.n + 1) * sizeof(*oids));
+    int64_t *sizes = h2o_mem_alloc_pool(pool, (page.n + 1) * sizeof(*sizes));
+    size_t n = 0;
+    for (size_t i = 0; i < page.n; i++) {
+        const struct lfs_azure_blob *b = &page.blobs[i];
+        if (!lfs_oid_valid(b->name, strlen(b->name)))
+            continue;
+        if (b->size < 0)
+            return -1;
+        oids[n] = b->name;
+        sizes[n++] = b->size;
+    }
+    out->n = n;
     out->oids = oids;
     out->sizes = sizes;
-    out->complete = marker == NULL || marker[0] == '\0';
-    out->last = out->complete ? NULL : last != NULL ? last : "";
+    out->complete = page.next_marker == NULL;
+    out->last = out->complete ? NULL : page.n > 0 ? page.blobs[page.n - 1].name : "";
     return 0;
 }

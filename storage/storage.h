@@ -145,6 +145,27 @@ enum lfs_storage_caps {
 
 struct lfs_storage;
 
+/* One stored object found by a scan; strings in the page's pool. */
+struct lfs_storage_scan_entry {
+    const char *org_path;
+    const char *repo;
+    const char *oid;
+    int64_t size; /* what the store says */
+};
+
+struct lfs_storage_scan_page {
+    size_t n;
+    const struct lfs_storage_scan_entry *entries;
+    bool done; /* no more pages */
+};
+
+/* A scan's cursor (what is left to enumerate); backend-defined. */
+struct lfs_storage_scan;
+
+/* page != NULL on success (valid until the pool goes); otherwise err. */
+typedef void (*lfs_storage_scan_cb)(void *arg, const struct lfs_storage_scan_page *page,
+                                    const struct lfs_error *err);
+
 /* Begins with the members of struct lfs_plugin_names (common/plugin.h): name, aliases. */
 struct lfs_storage_ops {
     const char *name;           /* "local", "azure", "gcs", "s3" */
@@ -188,6 +209,23 @@ struct lfs_storage_ops {
                      * cheap (local). Any worker thread. */
     void (*list)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
                  size_t limit, lfs_storage_list_cb cb, void *arg);
+    /* ---- scanning what is stored (lfsgate scrub); NULL for a backend that cannot ---- */
+    /* Starts an enumeration of every stored object, or of one repository's (org_path and repo
+     * both non-NULL; a repository nested below it is not included). The cursor is malloc'd:
+     * scan_close frees it. Returns 0, or -1 with err (422 for an invalid name). Any thread. */
+    int (*scan_open)(struct lfs_storage *storage, const char *org_path, const char *repo,
+                     struct lfs_storage_scan **out, struct lfs_error *err);
+    /* The next page of objects (page->n == 0 and page->done: the end), its strings in
+     * io->pool; names that are not objects (temporary files, quarantined objects) are left
+     * out. One call at a time per cursor. Loop thread. */
+    void (*scan_next)(struct lfs_storage_scan *scan, struct lfs_io *io, lfs_storage_scan_cb cb,
+                      void *arg);
+    void (*scan_close)(struct lfs_storage_scan *scan);
+    /* Moves a stored object aside, where no operation of this backend finds it (stat then
+     * says missing, so the next batch asks for an upload) but an operator can look at it.
+     * Loop thread. */
+    void (*quarantine)(struct lfs_storage *storage, struct lfs_io *io,
+                       const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg);
 };
 
 /* Every backend embeds this as its first member. */

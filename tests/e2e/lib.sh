@@ -1009,3 +1009,24 @@ wait_for_log() {
         sleep 0.05
     done
 }
+
+# azure_config FILE FACTORY [ADAPTER_EXTRA_YAML] [CONNECTION_STRING]: one "basic" adapter
+# (plus whatever EXTRA adds under TRANSFER_ADAPTERS) over Azure storage: container
+# $CONTAINER, path_prefix $PREFIX (both set by the test file), start_azurite's $AZ_CS.
+azure_config() {
+    local file=$1 factory=$2 extra=${3:-} cs=${4:-$AZ_CS}
+    cat >"$file" <<EOF
+AUTH_PROVIDERS:
+  - giftless.auth.allow_anon:read_write
+TRANSFER_ADAPTERS:
+  basic:
+    factory: $factory
+    options:
+      storage_class: giftless.storage.azure:AzureBlobsStorage
+      storage_options:
+        connection_string: "$cs"
+        container_name: $CONTAINER
+        path_prefix: /$PREFIX/
+$extra
+EOF
+}

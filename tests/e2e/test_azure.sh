@@ -31,26 +31,6 @@ if [[ ! -x $AZURITE_BIN ]]; then
     exit 1
 fi
 
-# azure_config FILE FACTORY [ADAPTER_EXTRA_YAML] [CONNECTION_STRING]: one "basic" adapter
-# (plus whatever EXTRA adds under TRANSFER_ADAPTERS) over Azure storage with $PREFIX.
-azure_config() {
-    local file=$1 factory=$2 extra=${3:-} cs=${4:-$AZ_CS}
-    cat >"$file" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: $factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options:
-        connection_string: "$cs"
-        container_name: $CONTAINER
-        path_prefix: /$PREFIX/
-$extra
-EOF
-}
-
 # assert_blobs NAME...: the container holds exactly these blobs.
 assert_blobs() {
     local seen expected
