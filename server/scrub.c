@@ -23,13 +23,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "common/util.h"
 #include "server/app.h"
 #include "storage/storage.h"
 
-#define READ_CHUNK (256u << 10)
 #define DEFAULT_CONCURRENCY 8
 #define MAX_CONCURRENCY 256
 /* Findings kept for the JSON summary; past that only counted. */
@@ -43,13 +40,12 @@ struct scrub_job {
     struct scrub *s;
     h2o_mem_pool_t pool;
     struct lfs_io io;
-    struct lfs_object_key key;
-    int64_t size; /* as listed */
+    struct lfs_object_key key; /* in the pool */
+    int64_t size;              /* as listed */
     uint64_t got;
-    EVP_MD_CTX *md;
-    struct lfs_storage_stream *stream;
-    char *buf;
-    bool busy, in_pump, pending, again;
+    bool busy;
+    char sha256[65];
+    char message[256];
     h2o_timeout_entry_t done; /* the job finishes on the next loop turn, out of any callback */
 };
 
@@ -154,7 +150,6 @@ static void progress(struct scrub *s, bool final)
 
 /* ---- one object ---- */
 
-static void pump(struct scrub_job *j);
 static void start_jobs(struct scrub *s);
 
 static void job_finish(struct scrub_job *j)
@@ -162,107 +157,59 @@ static void job_finish(struct scrub_job *j)
     h2o_timeout_link(j->s->ctx->loop, &j->s->ctx->zero_timeout, &j->done);
 }
 
+static const char *job_kind(const struct scrub_job *j)
+{
+    return j->got != (uint64_t)j->size ? "size_mismatch" : "corrupt";
+}
+
 static void on_quarantined(void *arg, const struct lfs_error *err)
 {
     struct scrub_job *j = arg;
-    struct scrub *s = j->s;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    const char *kind = j->got != (uint64_t)j->size ? "size_mismatch" : "corrupt";
-    snprintf(hex, sizeof(hex), "%s", (const char *)j->buf); /* kept there by job_check */
     char message[1024];
-    int n = snprintf(message, sizeof(message), "%.300s", j->buf + sizeof(hex));
+    int n = snprintf(message, sizeof(message), "%s", j->message);
     if (err != NULL)
         snprintf(message + n, sizeof(message) - (size_t)n, "; could not quarantine it: %s",
                  err->message);
-    s->quarantined += err == NULL;
-    report(s, j, kind, hex, message, err == NULL);
+    j->s->quarantined += err == NULL;
+    report(j->s, j, job_kind(j), j->sha256, message, err == NULL);
     job_finish(j);
 }
 
-/* The whole object was read: compare. */
-static void job_check(struct scrub_job *j)
+/* The object was read to its end (result), or could not be (err). */
+static void on_checked(void *arg, const struct lfs_storage_check_result *result,
+                       const struct lfs_error *err)
 {
+    struct scrub_job *j = arg;
     struct scrub *s = j->s;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
-    EVP_DigestFinal_ex(j->md, md, &mdlen);
-    lfs_hex_encode(md, mdlen, hex);
-    bool size_ok = j->got == (uint64_t)j->size, hash_ok = strcmp(hex, j->key.oid) == 0;
-    if (size_ok && hash_ok) {
+    if (err != NULL) {
+        s->unreadable++;
+        report(s, j, "unreadable", NULL, err->message, false);
+        job_finish(j);
+        return;
+    }
+    j->got = result->bytes;
+    s->bytes += result->bytes;
+    if (result->matches) {
         s->ok++;
         job_finish(j);
         return;
     }
-    char message[256];
-    if (!size_ok) {
+    memcpy(j->sha256, result->sha256, sizeof(j->sha256));
+    if (j->got != (uint64_t)j->size) {
         s->mismatch++;
-        snprintf(message, sizeof(message),
+        snprintf(j->message, sizeof(j->message),
                  "the store lists %" PRId64 " bytes but %" PRIu64 " were read", j->size, j->got);
     } else {
         s->corrupt++;
-        snprintf(message, sizeof(message), "its content hashes to %s, not to its oid", hex);
+        snprintf(j->message, sizeof(j->message), "its content hashes to %s, not to its oid",
+                 j->sha256);
     }
     if (!s->quarantine || s->storage->ops->quarantine == NULL) {
-        report(s, j, size_ok ? "corrupt" : "size_mismatch", hex, message, false);
+        report(s, j, job_kind(j), j->sha256, j->message, false);
         job_finish(j);
         return;
     }
-    /* The read buffer is free now: it carries the hash and message to on_quarantined. */
-    memcpy(j->buf, hex, sizeof(hex));
-    snprintf(j->buf + sizeof(hex), READ_CHUNK - sizeof(hex), "%s", message);
     s->storage->ops->quarantine(s->storage, &j->io, &j->key, on_quarantined, j);
-}
-
-static void job_error(struct scrub_job *j, const struct lfs_error *err)
-{
-    j->s->unreadable++;
-    report(j->s, j, "unreadable", NULL, err->message, false);
-    job_finish(j);
-}
-
-static void on_read(void *arg, ssize_t n, const struct lfs_error *err)
-{
-    struct scrub_job *j = arg;
-    j->pending = false;
-    if (n < 0) {
-        job_error(j, err);
-        return;
-    }
-    if (n == 0) {
-        job_check(j);
-        return;
-    }
-    EVP_DigestUpdate(j->md, j->buf, (size_t)n);
-    j->got += (uint64_t)n;
-    j->s->bytes += (uint64_t)n;
-    if (j->in_pump)
-        j->again = true; /* answered inside read(): the pump loops instead of recursing */
-    else
-        pump(j);
-}
-
-/* Reads until a read does not answer at once (a remote store) or the object ends. */
-static void pump(struct scrub_job *j)
-{
-    j->in_pump = true;
-    do {
-        j->again = false;
-        j->pending = true;
-        j->stream->ops->read(j->stream, j->buf, READ_CHUNK, on_read, j);
-    } while (j->again);
-    j->in_pump = false;
-}
-
-static void on_open(void *arg, struct lfs_storage_stream *stream, const struct lfs_error *err)
-{
-    struct scrub_job *j = arg;
-    if (err != NULL) {
-        job_error(j, err);
-        return;
-    }
-    j->stream = stream;
-    pump(j);
 }
 
 /* Next loop turn after the job ended: release what it held, take the next object. */
@@ -271,7 +218,6 @@ static void on_job_done(h2o_timeout_entry_t *entry)
     struct scrub_job *j = H2O_STRUCT_FROM_MEMBER(struct scrub_job, done, entry);
     struct scrub *s = j->s;
     h2o_mem_clear_pool(&j->pool);
-    j->stream = NULL;
     j->busy = false;
     s->running--;
     s->objects++;
@@ -279,27 +225,18 @@ static void on_job_done(h2o_timeout_entry_t *entry)
     start_jobs(s);
 }
 
-static char *pool_strdup(h2o_mem_pool_t *pool, const char *str)
-{
-    size_t n = strlen(str) + 1;
-    char *out = h2o_mem_alloc_pool(pool, n);
-    memcpy(out, str, n);
-    return out;
-}
-
 static void job_start(struct scrub_job *j, const struct lfs_storage_scan_entry *e)
 {
     struct scrub *s = j->s;
     j->busy = true;
     s->running++;
-    /* The page's pool goes with the next page: the job keeps its own copies. */
-    j->key = (struct lfs_object_key){.org_path = pool_strdup(&j->pool, e->org_path),
-                                     .repo = pool_strdup(&j->pool, e->repo),
-                                     .oid = pool_strdup(&j->pool, e->oid)};
+    /* The page's pool goes with the next page, maybe before this job ends: copies. */
+    j->key = (struct lfs_object_key){.org_path = h2o_strdup(&j->pool, e->org_path, SIZE_MAX).base,
+                                     .repo = h2o_strdup(&j->pool, e->repo, SIZE_MAX).base,
+                                     .oid = h2o_strdup(&j->pool, e->oid, SIZE_MAX).base};
     j->size = e->size;
     j->got = 0;
-    EVP_DigestInit_ex(j->md, EVP_sha256(), NULL);
-    s->storage->ops->open(s->storage, &j->io, &j->key, 0, (uint64_t)e->size, on_open, j);
+    lfs_storage_check_content(s->storage, &j->io, &j->key, e->size, on_checked, j);
 }
 
 /* ---- the listing ---- */
@@ -399,25 +336,16 @@ static int scrub_storage(struct scrub *s, const char *org_path, const char *repo
         fprintf(stderr, "lfsgate scrub: out of memory\n");
         return -1;
     }
-    int rc = 0;
-    for (int i = 0; i < s->concurrency && rc == 0; i++) {
+    for (int i = 0; i < s->concurrency; i++) {
         struct scrub_job *j = &s->jobs[i];
         j->s = s;
         h2o_mem_init_pool(&j->pool);
         j->io = (struct lfs_io){.ctx = s->ctx, .pool = &j->pool};
         j->done.cb = on_job_done;
-        if ((j->buf = malloc(READ_CHUNK)) == NULL || (j->md = EVP_MD_CTX_new()) == NULL)
-            rc = -1;
     }
-    if (rc == 0)
-        rc = run_pass(s, org_path, repo, false);
-    else
-        fprintf(stderr, "lfsgate scrub: out of memory\n");
+    lfs_storage_check_limit((unsigned)s->concurrency);
+    int rc = run_pass(s, org_path, repo, false);
     progress(s, true);
-    for (int i = 0; i < s->concurrency; i++) {
-        free(s->jobs[i].buf);
-        EVP_MD_CTX_free(s->jobs[i].md);
-    }
     free(s->jobs);
     s->jobs = NULL;
     return rc;

@@ -233,6 +233,29 @@ struct lfs_storage {
     const struct lfs_storage_ops *ops;
 };
 
+/* ---- reading a stored object back (storage/check.c) ---- */
+
+struct lfs_storage_check_result {
+    uint64_t bytes;  /* read */
+    char sha256[65]; /* of what was read, lowercase hex */
+    bool matches;    /* sha256 is the oid and bytes the size asked for */
+};
+
+/* result != NULL when the object could be read to its end; otherwise err (404 missing, 502/
+ * 503/504 naming the store). */
+typedef void (*lfs_storage_check_cb)(void *arg, const struct lfs_storage_check_result *result,
+                                     const struct lfs_error *err);
+
+/* Reads bytes [0, size) of a stored object through storage's open op and hashes them, in
+ * chunks (one 256 KiB buffer per check). At most the thread's limit of checks read at once;
+ * others wait in order. Owned by io->pool (disposing it cancels the check: cb is never
+ * called). cb may run before this returns (local storage). Loop thread. */
+void lfs_storage_check_content(struct lfs_storage *storage, struct lfs_io *io,
+                               const struct lfs_object_key *key, int64_t size,
+                               lfs_storage_check_cb cb, void *arg);
+/* Sets how many content checks the calling thread runs at once (default 4). */
+void lfs_storage_check_limit(unsigned max);
+
 /* Releases what the storage backends keep per thread (timers bound to the thread's loop, the
  * HTTP client's connections, the GCS access token's wake-up receiver). Call on a worker thread
  * before its loop is destroyed or the thread ends; no request of that thread may be in progress. */

@@ -477,10 +477,20 @@ action_href() {
 
 # lfs_upload BASE FILE: batch + PUT + verify like git-lfs does, asserting every step.
 lfs_upload() {
+    lfs_upload_as "$1" "$2" "$2"
+    [[ $UPLOAD_STEP != verify ]] || assert_status 200
+}
+
+# lfs_upload_as BASE FILE CONTENT_FILE: the batch for FILE's oid and size, then the PUT of
+# CONTENT_FILE (FILE itself, or other bytes a test sends in its place) and the verify action
+# if there is one, whose answer is left in HTTP_* (UPLOAD_STEP=verify; "put" without a
+# verify action, "none" when the batch asked for no upload: already stored).
+lfs_upload_as() {
     local base=$1 file=$2 oid size batch href vhref
     local -a hdr=()
     oid=$(sha256_of "$file")
     size=$(file_size "$file")
+    UPLOAD_STEP=none
     lfs_batch "$base" upload "$oid" "$size"
     assert_status 200
     batch=$HTTP_BODY
@@ -489,13 +499,14 @@ lfs_upload() {
         return 0 # already stored
     fi
     mapfile -t hdr < <(action_header_args "$batch" 0 upload)
-    http PUT "$href" -H 'Content-Type: application/octet-stream' "${hdr[@]}" -T "$file"
+    http PUT "$href" -H 'Content-Type: application/octet-stream' "${hdr[@]}" -T "$3"
     assert_status_2xx
+    UPLOAD_STEP=put
     vhref=$(action_href "$batch" 0 verify)
     if [[ -n $vhref ]]; then
         mapfile -t hdr < <(action_header_args "$batch" 0 verify)
         lfs_post "$vhref" "{\"oid\": \"$oid\", \"size\": $size}" "${hdr[@]}"
-        assert_status 200
+        UPLOAD_STEP=verify
     fi
 }
 

@@ -321,6 +321,56 @@ test_storage_down() {
     assert_server_alive
 }
 
+# direct_upload FILE CONTENT_FILE: a basic_external upload of FILE's oid and size whose PUT to
+# the signed URL sends CONTENT_FILE instead (the same size: a client or proxy that corrupted
+# it), then the verify action, whose answer is left in HTTP_*.
+direct_upload() {
+    lfs_upload_as "$(lfs_url org repo)" "$1" "$2"
+    assert_eq verify "$UPLOAD_STEP" "upload steps of $1"
+}
+
+# verify_content: a same-size corrupt upload straight to the store is "verified" by size
+# alone (the default, as giftless); with verify_content the verify action reads the blob
+# back, answers 422 naming what it hashes to and moves it aside, so the next batch asks for
+# an upload again, which then verifies. An intact upload verifies either way.
+test_verify_content() {
+    local oid
+    start_azurite
+    random_file "$E2E_TMP/good.bin" 300000
+    cp "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+    printf 'XXXX' | dd of="$E2E_TMP/bad.bin" bs=1 seek=150000 conv=notrunc status=none
+    oid=$(sha256_of "$E2E_TMP/good.bin")
+    # without: the corrupt blob passes
+    azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    direct_upload "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+    assert_status 200
+    # ... and now counts as stored: a batch would never ask for it again. Emptied here (a
+    # size the batch does not accept as stored) so the same upload can be tried again.
+    lfs_batch "$(lfs_url org repo)" upload "$oid" 300000
+    assert_json "$HTTP_BODY" "'actions' not in d['objects'][0]" "batch after the corrupt upload"
+    python3 "$AZ_TOOL" put "$AZ_ENDPOINT" "$CONTAINER" "$PREFIX/org/repo/$oid" /dev/null
+    stop_lfsgate
+    # with verify_content
+    sed -i 's/^    options:$/    options:\n      verify_content: true/' "$E2E_TMP/lfsgate.yaml"
+    grep -q 'verify_content: true' "$E2E_TMP/lfsgate.yaml" || fail "config edit failed"
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    direct_upload "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+    assert_status 422
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" "$(sha256_of "$E2E_TMP/bad.bin")" "verify message"
+    assert_file_contains "$HTTP_BODY" "upload it again" "verify message"
+    assert_blobs "$PREFIX/.lfsgate-quarantine/org/repo/$oid"
+    direct_upload "$E2E_TMP/good.bin" "$E2E_TMP/good.bin"
+    assert_status 200
+    assert_blob "$E2E_TMP/good.bin" "$PREFIX/org/repo/$oid" "blob after a good upload"
+    # a small intact one: verified
+    random_file "$E2E_TMP/c.bin" 7
+    direct_upload "$E2E_TMP/c.bin" "$E2E_TMP/c.bin"
+    assert_status 200
+    assert_server_alive
+}
+
 # A key the store does not accept: per-object errors that say so, and no key in them.
 test_wrong_key() {
     local wrong
@@ -467,6 +517,7 @@ run_test azure_multipart_resume test_multipart_resume
 run_test azure_storage_down test_storage_down
 run_test azure_readyz_store_down test_readyz_store_down
 run_test azure_wrong_key test_wrong_key
+run_test azure_verify_content test_verify_content
 run_test azure_batch_100 test_batch_100
 run_test azure_batch_listing test_batch_listing
 run_test azure_config_errors test_config_errors
