@@ -17,15 +17,19 @@ test_pkgs+=(clang-14 libclang-rt-14-dev)
 # Helm chart tests (tests/helm): helm's template engines, Go's text/template and sprig, built
 # offline from Debian's Go source packages.
 helm_test_pkgs=(golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)
+# The soak benchmark's plot (bench/soak.sh): optional, only with --with-bench (which also
+# installs the test packages).
+bench_pkgs=(gnuplot-nox)
 # Node.js for the npm components, unless a node is already installed.
 command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs npm)
 
 with_tests=false
 want=("${build_pkgs[@]}")
-if [ "${1:-}" = "--with-tests" ]; then
+if [ "${1:-}" = "--with-tests" ] || [ "${1:-}" = "--with-bench" ]; then
     with_tests=true
     want+=("${test_pkgs[@]}" "${helm_test_pkgs[@]}")
 fi
+[ "${1:-}" != "--with-bench" ] || want+=("${bench_pkgs[@]}")
 
 # npm ci in every test folder with a lock file whose node_modules is missing or older.
 npm_install() {

@@ -3,6 +3,7 @@
  * says (and unlike giftless), per-object problems are per-object errors in a 200 answer. */
 #include "server/batch.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/json_read.h"
@@ -434,6 +435,27 @@ static void on_batch_done(void *arg, const struct lfs_error *err)
         lfs_http_send_json_text(bs->r, 200, text, len);
 }
 
+/* An object larger than the body this server accepts could never be uploaded through it
+ * (h2o would answer the PUT with 413): the batch says so for that object instead of granting
+ * an upload action. Only for adapters whose uploads come through this server. */
+static void refuse_too_large(struct lfs_batch_object *objects, size_t n, long long limit,
+                             h2o_mem_pool_t *pool)
+{
+    char *message = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (objects[i].error_code != 0 || objects[i].size <= limit)
+            continue;
+        if (message == NULL) {
+            message = h2o_mem_alloc_pool(pool, 128);
+            snprintf(message, 128,
+                     "object too large: this server accepts uploads of at most %lld bytes "
+                     "(SERVER.max_upload_size)",
+                     limit);
+        }
+        lfs_batch_object_fail(&objects[i], 422, message);
+    }
+}
+
 /* Upload needs write on the repository or on every object; download read likewise. */
 static int check_permissions(struct lfs_request *r, const struct lfs_batch_request *breq)
 {
@@ -517,5 +539,7 @@ void lfs_handle_batch(struct lfs_request *r)
         .now = time(NULL),
     };
     struct lfs_transfer *adapter = lfs_transfer_set_get(&app->transfers, transfer);
+    if (breq.operation == LFS_OP_UPLOAD && (adapter->ops->flags & LFS_TRANSFER_SERVES_OBJECTS))
+        refuse_too_large(breq.objects, breq.nobjects, app->settings.max_upload_size, &req->pool);
     adapter->ops->batch(adapter, &bs->batch, on_batch_done, bs);
 }

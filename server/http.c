@@ -564,6 +564,40 @@ static struct lfs_request *request_start(h2o_req_t *req)
     return r;
 }
 
+/* h2o answers some requests itself before any handler runs: a body over
+ * max_request_entity_size (SERVER.max_upload_size) gets 413, a head it cannot parse 400, in
+ * plain text. lfsgate defines h2o_send_error_generic, which libh2o's internal calls reach
+ * through its PLT (the same symbol interposition as the receive guard's, server/guard.c), so
+ * those answers are LFS JSON with a request id like every other error, and reach the access
+ * log and the metrics. Loop thread (h2o calls it from the connection's loop). */
+void h2o_send_error_generic(h2o_req_t *req, int status, const char *reason, const char *body,
+                            int flags)
+{
+    (void)reason;
+    if (req->pathconf == NULL) {
+        /* Not routed yet (h2o refused it while reading the head or body): bind it to the
+         * default host, as h2o would, and take method and path from the request line. */
+        h2o_hostconf_t *host = req->conn->hosts[0];
+        h2o_req_bind_conf(req, host, &host->fallback_path);
+        req->method = req->input.method;
+        req->path = req->input.path;
+        const char *q = memchr(req->path.base, '?', req->path.len);
+        req->query_at = q != NULL ? (size_t)(q - req->path.base) : SIZE_MAX;
+    }
+    if ((flags & H2O_SEND_ERROR_HTTP1_CLOSE_CONNECTION) != 0)
+        req->http1_is_persistent = 0;
+    if ((flags & H2O_SEND_ERROR_KEEP_HEADERS) == 0)
+        memset(&req->res.headers, 0, sizeof(req->res.headers));
+    struct lfs_request *r = request_start(req);
+    if (status == 413)
+        lfs_http_send_error(r, 413,
+                            "request body too large: this server accepts at most %zu bytes "
+                            "(SERVER.max_upload_size)",
+                            req->conn->ctx->globalconf->max_request_entity_size);
+    else
+        lfs_http_send_error(r, status, "%s", body);
+}
+
 static void send_metrics(struct lfs_request *r)
 {
     size_t len;

@@ -281,6 +281,7 @@ struct verify_state {
     const char *oid;
     int64_t size;
     bool completed; /* a multipart upload was completed first (storage multipart_complete) */
+    char sha256[65]; /* what a corrupt upload hashed to */
 };
 
 static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err);
@@ -300,6 +301,65 @@ static void on_verify_completed(void *arg, const struct lfs_error *err)
     struct lfs_object_key key = route_key(r, vs->oid);
     struct lfs_io io = request_io(r);
     storage->ops->stat(storage, &io, &key, on_verify_stat, vs);
+}
+
+static void send_verified(struct verify_state *vs)
+{
+    lfs_log_activity(vs->r, "verify", vs->oid, vs->size, "verified", NULL);
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_json_begin_object(&w);
+    lfs_json_key(&w, "oid");
+    lfs_json_cstring(&w, vs->oid);
+    lfs_json_key(&w, "size");
+    lfs_json_int(&w, vs->size);
+    lfs_json_end_object(&w);
+    lfs_http_send_writer(vs->r, 200, &w);
+}
+
+/* verify_content, after a mismatch: the corrupt object was moved aside (err == NULL), so the
+ * client's next batch asks for it again. */
+static void on_verify_quarantined(void *arg, const struct lfs_error *err)
+{
+    struct verify_state *vs = arg;
+    lfs_log_activity(vs->r, "verify", vs->oid, vs->size, "corrupt", NULL);
+    lfs_http_send_error(vs->r, 422, "object %s was stored with other content (it hashes to %s); %s",
+                        vs->oid, vs->sha256,
+                        err == NULL ? "it was removed: upload it again"
+                                    : "it could not be removed: ask the operator to run "
+                                      "`lfsgate scrub --quarantine`");
+}
+
+static void on_verify_content(void *arg, const struct lfs_storage_check_result *result,
+                              const struct lfs_error *err)
+{
+    struct verify_state *vs = arg;
+    if (err != NULL) {
+        lfs_http_send_lfs_error(vs->r, err);
+        return;
+    }
+    if (result->matches) {
+        send_verified(vs);
+        return;
+    }
+    memcpy(vs->sha256, result->sha256, sizeof(vs->sha256));
+    struct lfs_storage *storage = vs->r->app->objects->storage;
+    if (storage->ops->quarantine == NULL) {
+        on_verify_quarantined(vs, &(struct lfs_error){.status = 500});
+        return;
+    }
+    struct lfs_object_key key = route_key(vs->r, vs->oid);
+    struct lfs_io io = request_io(vs->r);
+    storage->ops->quarantine(storage, &io, &key, on_verify_quarantined, vs);
+}
+
+/* True when an adapter asks for uploads to be read back (verify_content). */
+static bool verify_content(const struct lfs_app *app)
+{
+    for (size_t i = 0; i < app->transfers.count; i++)
+        if (app->transfers.adapters[i]->verify_content)
+            return true;
+    return false;
 }
 
 static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
@@ -326,17 +386,13 @@ static void on_verify_stat(void *arg, int64_t size, const struct lfs_error *err)
         lfs_log_activity(vs->r, "verify", vs->oid, vs->size, "size mismatch", NULL);
         lfs_http_send_error(vs->r, 422, "object %s is stored with size %" PRId64 ", not %" PRId64,
                             vs->oid, size, vs->size);
+    } else if (verify_content(vs->r->app)) {
+        struct lfs_storage *storage = vs->r->app->objects->storage;
+        struct lfs_object_key key = route_key(vs->r, vs->oid);
+        struct lfs_io io = request_io(vs->r);
+        lfs_storage_check_content(storage, &io, &key, size, on_verify_content, vs);
     } else {
-        lfs_log_activity(vs->r, "verify", vs->oid, size, "verified", NULL);
-        struct lfs_json_writer w;
-        lfs_json_writer_init(&w);
-        lfs_json_begin_object(&w);
-        lfs_json_key(&w, "oid");
-        lfs_json_cstring(&w, vs->oid);
-        lfs_json_key(&w, "size");
-        lfs_json_int(&w, size);
-        lfs_json_end_object(&w);
-        lfs_http_send_writer(vs->r, 200, &w);
+        send_verified(vs);
     }
 }
 

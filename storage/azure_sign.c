@@ -728,42 +728,63 @@ static const char *walk_marker(const struct blob_walk *w, h2o_mem_pool_t *pool)
                                                                                               : "";
 }
 
-int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
-                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+int lfs_azure_parse_blobs(const char *xml, size_t len, const char *prefix,
+                          struct st_h2o_mem_pool_t *pool, struct lfs_azure_blob_page *out)
 {
-    *out = (struct lfs_storage_listing){0};
+    *out = (struct lfs_azure_blob_page){0};
     struct blob_walk w;
     if (walk_start(xml, len, &w) < 0)
         return -1;
-    const char **oids = h2o_mem_alloc_pool(pool, (w.entries + 1) * sizeof(*oids));
-    int64_t *sizes = h2o_mem_alloc_pool(pool, (w.entries + 1) * sizeof(*sizes));
+    struct lfs_azure_blob *blobs = h2o_mem_alloc_pool(pool, (w.entries + 1) * sizeof(*blobs));
     size_t n = 0;
-    const char *last = NULL, *start, *entry_end;
+    const char *start, *entry_end;
     char *child;
     int rc;
     while ((rc = walk_next(&w, prefix, pool, &start, &entry_end, &child)) == 1) {
-        if (last != NULL && strcmp(child, last) <= 0)
+        if (n == w.entries)
+            return -1;
+        if (n > 0 && strcmp(child, blobs[n - 1].name) <= 0)
             return -1; /* the service lists blobs in name order; anything else is not trusted */
-        last = child;
-        if (lfs_oid_valid(child, strlen(child))) {
-            const char *q = start;
-            char *length = xml_element(&q, entry_end, "Content-Length", pool);
-            char *stop = NULL;
-            long long v = length != NULL ? strtoll(length, &stop, 10) : -1;
-            if (length == NULL || stop == length || *stop != '\0' || v < 0)
-                return -1;
-            oids[n] = child;
-            sizes[n++] = v;
-        }
+        const char *q = start;
+        char *length = xml_element(&q, entry_end, "Content-Length", pool);
+        char *stop = NULL;
+        long long v = length != NULL ? strtoll(length, &stop, 10) : -1;
+        blobs[n].name = child;
+        blobs[n++].size = length == NULL || stop == length || *stop != '\0' || v < 0 ? -1 : v;
     }
     const char *marker = walk_marker(&w, pool);
     if (rc < 0 || marker == NULL)
         return -1;
     out->n = n;
+    out->blobs = blobs;
+    out->next_marker = marker[0] != '\0' ? marker : NULL;
+    return 0;
+}
+
+int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
+                            struct st_h2o_mem_pool_t *pool, struct lfs_storage_listing *out)
+{
+    struct lfs_azure_blob_page page;
+    *out = (struct lfs_storage_listing){0};
+    if (lfs_azure_parse_blobs(xml, len, prefix, pool, &page) < 0)
+        return -1;
+    const char **oids = h2o_mem_alloc_pool(pool, (page.n + 1) * sizeof(*oids));
+    int64_t *sizes = h2o_mem_alloc_pool(pool, (page.n + 1) * sizeof(*sizes));
+    size_t n = 0;
+    for (size_t i = 0; i < page.n; i++) {
+        const struct lfs_azure_blob *b = &page.blobs[i];
+        if (!lfs_oid_valid(b->name, strlen(b->name)))
+            continue;
+        if (b->size < 0)
+            return -1;
+        oids[n] = b->name;
+        sizes[n++] = b->size;
+    }
+    out->n = n;
     out->oids = oids;
     out->sizes = sizes;
-    out->complete = marker[0] == '\0';
-    out->last = out->complete ? NULL : last != NULL ? last : "";
+    out->complete = page.next_marker == NULL;
+    out->last = out->complete ? NULL : page.n > 0 ? page.blobs[page.n - 1].name : "";
     return 0;
 }
 

@@ -153,5 +153,22 @@ int lfs_azure_parse_lock_listing(const char *xml, size_t len, const char *prefix
  * characters) in a Get Block List answer, or -1 when the answer does not list it with a
  * size. Defined in azure.c, which reads those answers. Any thread. */
 int64_t lfs_azure_block_list_size(const char *xml, size_t len, const char *id);
+/* One page of a List Blobs answer (no delimiter) for the blobs under `prefix`: every blob's
+ * name past the prefix, XML-unescaped, in name order, with its Content-Length (-1 when the
+ * answer has none), and the marker of the next page (NULL: the listing is complete). All in
+ * the pool. */
+struct lfs_azure_blob {
+    const char *name;
+    int64_t size;
+};
+struct lfs_azure_blob_page {
+    size_t n;
+    const struct lfs_azure_blob *blobs;
+    const char *next_marker;
+};
+/* Reads such an answer into out. Returns 0, or -1 for an answer that is not a listing of
+ * `prefix` (including blobs out of name order). Any thread. */
+int lfs_azure_parse_blobs(const char *xml, size_t len, const char *prefix,
+                          struct st_h2o_mem_pool_t *pool, struct lfs_azure_blob_page *out);
 
 #endif

@@ -13,6 +13,7 @@
  * create of each root sweeps the abandoned ones away (local_sweep_temp_files). */
 #include "storage/storage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -838,6 +839,177 @@ static void local_lock_list(struct lfs_storage *storage, struct lfs_io *io,
     cb(arg, page, NULL);
 }
 
+/* ---- scan and quarantine (lfsgate scrub) ---- */
+
+/* Where quarantined objects go, under the root: <root>/QUARANTINE_DIR/<org_path>/<repo>/<oid>.
+ * A scan of the whole store does not enter it. */
+#define QUARANTINE_DIR ".lfsgate-quarantine"
+#define SCAN_PAGE 256
+#define SCAN_DEPTH 64
+
+/* A depth-first walk with one open directory per level: memory stays bounded by the depth,
+ * whatever the number of objects. `rel` is the path of the innermost open directory relative
+ * to the root ("" for the root itself); lens[i] is its length when level i was entered. */
+struct local_scan {
+    const struct lfs_storage_local *st;
+    DIR *dirs[SCAN_DEPTH];
+    size_t lens[SCAN_DEPTH];
+    int depth;
+    bool one_repo; /* only the files of the starting directory */
+    char rel[PATH_MAX];
+};
+
+static int scan_push(struct local_scan *sc, const char *name, struct lfs_error *err)
+{
+    size_t len = strlen(sc->rel);
+    if (sc->depth == SCAN_DEPTH ||
+        len + strlen(name) + 2 > sizeof(sc->rel) - LFS_OID_LEN - 2) /* too deep: skipped */
+        return 0;
+    if (name[0] != '\0')
+        snprintf(sc->rel + len, sizeof(sc->rel) - len, "%s%s", len > 0 ? "/" : "", name);
+    char path[2 * PATH_MAX + 2];
+    snprintf(path, sizeof(path), "%s%s%s", sc->st->root, sc->rel[0] ? "/" : "", sc->rel);
+    DIR *d = opendir(path);
+    if (d == NULL) {
+        int e = errno;
+        sc->rel[len] = '\0';
+        if (e == ENOENT && sc->depth == 0)
+            return 0; /* nothing stored there yet */
+        return lfs_error_set(err, 500, "local storage: cannot read directory %s: %s", path,
+                             strerror(e));
+    }
+    sc->lens[sc->depth] = len;
+    sc->dirs[sc->depth++] = d;
+    return 0;
+}
+
+static void scan_pop(struct local_scan *sc)
+{
+    closedir(sc->dirs[--sc->depth]);
+    sc->rel[sc->lens[sc->depth]] = '\0';
+}
+
+static int local_scan_open(struct lfs_storage *storage, const char *org_path, const char *repo,
+                           struct lfs_storage_scan **out, struct lfs_error *err)
+{
+    struct local_scan *sc = calloc(1, sizeof(*sc));
+    if (sc == NULL)
+        return lfs_error_set(err, 500, "out of memory");
+    sc->st = (const struct lfs_storage_local *)storage;
+    if (org_path != NULL) {
+        if (!lfs_segments_valid(org_path, strlen(org_path)) ||
+            !lfs_segment_valid(repo, strlen(repo)) ||
+            strlen(org_path) + strlen(repo) + 2 > sizeof(sc->rel) / 2) {
+            free(sc);
+            return lfs_error_set(err, 422, "invalid repository name \"%s/%s\"", org_path, repo);
+        }
+        snprintf(sc->rel, sizeof(sc->rel), "%s/%s", org_path, repo);
+        sc->one_repo = true;
+    }
+    if (scan_push(sc, "", err) < 0) {
+        free(sc);
+        return -1;
+    }
+    *out = (struct lfs_storage_scan *)sc;
+    return 0;
+}
+
+/* An object at <rel>/<name>: <rel> is "<org_path>/<repo>". Adds it to the page when the
+ * names are valid. */
+static void scan_add(struct local_scan *sc, int dfd, const char *name, h2o_mem_pool_t *pool,
+                     struct lfs_storage_scan_entry *e, size_t *n)
+{
+    const char *slash = strrchr(sc->rel, '/');
+    struct stat sb;
+    if (slash == NULL || !lfs_oid_valid(name, strlen(name)) ||
+        fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+        return;
+    size_t olen = (size_t)(slash - sc->rel);
+    if (!lfs_segments_valid(sc->rel, olen) || !lfs_segment_valid(slash + 1, strlen(slash + 1)))
+        return;
+    char *org = h2o_mem_alloc_pool(pool, strlen(sc->rel) + LFS_OID_LEN + 2);
+    memcpy(org, sc->rel, olen);
+    org[olen] = '\0';
+    char *repo = org + olen + 1;
+    strcpy(repo, slash + 1);
+    char *oid = repo + strlen(repo) + 1;
+    memcpy(oid, name, LFS_OID_LEN + 1);
+    e[*n] = (struct lfs_storage_scan_entry){
+        .org_path = org, .repo = repo, .oid = oid, .size = (int64_t)sb.st_size};
+    (*n)++;
+}
+
+static void local_scan_next(struct lfs_storage_scan *scan, struct lfs_io *io,
+                            lfs_storage_scan_cb cb, void *arg)
+{
+    struct local_scan *sc = (struct local_scan *)scan;
+    struct lfs_storage_scan_entry *entries =
+        h2o_mem_alloc_pool(io->pool, SCAN_PAGE * sizeof(*entries));
+    struct lfs_storage_scan_page *page = h2o_mem_alloc_pool(io->pool, sizeof(*page));
+    *page = (struct lfs_storage_scan_page){.entries = entries};
+    struct lfs_error err = {0};
+    while (page->n < SCAN_PAGE && sc->depth > 0) {
+        DIR *d = sc->dirs[sc->depth - 1];
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (de == NULL) {
+            scan_pop(sc);
+            continue;
+        }
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+            (sc->depth == 1 && !sc->one_repo && strcmp(name, QUARANTINE_DIR) == 0))
+            continue;
+        bool dir = de->d_type == DT_DIR;
+        if (de->d_type == DT_UNKNOWN) {
+            struct stat sb;
+            dir = fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+        }
+        if (dir && !sc->one_repo && scan_push(sc, name, &err) < 0) {
+            cb(arg, NULL, &err);
+            return;
+        }
+        if (!dir)
+            scan_add(sc, dirfd(d), name, io->pool, entries, &page->n);
+    }
+    page->done = sc->depth == 0;
+    cb(arg, page, NULL);
+}
+
+static void local_scan_close(struct lfs_storage_scan *scan)
+{
+    struct local_scan *sc = (struct local_scan *)scan;
+    while (sc->depth > 0)
+        scan_pop(sc);
+    free(sc);
+}
+
+static void local_quarantine(struct lfs_storage *storage, struct lfs_io *io,
+                             const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg)
+{
+    (void)io;
+    struct lfs_storage_local *st = (struct lfs_storage_local *)storage;
+    struct lfs_storage_local aside = {.base = st->base};
+    struct lfs_error err = {0};
+    char from[PATH_MAX], to[PATH_MAX], dir[PATH_MAX];
+    if (snprintf(aside.root, sizeof(aside.root), "%s/" QUARANTINE_DIR, st->root) >=
+            (int)sizeof(aside.root) ||
+        object_path(st, key, true, from, sizeof(from), &err) < 0 ||
+        object_path(&aside, key, true, to, sizeof(to), &err) < 0 ||
+        object_path(&aside, key, false, dir, sizeof(dir), &err) < 0) {
+        lfs_error_set(&err, 422, "object path too long");
+        cb(arg, &err);
+        return;
+    }
+    if (make_dirs(dir) < 0 || rename(from, to) < 0) {
+        lfs_error_set(&err, 500, "local storage: cannot move object %s to %s: %s", key->oid, to,
+                      strerror(errno));
+        cb(arg, &err);
+        return;
+    }
+    cb(arg, NULL);
+}
+
 const struct lfs_storage_ops lfs_storage_local_ops = {
     .name = "local",
     .classes = (const char *const[]){"giftless.storage.local_storage:LocalStorage", NULL},
@@ -851,4 +1023,8 @@ const struct lfs_storage_ops lfs_storage_local_ops = {
     .lock_read = local_lock_read,
     .lock_delete = local_lock_delete,
     .lock_list = local_lock_list,
+    .scan_open = local_scan_open,
+    .scan_next = local_scan_next,
+    .scan_close = local_scan_close,
+    .quarantine = local_quarantine,
 };

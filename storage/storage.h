@@ -187,6 +187,27 @@ enum lfs_storage_caps {
 
 struct lfs_storage;
 
+/* One stored object found by a scan; strings in the page's pool. */
+struct lfs_storage_scan_entry {
+    const char *org_path;
+    const char *repo;
+    const char *oid;
+    int64_t size; /* what the store says */
+};
+
+struct lfs_storage_scan_page {
+    size_t n;
+    const struct lfs_storage_scan_entry *entries;
+    bool done; /* no more pages */
+};
+
+/* A scan's cursor (what is left to enumerate); backend-defined. */
+struct lfs_storage_scan;
+
+/* page != NULL on success (valid until the pool goes); otherwise err. */
+typedef void (*lfs_storage_scan_cb)(void *arg, const struct lfs_storage_scan_page *page,
+                                    const struct lfs_error *err);
+
 /* Begins with the members of struct lfs_plugin_names (common/plugin.h): name, aliases. */
 struct lfs_storage_ops {
     const char *name;           /* "local", "azure", "gcs", "s3" */
@@ -260,12 +281,52 @@ struct lfs_storage_ops {
     void (*multipart_complete)(struct lfs_storage *storage, struct lfs_io *io,
                                const struct lfs_object_key *key, int64_t size,
                                lfs_storage_done_cb cb, void *arg);
+    /* ---- scanning what is stored (lfsgate scrub); NULL for a backend that cannot ---- */
+    /* Starts an enumeration of every stored object, or of one repository's (org_path and repo
+     * both non-NULL; a repository nested below it is not included). The cursor is malloc'd:
+     * scan_close frees it. Returns 0, or -1 with err (422 for an invalid name). Any thread. */
+    int (*scan_open)(struct lfs_storage *storage, const char *org_path, const char *repo,
+                     struct lfs_storage_scan **out, struct lfs_error *err);
+    /* The next page of objects (page->n == 0 and page->done: the end), its strings in
+     * io->pool; names that are not objects (temporary files, quarantined objects) are left
+     * out. One call at a time per cursor. Loop thread. */
+    void (*scan_next)(struct lfs_storage_scan *scan, struct lfs_io *io, lfs_storage_scan_cb cb,
+                      void *arg);
+    void (*scan_close)(struct lfs_storage_scan *scan);
+    /* Moves a stored object aside, where no operation of this backend finds it (stat then
+     * says missing, so the next batch asks for an upload) but an operator can look at it.
+     * Loop thread. */
+    void (*quarantine)(struct lfs_storage *storage, struct lfs_io *io,
+                       const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg);
 };
 
 /* Every backend embeds this as its first member. */
 struct lfs_storage {
     const struct lfs_storage_ops *ops;
 };
+
+/* ---- reading a stored object back (storage/check.c) ---- */
+
+struct lfs_storage_check_result {
+    uint64_t bytes;  /* read */
+    char sha256[65]; /* of what was read, lowercase hex */
+    bool matches;    /* sha256 is the oid and bytes the size asked for */
+};
+
+/* result != NULL when the object could be read to its end; otherwise err (404 missing, 502/
+ * 503/504 naming the store). */
+typedef void (*lfs_storage_check_cb)(void *arg, const struct lfs_storage_check_result *result,
+                                     const struct lfs_error *err);
+
+/* Reads bytes [0, size) of a stored object through storage's open op and hashes them, in
+ * chunks (one 256 KiB buffer per check). At most the thread's limit of checks read at once;
+ * others wait in order. Owned by io->pool (disposing it cancels the check: cb is never
+ * called). cb may run before this returns (local storage). Loop thread. */
+void lfs_storage_check_content(struct lfs_storage *storage, struct lfs_io *io,
+                               const struct lfs_object_key *key, int64_t size,
+                               lfs_storage_check_cb cb, void *arg);
+/* Sets how many content checks the calling thread runs at once (default 4). */
+void lfs_storage_check_limit(unsigned max);
 
 /* Releases what the storage backends keep per thread (timers bound to the thread's loop, the
  * HTTP client's connections, the GCS access token's wake-up receiver). Call on a worker thread

@@ -61,14 +61,33 @@ unit_suite() {
     count "unit ($label)" "$ok" "$fail"
 }
 
+# read_counts OUT RC NAME: sets PASS_N/FAIL_N from the PASS/FAIL lines of a test script's
+# output. A SKIP line (tests that could not run, e.g. a missing prerequisite with
+# E2E_ALLOW_SKIP=1) counts as a failure: tests that did not run prove nothing. A non-zero exit
+# without a FAIL line is one failure.
+read_counts() {
+    local out=$1 rc=$2 name=$3 skip
+    PASS_N=$(grep -c '^PASS ' "$out")
+    FAIL_N=$(grep -c '^FAIL ' "$out")
+    skip=$(grep -c '^SKIP ' "$out")
+    if ((skip > 0)); then
+        echo "error: $name skipped tests ($skip SKIP lines): counted as failed"
+        FAIL_N=$((FAIL_N + skip))
+    fi
+    if [[ $rc != 0 && $FAIL_N == 0 ]]; then
+        echo "error: $name exited with status $rc without reporting a failed test"
+        FAIL_N=1
+    fi
+}
+
 # e2e_suite BIN LABEL [SUITE]: runs every tests/SUITE/test_*.sh (default e2e; faults: the
-# fault-injection suite), counts PASS/FAIL lines.
+# fault-injection suite), counts PASS/FAIL lines (read_counts).
 e2e_suite() {
-    local bin=$1 label=$2 suite=${3:-e2e} f out pass fail rc passed=0 failed=0
+    local bin=$1 label=$2 suite=${3:-e2e} f out rc passed=0 failed=0
     note "$suite tests ($label)"
     if [[ ! -x $bin ]]; then
         echo "error: $bin not built"
-        count "e2e ($label)" 0 1
+        count "$suite ($label)" 0 1
         return
     fi
     for f in "$ROOT"/tests/"$suite"/test_*.sh; do
@@ -77,15 +96,10 @@ e2e_suite() {
         out=$(mktemp)
         rc=0
         LFSGATE_BIN=$bin bash "$f" 2>&1 | tee "$out" || rc=$?
-        pass=$(grep -c '^PASS ' "$out")
-        fail=$(grep -c '^FAIL ' "$out")
-        if [[ $rc != 0 && $fail == 0 ]]; then
-            echo "error: ${f##*/} exited with status $rc without reporting a failed test"
-            fail=1
-        fi
+        read_counts "$out" "$rc" "${f##*/}"
         rm -f "$out"
-        passed=$((passed + pass))
-        failed=$((failed + fail))
+        passed=$((passed + PASS_N))
+        failed=$((failed + FAIL_N))
     done
     count "$suite ($label)" "$passed" "$failed"
 }
@@ -97,20 +111,15 @@ count() {
 }
 
 # script_suite LABEL COMMAND...: runs a test script that prints a "PASS name" or "FAIL name"
-# line per test; counts them, and a non-zero exit without a FAIL line as one failure.
+# line per test and counts them (read_counts).
 script_suite() {
-    local label=$1 out pass fail rc=0
+    local label=$1 out rc=0
     shift
     out=$(mktemp)
     "$@" 2>&1 | tee "$out" || rc=$?
-    pass=$(grep -c '^PASS ' "$out")
-    fail=$(grep -c '^FAIL ' "$out")
-    if [[ $rc != 0 && $fail == 0 ]]; then
-        echo "error: $* exited with status $rc without reporting a failed test"
-        fail=1
-    fi
+    read_counts "$out" "$rc" "$*"
     rm -f "$out"
-    count "$label" "$pass" "$fail"
+    count "$label" "$PASS_N" "$FAIL_N"
 }
 
 # helm_suite BIN: renders and validates the Helm chart (tests/helm), checking the rendered

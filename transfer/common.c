@@ -116,14 +116,16 @@ int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
                                unsigned required_caps, struct lfs_transfer **out,
                                struct lfs_error *err)
 {
-    const char *keys[16] = {"storage_class", "storage_options", "action_lifetime"};
-    size_t nkeys = 3;
+    const char *keys[16] = {"storage_class", "storage_options", "action_lifetime",
+                            "verify_content"};
+    size_t nkeys = 4;
     for (; extra != NULL && *extra != NULL && nkeys < 15; extra++)
         keys[nkeys++] = *extra;
     keys[nkeys] = NULL;
     const char *storage_class;
     const json_t *storage_options;
     long long lifetime;
+    bool verify_content;
     char spath[256];
     if (lfs_config_check_keys(options, path, keys, err) < 0 ||
         lfs_config_get_string(options, path, "storage_class",
@@ -131,7 +133,8 @@ int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
                               err) < 0 ||
         lfs_config_get_object(options, path, "storage_options", &storage_options, err) < 0 ||
         lfs_config_get_int(options, path, "action_lifetime", DEFAULT_ACTION_LIFETIME, 1,
-                           7 * 24 * 3600, &lifetime, err) < 0)
+                           7 * 24 * 3600, &lifetime, err) < 0 ||
+        lfs_config_get_bool(options, path, "verify_content", false, &verify_content, err) < 0)
         return -1;
     const struct lfs_storage_ops *sops = lfs_storage_find(storage_class);
     if (sops == NULL) {
@@ -154,6 +157,7 @@ int lfs_transfer_create_common(const struct lfs_transfer_ops *ops, size_t size,
         return lfs_error_set(err, 500, "out of memory");
     t->ops = ops;
     t->action_lifetime = (long)lifetime;
+    t->verify_content = verify_content;
     if (sops->create(storage_options,
                      lfs_config_path(spath, sizeof(spath), path, "storage_options"), &t->storage,
                      err) < 0) {

@@ -77,6 +77,9 @@ struct lfs_transfer {
     const struct lfs_transfer_ops *ops;
     struct lfs_storage *storage; /* also serves verify (and object streaming, see flags) */
     long action_lifetime;        /* seconds an action (and its token) stays valid */
+    /* verify_content: the verify action reads an upload that went straight to the store back
+     * and hashes it (storage/check.c), instead of trusting its size */
+    bool verify_content;
 };
 
 /* The adapters of TRANSFER_ADAPTERS, in config order, by transfer name. */

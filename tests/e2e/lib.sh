@@ -478,10 +478,20 @@ action_href() {
 
 # lfs_upload BASE FILE: batch + PUT + verify like git-lfs does, asserting every step.
 lfs_upload() {
+    lfs_upload_as "$1" "$2" "$2"
+    [[ $UPLOAD_STEP != verify ]] || assert_status 200
+}
+
+# lfs_upload_as BASE FILE CONTENT_FILE: the batch for FILE's oid and size, then the PUT of
+# CONTENT_FILE (FILE itself, or other bytes a test sends in its place) and the verify action
+# if there is one, whose answer is left in HTTP_* (UPLOAD_STEP=verify; "put" without a
+# verify action, "none" when the batch asked for no upload: already stored).
+lfs_upload_as() {
     local base=$1 file=$2 oid size batch href vhref
     local -a hdr=()
     oid=$(sha256_of "$file")
     size=$(file_size "$file")
+    UPLOAD_STEP=none
     lfs_batch "$base" upload "$oid" "$size"
     assert_status 200
     batch=$HTTP_BODY
@@ -490,13 +500,14 @@ lfs_upload() {
         return 0 # already stored
     fi
     mapfile -t hdr < <(action_header_args "$batch" 0 upload)
-    http PUT "$href" -H 'Content-Type: application/octet-stream' "${hdr[@]}" -T "$file"
+    http PUT "$href" -H 'Content-Type: application/octet-stream' "${hdr[@]}" -T "$3"
     assert_status_2xx
+    UPLOAD_STEP=put
     vhref=$(action_href "$batch" 0 verify)
     if [[ -n $vhref ]]; then
         mapfile -t hdr < <(action_header_args "$batch" 0 verify)
         lfs_post "$vhref" "{\"oid\": \"$oid\", \"size\": $size}" "${hdr[@]}"
-        assert_status 200
+        UPLOAD_STEP=verify
     fi
 }
 
@@ -1034,4 +1045,38 @@ start_azurite() {
         kill -KILL "$pid" 2>/dev/null || true
     done
     fail "azurite did not start: $(tail -n 3 "$E2E_TMP/azurite.log" | tr '\n' ' ')"
+}
+
+# wait_for_log FILE FIXED_STRING [COUNT [SECONDS]]: waits until FILE holds COUNT (default 1)
+# lines containing FIXED_STRING; fails the test after SECONDS (default 10). For what the server
+# does in the background (a reload), instead of sleeping and hoping.
+wait_for_log() {
+    local file=$1 text=$2 want=${3:-1} deadline=$((SECONDS + ${4:-10})) n
+    while :; do
+        n=$(grep -cF -- "$text" "$file" 2>/dev/null) || n=0
+        ((n >= want)) && return 0
+        ((SECONDS < deadline)) || fail "waited ${4:-10}s for $want line(s) with \"$text\" in ${file##*/}; found $n"
+        sleep 0.05
+    done
+}
+
+# azure_config FILE FACTORY [ADAPTER_EXTRA_YAML] [CONNECTION_STRING]: one "basic" adapter
+# (plus whatever EXTRA adds under TRANSFER_ADAPTERS) over Azure storage: container
+# $CONTAINER, path_prefix $PREFIX (both set by the test file), start_azurite's $AZ_CS.
+azure_config() {
+    local file=$1 factory=$2 extra=${3:-} cs=${4:-$AZ_CS}
+    cat >"$file" <<EOF
+AUTH_PROVIDERS:
+  - giftless.auth.allow_anon:read_write
+TRANSFER_ADAPTERS:
+  basic:
+    factory: $factory
+    options:
+      storage_class: giftless.storage.azure:AzureBlobsStorage
+      storage_options:
+        connection_string: "$cs"
+        container_name: $CONTAINER
+        path_prefix: /$PREFIX/
+$extra
+EOF
 }

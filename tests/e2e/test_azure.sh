@@ -31,26 +31,6 @@ if [[ ! -x $AZURITE_BIN ]]; then
     exit 1
 fi
 
-# azure_config FILE FACTORY [ADAPTER_EXTRA_YAML] [CONNECTION_STRING]: one "basic" adapter
-# (plus whatever EXTRA adds under TRANSFER_ADAPTERS) over Azure storage with $PREFIX.
-azure_config() {
-    local file=$1 factory=$2 extra=${3:-} cs=${4:-$AZ_CS}
-    cat >"$file" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: $factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options:
-        connection_string: "$cs"
-        container_name: $CONTAINER
-        path_prefix: /$PREFIX/
-$extra
-EOF
-}
-
 # assert_blobs NAME...: the container holds exactly these blobs.
 assert_blobs() {
     local seen expected
@@ -261,6 +241,53 @@ test_multipart_resume() {
     assert_json "$HTTP_BODY" "d['objects'][0]['actions']['parts'][0]['expires_in'] == 21600" "default multipart lifetime"
 }
 
+# azurite_on_port PORT: starts Azurite on PORT (a store coming back where lfsgate expects it),
+# creates $CONTAINER; sets AZURITE_PID.
+azurite_on_port() {
+    (cd "$E2E_TMP" && exec "$AZURITE_BIN" --blobHost 127.0.0.1 --blobPort "$1" --inMemoryPersistence \
+        --disableTelemetry --skipApiVersionCheck --silent) >"$E2E_TMP/azurite.log" 2>&1 </dev/null &
+    AZURITE_PID=$!
+    bg_track "$AZURITE_PID"
+    for _ in $(seq 300); do port_is_open "$1" 2>/dev/null && break; sleep 0.1; done
+    python3 "$AZ_TOOL" mkcontainer "$AZ_ENDPOINT" "$CONTAINER"
+}
+
+# readyz_until STATUS: polls /readyz until it answers STATUS (each worker caches its answer
+# for 5 s, so a change shows within a few seconds); fails after 20 s.
+readyz_until() {
+    local deadline=$((SECONDS + 20))
+    while :; do
+        http GET "http://127.0.0.1:$LFSGATE_PORT/readyz"
+        [[ $HTTP_STATUS != "$1" ]] || return 0
+        ((SECONDS < deadline)) || fail "/readyz: expected $1 within 20 s, still $HTTP_STATUS: $(http_body_excerpt)"
+        sleep 0.5
+    done
+}
+
+# /readyz (the Helm readiness probe) follows the store: 503 naming it while it is down, 200
+# once it is back, 503 again when it goes away; /healthz stays 200 throughout.
+test_readyz_store_down() {
+    local port
+    port=$(free_port)
+    AZ_ENDPOINT=http://127.0.0.1:$port/devstoreaccount1
+    AZ_CS="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$DEV_KEY;BlobEndpoint=$AZ_ENDPOINT;"
+    azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_streaming:factory
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    http GET "http://127.0.0.1:$LFSGATE_PORT/readyz"
+    assert_status 503
+    assert_json "$HTTP_BODY" "d['status'] == 'not ready' and 'azure storage' in d['message']" "/readyz with the store down"
+    azurite_on_port "$port"
+    readyz_until 200
+    assert_json "$HTTP_BODY" "d['status'] == 'ready'" "/readyz with the store up"
+    kill "$AZURITE_PID"
+    wait "$AZURITE_PID" 2>/dev/null || true
+    readyz_until 503
+    assert_json "$HTTP_BODY" "d['status'] == 'not ready' and 'azure storage' in d['message']" "/readyz after the store went away"
+    http GET "http://127.0.0.1:$LFSGATE_PORT/healthz"
+    assert_status 200
+    assert_server_alive
+}
+
 # Storage down: per-object errors naming the storage; the server keeps serving.
 test_storage_down() {
     local dead oid op
@@ -287,15 +314,60 @@ test_storage_down() {
     http GET "http://127.0.0.1:$LFSGATE_PORT/healthz"
     assert_status 200
     # The store comes back on that port: the same server answers normally.
-    AZURITE_PORT_WANTED=$dead
-    (cd "$E2E_TMP" && exec "$AZURITE_BIN" --blobHost 127.0.0.1 --blobPort "$dead" --inMemoryPersistence \
-        --disableTelemetry --skipApiVersionCheck --silent) >"$E2E_TMP/azurite.log" 2>&1 </dev/null &
-    bg_track $!
-    for _ in $(seq 300); do port_is_open "$AZURITE_PORT_WANTED" 2>/dev/null && break; sleep 0.1; done
-    python3 "$AZ_TOOL" mkcontainer "$AZ_ENDPOINT" "$CONTAINER"
+    azurite_on_port "$dead"
     lfs_batch "$(lfs_url org repo)" upload "$oid" 100
     assert_status 200
     assert_json "$HTTP_BODY" "'upload' in d['objects'][0]['actions']" "upload batch after the store is back"
+    assert_server_alive
+}
+
+# direct_upload FILE CONTENT_FILE: a basic_external upload of FILE's oid and size whose PUT to
+# the signed URL sends CONTENT_FILE instead (the same size: a client or proxy that corrupted
+# it), then the verify action, whose answer is left in HTTP_*.
+direct_upload() {
+    lfs_upload_as "$(lfs_url org repo)" "$1" "$2"
+    assert_eq verify "$UPLOAD_STEP" "upload steps of $1"
+}
+
+# verify_content: a same-size corrupt upload straight to the store is "verified" by size
+# alone (the default, as giftless); with verify_content the verify action reads the blob
+# back, answers 422 naming what it hashes to and moves it aside, so the next batch asks for
+# an upload again, which then verifies. An intact upload verifies either way.
+test_verify_content() {
+    local oid
+    start_azurite
+    random_file "$E2E_TMP/good.bin" 300000
+    cp "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+    printf 'XXXX' | dd of="$E2E_TMP/bad.bin" bs=1 seek=150000 conv=notrunc status=none
+    oid=$(sha256_of "$E2E_TMP/good.bin")
+    # without: the corrupt blob passes
+    azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    direct_upload "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+    assert_status 200
+    # ... and now counts as stored: a batch would never ask for it again. Emptied here (a
+    # size the batch does not accept as stored) so the same upload can be tried again.
+    lfs_batch "$(lfs_url org repo)" upload "$oid" 300000
+    assert_json "$HTTP_BODY" "'actions' not in d['objects'][0]" "batch after the corrupt upload"
+    python3 "$AZ_TOOL" put "$AZ_ENDPOINT" "$CONTAINER" "$PREFIX/org/repo/$oid" /dev/null
+    stop_lfsgate
+    # with verify_content
+    sed -i 's/^    options:$/    options:\n      verify_content: true/' "$E2E_TMP/lfsgate.yaml"
+    grep -q 'verify_content: true' "$E2E_TMP/lfsgate.yaml" || fail "config edit failed"
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    direct_upload "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+    assert_status 422
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" "$(sha256_of "$E2E_TMP/bad.bin")" "verify message"
+    assert_file_contains "$HTTP_BODY" "upload it again" "verify message"
+    assert_blobs "$PREFIX/.lfsgate-quarantine/org/repo/$oid"
+    direct_upload "$E2E_TMP/good.bin" "$E2E_TMP/good.bin"
+    assert_status 200
+    assert_blob "$E2E_TMP/good.bin" "$PREFIX/org/repo/$oid" "blob after a good upload"
+    # a small intact one: verified
+    random_file "$E2E_TMP/c.bin" 7
+    direct_upload "$E2E_TMP/c.bin" "$E2E_TMP/c.bin"
+    assert_status 200
     assert_server_alive
 }
 
@@ -443,7 +515,9 @@ run_test azure_streaming_push_clone test_streaming_push_clone
 run_test azure_streaming_large_staged test_streaming_large_staged
 run_test azure_multipart_resume test_multipart_resume
 run_test azure_storage_down test_storage_down
+run_test azure_readyz_store_down test_readyz_store_down
 run_test azure_wrong_key test_wrong_key
+run_test azure_verify_content test_verify_content
 run_test azure_batch_100 test_batch_100
 run_test azure_batch_listing test_batch_listing
 run_test azure_config_errors test_config_errors

@@ -649,6 +649,44 @@ test_cors_origin_patterns() {
     assert_server_alive
 }
 
+# SERVER.max_upload_size: a batch answers an object over the limit with a per-object error
+# naming the limit (no upload action; objects within it still get theirs), and every 413,
+# h2o's own for a too-large body (Content-Length or chunked) included, is LFS JSON with a
+# request id. Nothing is stored.
+test_max_upload_size() {
+    local base small big href
+    write_config "$E2E_TMP/lfsgate.yaml" "$E2E_TMP/storage" "SERVER: {max_upload_size: 1000000}"
+    STORE=$E2E_TMP/storage
+    start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/small" 1000000
+    random_file "$E2E_TMP/big" 1000001
+    small=$(sha256_of "$E2E_TMP/small")
+    big=$(sha256_of "$E2E_TMP/big")
+    lfs_post "$base/objects/batch" "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$big\", \"size\": 1000001}, {\"oid\": \"$small\", \"size\": 1000000}]}"
+    assert_status 200
+    assert_json "$HTTP_BODY" "d['objects'][0]['error']['code'] == 422 and '1000000 bytes' in d['objects'][0]['error']['message'] and 'max_upload_size' in d['objects'][0]['error']['message'] and 'actions' not in d['objects'][0]" "batch for an object over the limit"
+    assert_json "$HTTP_BODY" "'upload' in d['objects'][1]['actions']" "batch for an object at the limit"
+    href=$(action_href "$HTTP_BODY" 1 upload)
+    # a body over the limit sent anyway to the upload href: h2o's 413, as LFS JSON
+    http PUT "${href/$small/$big}" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/big"
+    assert_status 413
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" "1000000 bytes" "413 message"
+    [[ -n $(http_header x-request-id) ]] || fail "413 without an x-request-id header"
+    http PUT "${href/$small/$big}" -H 'Content-Type: application/octet-stream' \
+        -H 'Transfer-Encoding: chunked' -T "$E2E_TMP/big"
+    assert_status 413
+    assert_json_error
+    assert_no_file "$STORE/org/repo/$big" "object over the limit"
+    # the one at the limit goes through
+    http PUT "$href" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/small"
+    assert_status 200
+    assert_same_file "$E2E_TMP/small" "$STORE/org/repo/$small" "object at the limit"
+    stop_lfsgate
+    assert_file_matches "$LFSGATE_LOG" '"status":413'
+}
+
 run_test git_push_clone_nested_org test_git_nested_org
 run_test git_push_clone_legacy_endpoint test_git_legacy_endpoint
 run_test push_no_locking_warning test_push_no_locking_warning
@@ -665,4 +703,5 @@ run_test cli_and_healthz test_cli_and_healthz
 run_test client_disconnect_mid_upload test_client_disconnect_mid_upload
 run_test concurrent_same_object test_concurrent_same_object
 run_test cors_origin_patterns test_cors_origin_patterns
+run_test max_upload_size test_max_upload_size
 e2e_finish

@@ -184,15 +184,19 @@ test_sighup_reload() {
     assert_status 200
     sed -i 's/allow_anon:read_write/allow_anon:read_only/' "$CONFIG"
     kill -HUP "$LFSGATE_PID"
-    sleep 1
+    wait_for_log "$LFSGATE_LOG" 'configuration reloaded'
     lfs_batch "$(lfs_url org repo)" upload "$oid" 1
     assert_status 403
-    assert_file_contains "$LFSGATE_LOG" 'configuration reloaded'
-    # a broken config is refused; the running one stays
+    # A broken config is refused and the running (read-only) one stays: an upload is still
+    # refused. Under the broken file's predecessor (read-write) or the built-in config
+    # (anonymous read-write) it would be granted, so this can tell them apart.
     echo 'TRANSFER_ADAPTERS: [' >>"$CONFIG"
     kill -HUP "$LFSGATE_PID"
-    sleep 1
-    assert_file_contains "$LFSGATE_LOG" 'reload refused'
+    wait_for_log "$LFSGATE_LOG" 'reload refused'
+    assert_eq 1 "$(grep -c 'configuration reloaded' "$LFSGATE_LOG")" "reloads taken"
+    lfs_batch "$(lfs_url org repo)" upload "$oid" 1
+    assert_status 403
+    assert_json_error
     lfs_batch "$(lfs_url org repo)" download "$oid" 1
     assert_status 200
     assert_server_alive

@@ -446,6 +446,36 @@ static void test_parse_lock_listing(void **state)
     h2o_mem_clear_pool(&pool);
 }
 
+/* The page a scan reads: every name under the prefix (nested ones included) with its size,
+ * -1 for a blob without a usable Content-Length, and the next marker. */
+static void test_parse_blobs(void **state)
+{
+    (void)state;
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_azure_blob_page page;
+    static const char xml[] = LIST_HEAD LIST_BLOB("pp/org/repo/" LIST_OID_A, "5")
+        LIST_BLOB("pp/org/repo/a0/" LIST_OID_B,
+                  "7") "<Blob><Name>pp/org/repo/zz</Name></Blob></Blobs><NextMarker>m&amp;1</"
+                       "NextMarker></EnumerationResults>";
+    assert_int_equal(lfs_azure_parse_blobs(xml, strlen(xml), "pp/", &pool, &page), 0);
+    assert_int_equal(page.n, 3);
+    assert_string_equal(page.blobs[0].name, "org/repo/" LIST_OID_A);
+    assert_true(page.blobs[0].size == 5);
+    assert_string_equal(page.blobs[1].name, "org/repo/a0/" LIST_OID_B);
+    assert_true(page.blobs[1].size == 7);
+    assert_string_equal(page.blobs[2].name, "org/repo/zz");
+    assert_true(page.blobs[2].size == -1);
+    assert_string_equal(page.next_marker, "m&1");
+    static const char last[] = LIST_HEAD "</Blobs><NextMarker /></EnumerationResults>";
+    assert_int_equal(lfs_azure_parse_blobs(last, strlen(last), "pp/", &pool, &page), 0);
+    assert_int_equal(page.n, 0);
+    assert_null(page.next_marker);
+    /* another prefix: not an answer to this listing */
+    assert_int_equal(lfs_azure_parse_blobs(xml, strlen(xml), "other/", &pool, &page), -1);
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -470,6 +500,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_dates_paths_types),
         cmocka_unit_test(test_parse_listing),
         cmocka_unit_test(test_parse_lock_listing),
+        cmocka_unit_test(test_parse_blobs),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     json_decref(vectors);
