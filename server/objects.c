@@ -280,7 +280,7 @@ struct verify_state {
     struct lfs_request *r;
     const char *oid;
     int64_t size;
-    bool completed; /* a multipart upload was completed first (storage multipart_complete) */
+    bool completed;  /* a multipart upload was completed first (storage multipart_complete) */
     char sha256[65]; /* what a corrupt upload hashed to */
 };
 

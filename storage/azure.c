@@ -1011,6 +1011,8 @@ static void azure_lock_list(struct lfs_storage *storage, struct lfs_io *io,
     l->limit = limit > 0 ? limit : 1;
     l->recs = h2o_mem_alloc_pool(io->pool, l->limit * sizeof(*l->recs));
     lock_list_page(l, "");
+}
+
 /* ---- scan and quarantine (lfsgate scrub) ---- */
 
 /* Quarantined objects: "[path_prefix/]QUARANTINE_DIR/<org_path>/<repo>/<oid>", a name no scan
