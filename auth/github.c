@@ -1107,9 +1107,11 @@ static void on_installations(void *arg, const struct lfs_http_response *res,
 static void ask_installations(struct gh_lookup *l)
 {
     if (l->basic_user[0] == '\0') {
-        lookup_fail(l, EP_INSTALLATIONS, OUT_UNAUTHORIZED, 401,
-                    "a GitHub App installation token is sent as the Basic password with the "
-                    "installation's id, app id, client id or app slug as the user name");
+        struct lfs_error err; /* no call made: nothing to count */
+        lfs_error_set(&err, 401,
+                      "a GitHub App installation token is sent as the Basic password with the "
+                      "installation's id, app id, client id or app slug as the user name");
+        lookup_finish(l, -1, NULL, &err);
         return;
     }
     l->user = (struct lfs_identity){.id = l->basic_user, .name = l->basic_user};
