@@ -19,7 +19,7 @@
  * threads (auth/token_cache.h): the user a token belongs to (/user; token_max_size entries),
  * and the identity with its grant on one repository (auth_max_size entries, for auth_write_ttl
  * seconds when it may write, auth_other_ttl otherwise). GitHub's rate-limit answers become a
- * 503 with Retry-After naming GitHub (and further lookups are not tried until then); GitHub
+ * 503 with Retry-After naming GitHub (and that token's lookups are not tried until then); GitHub
  * down is a 503 naming GitHub; cached identities keep working meanwhile. No token is logged,
  * put in a message or a metric. */
 #include "auth/auth.h"
@@ -70,8 +70,47 @@ static const char *const outcome_names[OUT_COUNT] = {"ok", "unauthorized", "deni
 /* Process-wide counters for /metrics. */
 static _Atomic unsigned long long calls[EP_COUNT][OUT_COUNT];
 static _Atomic unsigned long long cache_hits, cache_misses;
-/* Until when (time(NULL) seconds) GitHub asked us to stop: lookups are refused with 503. */
-static _Atomic long long rate_limited_until;
+/* Tokens GitHub rate limits (its limits are per user or installation, not per server), with
+ * the time (time(NULL) seconds) until which their lookups are answered 503 without a call.
+ * A full table forgets the limit that ends first. */
+#define LIMITED_SLOTS 64
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        unsigned char key[LFS_AUTH_TOKEN_CACHE_KEY_LEN]; /* SHA-256 of the token */
+        long long until;
+    } slots[LIMITED_SLOTS];
+} limited = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* Seconds the token (by its key) is still rate limited, 0 when it is not. Any thread. */
+static long limited_for(const unsigned char *key)
+{
+    long long now = (long long)time(NULL), left = 0;
+    pthread_mutex_lock(&limited.mu);
+    for (size_t i = 0; i < LIMITED_SLOTS; i++)
+        if (limited.slots[i].until > now &&
+            CRYPTO_memcmp(limited.slots[i].key, key, LFS_AUTH_TOKEN_CACHE_KEY_LEN) == 0)
+            left = limited.slots[i].until - now;
+    pthread_mutex_unlock(&limited.mu);
+    return (long)left;
+}
+
+static void limited_set(const unsigned char *key, long long until)
+{
+    size_t pick = 0;
+    pthread_mutex_lock(&limited.mu);
+    for (size_t i = 0; i < LIMITED_SLOTS; i++) {
+        if (CRYPTO_memcmp(limited.slots[i].key, key, LFS_AUTH_TOKEN_CACHE_KEY_LEN) == 0) {
+            pick = i;
+            break;
+        }
+        if (limited.slots[i].until < limited.slots[pick].until)
+            pick = i;
+    }
+    memcpy(limited.slots[pick].key, key, LFS_AUTH_TOKEN_CACHE_KEY_LEN);
+    limited.slots[pick].until = until;
+    pthread_mutex_unlock(&limited.mu);
+}
 
 struct lfs_auth_github {
     struct lfs_auth base;
@@ -787,7 +826,7 @@ static void call_failed(struct gh_lookup *l, enum gh_endpoint ep, const char *wh
     long wait = cerr == NULL ? rate_limit_seconds(res) : 0;
     if (wait > 0) {
         count_call(ep, OUT_RATE_LIMITED);
-        atomic_store(&rate_limited_until, (long long)time(NULL) + wait);
+        limited_set(l->user_key, (long long)time(NULL) + wait);
         lfs_error_set(err, 503,
                       "GitHub API rate limit reached (HTTP %ld from %s); lfsgate cannot check "
                       "GitHub permissions for %ld s, try again after that",
@@ -1068,9 +1107,11 @@ static void on_installations(void *arg, const struct lfs_http_response *res,
 static void ask_installations(struct gh_lookup *l)
 {
     if (l->basic_user[0] == '\0') {
-        lookup_fail(l, EP_INSTALLATIONS, OUT_UNAUTHORIZED, 401,
-                    "a GitHub App installation token is sent as the Basic password with the "
-                    "installation's id, app id, client id or app slug as the user name");
+        struct lfs_error err; /* no call made: nothing to count */
+        lfs_error_set(&err, 401,
+                      "a GitHub App installation token is sent as the Basic password with the "
+                      "installation's id, app id, client id or app slug as the user name");
+        lookup_finish(l, -1, NULL, &err);
         return;
     }
     l->user = (struct lfs_identity){.id = l->basic_user, .name = l->basic_user};
@@ -1205,8 +1246,9 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
         if (err != NULL)
             *err = w->err;
         if (w->err.status == 503) {
-            long long until = atomic_load(&rate_limited_until), now = (long long)time(NULL);
-            req->wait->retry_after = until > now ? (int)(until - now) : 0;
+            unsigned char ukey[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
+            lfs_auth_token_cache_key(tok, len, ukey);
+            req->wait->retry_after = (int)limited_for(ukey);
         }
         return -1;
     }
@@ -1216,14 +1258,16 @@ static int gh_authenticate(struct lfs_auth *auth, const struct lfs_auth_request 
         return 1;
     }
     atomic_fetch_add(&cache_misses, 1);
-    long long until = atomic_load(&rate_limited_until), now = (long long)time(NULL);
-    if (until > now) {
+    unsigned char ukey[LFS_AUTH_TOKEN_CACHE_KEY_LEN];
+    lfs_auth_token_cache_key(tok, len, ukey);
+    long left = limited_for(ukey);
+    if (left > 0) {
         if (req->wait != NULL)
-            req->wait->retry_after = (int)(until - now);
+            req->wait->retry_after = (int)left;
         return lfs_error_set(err, 503,
-                             "GitHub API rate limit reached; lfsgate cannot check GitHub "
-                             "permissions for %lld s, try again after that",
-                             until - now);
+                             "GitHub API rate limit reached for this token; lfsgate cannot check "
+                             "its GitHub permissions for %ld s, try again after that",
+                             left);
     }
     if (req->wait == NULL || req->wait->ctx == NULL)
         return lfs_error_set(err, 500,

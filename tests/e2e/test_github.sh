@@ -260,15 +260,19 @@ test_rate_limited_and_down() {
     assert_file_contains "$HTTP_BODY" 'GitHub API rate limit' "rate limit answer"
     assert_match "$(http_header retry-after)" '^(3[0-9]|40)$' "Retry-After"
     calls=$(gh_calls user)
-    # while GitHub limits us, new lookups are not even tried
-    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "carol:$STRANGER"
+    # while GitHub limits a token, its lookups are not even tried
+    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "bob:$READER"
     assert_status 503
     assert_match "$(http_header retry-after)" '^[0-9]+$' "Retry-After without a call"
-    assert_eq "$calls" "$(gh_calls user)" "/user calls while rate limited"
+    assert_eq "$calls" "$(gh_calls user)" "/user calls for a rate-limited token"
+    # GitHub's limits are per user: another token is still asked about
+    gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "carol:$STRANGER"
+    assert_status 503
+    assert_eq $((calls + 1)) "$(gh_calls user)" "/user calls for another token"
     # the cached identity keeps working
     gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "alice:$WRITER"
     assert_status 200
-    # GitHub down (a restart clears the rate-limit memory): 503 naming GitHub
+    # GitHub down, for a token not cached (a restart empties the caches): 503 naming GitHub
     start_lfsgate --config "$CONFIG"
     gh_mode '{"rate_limit": 0, "fail": 502}'
     gh_batch "$(lfs_url acme data)" download "$oid" 1 -u "alice:$WRITER"
