@@ -7,7 +7,8 @@
 #     Azurite started with --debug, whose figures are not timed; local: one directory read
 #     plus one read per lock, by construction);
 #   - next to them, in the same run and on the same server, a 1-object download batch of an
-#     object that is not stored (median of RUNS, ms): the cheapest request that asks the store.
+#     object that is not stored (median of RUNS, ms): the cheapest request that asks the store;
+#     on Azure also the same List Blobs sent straight to Azurite (the store's own share).
 # lfsgate (anonymous read-write, logs off) and Azurite are started here on free loopback
 # ports and stopped by their pids. Helpers: bench/lib.sh, tests/e2e/locks_client.py.
 # Usage: bench/locks.sh [LFSGATE_BIN]     (default: builds build-release)
@@ -74,6 +75,24 @@ azure_config "$work/azure.yaml" "http://127.0.0.1:$az_port/devstoreaccount1" \
     'SERVER: {access_log: false, activity_log: false}'
 start_lfsgate azure "$work/azure.yaml" --threads "$threads"
 measure azure "http://127.0.0.1:$started_port/org"
+# The store's own share: the same List Blobs with metadata sent straight to Azurite.
+(cd tests/e2e && python3 - "http://127.0.0.1:$az_port/devstoreaccount1" "$runs" <<'EOF'
+import statistics, sys, time
+import azurite
+endpoint, runs = sys.argv[1], int(sys.argv[2])
+query = "restype=container&comp=list&include=metadata&maxresults=1000&prefix=bench%2Forg%2Fmany%2Flocks%2F"
+times, size = [], 0
+for _ in range(runs):
+    t = time.monotonic()
+    status, body = azurite.request("GET", "%s/bench?%s" % (endpoint, query))
+    times.append((time.monotonic() - t) * 1000)
+    if status != 200:
+        sys.exit("List Blobs: %d" % status)
+    size = len(body)
+print("azure  store floor: that List Blobs straight to Azurite (%d bytes), median %7.2f ms"
+      % (size, statistics.median(times)))
+EOF
+)
 bench_stop "$started_pid"
 bench_stop "$az_pid"
 

@@ -793,9 +793,13 @@ static void azure_multipart_plan(struct lfs_storage *storage, struct lfs_io *io,
  * the service picks the one winner among replicas; delete is Delete Blob with If-Match: the
  * ETag read, so a lock replaced since is left alone. The content also goes into the blob's
  * metadata ("lock", base64), so that one List Blobs with include=metadata returns every lock
- * of a repository (up to 5,000 per request) without a read per lock. */
+ * of a repository (up to 1,000 per request) without a read per lock. */
 
-#define AZURE_LOCK_PAGE 5000
+#define AZURE_LOCK_PAGE 1000
+/* Bytes of one listing page collected at most: 1,000 locks with the largest content (base64 in
+ * the metadata) and their XML. The HTTP client's own collection stops at 1 MiB, which a page
+ * of ordinary locks already nearly fills. */
+#define AZURE_LOCK_PAGE_BYTES (8u << 20)
 
 struct azure_lock {
     struct lfs_storage_azure *st;
@@ -810,6 +814,8 @@ struct azure_lock {
     size_t limit;
     struct lfs_lock_page page;
     struct lfs_lock_record *recs;
+    char *xml; /* the page being received, in the pool */
+    size_t xml_len, xml_cap;
 };
 
 static struct azure_lock *lock_new(struct lfs_storage *storage, struct lfs_io *io,
@@ -942,6 +948,27 @@ static void azure_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
 
 static void lock_list_page(struct azure_lock *l, const char *marker);
 
+/* Collects a listing page (an on_data callback): -1 aborts a page larger than a listing. */
+static int collect_listing(void *arg, long status, const char *data, size_t len)
+{
+    struct azure_lock *l = arg;
+    (void)status;
+    if (len > AZURE_LOCK_PAGE_BYTES - l->xml_len)
+        return -1;
+    if (l->xml_len + len > l->xml_cap) {
+        size_t cap = l->xml_cap ? 2 * l->xml_cap : 256 * 1024;
+        while (cap < l->xml_len + len)
+            cap *= 2;
+        char *grown = h2o_mem_alloc_pool(l->io.pool, cap);
+        if (l->xml_len > 0)
+            memcpy(grown, l->xml, l->xml_len);
+        l->xml = grown, l->xml_cap = cap;
+    }
+    memcpy(l->xml + l->xml_len, data, len);
+    l->xml_len += len;
+    return 0;
+}
+
 static void on_lock_list(void *arg, const struct lfs_http_response *res,
                          const struct lfs_error *err)
 {
@@ -950,11 +977,13 @@ static void on_lock_list(void *arg, const struct lfs_http_response *res,
     struct lfs_lock_record *recs;
     size_t n;
     const char *marker;
-    if (lock_answer(l, res, err, 0, 0, "List Blobs (locks)", &e) < 0) {
+    struct lfs_http_response page = *res;
+    page.body = h2o_iovec_init(l->xml != NULL ? l->xml : "", l->xml_len);
+    if (lock_answer(l, &page, err, 0, 0, "List Blobs (locks)", &e) < 0) {
         l->list(l->arg, NULL, &e);
         return;
     }
-    if (lfs_azure_parse_lock_listing(res->body.base, res->body.len, l->blob, l->io.pool, &recs, &n,
+    if (lfs_azure_parse_lock_listing(page.body.base, page.body.len, l->blob, l->io.pool, &recs, &n,
                                      &marker) < 0) {
         lfs_error_set(&e, 502, AZURE_STORE " answered List Blobs of \"%s\" with no valid listing",
                       l->blob);
@@ -990,7 +1019,9 @@ static void lock_list_page(struct azure_lock *l, const char *marker)
         qlen += snprintf(query + qlen, qn - (size_t)qlen, "&marker=");
         lfs_url_encode(marker, strlen(marker), query + qlen);
     }
-    struct azure_call c = {.method = "GET", .blob = NULL, .query = query};
+    l->xml_len = 0;
+    struct azure_call c = {
+        .method = "GET", .blob = NULL, .query = query, .on_data = collect_listing};
     azure_fetch(l->st, &l->io, &c, on_lock_list, l);
 }
 

@@ -199,7 +199,7 @@ const char *lfs_storage_lock_name(const char *prefix, const struct lfs_lock_key 
 
 /* The outcome of a lock call to a remote store: 1 for a 2xx answer; 0 for the status `no1` or
  * `no2` (the name taken, the version gone, no such lock: 0 when unused); -1 with *out
- * otherwise (err as it came, or op->status_error's wording of the answer). */
+ * otherwise (err as it came, or op->status_error's wording of the answer). Loop thread. */
 int lfs_storage_lock_outcome(const struct lfs_storage_remote_op *op,
                              const struct lfs_http_response *res, const struct lfs_error *err,
                              long no1, long no2, struct lfs_error *out);

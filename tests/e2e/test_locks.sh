@@ -292,6 +292,18 @@ test_azure_two_servers() {
     remote_store_checks
     python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" | cut -d ' ' -f 1 >"$E2E_TMP/names"
     remote_store_names pre/fix
+
+    # 1,100 locks: a listing of them is more than the 1 MiB the HTTP client collects itself
+    start_lfsgate --config "$CONFIG"
+    local big=http://127.0.0.1:$LFSGATE_PORT/org/big.git/info/lfs cur
+    timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" fill "$big" --count 1100 --prefix big/file-with-a-longer-name-
+    lget "$big/locks?limit=1000"
+    assert_status 200
+    assert_json "$HTTP_BODY" 'len(d["locks"]) == 1000 and len({l["id"] for l in d["locks"]}) == 1000' "first page of 1,100 locks"
+    cur=$(json "$HTTP_BODY" 'd["next_cursor"]')
+    lget "$big/locks?limit=1000&cursor=$cur"
+    assert_status 200
+    assert_json "$HTTP_BODY" 'len(d["locks"]) == 100 and "next_cursor" not in d' "second page of 1,100 locks"
 }
 
 # stand_in NAME SCRIPT [ARGS...]: starts a loopback stand-in of tests/fakes/ that prints its
