@@ -200,18 +200,27 @@ test_streaming_large_staged() {
     assert_blobs "$PREFIX/org/repo/$oid"
 }
 
-test_multipart_resume() {
-    local oid out extra
-    start_azurite
-    extra="  multipart-basic:
+# multipart_yaml [OPTION_LINE]: a "multipart-basic" adapter (for azure_config's EXTRA) over the
+# same container and prefix, parts of 1 MiB, OPTION_LINE added to its options.
+multipart_yaml() {
+    cat <<EOF
+  multipart-basic:
     factory: giftless.transfer.multipart:factory
-    options:
+    options:${1:+
+$1}
       storage_class: giftless.storage.azure:AzureBlobsStorage
       max_part_size: 1M
       storage_options:
-        connection_string: \"$AZ_CS\"
+        connection_string: "$AZ_CS"
         container_name: $CONTAINER
-        path_prefix: $PREFIX"
+        path_prefix: $PREFIX
+EOF
+}
+
+test_multipart_resume() {
+    local oid out extra
+    start_azurite
+    extra=$(multipart_yaml)
     azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory "$extra"
     start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
     random_file "$E2E_TMP/m.bin" $((3 * MIB + 500000))
@@ -379,16 +388,8 @@ test_verify_content() {
     cp "$E2E_TMP/m.bin" "$E2E_TMP/m-bad.bin"
     printf 'XXXX' | dd of="$E2E_TMP/m-bad.bin" bs=1 seek=1500000 conv=notrunc status=none
     oid=$(sha256_of "$E2E_TMP/m.bin")
-    azure_config "$E2E_TMP/mp.yaml" giftless.transfer.basic_external:factory "  multipart-basic:
-    factory: giftless.transfer.multipart:factory
-    options:
-      verify_content: true
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      max_part_size: 1M
-      storage_options:
-        connection_string: \"$AZ_CS\"
-        container_name: $CONTAINER
-        path_prefix: $PREFIX"
+    azure_config "$E2E_TMP/mp.yaml" giftless.transfer.basic_external:factory \
+        "$(multipart_yaml "      verify_content: true")"
     start_lfsgate --config "$E2E_TMP/mp.yaml"
     if python3 "$E2E_DIR/multipart_client.py" "$(lfs_url org repo)" "$E2E_TMP/m.bin" \
         --content "$E2E_TMP/m-bad.bin" >"$E2E_TMP/mp.out" 2>"$E2E_TMP/mp.err"; then
