@@ -3,11 +3,13 @@
 does not speak it), for the e2e tests.
 
   multipart_client.py LFS_URL FILE [--max-parts N] [--bearer TOKEN] [--filename NAME]
+                      [--content OTHER_FILE]
 
 Asks LFS_URL/objects/batch to upload FILE with transfers ["multipart-basic", "basic"], then
 follows the answer as the spec says: init (if any), each part (PUT by default, the file's
 bytes [pos, pos+size), Content-MD5 when want_digest is contentMD5), commit, verify. With
---max-parts N it stops after uploading N parts, as an interrupted upload would.
+--max-parts N it stops after uploading N parts, as an interrupted upload would. With
+--content, the parts carry OTHER_FILE's bytes (a corrupted upload) under FILE's oid and size.
 Prints one JSON line: {"transfer", "parts" (parts offered), "uploaded", "committed",
 "verified", "actions" (names)} and exits 0; exits 1 with a message when a step fails.
 """
@@ -56,10 +58,14 @@ def main():
     ap.add_argument("--max-parts", type=int, default=-1)
     ap.add_argument("--bearer")
     ap.add_argument("--filename")
+    ap.add_argument("--content")
     a = ap.parse_args()
     with open(a.file, "rb") as f:
         data = f.read()
     oid = hashlib.sha256(data).hexdigest()
+    if a.content:
+        with open(a.content, "rb") as f:
+            data = f.read()
     obj = {"oid": oid, "size": len(data)}
     if a.filename:
         obj["extra"] = {"filename": a.filename}

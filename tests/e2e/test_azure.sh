@@ -7,8 +7,11 @@
 # SAS is refused; basic_streaming with Azure (verified uploads, ranged downloads); a
 # multipart-basic upload of several parts resumed after a partial upload
 # (tests/e2e/multipart_client.py); storage down -> per-object errors naming the storage while
-# the server keeps serving; a key the store refuses; a 100-object batch; batches answered
-# from one List Blobs (and HEADs past its end); a key that is not base64 is a config error.
+# the server keeps serving; /readyz 503 while the store is down, 200 when back; a key the
+# store refuses; same-size corrupt direct uploads (basic_external, multipart-basic) verified
+# by size alone, and refused and moved aside with verify_content; a 100-object batch; batches
+# answered from one List Blobs (and HEADs past its end); a key that is not base64 is a config
+# error.
 # Azurite comes from tests/e2e/node_modules (`npm ci` in tests/e2e; done here when missing).
 # Run: LFSGATE_BIN=build/server/lfsgate tests/e2e/test_azure.sh   (see lib.sh for options)
 # Test functions are called through run_test, which shellcheck cannot follow:
@@ -197,18 +200,27 @@ test_streaming_large_staged() {
     assert_blobs "$PREFIX/org/repo/$oid"
 }
 
-test_multipart_resume() {
-    local oid out extra
-    start_azurite
-    extra="  multipart-basic:
+# multipart_yaml [OPTION_LINE]: a "multipart-basic" adapter (for azure_config's EXTRA) over the
+# same container and prefix, parts of 1 MiB, OPTION_LINE added to its options.
+multipart_yaml() {
+    cat <<EOF
+  multipart-basic:
     factory: giftless.transfer.multipart:factory
-    options:
+    options:${1:+
+$1}
       storage_class: giftless.storage.azure:AzureBlobsStorage
       max_part_size: 1M
       storage_options:
-        connection_string: \"$AZ_CS\"
+        connection_string: "$AZ_CS"
         container_name: $CONTAINER
-        path_prefix: $PREFIX"
+        path_prefix: $PREFIX
+EOF
+}
+
+test_multipart_resume() {
+    local oid out extra
+    start_azurite
+    extra=$(multipart_yaml)
     azure_config "$E2E_TMP/lfsgate.yaml" giftless.transfer.basic_external:factory "$extra"
     start_lfsgate --config "$E2E_TMP/lfsgate.yaml"
     random_file "$E2E_TMP/m.bin" $((3 * MIB + 500000))
@@ -369,6 +381,27 @@ test_verify_content() {
     direct_upload "$E2E_TMP/c.bin" "$E2E_TMP/c.bin"
     assert_status 200
     assert_server_alive
+    stop_lfsgate
+    # multipart-basic with verify_content on that adapter only: the verify action is the same
+    # route, the corrupt parts are refused once committed
+    random_file "$E2E_TMP/m.bin" $((2 * 1048576 + 77))
+    cp "$E2E_TMP/m.bin" "$E2E_TMP/m-bad.bin"
+    printf 'XXXX' | dd of="$E2E_TMP/m-bad.bin" bs=1 seek=1500000 conv=notrunc status=none
+    oid=$(sha256_of "$E2E_TMP/m.bin")
+    azure_config "$E2E_TMP/mp.yaml" giftless.transfer.basic_external:factory \
+        "$(multipart_yaml "      verify_content: true")"
+    start_lfsgate --config "$E2E_TMP/mp.yaml"
+    if python3 "$E2E_DIR/multipart_client.py" "$(lfs_url org repo)" "$E2E_TMP/m.bin" \
+        --content "$E2E_TMP/m-bad.bin" >"$E2E_TMP/mp.out" 2>"$E2E_TMP/mp.err"; then
+        fail "a corrupt multipart upload was verified: $(cat "$E2E_TMP/mp.out")"
+    fi
+    assert_file_contains "$E2E_TMP/mp.err" "verify: 422" "multipart client"
+    assert_file_contains "$E2E_TMP/mp.err" "$(sha256_of "$E2E_TMP/m-bad.bin")" "multipart client"
+    python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" >"$E2E_TMP/blobs"
+    assert_file_lacks "$E2E_TMP/blobs" "$PREFIX/org/repo/$oid " "blobs after the corrupt multipart upload"
+    python3 "$E2E_DIR/multipart_client.py" "$(lfs_url org repo)" "$E2E_TMP/m.bin" >"$E2E_TMP/mp2.out"
+    assert_json "$E2E_TMP/mp2.out" "d['transfer'] == 'multipart-basic' and d['committed'] and d['verified']" "multipart upload after the refusal"
+    assert_blob "$E2E_TMP/m.bin" "$PREFIX/org/repo/$oid" "blob after the multipart re-upload"
 }
 
 # A key the store does not accept: per-object errors that say so, and no key in them.

@@ -949,6 +949,165 @@ static void test_lock_invalid_keys(void **state)
     assert_int_equal(lock_op(f, 'c', &lock_key, big).status, 422);
 }
 
+/* ---- scan, content check and quarantine (lfsgate scrub, verify_content) ---- */
+
+/* Writes data at <dir>/<rel>, making the directories. */
+static void plant(const struct fixture *f, const char *rel, const char *data, size_t len)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", f->dir, rel);
+    for (char *p = path + strlen(f->dir) + 1; *p != '\0'; p++)
+        if (*p == '/') {
+            *p = '\0';
+            mkdir(path, 0755);
+            *p = '/';
+        }
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    fclose(fp);
+}
+
+struct scan_seen {
+    int calls, status;
+    bool done;
+    char names[8][PATH_MAX];
+    int64_t sizes[8];
+    size_t n;
+};
+
+static void on_scan_page(void *arg, const struct lfs_storage_scan_page *page,
+                         const struct lfs_error *err)
+{
+    struct scan_seen *seen = arg;
+    seen->calls++;
+    seen->status = err != NULL ? err->status : 0;
+    if (page == NULL)
+        return;
+    seen->done = page->done;
+    for (size_t i = 0; i < page->n && seen->n < 8; i++, seen->n++) {
+        const struct lfs_storage_scan_entry *e = &page->entries[i];
+        snprintf(seen->names[seen->n], PATH_MAX, "%s/%s/%s", e->org_path, e->repo, e->oid);
+        seen->sizes[seen->n] = e->size;
+    }
+}
+
+/* Every page of a scan (org_path NULL: the whole store), names sorted. */
+static void scan_all(struct fixture *f, const char *org_path, const char *repo,
+                     struct scan_seen *seen)
+{
+    struct lfs_storage_scan *scan = NULL;
+    struct lfs_error err = {0};
+    memset(seen, 0, sizeof(*seen));
+    assert_int_equal(f->st->ops->scan_open(f->st, org_path, repo, &scan, &err), 0);
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+    while (!seen->done) {
+        int calls = seen->calls;
+        f->st->ops->scan_next(scan, &io, on_scan_page, seen);
+        assert_int_equal(seen->calls, calls + 1); /* local answers at once */
+        assert_int_equal(seen->status, 0);
+    }
+    h2o_mem_clear_pool(&pool);
+    f->st->ops->scan_close(scan);
+    qsort(seen->names, seen->n, PATH_MAX, (int (*)(const void *, const void *))strcmp);
+}
+
+struct check_seen {
+    int calls, status;
+    struct lfs_storage_check_result result;
+};
+
+static void on_check(void *arg, const struct lfs_storage_check_result *result,
+                     const struct lfs_error *err)
+{
+    struct check_seen *c = arg;
+    c->calls++;
+    c->status = err != NULL ? err->status : 0;
+    if (result != NULL)
+        c->result = *result;
+}
+
+/* The scan finds objects at <org_path>/<repo>/<oid> (nested org paths too) and nothing else:
+ * not temporary files, names that are not oids, files above a repository or quarantined
+ * objects; --repo's form lists one repository only. The content check reads an object back
+ * and tells a corrupt one; quarantine moves it where neither stat nor scan finds it. */
+static void test_scan_check_quarantine(void **state)
+{
+    struct fixture *f = *state;
+    char a[LFS_OID_LEN + 1], b[LFS_OID_LEN + 1], rel[PATH_MAX];
+    sha256_hex("alpha", 5, a);
+    sha256_hex("bravo!", 6, b);
+    snprintf(rel, sizeof(rel), "org/repo/%s", a);
+    plant(f, rel, "alpha", 5);
+    snprintf(rel, sizeof(rel), "org/sub/deep/%s", b);
+    plant(f, rel, "bravX!", 6); /* same size, other bytes */
+    snprintf(rel, sizeof(rel), "org/repo/.%s.Ab12Cd", a);
+    plant(f, rel, "part", 4);
+    plant(f, "org/repo/notes.txt", "x", 1);
+    snprintf(rel, sizeof(rel), "org/%s", a); /* no repository level */
+    plant(f, rel, "alpha", 5);
+    snprintf(rel, sizeof(rel), ".lfsgate-quarantine/org/repo/%s", b);
+    plant(f, rel, "old", 3);
+
+    struct scan_seen seen;
+    scan_all(f, NULL, NULL, &seen);
+    assert_int_equal(seen.n, 2);
+    char want[PATH_MAX];
+    snprintf(want, sizeof(want), "org/repo/%s", a);
+    assert_string_equal(seen.names[0], want);
+    snprintf(want, sizeof(want), "org/sub/deep/%s", b);
+    assert_string_equal(seen.names[1], want);
+    scan_all(f, "org", "repo", &seen);
+    assert_int_equal(seen.n, 1);
+    assert_true(seen.sizes[0] == 5);
+    scan_all(f, "org", "nothing-here", &seen);
+    assert_int_equal(seen.n, 0);
+    struct lfs_storage_scan *scan = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(f->st->ops->scan_open(f->st, "org", "../x", &scan, &err), -1);
+    assert_int_equal(err.status, 422);
+
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+    struct lfs_object_key ka = {.org_path = "org", .repo = "repo", .oid = a},
+                          kb = {.org_path = "org/sub", .repo = "deep", .oid = b};
+    struct check_seen good = {0}, bad = {0}, missing = {0};
+    lfs_storage_check_content(f->st, &io, &ka, 5, on_check, &good);
+    lfs_storage_check_content(f->st, &io, &kb, 6, on_check, &bad);
+    struct lfs_object_key kc = {.org_path = "org", .repo = "repo", .oid = b};
+    lfs_storage_check_content(f->st, &io, &kc, 6, on_check, &missing);
+    for (int i = 0; i < LOOP_TURNS && good.calls + bad.calls + missing.calls < 3; i++)
+        h2o_evloop_run(ctx.loop, 10);
+    assert_int_equal(good.calls, 1);
+    assert_int_equal(good.status, 0);
+    assert_true(good.result.matches);
+    assert_true(good.result.bytes == 5);
+    assert_int_equal(bad.calls, 1);
+    assert_false(bad.result.matches);
+    assert_true(bad.result.bytes == 6);
+    char bad_hash[LFS_OID_LEN + 1];
+    sha256_hex("bravX!", 6, bad_hash);
+    assert_string_equal(bad.result.sha256, bad_hash);
+    assert_int_equal(missing.calls, 1);
+    assert_int_equal(missing.status, 404);
+
+    struct result q = {0}, st = {0};
+    f->st->ops->quarantine(f->st, &io, &kb, on_done, &q);
+    run_until_done(&q, 1);
+    assert_int_equal(q.status, 0);
+    f->st->ops->stat(f->st, &io, &kb, on_stat, &st);
+    run_until_done(&st, 1);
+    assert_true(st.size == -1);
+    snprintf(rel, sizeof(rel), "%s/.lfsgate-quarantine/org/sub/deep/%s", f->dir, b);
+    assert_int_equal(access(rel, F_OK), 0);
+    scan_all(f, NULL, NULL, &seen);
+    assert_int_equal(seen.n, 1);
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -974,6 +1133,7 @@ int main(void)
         T(test_lock_create_read_delete),
         T(test_lock_list_pages),
         T(test_lock_invalid_keys),
+        T(test_scan_check_quarantine),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
