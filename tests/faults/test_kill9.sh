@@ -7,7 +7,7 @@
 # bodies spilled to spool_dir, Azure (Azurite) through basic_streaming and through
 # multipart-basic (the client sends parts straight to Azurite; lfsgate plans and verifies).
 # Each round starts lfsgate, starts 4 upload threads (tests/faults/lfs_client.py) and kills
-# the server after a random 50-1200 ms; the next round's start is the restart that is checked.
+# the server after a random 50-1200 ms (2500 for the large bodies); the next round's start is the restart that is checked.
 # FAULTS_REPORT=FILE collects the figures (tests/faults/lib.sh).
 # Run: LFSGATE_BIN=build/server/lfsgate bash tests/faults/test_kill9.sh  (see tests/e2e/lib.sh)
 # shellcheck disable=SC2317
@@ -28,12 +28,13 @@ scan_store() {
         fail "local store after restart: $(cat "$SCAN")"
 }
 
-# kill_rounds ROUNDS TRANSFER MIN MAX [local]: ROUNDS x (start, upload, kill -9 at random).
+# kill_rounds ROUNDS TRANSFER MIN MAX [local [MAX_DELAY_MS]]: ROUNDS x (start, upload, kill -9
+# after a random 50..MAX_DELAY_MS ms, default 1200).
 # Then a last start and the checks through lfsgate. Sets ROUND_OBJECTS and PHASES.
 kill_rounds() {
-    local rounds=$1 transfer=$2 min=$3 max=$4 kind=${5:-} i delay cpid pid
+    local rounds=$1 transfer=$2 min=$3 max=$4 kind=${5:-} max_delay=${6:-1200} i delay cpid pid
     rounds=$((rounds * KILL9_ROUNDS_PERCENT / 100))
-    ((rounds >= 2)) || rounds=2
+    ((rounds >= 3)) || rounds=3
     : >"$E2E_TMP/results.jsonl"
     for ((i = 1; i <= rounds; i++)); do
         start_lfsgate --config "$CONFIG"
@@ -43,7 +44,7 @@ kill_rounds() {
             --until-refused &
         cpid=$!
         bg_track "$cpid"
-        delay=$((50 + RANDOM % 1150))
+        delay=$((50 + RANDOM % (max_delay - 50)))
         sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
         pid=$LFSGATE_PID
         LFSGATE_PID=
@@ -81,6 +82,7 @@ PY
     assert_json "$E2E_TMP/check.json" "d['intact'] == d['visible'] and d['intact'] >= $REPORTED" "objects after restart"
     ROUNDS=$rounds
     SWEPT=$(cat "$E2E_TMP"/server.*.log | sed -n 's/.*removed \([0-9]*\) temporary files.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+    SPOOL_SWEPT=$(cat "$E2E_TMP"/server.*.log | sed -n 's/.*removed \([0-9]*\) request body files.*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 }
 
 local_config() { # [EXTRA_YAML]
@@ -93,16 +95,17 @@ local_config() { # [EXTRA_YAML]
 
 test_local_memory_bodies() {
     local_config
-    kill_rounds 16 basic 1000 1000000 local
-    figures kill9_local_memory "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
+    kill_rounds 14 basic 1000 1000000 local
+    figures kill9_local_memory "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT spool_files_swept=$SPOOL_SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
 }
 
 test_local_spooled_bodies() {
     local_config
-    kill_rounds 12 basic 4500000 9000000 local
-    # h2o unlinks its spool files as soon as it creates them: nothing is left behind there.
+    kill_rounds 12 basic 4500000 9000000 local 2500
+    # h2o unlinks its spool files right after creating them; one left by a kill between the
+    # two is removed at startup.
     assert_only_files "$SPOOL"
-    figures kill9_local_spooled "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
+    figures kill9_local_spooled "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT spool_files_swept=$SPOOL_SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
 }
 
 # Another process writing into the same store holds a lock on its temporary file: the sweep
@@ -121,6 +124,13 @@ test_sweep_only_abandoned() {
     head -c 1000 /dev/urandom >"$dir/.notanoid.Abc123" # not lfsgate's name: kept
     touch -d '-1 hour' "$dir/.$oid.Abc123" "$dir/.$oid.Xyz789" "$dir/.$oid.Abc123.bak" "$dir/.notanoid.Abc123"
     touch -d '+1 hour' "$dir/.$oid.New000"
+    # h2o's spool files (request bodies over 4 MiB), left when a kill lands between their
+    # creation and their unlink
+    head -c 5000 /dev/urandom >"$SPOOL/lfsgate-body.Abc123" # left by a killed process: removed
+    head -c 100 /dev/urandom >"$SPOOL/lfsgate-body.New000"  # newer than the start: kept
+    head -c 100 /dev/urandom >"$SPOOL/lfsgate-body.Abc123.keep" # not h2o's name: kept
+    touch -d '-1 hour' "$SPOOL/lfsgate-body.Abc123" "$SPOOL/lfsgate-body.Abc123.keep"
+    touch -d '+1 hour' "$SPOOL/lfsgate-body.New000"
     flock -x "$dir/.$oid.Xyz789" sleep 60 &
     lpid=$!
     bg_track "$lpid"
@@ -133,6 +143,8 @@ test_sweep_only_abandoned() {
     assert_file_exists "$dir/.notanoid.Abc123" "file not named like a temporary file"
     assert_file_contains "$LFSGATE_LOG" 'removed 1 temporary files of interrupted uploads' "startup log"
     assert_file_contains "$LFSGATE_LOG" '1 in use by another process left alone' "startup log"
+    assert_only_files "$SPOOL" lfsgate-body.New000 lfsgate-body.Abc123.keep
+    assert_file_contains "$LFSGATE_LOG" 'removed 1 request body files left in' "startup log"
     # a reload does not walk the store again
     kill -KILL "$lpid"
     kill -HUP "$LFSGATE_PID"
