@@ -40,6 +40,7 @@
 
 #include "server/guard.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <h2o/http1.h>
@@ -133,6 +135,41 @@ static bool log_due(_Atomic long long *last, _Atomic long long *skipped, long lo
     }
     *n_skipped = atomic_exchange(skipped, 0);
     return true;
+}
+
+/* h2o names its spool files "lfsgate-body.XXXXXX" (server/main.c sets the template) and
+ * unlinks each right after mkstemp; a process killed between the two leaves the file behind.
+ * Removes such files older than this call (the startup): another live process's file exists
+ * for microseconds only. Main thread, at startup. */
+static void sweep_spool(const char *dir)
+{
+    static const char prefix[] = "lfsgate-body.";
+    struct timespec start;
+    clock_gettime(CLOCK_REALTIME, &start);
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return;
+    unsigned long removed = 0;
+    unsigned long long bytes = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (strncmp(e->d_name, prefix, sizeof(prefix) - 1) != 0 ||
+            strlen(e->d_name) != sizeof(prefix) - 1 + 6 ||
+            fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode) ||
+            sb.st_mtim.tv_sec > start.tv_sec ||
+            (sb.st_mtim.tv_sec == start.tv_sec && sb.st_mtim.tv_nsec >= start.tv_nsec))
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) {
+            removed++;
+            bytes += (unsigned long long)sb.st_blocks * 512u;
+        }
+    }
+    closedir(d);
+    if (removed > 0)
+        lfs_log(LFS_LOG_INFO,
+                "removed %lu request body files left in %s by an interrupted process (%llu bytes)",
+                removed, dir, bytes);
 }
 
 static int init_connection_cap(struct lfs_error *err)
@@ -281,6 +318,8 @@ int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err)
         return lfs_error_set(err, 500,
                              "internal error: cannot reach libh2o's h2o_socket_close (lfsgate "
                              "must be linked against the shared libh2o-evloop)");
+    if (settings.spool_dir != NULL)
+        sweep_spool(settings.spool_dir);
     return init_connection_cap(err);
 }
 

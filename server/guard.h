@@ -25,8 +25,9 @@ struct lfs_guard_worker {
     long long counted; /* this worker's share of the total at its last sweep */
 };
 
-/* Takes the settings (fixed for the process's life) and checks that the interposition of
- * h2o_socket_read_start works. Returns 0, or -1 with err. Main thread, before any worker. */
+/* Takes the settings (fixed for the process's life), checks that the interposition of
+ * h2o_socket_read_start and h2o_socket_close works, and removes the spool files a killed
+ * process left in spool_dir. Returns 0, or -1 with err. Main thread, before any worker. */
 int lfs_guard_init(const struct lfs_guard_settings *s, struct lfs_error *err);
 
 /* h2o_accept for a connection from one of lfsgate's listeners, with the guard in front of

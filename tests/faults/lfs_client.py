@@ -18,8 +18,9 @@ the server serves.
       and hashes it. Writes {"checked", "visible", "intact", "corrupt": [...],
       "lost": [reported oids not offered or not intact]} and exits 1 when corrupt or lost is
       not empty.
-  lfs_client.py scan-local STORE_DIR OUT_JSON
-      Walks a local store: every file must be named by a valid oid and hash to it. Writes
+  lfs_client.py scan-local STORE_DIR OUT_JSON [--names-only]
+      Walks a local store: every file must be named by a valid oid and hash to it (with
+      --names-only: only the names are checked, which is fast). Writes
       {"objects", "bytes", "blocks_bytes" (allocated), "corrupt": [...], "stray": [...]}
       and exits 1 when corrupt or stray (a temporary file, anything else) is not empty.
 """
@@ -193,12 +194,14 @@ def cmd_scan_local(a):
             if len(name) != 64 or any(c not in "0123456789abcdef" for c in name):
                 res["stray"].append(os.path.relpath(path, a.store))
                 continue
+            res["objects"] += 1
+            res["bytes"] += st.st_size
+            if a.names_only:
+                continue
             h = hashlib.sha256()
             with open(path, "rb") as f:
                 for block in iter(lambda: f.read(1 << 20), b""):
                     h.update(block)
-            res["objects"] += 1
-            res["bytes"] += st.st_size
             if h.hexdigest() != name:
                 res["corrupt"].append(os.path.relpath(path, a.store))
     with open(a.out, "w") as f:
@@ -227,6 +230,7 @@ def main():
     s = sub.add_parser("scan-local")
     s.add_argument("store")
     s.add_argument("out")
+    s.add_argument("--names-only", action="store_true")
     a = ap.parse_args()
     {"upload": cmd_upload, "check": cmd_check, "scan-local": cmd_scan_local}[a.cmd](a)
 
