@@ -643,6 +643,55 @@ test_imds_credentials() {
     assert_no_temporary_secrets_logged
 }
 
+# basic_streaming above multipart_threshold (lowered to 16 MiB): a 40 MiB upload is hashed,
+# then sent as a multipart upload of 3 parts completed by lfsgate; a corrupt one starts none.
+test_streaming_multipart() {
+    local base oid parts
+    start_s3_fake
+    s3_env
+    s3_config basic_streaming 900 s3 "        multipart_threshold: 16M"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/big" $((40 * MIB))
+    oid=$(sha256_of "$E2E_TMP/big")
+    # a body that is not the oid: refused before anything reaches the store
+    random_file "$E2E_TMP/other" $((40 * MIB))
+    http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/other"
+    assert_status 422
+    assert_fake_stat "$S3_URL" parts 0 "S3 after a corrupt upload"
+    assert_fake_only
+    http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/big"
+    assert_status 200
+    assert_fake_stat "$S3_URL" parts 3 "S3"
+    assert_fake_stat "$S3_URL" completed 1 "S3"
+    assert_fake_only "$S3_PREFIX/org/repo/$oid"
+    assert_fake_object "$E2E_TMP/big" "$S3_PREFIX/org/repo/$oid" "object uploaded in parts"
+    http GET "$base/objects/storage/$oid"
+    assert_status 200
+    assert_same_file "$E2E_TMP/big" "$HTTP_BODY" "download of the object uploaded in parts"
+    parts=$(fake_stat "$S3_URL" parts)
+    # at the threshold: one PUT
+    random_file "$E2E_TMP/edge" $((16 * MIB))
+    http PUT "$base/objects/storage/$(sha256_of "$E2E_TMP/edge")" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/edge"
+    assert_status 200
+    assert_fake_stat "$S3_URL" parts "$parts" "S3 after an upload at the threshold"
+    assert_fake_object "$E2E_TMP/edge" "$S3_PREFIX/org/repo/$(sha256_of "$E2E_TMP/edge")" "object at the threshold"
+    stop_lfsgate
+    # a part the store fails: 503 naming the store, and the upload is aborted, not left
+    S3_URL='' S3_PORT=''
+    start_s3_fake --fail-part 2
+    s3_config basic_streaming 900 s3 "        multipart_threshold: 16M"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/big"
+    assert_status 503
+    assert_file_contains "$HTTP_BODY" "s3 storage answered 500 (InternalError) to UploadPart of object $oid" "upload with a failing part"
+    assert_fake_stat "$S3_URL" parts 1 "S3"
+    assert_fake_stat "$S3_URL" aborted 1 "S3"
+    assert_fake_stat "$S3_URL" completed 0 "S3"
+    assert_fake_only
+}
+
 # ---- multipart-basic ----
 
 # s3_multipart_config: $CONFIG with a multipart-basic adapter (5 MiB parts) besides "basic".
@@ -763,6 +812,7 @@ run_test s3_session_token_and_credentials_file test_session_token_and_credential
 run_test s3_download_disposition test_download_disposition
 run_test s3_config_errors test_config_errors
 run_test s3_store_failures test_store_failures
+run_test s3_streaming_multipart test_streaming_multipart
 run_test s3_multipart_resume test_multipart_resume
 run_test s3_batch_listing test_batch_listing
 run_test s3_web_identity_push_clone test_web_identity_push_clone

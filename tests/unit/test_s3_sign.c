@@ -669,6 +669,11 @@ static void test_backend_config_errors(void **state)
                         "A.storage_options.endpoint: expected http(s)://host[:port]");
     expect_config_error("{\"bucket_name\": \"b-1\", \"endpoint\": \"http://h/path\"}",
                         "A.storage_options.endpoint: expected");
+    /* multipart_threshold within S3's part sizes: 5 MiB..5 GiB */
+    expect_config_error("{\"bucket_name\": \"b-1\", \"multipart_threshold\": \"1M\"}",
+                        "A.storage_options.multipart_threshold");
+    expect_config_error("{\"bucket_name\": \"b-1\", \"multipart_threshold\": \"6G\"}",
+                        "A.storage_options.multipart_threshold");
     expect_config_error("{\"bucket_name\": \"b-1\", \"endpoint\": \"http://u:p@h\"}",
                         "A.storage_options.endpoint: expected");
     expect_config_error("{\"bucket_name\": \"b-1\", \"addressing_style\": \"dns\"}",
