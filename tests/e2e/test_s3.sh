@@ -352,7 +352,7 @@ test_config_errors() {
     # no credentials anywhere (IMDS turned off): every source tried is named, in order
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     export HOME=$E2E_TMP/home AWS_EC2_METADATA_DISABLED=true
-    bad_s3_config no_credentials "$o: no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \(not set\), the shared credentials file \"$E2E_TMP/home/.aws/credentials\".*, web identity \(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN: not set\), container credentials \(AWS_CONTAINER_CREDENTIALS_FULL_URI/_RELATIVE_URI: not set\) and the instance metadata service \(AWS_EC2_METADATA_DISABLED is true\)" \
+    bad_s3_config no_credentials "$o: no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID \(not set\), the shared credentials file \"$E2E_TMP/home/.aws/credentials\".*, web identity \(AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN not set\), container credentials \(AWS_CONTAINER_CREDENTIALS_\*_URI not set\), the instance metadata service \(AWS_EC2_METADATA_DISABLED=true\)$" \
         "        bucket_name: b-1"
     # half a web identity, a role that is no ARN, plain http to a container endpoint elsewhere
     export AWS_WEB_IDENTITY_TOKEN_FILE=$E2E_TMP/token
@@ -366,6 +366,12 @@ test_config_errors() {
     bad_s3_config container_http "$o: AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a loopback address" \
         "        bucket_name: b-1"
     unset AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_DISABLED
+    # IMDS is used only when it answers at startup: nothing listens there, so it is named too
+    AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(free_port)
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT
+    bad_s3_config no_imds "$o: no AWS credentials found; tried.*, the instance metadata service at $AWS_EC2_METADATA_SERVICE_ENDPOINT \(Couldn't connect to server\)$" \
+        "        bucket_name: b-1"
+    unset AWS_EC2_METADATA_SERVICE_ENDPOINT
     export AWS_ACCESS_KEY_ID=$S3_KEY_ID
     bad_s3_config half_key "$o: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" \
         "        bucket_name: b-1"
@@ -635,8 +641,9 @@ test_imds_credentials() {
     start_lfsgate --config "$CONFIG"
     assert_file_contains "$LFSGATE_LOG" "key from the instance metadata service (IMDSv2) at $CREDS_URL" "startup log"
     fake_push_clone org repo 4321
-    # IMDSv2: a session token first, then the role's keys with it; nothing without it
-    assert_fake_stat "$CREDS_URL" imds_token 1 "IMDS"
+    # IMDSv2: a session token at startup (is it there?), then one more and the role's keys
+    # with it; nothing without one
+    assert_fake_stat "$CREDS_URL" imds_token 2 "IMDS"
     assert_fake_stat "$CREDS_URL" imds_credentials 1 "IMDS"
     assert_fake_stat "$CREDS_URL" imds_refused 0 "IMDS"
     assert_fake_stat "$S3_URL" expired_token 0 "S3"
