@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
@@ -585,6 +586,10 @@ static int web_identity(const char *region, const char *sts_endpoint, struct sou
                              role);
     if (session != NULL && strlen(session) > 64)
         return lfs_error_set(err, 500, "AWS_ROLE_SESSION_NAME is longer than 64 characters");
+    /* Read again on every exchange, but a file missing at startup is a mistake to say now. */
+    if (access(file, R_OK) != 0)
+        return lfs_error_set(err, 500, "AWS_WEB_IDENTITY_TOKEN_FILE \"%s\": %s", file,
+                             strerror(errno));
     char regional[128];
     snprintf(regional, sizeof(regional), "https://sts.%s.amazonaws.com", region);
     const char *url = sts_endpoint != NULL ? sts_endpoint : env("AWS_STS_ENDPOINT");

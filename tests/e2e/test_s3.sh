@@ -361,6 +361,9 @@ test_config_errors() {
     export AWS_ROLE_ARN=lfsgate
     bad_s3_config bad_role "$o: AWS_ROLE_ARN: \"lfsgate\" is not a role ARN" \
         "        bucket_name: b-1"
+    export AWS_ROLE_ARN=arn:aws:iam::123456789012:role/lfsgate
+    bad_s3_config missing_token "$o: AWS_WEB_IDENTITY_TOKEN_FILE \"$E2E_TMP/token\": No such file or directory" \
+        "        bucket_name: b-1"
     unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
     export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.1/creds
     bad_s3_config container_http "$o: AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a loopback address" \

@@ -719,11 +719,19 @@ static void test_backend_credentials(void **state)
     setenv("AWS_ROLE_ARN", "role/r", 1);
     expect_config_error("{\"bucket_name\": \"b-1\"}", "AWS_ROLE_ARN: \"role/r\" is not a role ARN");
     setenv("AWS_ROLE_ARN", "arn:aws:iam::1:role/r", 1);
+    expect_config_error("{\"bucket_name\": \"b-1\"}",
+                        "AWS_WEB_IDENTITY_TOKEN_FILE \"/var/run/token\": No such file");
+    char token[] = "/tmp/test_s3_web_token.XXXXXX";
+    int tfd = mkstemp(token);
+    assert_true(tfd >= 0);
+    close(tfd);
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", token, 1);
     expect_config_error("{\"bucket_name\": \"b-1\", \"sts_endpoint\": \"ftp://sts\"}",
                         "the STS endpoint (sts_endpoint): expected http(s)://host[:port]");
     assert_int_equal(create_s3("{\"bucket_name\": \"b-1\", \"region\": \"eu-west-3\"}", &st, &err),
                      0);
     st->ops->destroy(st);
+    unlink(token);
     unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
     unsetenv("AWS_ROLE_ARN");
 
