@@ -42,6 +42,7 @@ static void load(void)
         SYM(url_get, "curl_url_get"),
         SYM(url_cleanup, "curl_url_cleanup"),
         SYM(free, "curl_free"),
+        SYM(easy_perform, "curl_easy_perform"),
 #undef SYM
     };
     struct lfs_curl_api api;

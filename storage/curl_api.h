@@ -33,6 +33,7 @@ struct lfs_curl_api {
     CURLUcode (*url_get)(const CURLU *u, CURLUPart what, char **part, unsigned flags);
     void (*url_cleanup)(CURLU *u);
     void (*free)(void *p);
+    CURLcode (*easy_perform)(CURL *easy); /* blocking: startup checks only */
 };
 
 /* The functions, valid after lfs_curl_load returned 0. */

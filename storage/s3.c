@@ -33,7 +33,8 @@
 #define S3_STORE "s3 storage"
 #define S3_DEFAULT_REGION "us-east-1"
 #define S3_DEFAULT_TIMEOUT_S 20
-/* Largest object one PUT may create (S3's limit; larger ones need a multipart upload). */
+/* Largest object one PUT may create (S3's limit; larger ones go as a multipart upload, and
+ * so do those over the multipart_threshold option). */
 #define S3_PUT_MAX (5ull << 30)
 
 struct lfs_storage_s3 {
@@ -44,7 +45,8 @@ struct lfs_storage_s3 {
     char *base_url; /* "<scheme>://<authority>" of every request, default port left out */
     char *host;     /* the authority: what the clients send as Host and we sign */
     bool virtual_style;
-    bool checksum; /* sign x-amz-checksum-sha256 into presigned uploads */
+    bool checksum;    /* sign x-amz-checksum-sha256 into presigned uploads */
+    uint64_t put_max; /* larger basic_streaming uploads go as multipart uploads */
     long timeout_ms;
     struct lfs_s3_creds *creds; /* the keys, or where temporary ones come from */
 };
@@ -124,16 +126,23 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
 {
     if (lfs_http_client_load(path, err) < 0)
         return -1;
-    static const char *const keys[] = {"bucket_name",     "path_prefix",      "endpoint",
-                                       "region",          "addressing_style", "request_timeout",
-                                       "checksum_sha256", "sts_endpoint",     NULL};
+    static const char *const keys[] = {"bucket_name",
+                                       "path_prefix",
+                                       "endpoint",
+                                       "region",
+                                       "addressing_style",
+                                       "request_timeout",
+                                       "checksum_sha256",
+                                       "sts_endpoint",
+                                       "multipart_threshold",
+                                       NULL};
     const char *bucket, *prefix, *endpoint, *region, *style, *sts_endpoint;
     const char *env_region = getenv("AWS_REGION");
     if (env_region == NULL || env_region[0] == '\0')
         env_region = getenv("AWS_DEFAULT_REGION");
     if (env_region == NULL || env_region[0] == '\0')
         env_region = S3_DEFAULT_REGION;
-    long long timeout;
+    long long timeout, put_max;
     bool checksum;
     char kpath[256];
     if (lfs_config_check_keys(options, path, keys, err) < 0 ||
@@ -145,7 +154,9 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
         lfs_config_get_int(options, path, "request_timeout", S3_DEFAULT_TIMEOUT_S, 1, 3600,
                            &timeout, err) < 0 ||
         lfs_config_get_bool(options, path, "checksum_sha256", true, &checksum, err) < 0 ||
-        lfs_config_get_string(options, path, "sts_endpoint", NULL, &sts_endpoint, err) < 0)
+        lfs_config_get_string(options, path, "sts_endpoint", NULL, &sts_endpoint, err) < 0 ||
+        lfs_config_get_size(options, path, "multipart_threshold", (long long)S3_PUT_MAX, 5LL << 20,
+                            (long long)S3_PUT_MAX, &put_max, err) < 0)
         return -1;
     if (bucket == NULL || bucket[0] == '\0')
         return lfs_error_set(err, 500, "config: %s: required key is missing",
@@ -169,6 +180,7 @@ static int s3_create(const json_t *options, const char *path, struct lfs_storage
     extern const struct lfs_storage_ops lfs_storage_s3_ops;
     st->base.ops = &lfs_storage_s3_ops;
     st->checksum = checksum;
+    st->put_max = (uint64_t)put_max;
     st->timeout_ms = (long)timeout * 1000;
     /* Virtual-hosted style on AWS (path style is deprecated there); path style with an
      * endpoint, as most S3-compatible stores want. */
@@ -571,6 +583,8 @@ struct s3_put {
     void *arg;
 };
 
+static void mp_stream_put(struct s3_put *put);
+
 /* Called once the body is hashed (storage/remote.h): sends it when its SHA-256 is the oid. The
  * oid is then the body's hash, so the PUT signs its payload and the store checks it again. */
 static void put_send(void *arg, const struct lfs_error *verified)
@@ -578,6 +592,10 @@ static void put_send(void *arg, const struct lfs_error *verified)
     struct s3_put *put = arg;
     if (verified != NULL) {
         put->cb(put->arg, verified);
+        return;
+    }
+    if (put->body.len > put->st->put_max) {
+        mp_stream_put(put);
         return;
     }
     struct s3_call c = {
@@ -605,13 +623,6 @@ static void s3_put(struct lfs_storage *storage, struct lfs_io *io, const struct 
     struct lfs_error err = {0};
     put->path = object_path(st, key, io->pool, &err);
     if (put->path == NULL) {
-        cb(arg, &err);
-        return;
-    }
-    if (body.len > S3_PUT_MAX) {
-        lfs_error_set(&err, 413,
-                      S3_STORE ": objects over 5 GiB need a multipart upload, which lfsgate does "
-                               "not do yet through basic_streaming; use basic_external");
         cb(arg, &err);
         return;
     }
@@ -687,12 +698,56 @@ struct s3_multipart {
     struct s3_listed_part *parts;
     size_t nparts, cap;
     lfs_storage_multipart_cb plan_cb; /* planning */
-    lfs_storage_done_cb done_cb;      /* completing */
+    lfs_storage_done_cb done_cb;      /* completing, or uploading through lfsgate */
     void *arg;
+    /* basic_streaming: lfsgate uploads body in parts of `part` bytes itself; a failure
+     * aborts the upload (its error kept in err meanwhile). */
+    bool streaming, aborting;
+    h2o_iovec_t body;
+    uint64_t part;
+    struct lfs_error err;
 };
+
+/* A call on the upload: `method` to the object with ?[partNumber=<part>&]uploadId=<id>. */
+static void mp_call(struct s3_multipart *mp, const char *method, size_t part,
+                    const char *payload_hash, h2o_iovec_t body, lfs_http_cb cb)
+{
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, 2 * sizeof(*q));
+    size_t n = 0;
+    if (part > 0) {
+        char *number = h2o_mem_alloc_pool(mp->io.pool, 24);
+        snprintf(number, 24, "%zu", part);
+        q[n++] = (struct lfs_s3_param){"partNumber", number};
+    }
+    q[n++] = (struct lfs_s3_param){"uploadId", mp->upload};
+    struct s3_call c = {.method = method,
+                        .path = mp->path,
+                        .query = q,
+                        .nquery = n,
+                        .payload_hash = payload_hash,
+                        .body = body,
+                        .timeout_ms = body.len > 0 ? lfs_storage_upload_timeout_ms(body.len) : 0};
+    s3_fetch(mp->st, &mp->io, &c, cb, mp);
+}
+
+static void on_stream_aborted(void *arg, const struct lfs_http_response *res,
+                              const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    (void)res;
+    (void)err; /* an upload left behind is the store's lifecycle rules' to expire */
+    mp->done_cb(mp->arg, &mp->err);
+}
 
 static void mp_fail(struct s3_multipart *mp, const struct lfs_error *err)
 {
+    if (mp->streaming && mp->upload != NULL && !mp->aborting) {
+        /* Nothing of a failed upload stays: AbortMultipartUpload, then the error. */
+        mp->aborting = true;
+        mp->err = *err;
+        mp_call(mp, "DELETE", 0, NULL, h2o_iovec_init("", 0), on_stream_aborted);
+        return;
+    }
     if (mp->plan_cb != NULL)
         mp->plan_cb(mp->arg, NULL, err);
     else
@@ -751,12 +806,30 @@ static void mp_complete_send(struct s3_multipart *mp);
 static void mp_list_parts(struct s3_multipart *mp, const char *marker);
 
 /* What to do once the parts are known. */
+static void mp_stream_next(struct s3_multipart *mp);
+
 static void mp_parts_known(struct s3_multipart *mp)
 {
-    if (mp->plan_cb != NULL)
+    if (mp->streaming)
+        mp_stream_next(mp);
+    else if (mp->plan_cb != NULL)
         mp_plan_build(mp);
     else
         mp_complete_send(mp);
+}
+
+/* Records part `number` of `size` bytes with its ETag. */
+static void mp_add_part(struct s3_multipart *mp, unsigned number, int64_t size, const char *etag)
+{
+    if (mp->nparts == mp->cap) {
+        size_t cap = mp->cap ? 2 * mp->cap : 64;
+        struct s3_listed_part *p = h2o_mem_alloc_pool(mp->io.pool, cap * sizeof(*p));
+        if (mp->nparts > 0)
+            memcpy(p, mp->parts, mp->nparts * sizeof(*p));
+        mp->parts = p;
+        mp->cap = cap;
+    }
+    mp->parts[mp->nparts++] = (struct s3_listed_part){.number = number, .size = size, .etag = etag};
 }
 
 static void on_list_parts(void *arg, const struct lfs_http_response *res,
@@ -774,18 +847,7 @@ static void on_list_parts(void *arg, const struct lfs_http_response *res,
         b = t + n;
         if (number == NULL || size == NULL || etag == NULL)
             continue;
-        if (mp->nparts == mp->cap) {
-            size_t cap = mp->cap ? 2 * mp->cap : 64;
-            struct s3_listed_part *p = h2o_mem_alloc_pool(mp->io.pool, cap * sizeof(*p));
-            if (mp->nparts > 0)
-                memcpy(p, mp->parts, mp->nparts * sizeof(*p));
-            mp->parts = p;
-            mp->cap = cap;
-        }
-        mp->parts[mp->nparts++] =
-            (struct s3_listed_part){.number = (unsigned)strtoul(number, NULL, 10),
-                                    .size = strtoll(size, NULL, 10),
-                                    .etag = etag};
+        mp_add_part(mp, (unsigned)strtoul(number, NULL, 10), strtoll(size, NULL, 10), etag);
     }
     const char *truncated = mp_text(mp, res->body.base, res->body.len, "IsTruncated");
     const char *next = mp_text(mp, res->body.base, res->body.len, "NextPartNumberMarker");
@@ -1027,15 +1089,7 @@ static void mp_complete_send(struct s3_multipart *mp)
     char *hash = h2o_mem_alloc_pool(mp->io.pool, 65);
     SHA256((const unsigned char *)b.buf, b.len, digest);
     lfs_hex_encode(digest, sizeof(digest), hash);
-    struct lfs_s3_param *q = h2o_mem_alloc_pool(mp->io.pool, sizeof(*q));
-    q[0] = (struct lfs_s3_param){"uploadId", mp->upload};
-    struct s3_call c = {.method = "POST",
-                        .path = mp->path,
-                        .query = q,
-                        .nquery = 1,
-                        .payload_hash = hash,
-                        .body = h2o_iovec_init(b.buf, b.len)};
-    s3_fetch(mp->st, &mp->io, &c, on_completed, mp);
+    mp_call(mp, "POST", 0, hash, h2o_iovec_init(b.buf, b.len), on_completed);
 }
 
 static void s3_multipart_complete(struct lfs_storage *storage, struct lfs_io *io,
@@ -1046,6 +1100,65 @@ static void s3_multipart_complete(struct lfs_storage *storage, struct lfs_io *io
     *mp = (struct s3_multipart){
         .st = (struct lfs_storage_s3 *)storage, .io = *io, .size = size, .done_cb = cb, .arg = arg};
     mp_start(mp, key);
+}
+
+/* ---- basic_streaming above multipart_threshold: lfsgate's own multipart upload ----
+ * The body is in memory and its SHA-256 already matched the oid: CreateMultipartUpload, its
+ * parts one after another (UploadPart, header-signed, UNSIGNED-PAYLOAD: hashing each part
+ * again would cost the loop as much as the first check did), then CompleteMultipartUpload
+ * with the ETags the parts were answered with. Any failure aborts the upload, so the object
+ * never appears half made. */
+
+static void on_part_put(void *arg, const struct lfs_http_response *res, const struct lfs_error *err)
+{
+    struct s3_multipart *mp = arg;
+    if (!mp_answered(mp, res, err, "UploadPart"))
+        return;
+    if (res->etag == NULL || res->etag[0] == '\0') {
+        struct lfs_error e;
+        lfs_error_set(&e, 502, S3_STORE ": UploadPart of object %s answered no ETag", mp->oid);
+        mp_fail(mp, &e);
+        return;
+    }
+    uint64_t pos = (uint64_t)mp->nparts * mp->part;
+    uint64_t len = mp->body.len - pos < mp->part ? mp->body.len - pos : mp->part;
+    mp_add_part(mp, (unsigned)mp->nparts + 1, (int64_t)len,
+                h2o_strdup(mp->io.pool, res->etag, SIZE_MAX).base);
+    mp_stream_next(mp);
+}
+
+/* Sends the next part, or completes the upload once every part is in. */
+static void mp_stream_next(struct s3_multipart *mp)
+{
+    uint64_t pos = (uint64_t)mp->nparts * mp->part;
+    if (pos >= mp->body.len) {
+        mp_complete_send(mp);
+        return;
+    }
+    uint64_t len = mp->body.len - pos < mp->part ? mp->body.len - pos : mp->part;
+    mp_call(mp, "PUT", mp->nparts + 1, LFS_S3_UNSIGNED_PAYLOAD,
+            h2o_iovec_init(mp->body.base + pos, (size_t)len), on_part_put);
+}
+
+static void mp_stream_put(struct s3_put *put)
+{
+    struct s3_multipart *mp = h2o_mem_alloc_pool(put->io.pool, sizeof(*mp));
+    uint64_t part = put->st->put_max < S3_PART_MAX ? put->st->put_max : S3_PART_MAX;
+    if ((put->body.len + part - 1) / part > S3_MAX_PARTS)
+        part = (put->body.len + S3_MAX_PARTS - 1) / S3_MAX_PARTS;
+    *mp = (struct s3_multipart){.st = put->st,
+                                .io = put->io,
+                                .path = put->path,
+                                .oid = put->oid,
+                                .size = (int64_t)put->body.len,
+                                .done_cb = put->cb,
+                                .arg = put->arg,
+                                .streaming = true,
+                                .body = put->body,
+                                .part = part};
+    static const struct lfs_s3_param uploads = {"uploads", ""};
+    struct s3_call c = {.method = "POST", .path = mp->path, .query = &uploads, .nquery = 1};
+    s3_fetch(mp->st, &mp->io, &c, on_created, mp);
 }
 
 const struct lfs_storage_ops lfs_storage_s3_ops = {

@@ -21,9 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/util.h"
+#include "storage/curl_api.h"
 #include "storage/http_client.h"
 #include "storage/refresh.h"
 #include "storage/remote.h"
@@ -584,6 +586,10 @@ static int web_identity(const char *region, const char *sts_endpoint, struct sou
                              role);
     if (session != NULL && strlen(session) > 64)
         return lfs_error_set(err, 500, "AWS_ROLE_SESSION_NAME is longer than 64 characters");
+    /* Read again on every exchange, but a file missing at startup is a mistake to say now. */
+    if (access(file, R_OK) != 0)
+        return lfs_error_set(err, 500, "AWS_WEB_IDENTITY_TOKEN_FILE \"%s\": %s", file,
+                             strerror(errno));
     char regional[128];
     snprintf(regional, sizeof(regional), "https://sts.%s.amazonaws.com", region);
     const char *url = sts_endpoint != NULL ? sts_endpoint : env("AWS_STS_ENDPOINT");
@@ -670,12 +676,62 @@ static int container(struct source **out, struct lfs_error *err)
     return 1;
 }
 
-/* IMDSv2: 1 with *src unless AWS_EC2_METADATA_DISABLED is true (0 then), -1 with err. */
-static int imds(struct source **out, struct lfs_error *err)
+static size_t discard(char *data, size_t size, size_t n, void *arg)
+{
+    (void)arg;
+    OPENSSL_cleanse(data, size * n); /* a session token */
+    return size * n;
+}
+
+/* Whether an instance metadata service answers at base: IMDS is the one source the
+ * environment does not announce, so at startup one PUT for a session token (1 s to connect,
+ * 2 s in all, never through a proxy) tells whether to use it or to refuse to start naming
+ * every source. The token is discarded. Blocking: main thread, startup and reload only.
+ * false with why filled when it does not answer 200. */
+static bool imds_answers(const char *base, char *why, size_t whysize)
+{
+    char url[1100];
+    snprintf(url, sizeof(url), "%s/latest/api/token", base);
+    CURL *h = lfs_curl.easy_init();
+    struct curl_slist *headers =
+        lfs_curl.slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: " IMDS_TOKEN_TTL);
+    if (h == NULL || headers == NULL) {
+        snprintf(why, whysize, "out of memory");
+        lfs_curl.slist_free_all(headers);
+        if (h != NULL)
+            lfs_curl.easy_cleanup(h);
+        return false;
+    }
+    lfs_curl.easy_setopt(h, CURLOPT_URL, url);
+    lfs_curl.easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+    lfs_curl.easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    lfs_curl.easy_setopt(h, CURLOPT_NOPROXY, "*");
+    lfs_curl.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    lfs_curl.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+    lfs_curl.easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+    lfs_curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    CURLcode rc = lfs_curl.easy_perform(h);
+    long status = 0;
+    lfs_curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    lfs_curl.easy_cleanup(h);
+    lfs_curl.slist_free_all(headers);
+    if (rc != CURLE_OK)
+        snprintf(why, whysize, "%s", lfs_curl.easy_strerror(rc));
+    else if (status != 200)
+        snprintf(why, whysize, "HTTP %ld to PUT /latest/api/token", status);
+    return rc == CURLE_OK && status == 200;
+}
+
+/* IMDSv2: 1 with *src when AWS_EC2_METADATA_DISABLED is not true and the service answers,
+ * 0 otherwise (what was tried in `tried`), -1 with err. */
+static int imds(struct source **out, char *tried, size_t tried_size, struct lfs_error *err)
 {
     const char *disabled = env("AWS_EC2_METADATA_DISABLED");
-    if (disabled != NULL && strcasecmp(disabled, "true") == 0)
+    if (disabled != NULL && strcasecmp(disabled, "true") == 0) {
+        snprintf(tried, tried_size,
+                 "the instance metadata service (AWS_EC2_METADATA_DISABLED=true)");
         return 0;
+    }
     const char *base = env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     if (base == NULL)
         base = IMDS_DEFAULT;
@@ -689,6 +745,12 @@ static int imds(struct source **out, struct lfs_error *err)
     if (s == NULL || (s->url = strndup(base, base[n - 1] == '/' ? n - 1 : n)) == NULL) {
         source_free(s);
         return lfs_error_set(err, 500, "out of memory");
+    }
+    char why[256];
+    if (!imds_answers(s->url, why, sizeof(why))) {
+        snprintf(tried, tried_size, "the instance metadata service at %s (%s)", s->url, why);
+        source_free(s);
+        return 0;
     }
     s->kind = SOURCE_IMDS;
     snprintf(s->describe, sizeof(s->describe), "the instance metadata service (IMDSv2) at %s",
@@ -728,25 +790,23 @@ int lfs_s3_creds_load(const char *region, const char *sts_endpoint, struct lfs_s
     struct lfs_s3_creds *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return lfs_error_set(err, 500, "out of memory");
-    char tried[1200];
+    char tried[1200], tried_imds[600] = "";
     struct source *src = NULL;
     int rc = credentials_from_env(c, err);
     if (rc == 0)
         rc = credentials_from_file(c, tried, sizeof(tried), err);
     if (rc == 0 && (rc = web_identity(region, sts_endpoint, &src, err)) == 0 &&
         (rc = container(&src, err)) == 0)
-        rc = imds(&src, err);
+        rc = imds(&src, tried_imds, sizeof(tried_imds), err);
     if (rc > 0 && src != NULL)
         rc = use_source(c, src, err) < 0 ? -1 : 1;
     if (rc == 0)
         lfs_error_set(err, 500,
-                      "no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID/"
-                      "AWS_SECRET_ACCESS_KEY (not set), %s, web identity "
-                      "(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN: not set), container "
-                      "credentials (AWS_CONTAINER_CREDENTIALS_FULL_URI/_RELATIVE_URI: not set) "
-                      "and the instance metadata service (AWS_EC2_METADATA_DISABLED is true): "
-                      "give lfsgate one of them",
-                      tried);
+                      "no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID (not "
+                      "set), %s, web identity (AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN not "
+                      "set), container credentials (AWS_CONTAINER_CREDENTIALS_*_URI not set), "
+                      "%s",
+                      tried, tried_imds);
     if (rc <= 0) {
         lfs_s3_creds_free(c);
         return -1;

@@ -1,16 +1,17 @@
 /* AWS Signature Version 4 as AWS documents it and as its SDKs compute it (checked byte for byte
  * against the aws-c-auth suite and the S3 docs' examples in tests/unit/data/aws/): canonical
- * request -> string to sign -> HMAC-SHA256 with the key derived from the secret, date,
- * region and service. One function serves both header authorization (lfsgate's own calls to
- * the store) and presigned URLs (the clients'), so both sign the same canonical form. Also
- * reads a profile of the AWS shared credentials file and S3's ListObjectsV2 answer. Every string is
- * built in the caller's pool in one buffer sized from the input; secrets never leave these buffers
- * except as the derived signature. */
+ * request -> string to sign -> HMAC-SHA256 with the key derived from the secret, date, region
+ * and service. One function serves both header authorization (lfsgate's own calls to the
+ * store) and presigned URLs (the clients'), so both sign the same canonical form. Also reads a
+ * profile of the AWS shared credentials file and S3's ListObjectsV2 answer. Every string is
+ * built in the caller's pool in one buffer sized from the input. The only state: SHA-256
+ * fetched once per process, and each thread's last derived signing key (with the secret it
+ * came from), which changes once a day; secrets leave these buffers only as signatures. */
 #include "storage/s3_sign.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,38 +123,97 @@ static char *pool_normalized_path(h2o_mem_pool_t *pool, const char *path)
     return out;
 }
 
-static void hex_sha256(const char *data, size_t len, char out[65])
+/* SHA-256, fetched once: OpenSSL 3's one-shot SHA256() and HMAC() look the algorithm up on
+ * every call, which cost ~4 times the hashing itself here (6 digests per signature;
+ * bench/s3_presign.sh). A fetched EVP_MD is immutable and safe to share between threads. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
 {
-    unsigned char md[32];
-    SHA256((const unsigned char *)data, len, md);
-    lfs_hex_encode(md, sizeof(md), out);
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
-static bool hmac(const void *key, size_t klen, const char *msg, unsigned char out[32])
+static const EVP_MD *sha256(void)
+{
+    pthread_once(&sha256_once, sha256_fetch);
+    return sha256_md;
+}
+
+/* SHA-256 of the parts (a, alen) and (b, blen) with md, a context of the caller's. */
+static bool digest2(EVP_MD_CTX *md, const void *a, size_t alen, const void *b, size_t blen,
+                    unsigned char out[32])
 {
     unsigned int n = 0;
-    return HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, strlen(msg), out, &n) !=
-               NULL &&
-           n == 32;
+    return sha256() != NULL && EVP_DigestInit_ex2(md, sha256(), NULL) == 1 &&
+           EVP_DigestUpdate(md, a, alen) == 1 &&
+           (blen == 0 || EVP_DigestUpdate(md, b, blen) == 1) &&
+           EVP_DigestFinal_ex(md, out, &n) == 1 && n == 32;
 }
 
-/* signature = hex(HMAC(kSigning, string_to_sign)), kSigning derived from the secret key. */
-static bool signature(const char *secret, const char *date, const char *region, const char *service,
-                      const char *sts, char out[65])
+/* HMAC-SHA256 (RFC 2104) of msg under key, with two digests on md. */
+static bool hmac(EVP_MD_CTX *md, const void *key, size_t klen, const char *msg,
+                 unsigned char out[32])
 {
-    char k0[160];
-    unsigned char k[32], sig[32];
+    unsigned char block[64] = {0}, pad[64], inner[32];
+    bool ok = true;
+    if (klen > sizeof(block))
+        ok = digest2(md, key, klen, NULL, 0, block);
+    else
+        memcpy(block, key, klen);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = block[i] ^ 0x36;
+    ok = ok && digest2(md, pad, sizeof(pad), msg, strlen(msg), inner);
+    for (size_t i = 0; i < sizeof(pad); i++)
+        pad[i] = block[i] ^ 0x5c;
+    ok = ok && digest2(md, pad, sizeof(pad), inner, sizeof(inner), out);
+    OPENSSL_cleanse(block, sizeof(block));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return ok;
+}
+
+/* The signing key of the last (secret, date, region, service) this thread signed with: it
+ * changes once a day (or when the keys rotate), and deriving it is four of the five HMACs of
+ * a signature. The secret is compared in constant time. */
+static __thread struct {
+    bool valid;
+    char scope[200]; /* "<date>/<region>/<service>" */
+    char secret[160];
+    unsigned char key[32];
+} signing_key;
+
+/* signature = hex(HMAC(kSigning, string_to_sign)), kSigning derived from the secret key. */
+static bool signature(EVP_MD_CTX *md, const char *secret, const char *date, const char *region,
+                      const char *service, const char *sts, char out[65])
+{
+    char k0[160], scope[200];
+    unsigned char sig[32];
     size_t slen = strlen(secret);
-    if (slen + 5 > sizeof(k0))
+    int n = snprintf(scope, sizeof(scope), "%s/%s/%s", date, region, service);
+    if (slen + 5 > sizeof(k0) || n < 0 || (size_t)n >= sizeof(scope))
         return false;
-    memcpy(k0, "AWS4", 4);
-    memcpy(k0 + 4, secret, slen + 1);
-    bool ok = hmac(k0, slen + 4, date, k) && hmac(k, 32, region, k) && hmac(k, 32, service, k) &&
-              hmac(k, 32, "aws4_request", k) && hmac(k, 32, sts, sig);
+    if (!(signing_key.valid && strcmp(signing_key.scope, scope) == 0 &&
+          strlen(signing_key.secret) == slen &&
+          CRYPTO_memcmp(signing_key.secret, secret, slen) == 0)) {
+        unsigned char k[32];
+        memcpy(k0, "AWS4", 4);
+        memcpy(k0 + 4, secret, slen + 1);
+        bool ok = hmac(md, k0, slen + 4, date, k) && hmac(md, k, 32, region, k) &&
+                  hmac(md, k, 32, service, k) && hmac(md, k, 32, "aws4_request", k);
+        OPENSSL_cleanse(k0, sizeof(k0));
+        signing_key.valid = ok;
+        if (!ok) {
+            OPENSSL_cleanse(k, sizeof(k));
+            return false;
+        }
+        memcpy(signing_key.key, k, sizeof(k));
+        memcpy(signing_key.scope, scope, (size_t)n + 1);
+        memcpy(signing_key.secret, secret, slen + 1);
+        OPENSSL_cleanse(k, sizeof(k));
+    }
+    bool ok = hmac(md, signing_key.key, sizeof(signing_key.key), sts, sig);
     if (ok)
         lfs_hex_encode(sig, sizeof(sig), out);
-    OPENSSL_cleanse(k0, sizeof(k0));
-    OPENSSL_cleanse(k, sizeof(k));
     OPENSSL_cleanse(sig, sizeof(sig));
     return ok;
 }
@@ -294,7 +354,13 @@ int lfs_s3_sign(const struct lfs_s3_credentials *cred, const struct lfs_s3_sign_
 
     /* String to sign and signature. */
     char creq_hash[65], sig[65];
-    hex_sha256(creq.buf, creq.len, creq_hash);
+    unsigned char digest[32];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (md == NULL || !digest2(md, creq.buf, creq.len, NULL, 0, digest)) {
+        EVP_MD_CTX_free(md);
+        return lfs_error_set(err, 500, "s3 storage: cannot sign the request (SHA-256 failed)");
+    }
+    lfs_hex_encode(digest, sizeof(digest), creq_hash);
     struct lfs_strbuf sts = pool_buf(pool, bound);
     lfs_strbuf_adds(&sts, ALGORITHM "\n");
     lfs_strbuf_adds(&sts, datetime);
@@ -302,10 +368,14 @@ int lfs_s3_sign(const struct lfs_s3_credentials *cred, const struct lfs_s3_sign_
     lfs_strbuf_adds(&sts, scope.buf);
     lfs_strbuf_add(&sts, "\n", 1);
     lfs_strbuf_adds(&sts, creq_hash);
-    if (signed_headers.overflow || scope.overflow || query.overflow || creq.overflow ||
-        sts.overflow)
+    bool fits = !(signed_headers.overflow || scope.overflow || query.overflow || creq.overflow ||
+                  sts.overflow);
+    bool signed_ok =
+        fits && signature(md, cred->secret_access_key, date, in->region, in->service, sts.buf, sig);
+    EVP_MD_CTX_free(md);
+    if (!fits)
         return lfs_error_set(err, 500, "s3 storage: request to sign too long");
-    if (!signature(cred->secret_access_key, date, in->region, in->service, sts.buf, sig))
+    if (!signed_ok)
         return lfs_error_set(err, 500, "s3 storage: cannot sign the request (HMAC-SHA256 failed)");
 
     out->canonical_request = creq.buf;

@@ -1,5 +1,6 @@
 /* AWS Signature Version 4 (AWS4-HMAC-SHA256) for Amazon S3 and S3-compatible stores, and the
- * AWS shared credentials file: pure CPU work on caller input, no I/O, no global state, so
+ * AWS shared credentials file: pure CPU work on caller input, no I/O, and no state but caches
+ * that do not change a result (the SHA-256 implementation, each thread's last signing key), so
  * every byte is unit-tested (tests/unit/test_s3_sign.c runs the aws-c-auth SigV4 suite and the
  * S3 documentation's worked examples). Both forms of SigV4 are here: header authorization
  * (lfsgate's own HEAD/GET/PUT to the store) and query authorization (presigned URLs handed to

@@ -352,7 +352,7 @@ test_config_errors() {
     # no credentials anywhere (IMDS turned off): every source tried is named, in order
     unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
     export HOME=$E2E_TMP/home AWS_EC2_METADATA_DISABLED=true
-    bad_s3_config no_credentials "$o: no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY \(not set\), the shared credentials file \"$E2E_TMP/home/.aws/credentials\".*, web identity \(AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN: not set\), container credentials \(AWS_CONTAINER_CREDENTIALS_FULL_URI/_RELATIVE_URI: not set\) and the instance metadata service \(AWS_EC2_METADATA_DISABLED is true\)" \
+    bad_s3_config no_credentials "$o: no AWS credentials found; tried, in this order: AWS_ACCESS_KEY_ID \(not set\), the shared credentials file \"$E2E_TMP/home/.aws/credentials\".*, web identity \(AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN not set\), container credentials \(AWS_CONTAINER_CREDENTIALS_\*_URI not set\), the instance metadata service \(AWS_EC2_METADATA_DISABLED=true\)$" \
         "        bucket_name: b-1"
     # half a web identity, a role that is no ARN, plain http to a container endpoint elsewhere
     export AWS_WEB_IDENTITY_TOKEN_FILE=$E2E_TMP/token
@@ -361,11 +361,20 @@ test_config_errors() {
     export AWS_ROLE_ARN=lfsgate
     bad_s3_config bad_role "$o: AWS_ROLE_ARN: \"lfsgate\" is not a role ARN" \
         "        bucket_name: b-1"
+    export AWS_ROLE_ARN=arn:aws:iam::123456789012:role/lfsgate
+    bad_s3_config missing_token "$o: AWS_WEB_IDENTITY_TOKEN_FILE \"$E2E_TMP/token\": No such file or directory" \
+        "        bucket_name: b-1"
     unset AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN
     export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://192.0.2.1/creds
     bad_s3_config container_http "$o: AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http is allowed only to a loopback address" \
         "        bucket_name: b-1"
     unset AWS_CONTAINER_CREDENTIALS_FULL_URI AWS_EC2_METADATA_DISABLED
+    # IMDS is used only when it answers at startup: nothing listens there, so it is named too
+    AWS_EC2_METADATA_SERVICE_ENDPOINT=http://127.0.0.1:$(free_port)
+    export AWS_EC2_METADATA_SERVICE_ENDPOINT
+    bad_s3_config no_imds "$o: no AWS credentials found; tried.*, the instance metadata service at $AWS_EC2_METADATA_SERVICE_ENDPOINT \(Couldn't connect to server\)$" \
+        "        bucket_name: b-1"
+    unset AWS_EC2_METADATA_SERVICE_ENDPOINT
     export AWS_ACCESS_KEY_ID=$S3_KEY_ID
     bad_s3_config half_key "$o: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not" \
         "        bucket_name: b-1"
@@ -635,12 +644,62 @@ test_imds_credentials() {
     start_lfsgate --config "$CONFIG"
     assert_file_contains "$LFSGATE_LOG" "key from the instance metadata service (IMDSv2) at $CREDS_URL" "startup log"
     fake_push_clone org repo 4321
-    # IMDSv2: a session token first, then the role's keys with it; nothing without it
-    assert_fake_stat "$CREDS_URL" imds_token 1 "IMDS"
+    # IMDSv2: a session token at startup (is it there?), then one more and the role's keys
+    # with it; nothing without one
+    assert_fake_stat "$CREDS_URL" imds_token 2 "IMDS"
     assert_fake_stat "$CREDS_URL" imds_credentials 1 "IMDS"
     assert_fake_stat "$CREDS_URL" imds_refused 0 "IMDS"
     assert_fake_stat "$S3_URL" expired_token 0 "S3"
     assert_no_temporary_secrets_logged
+}
+
+# basic_streaming above multipart_threshold (lowered to 16 MiB): a 40 MiB upload is hashed,
+# then sent as a multipart upload of 3 parts completed by lfsgate; a corrupt one starts none.
+test_streaming_multipart() {
+    local base oid parts
+    start_s3_fake
+    s3_env
+    s3_config basic_streaming 900 s3 "        multipart_threshold: 16M"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    random_file "$E2E_TMP/big" $((40 * MIB))
+    oid=$(sha256_of "$E2E_TMP/big")
+    # a body that is not the oid: refused before anything reaches the store
+    random_file "$E2E_TMP/other" $((40 * MIB))
+    http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/other"
+    assert_status 422
+    assert_fake_stat "$S3_URL" parts 0 "S3 after a corrupt upload"
+    assert_fake_only
+    http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/big"
+    assert_status 200
+    assert_fake_stat "$S3_URL" parts 3 "S3"
+    assert_fake_stat "$S3_URL" completed 1 "S3"
+    assert_fake_only "$S3_PREFIX/org/repo/$oid"
+    assert_fake_object "$E2E_TMP/big" "$S3_PREFIX/org/repo/$oid" "object uploaded in parts"
+    http GET "$base/objects/storage/$oid"
+    assert_status 200
+    assert_same_file "$E2E_TMP/big" "$HTTP_BODY" "download of the object uploaded in parts"
+    parts=$(fake_stat "$S3_URL" parts)
+    # at the threshold: one PUT
+    random_file "$E2E_TMP/edge" $((16 * MIB))
+    http PUT "$base/objects/storage/$(sha256_of "$E2E_TMP/edge")" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/edge"
+    assert_status 200
+    assert_fake_stat "$S3_URL" parts "$parts" "S3 after an upload at the threshold"
+    assert_fake_object "$E2E_TMP/edge" "$S3_PREFIX/org/repo/$(sha256_of "$E2E_TMP/edge")" "object at the threshold"
+    stop_lfsgate
+    # a part the store fails: 503 naming the store, and the upload is aborted, not left
+    S3_URL='' S3_PORT=''
+    start_s3_fake --fail-part 2
+    s3_config basic_streaming 900 s3 "        multipart_threshold: 16M"
+    start_lfsgate --config "$CONFIG"
+    base=$(lfs_url org repo)
+    http PUT "$base/objects/storage/$oid" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/big"
+    assert_status 503
+    assert_file_contains "$HTTP_BODY" "s3 storage answered 500 (InternalError) to UploadPart of object $oid" "upload with a failing part"
+    assert_fake_stat "$S3_URL" parts 1 "S3"
+    assert_fake_stat "$S3_URL" aborted 1 "S3"
+    assert_fake_stat "$S3_URL" completed 0 "S3"
+    assert_fake_only
 }
 
 # ---- multipart-basic ----
@@ -763,6 +822,7 @@ run_test s3_session_token_and_credentials_file test_session_token_and_credential
 run_test s3_download_disposition test_download_disposition
 run_test s3_config_errors test_config_errors
 run_test s3_store_failures test_store_failures
+run_test s3_streaming_multipart test_streaming_multipart
 run_test s3_multipart_resume test_multipart_resume
 run_test s3_batch_listing test_batch_listing
 run_test s3_web_identity_push_clone test_web_identity_push_clone

@@ -6,7 +6,7 @@ what lfsgate and its clients use: PUT, GET (single byte ranges), HEAD and DELETE
 /<bucket>/<key>, ListObjectsV2 (GET /<bucket>?list-type=2&prefix=...) and the multipart calls
 (CreateMultipartUpload, UploadPart with Content-MD5, ListParts in pages of --max-parts,
 ListMultipartUploads, CompleteMultipartUpload checking order, ETags and the 5 MiB minimum part,
-AbortMultipartUpload), objects in memory,
+AbortMultipartUpload; --fail-part N makes UploadPart of part N answer 500), objects in memory,
 and accepts ONLY requests signed with SigV4 (AWS4-HMAC-SHA256) for its one key pair, in either
 form: the Authorization header or a presigned URL (X-Amz-* query parameters). Like S3 it
 refuses:
@@ -65,8 +65,8 @@ UNSIGNED = "UNSIGNED-PAYLOAD"
 # gcs_fake's state: its request counting, latency, /_fake/ pages and error bodies serve here too.
 STATE = gcs_fake.STATE
 STATE.update(access_key="", secret_key="", token=None, region="us-east-1", sts_master=None,
-             uploads={}, max_parts=1000)
-STATE["stats"].update(expired_token=0, temporary=0, list=0, parts=0, completed=0)
+             uploads={}, max_parts=1000, fail_part=0)
+STATE["stats"].update(expired_token=0, temporary=0, list=0, parts=0, completed=0, aborted=0)
 LOCK = gcs_fake.LOCK
 
 
@@ -322,6 +322,8 @@ class Handler(GcsHandler):
                 number = 0
             if not 1 <= number <= 10000:
                 raise Refused(400, "InvalidArgument", "Part number must be an integer between 1 and 10000.")
+            if number == STATE["fail_part"]:
+                raise Refused(500, "InternalError", "We encountered an internal error. Please try again.")
             md5 = self.headers.get("Content-MD5")
             if md5 is not None and md5 != base64.b64encode(hashlib.md5(body).digest()).decode():
                 raise Refused(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
@@ -349,6 +351,7 @@ class Handler(GcsHandler):
         if method == "DELETE":
             with LOCK:
                 STATE["uploads"].pop(q["uploadId"], None)
+                STATE["stats"]["aborted"] += 1
             return self.send(204)
         if method != "POST":
             raise Refused(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
@@ -406,6 +409,7 @@ def main():
     ap.add_argument("--sts-master", help="also accept aws_creds_fake.py's keys made with this")
     ap.add_argument("--bucket", action="append", required=True)
     ap.add_argument("--max-parts", type=int, default=1000, help="ListParts page size")
+    ap.add_argument("--fail-part", type=int, default=0, help="UploadPart of this part number answers 500")
     ap.add_argument("--region", default="us-east-1")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
@@ -413,7 +417,7 @@ def main():
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     STATE.update(access_key=args.access_key, secret_key=args.secret_key, token=args.session_token,
-                 sts_master=args.sts_master, max_parts=args.max_parts,
+                 sts_master=args.sts_master, max_parts=args.max_parts, fail_part=args.fail_part,
                  buckets=set(args.bucket), region=args.region, latency=args.latency_ms / 1000.0,
                  quiet=args.quiet)
     serve(Handler, args.host, args.port)
