@@ -3,8 +3,12 @@
 backend; made for basic_external + Azure), on one kept-alive connection: one warm-up batch
 of each size (it opens lfsgate's connections to the store), then RUNS batches of each size,
 alternating 1 and 100 so that noise hits both alike. Every batch names fresh random oids, so
-nothing can be answered from a cache and every object costs a lookup in the store. Each
-answer must be a 200 with an upload action for every object.
+nothing can be answered from a cache. What the store receives depends on the repository, not
+on this script: with the Azure backend a 1-object batch costs one HEAD; a batch of 8 objects
+or more first lists the repository (one List Blobs), which in a new or small repository
+answers every object, so no HEAD follows; only in a repository larger than the listing
+reaches does every object cost a HEAD (sent concurrently). Each answer must be a 200 with an
+upload action for every object (a per-object error fails the run).
 
 Writes the latencies (ms, one a line) to OUT.1 and OUT.100 (appending) when OUT is given;
 prints the median and p90 of each size and the ratio of the medians.

@@ -38,10 +38,11 @@ PRE_AUTHORIZED_ACTION_PROVIDER: {factory: giftless.auth.jwt:factory, options: {a
 SERVER: {access_log: false, activity_log: false}
 EOF
 
-# inclusive Ir of FUNCTION in annotate output FILE (0 when it never ran)
+# inclusive Ir of FUNCTION in annotate output FILE; fails (with a message) when FUNCTION is
+# not in it: it never ran, or the compiler inlined it, and 0 would be a measurement not made
 ir_of() {
     awk -v f="$2" '{ for (i = 2; i <= NF; i++) if ($i ~ (":" f "$")) { gsub(",", "", $1); print $1; found = 1; exit } }
-        END { if (!found) print 0 }' "$1"
+        END { if (!found) { printf "batch_instructions.sh: %s is not in the callgrind profile %s (never ran, or inlined); no figures\n", f, FILENAME > "/dev/stderr"; exit 1 } }' "$1"
 }
 
 # measure N: one callgrind run with BATCHES upload batches of N objects and BATCHES verify
@@ -101,10 +102,10 @@ EOF
     [ -s "$out" ] || { echo "callgrind wrote no profile" >&2; cat "$work/lfsgate.$n.log" >&2; exit 1; }
     callgrind_annotate --inclusive=yes --threshold=100 "$out" >"$ann"
     local batch render mint auth_ir
-    batch=$(ir_of "$ann" lfs_handle_batch)
-    render=$(ir_of "$ann" lfs_batch_render)
-    mint=$(ir_of "$ann" lfs_auth_jwt_mint)
-    auth_ir=$(ir_of "$ann" lfs_auth_jwt_authenticate)
+    batch=$(ir_of "$ann" lfs_handle_batch) || exit 1
+    render=$(ir_of "$ann" lfs_batch_render) || exit 1
+    mint=$(ir_of "$ann" lfs_auth_jwt_mint) || exit 1
+    auth_ir=$(ir_of "$ann" lfs_auth_jwt_authenticate) || exit 1
     awk -v n="$n" -v b="$batches" -v batch="$batch" -v render="$render" -v mint="$mint" -v auth="$auth_ir" 'BEGIN {
         printf "upload batch of %d object%s (%d batches):\n", n, (n > 1 ? "s" : ""), b
         printf "  lfs_handle_batch    %12.0f Ir/batch  %9.0f Ir/object\n", batch / b, batch / b / n

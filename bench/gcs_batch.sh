@@ -59,13 +59,21 @@ hdrs = {"Accept": "application/vnd.git-lfs+json", "Content-Type": "application/v
 blobs = [("object %d of the gcs batch bench" % i).encode() * 32 for i in range(100)]
 objs = [{"oid": hashlib.sha256(b).hexdigest(), "size": len(b)} for b in blobs]
 
+failures = []
+
 def batch(conn, op):
+    """One batch; every answer is checked: a 200 whose objects carry errors is a failure."""
     conn.request("POST", path, json.dumps({"operation": op, "objects": objs}), hdrs)
     r = conn.getresponse()
     body = r.read()
     if r.status != 200:
-        sys.exit("batch %s: HTTP %d %s" % (op, r.status, body[:200]))
-    return json.loads(body)
+        raise RuntimeError("batch %s: HTTP %d %s" % (op, r.status, body[:200]))
+    d = json.loads(body)
+    bad = [o for o in d["objects"] if "error" in o]
+    if len(d["objects"]) != len(objs) or bad:
+        raise RuntimeError("batch %s: %d objects answered, %d with errors: %s"
+                           % (op, len(d["objects"]), len(bad), bad[:1]))
+    return d
 
 conn = http.client.HTTPConnection("127.0.0.1", port)
 if upload:
@@ -90,14 +98,19 @@ done = [0] * conc
 stop = time.perf_counter() + secs
 def worker(i):
     c = http.client.HTTPConnection("127.0.0.1", port)
-    while time.perf_counter() < stop:
-        batch(c, "download")
-        done[i] += 1
+    try:
+        while time.perf_counter() < stop:
+            batch(c, "download")
+            done[i] += 1
+    except Exception as e:  # reported by the main thread
+        failures.append(str(e))
 ts = [threading.Thread(target=worker, args=(i,)) for i in range(conc)]
 t0 = time.perf_counter()
 for t in ts: t.start()
 for t in ts: t.join()
 el = time.perf_counter() - t0
+if failures:
+    sys.exit("%d clients failed; the first: %s" % (len(failures), failures[0]))
 print("median %.1f ms  p90 %.1f ms  min %.1f ms  (%d sequential batches)  |  %d clients: %.1f batches/s (%.0f objects/s)"
       % (statistics.median(lat), lat[int(0.9 * (len(lat) - 1))], lat[0], runs, conc, sum(done) / el, 100 * sum(done) / el))
 PY

@@ -282,6 +282,13 @@ wrk_lua() {
         echo 'wrk.headers["Content-Type"] = "application/vnd.git-lfs+json"'
         echo 'wrk.headers["Accept"] = "application/vnd.git-lfs+json"'
         [ -z "${3:-}" ] || printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$3"
+        wrk_check_lua
+    } >"$1"
+}
+
+# wrk_check_lua: prints the answer check of wrk_lua alone (for a GET script: a reference
+# server's runs then pay the same client-side cost per answer as lfsgate's).
+wrk_check_lua() {
         cat <<'LUA'
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -295,7 +302,6 @@ function done(summary, latency, requests)
     io.write(string.format("answers with object errors: %d\n", n))
 end
 LUA
-    } >"$1"
 }
 
 # cpu_ticks PID: user + system CPU time of process PID so far, in clock ticks (/proc/PID/stat

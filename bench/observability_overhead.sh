@@ -51,7 +51,7 @@ done
 : >"$work/rows"
 for n in 1 100; do
     for mode in on off; do wrk_duration=1s bench_wrk "warm-$mode-$n" "$(url $mode)" "$work/post-$n.lua" >/dev/null; done
-    for r in $(seq "$rounds"); do
+    for _ in $(seq "$rounds"); do
         for mode in on off; do
             t0=$(cpu_ticks "${pid[$mode]}")
             b0=$(stat -c %s "$work/$mode.log")
@@ -101,7 +101,7 @@ if command -v valgrind >/dev/null; then
     calls=50
     i_on=$(instr on)
     i_off=$(instr off)
-    [ -n "$i_on" ] && [ -n "$i_off" ] || bench_die "worker_main is not in callgrind's output"
+    if [ -z "$i_on" ] || [ -z "$i_off" ]; then bench_die "worker_main is not in callgrind's output"; fi
     printf 'callgrind, worker thread instructions per 1-object request: logs off %.0f, logs on %.0f (+%.1f%%)\n' \
         "$i_off" "$i_on" "$(awk -v a="$i_on" -v b="$i_off" 'BEGIN { print 100 * (a - b) / b }')"
     callgrind_annotate --inclusive=yes --threshold=100 "$work/cg.on" 2>/dev/null |

@@ -101,6 +101,19 @@ static void number(struct line *l, uint64_t v)
 #define FIELD_PATH 1024   /* path, org_path */
 #define FIELD_MESSAGE 768 /* message */
 
+/* Whether none of the 8 bytes in v needs escaping in JSON or stands outside printable ASCII:
+ * no byte below 0x20, none from 0x7f up, no '"' and no '\\' (the usual bit tricks: a byte
+ * below n, or equal to 0 after an xor, borrows into its top bit). */
+static inline bool plain8(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+    uint64_t quote = v ^ (ones * '"'), backslash = v ^ (ones * '\\');
+    uint64_t below_space = (v - ones * 0x20) & ~v;
+    uint64_t is_quote = (quote - ones) & ~quote, is_backslash = (backslash - ones) & ~backslash;
+    uint64_t del_or_high = v | (v + ones); /* 0x7f + 1 sets the top bit; so does a top bit */
+    return ((below_space | is_quote | is_backslash | del_or_high) & tops) == 0;
+}
+
 /* Appends the JSON string value (or null) as lfs_json_escape writes it: valid JSON and UTF-8
  * whatever s holds. Text beyond max bytes (max >= 16) is cut on a character boundary and
  * marked with "...". */
@@ -114,6 +127,31 @@ static void value(struct line *l, const char *s, size_t n, size_t max)
     size_t room = sizeof(l->buf) - 16 - l->len, used;
     if (max > room)
         max = room;
+    /* Most values (ids, paths, names) are printable ASCII that fits: copied as they are
+     * checked, eight bytes at a time, without the general escaper's calls. Anything else
+     * goes to the escaper. */
+    if (n <= max) {
+        char *d = l->buf + l->len;
+        size_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (!plain8(v))
+                break; /* the byte loop below finds which byte */
+            memcpy(d + i, &v, 8);
+        }
+        for (; i < n; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+                break;
+            d[i] = (char)c;
+        }
+        if (i == n) {
+            l->len += n;
+            RAW(l, "\"");
+            return;
+        }
+    }
     size_t w = lfs_json_escape(l->buf + l->len, max, s, n, &used);
     if (used < n) /* cut: again, leaving room for the mark */
         w = lfs_json_escape(l->buf + l->len, max > 3 ? max - 3 : 0, s, n, &used);
@@ -123,19 +161,22 @@ static void value(struct line *l, const char *s, size_t n, size_t max)
     RAW(l, "\"");
 }
 
-/* Appends ,"key":"value". */
-static void field(struct line *l, const char *key, const char *s, size_t n, size_t max)
+/* Appends ,"key":"value". key is a string literal (its length is known when compiling). */
+#define field(l, key, s, n, max)                                                                   \
+    field_n((l), ",\"" key "\":", sizeof(",\"" key "\":") - 1, (s), (n), (max))
+
+static void field_n(struct line *l, const char *prefix, size_t plen, const char *s, size_t n,
+                    size_t max)
 {
-    RAW(l, ",\"");
-    raw(l, key, strlen(key));
-    RAW(l, "\":");
+    raw(l, prefix, plen);
     value(l, s, n, max);
 }
 
-static void field_str(struct line *l, const char *key, const char *s, size_t max)
-{
-    field(l, key, s, s != NULL ? strlen(s) : 0, max);
-}
+#define field_str(l, key, s, max)                                                                  \
+    do {                                                                                           \
+        const char *field_value_ = (s);                                                            \
+        field((l), key, field_value_, field_value_ != NULL ? strlen(field_value_) : 0, (max));     \
+    } while (0)
 
 static void start(struct line *l, struct lfs_request *r, const char *type)
 {

@@ -1,7 +1,8 @@
 /* JSON lines on stdout: one access-log line per request, and activity-log lines
- * ("_type": "ActivityLog") for what data governance needs to see: uploads and downloads
- * granted, objects verified, access denied. Never a token, key or signature: paths are
- * logged without their query, identities by sub and name only. */
+ * ("_type": "ActivityLog") for what data governance needs to see: one line per batch (what
+ * was asked and granted, counted), and a line per object stored, verified, served, refused,
+ * and per access denied (the schema is in the README). Never a token, key or signature:
+ * paths are logged without their query, identities by sub and name only. */
 #ifndef LFS_SERVER_LOGS_H
 #define LFS_SERVER_LOGS_H
 
