@@ -267,6 +267,18 @@ t_max_connections() {
     pod_check "$m" || fail "lfsgate --check-config refused it"
 }
 
+# server.logGrants reaches SERVER.log_grants (default off: one activity line per batch).
+t_log_grants() {
+    local m=$T/lg.yaml d=$T/lgd.yaml
+    render "$m" --set server.logGrants=true
+    render "$d"
+    q "$m" 'c.SERVER.log_grants'
+    [[ ${R[0]} == true ]] || fail "log_grants ${R[0]}"
+    q "$d" 'c.SERVER.log_grants'
+    [[ ${R[0]} == false ]] || fail "log_grants by default: ${R[0]}"
+    pod_check "$m" || fail "lfsgate --check-config refused it"
+}
+
 # The harness is not vacuous: a config lfsgate refuses is reported as refused.
 t_bad_config_is_caught() {
     local m=$T/m.yaml rc=0
@@ -353,6 +365,7 @@ run_test proxyfix_follows_ingress t_proxyfix_follows_ingress
 run_test checksum_annotation t_checksum_annotation
 run_test numbers_render_plainly t_numbers_render_plainly
 run_test max_connections t_max_connections
+run_test log_grants t_log_grants
 run_test bad_config_is_caught t_bad_config_is_caught
 run_test refusals t_refusals
 run_test variants t_variants

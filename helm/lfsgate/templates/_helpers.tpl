@@ -240,7 +240,7 @@ lfsgate's configuration in giftless's format, as a YAML document.
 {{- $s := $v.server }}
 {{- $mus := $s.maxUploadSize }}{{- if kindIs "float64" $mus }}{{- $mus = int64 $mus }}{{- end }}
 {{- $mbb := $s.maxBatchBody }}{{- if kindIs "float64" $mbb }}{{- $mbb = int64 $mbb }}{{- end }}
-{{- $server := dict "listen" (printf "0.0.0.0:%d" (int $s.port)) "threads" (int $s.threads) "max_upload_size" $mus "spool_dir" (include "lfsgate.spoolDir" .) "request_timeout" (int $s.requestTimeout) "max_batch_objects" (int $s.maxBatchObjects) "max_batch_body" $mbb "trust_forwarded" (int $s.trustForwarded) "access_log" (not (not $s.accessLog)) "activity_log" (not (not $s.activityLog)) }}
+{{- $server := dict "listen" (printf "0.0.0.0:%d" (int $s.port)) "threads" (int $s.threads) "max_upload_size" $mus "spool_dir" (include "lfsgate.spoolDir" .) "request_timeout" (int $s.requestTimeout) "max_batch_objects" (int $s.maxBatchObjects) "max_batch_body" $mbb "trust_forwarded" (int $s.trustForwarded) "access_log" (not (not $s.accessLog)) "activity_log" (not (not $s.activityLog)) "log_grants" (not (not $s.logGrants)) }}
 {{- if not (kindIs "invalid" $s.shutdownTimeout) }}
 {{- $_ := set $server "shutdown_timeout" (int $s.shutdownTimeout) }}
 {{- end }}
