@@ -354,6 +354,7 @@ int main(int argc, char **argv)
 
     struct lfs_config_origin origin;
     struct lfs_error err = {0};
+    lfs_storage_set_cleanup(!check_only);
     struct lfs_app *app = load_app(config_file, &ov, &origin, &err);
     if (app == NULL) {
         fprintf(stderr, "lfsgate: %s\n", err.message);

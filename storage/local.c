@@ -224,7 +224,8 @@ static int local_create(const json_t *options, const char *path, struct lfs_stor
     st->base.ops = &lfs_storage_local_ops;
     if (realpath(buf, st->root) == NULL)
         snprintf(st->root, sizeof(st->root), "%s", buf);
-    local_sweep_temp_files(st->root);
+    if (lfs_storage_cleanup_allowed())
+        local_sweep_temp_files(st->root);
     *out = &st->base;
     return 0;
 }

@@ -29,6 +29,18 @@ void lfs_storage_thread_cleanup(void)
     lfs_http_thread_cleanup();
 }
 
+static bool cleanup_allowed;
+
+void lfs_storage_set_cleanup(bool allowed)
+{
+    cleanup_allowed = allowed;
+}
+
+bool lfs_storage_cleanup_allowed(void)
+{
+    return cleanup_allowed;
+}
+
 const struct lfs_storage_ops *lfs_storage_find(const char *name)
 {
     return lfs_plugin_find((const void *const *)backends, NBACKENDS, name);

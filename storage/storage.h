@@ -335,6 +335,13 @@ void lfs_storage_thread_cleanup(void);
 
 /* Looks up a backend by native name or giftless storage_class; NULL if unknown. */
 const struct lfs_storage_ops *lfs_storage_find(const char *name);
+
+/* Whether a backend, when created, may clean up after earlier processes that were killed
+ * (local: abandoned temporary files of interrupted uploads). Off until the server turns it on:
+ * `--check-config` only reads a configuration and must change nothing in the store. Main
+ * thread, before the backends are created. */
+void lfs_storage_set_cleanup(bool allowed);
+bool lfs_storage_cleanup_allowed(void);
 /* Writes the native names, comma separated, into buf. Returns buf. */
 const char *lfs_storage_list_names(char *buf, size_t size);
 

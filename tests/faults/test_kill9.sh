@@ -139,6 +139,9 @@ test_sweep_only_abandoned() {
     head -c 100 /dev/urandom >"$SPOOL/lfsgate-body.Abc123.keep" # not h2o's name: kept
     touch -d '-1 hour' "$SPOOL/lfsgate-body.Abc123" "$SPOOL/lfsgate-body.Abc123.keep"
     touch -d '+1 hour' "$SPOOL/lfsgate-body.New000"
+    # --check-config reads the configuration and changes nothing in the store
+    "$LFSGATE_BIN" --check-config --config "$CONFIG" >/dev/null 2>&1 || fail "--check-config refused the config"
+    assert_file_exists "$dir/.$oid.Abc123" "abandoned temporary file after --check-config"
     flock -x "$dir/.$oid.Xyz789" sleep 60 &
     lpid=$!
     bg_track "$lpid"
