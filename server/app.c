@@ -275,8 +275,8 @@ static int parse_locks(const json_t *value, struct lfs_app *app, struct lfs_erro
         if (json_is_true(value))
             return lfs_error_set(err, 500,
                                  "config: LOCKS: storage \"%s\" of the basic transfer adapter "
-                                 "cannot keep locks; give LOCKS.storage_class (local, azure, gcs) "
-                                 "or set LOCKS: false",
+                                 "cannot keep locks; give LOCKS.storage_class (local, azure, "
+                                 "gcs, s3) or set LOCKS: false",
                                  st->ops->name);
         lfs_log(LFS_LOG_WARN,
                 "locking is off: storage \"%s\" cannot keep locks (set LOCKS.storage_class to "
@@ -307,7 +307,7 @@ static int parse_locks(const json_t *value, struct lfs_app *app, struct lfs_erro
     if (!has_lock_ops(ops))
         return lfs_error_set(err, 500,
                              "config: LOCKS.storage_class: storage \"%s\" cannot keep locks; use "
-                             "local, azure or gcs",
+                             "local, azure, gcs or s3",
                              ops->name);
     if (ops->create(options, "LOCKS.storage_options", &app->locks_owned, err) < 0)
         return -1;
