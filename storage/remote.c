@@ -1,9 +1,11 @@
 /* Pieces the storage backends share (storage/remote.h): the per-thread slice timer, the
  * SHA-256 check of an upload and the sliced hashing of a body before a remote backend sends
  * it, the streamed ranged GET behind the remote backends' open, the completion of a HEAD or
- * an upload, giftless's object names, and the bits of the stores' answers they read alike. A
- * backend keeps what is its own: where the name goes in its URLs, how it signs and starts
- * requests, and how it words the errors of its store. All request-scoped state here is owned
+ * an upload, giftless's object names and lock names, the lock calls of the remote stores
+ * (create, read, delete, and listing then reading, on a struct lfs_storage_lock_store), and the
+ * bits of the stores' answers they read alike. A backend keeps what is its own: where the name
+ * goes in its URLs, how it signs and starts requests, its conditional headers, and how it words
+ * the errors of its store. All request-scoped state here is owned
  * by the request pool. */
 #include "storage/remote.h"
 
@@ -701,7 +703,7 @@ static struct remote_lock *remote_lock_new(struct lfs_storage *storage, struct l
     return l;
 }
 
-/* lfs_storage_lock_outcome of a `verb` call on l->object. */
+/* lfs_storage_lock_outcome of a `verb` call on `object` (a lock of l), worded by the store. */
 static int remote_lock_outcome(const struct remote_lock *l, enum lfs_storage_lock_verb verb,
                                const char *object, const struct lfs_http_response *res,
                                const struct lfs_error *err, long no1, long no2,
