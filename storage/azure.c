@@ -821,11 +821,8 @@ static void azure_lock_send(void *ctx, struct lfs_io *io, enum lfs_storage_lock_
     } else if (verb == LFS_STORAGE_LOCK_READ) {
         c.method = "GET";
     } else {
-        size_t mlen = strlen(version) + 11;
-        char *match = h2o_mem_alloc_pool(io->pool, mlen);
-        snprintf(match, mlen, "If-Match: %s", version);
         c.method = "DELETE";
-        c.headers[0] = match;
+        c.headers[0] = lfs_storage_header_line(io->pool, "If-Match", version);
     }
     azure_fetch(ctx, io, &c, cb, arg);
 }

@@ -814,12 +814,8 @@ static void gcs_lock_send(void *ctx, struct lfs_io *io, enum lfs_storage_lock_ve
                                                                : NULL;
     struct lfs_gcs_param header = {"x-goog-if-generation-match", generation};
     l->body = body;
-    if (generation != NULL) {
-        size_t n = strlen(generation) + 32;
-        char *line = h2o_mem_alloc_pool(io->pool, n);
-        snprintf(line, n, "x-goog-if-generation-match: %s", generation);
-        l->precondition = line;
-    }
+    if (generation != NULL)
+        l->precondition = lfs_storage_header_line(io->pool, header.name, generation);
     lock_auth(l, object, generation != NULL ? &header : NULL, generation != NULL, NULL, 0,
               lock_send);
 }

@@ -819,6 +819,14 @@ void lfs_storage_remote_lock_delete(struct lfs_storage *storage, struct lfs_io *
                on_remote_lock_deleted, l);
 }
 
+const char *lfs_storage_header_line(h2o_mem_pool_t *pool, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = h2o_mem_alloc_pool(pool, n);
+    snprintf(line, n, "%s: %s", name, value);
+    return line;
+}
+
 bool lfs_storage_lock_etag_valid(const char *version)
 {
     size_t n = strlen(version);

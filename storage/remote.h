@@ -297,6 +297,9 @@ void lfs_storage_remote_lock_list(struct lfs_storage *storage, struct lfs_io *io
 const char *lfs_storage_lock_list_prefix(const char *prefix, const struct lfs_lock_key *key,
                                          h2o_mem_pool_t *pool, struct lfs_error *err);
 
+/* The header line "<name>: <value>" in the pool (a lock call's precondition). Any thread. */
+const char *lfs_storage_header_line(h2o_mem_pool_t *pool, const char *name, const char *value);
+
 /* An ETag as DELETE's If-Match can carry it: 1..128 characters, no CR or LF. Any thread. */
 bool lfs_storage_lock_etag_valid(const char *version);
 

@@ -1090,11 +1090,8 @@ static void s3_lock_send(void *ctx, struct lfs_io *io, enum lfs_storage_lock_ver
         c.body = body;
         c.precondition = "If-None-Match: *";
     } else if (verb == LFS_STORAGE_LOCK_DELETE) {
-        size_t n = strlen(version) + 11;
-        char *match = h2o_mem_alloc_pool(io->pool, n);
-        snprintf(match, n, "If-Match: %s", version);
         c.method = "DELETE";
-        c.precondition = match;
+        c.precondition = lfs_storage_header_line(io->pool, "If-Match", version);
     }
     s3_fetch(st, io, &c, cb, arg);
 }
