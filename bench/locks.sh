@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The File Locking API kept in the store (#15), on local storage and on Azurite (loopback):
+# The File Locking API kept in the store (#15), on local storage, the S3 stand-in and Azurite
+# (loopback):
 #   - lock create and unlock latency: COUNT locks created one after the other, then unlocked
 #     one after the other (median and p90 ms, tests/e2e/locks_client.py);
 #   - GET locks?limit=1000 of a repository holding 1,000 locks: median of RUNS requests (ms),
@@ -12,7 +13,8 @@
 # lfsgate (anonymous read-write, logs off) and Azurite are started here on free loopback
 # ports and stopped by their pids. Helpers: bench/lib.sh, tests/e2e/locks_client.py.
 # Usage: bench/locks.sh [LFSGATE_BIN]     (default: builds build-release)
-# Environment: COUNT (200), RUNS (20), THREADS (lfsgate worker threads, 2), SKIP_AZURE=1.
+# Environment: COUNT (200), RUNS (20), THREADS (lfsgate worker threads, 2), SKIP_AZURE=1,
+# SKIP_S3=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -68,6 +70,41 @@ start_lfsgate local "$work/local.yaml" --threads "$threads"
 measure local "http://127.0.0.1:$started_port/org"
 echo "local  store requests of GET locks of 1,000 locks: 1 directory read + 1000 file reads (by construction)"
 bench_stop "$started_pid"
+
+# S3: tests/fakes/s3_fake.py (SigV4 checked per request, in Python: its figures are the
+# stand-in's, not S3's); store requests and the most in flight at once from its counters.
+if [ "${SKIP_S3:-0}" != 1 ]; then
+    export AWS_ACCESS_KEY_ID=AKIDBENCHLOCKS AWS_SECRET_ACCESS_KEY=bench-locks-secret AWS_REGION=us-east-1
+    unset AWS_SESSION_TOKEN AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI
+    python3 tests/fakes/s3_fake.py --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
+        --bucket bench --quiet >"$work/s3.out" 2>"$work/s3.log" </dev/null &
+    s3_pid=$!
+    bench_track "$s3_pid"
+    wait_until "the S3 stand-in printed no port" "$s3_pid" test -s "$work/s3.out" ||
+        bench_die "the S3 stand-in did not start: $(tail -n 3 "$work/s3.log")"
+    s3_url=http://127.0.0.1:$(head -n 1 "$work/s3.out")
+    printf '%s\n' 'AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]' 'TRANSFER_ADAPTERS:' '  basic:' \
+        '    factory: giftless.transfer.basic_streaming:factory' '    options:' '      storage_class: s3' \
+        '      storage_options:' '        bucket_name: bench' '        path_prefix: bench' \
+        "        endpoint: $s3_url" 'SERVER: {access_log: false, activity_log: false}' >"$work/s3.yaml"
+    start_lfsgate s3 "$work/s3.yaml" --threads "$threads"
+    measure s3 "http://127.0.0.1:$started_port/org"
+    curl -s "$s3_url/_fake/stats" >"$work/s3-before.json"
+    curl -s -o /dev/null "${lfs_headers[@]}" "http://127.0.0.1:$started_port/org/many.git/info/lfs/locks?limit=1000"
+    curl -s "$s3_url/_fake/stats" >"$work/s3-after.json"
+    python3 - "$work/s3-before.json" "$work/s3-after.json" <<'EOF'
+import json, sys
+b, a = (json.load(open(f)) for f in sys.argv[1:3])
+# the second /_fake/stats GET counts itself
+lists, own = a.get("list", 0) - b.get("list", 0), 1
+print("s3     store requests of GET locks of 1,000 locks: %d (%d ListObjectsV2 + %d GetObject);"
+      " most requests in flight at the stand-in over the run: %d"
+      % (a["requests"] - b["requests"] - own, lists, a.get("GET", 0) - b.get("GET", 0) - lists - own,
+         a["max_inflight"]))
+EOF
+    bench_stop "$started_pid"
+    bench_stop "$s3_pid"
+fi
 
 [ "${SKIP_AZURE:-0}" != 1 ] || exit 0
 start_azurite

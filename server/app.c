@@ -80,11 +80,15 @@ static int parse_listen(const char *value, const char *path, struct lfs_settings
 static int parse_server(const json_t *server, const struct lfs_app_overrides *ov,
                         struct lfs_settings *s, struct lfs_error *err)
 {
-    static const char *const keys[] = {
-        "listen",          "threads",    "max_upload_size", "max_batch_objects", "max_batch_body",
-        "request_timeout", "spool_dir",  "receive_budget",  "min_receive_rate",  "receive_grace",
-        "trust_forwarded", "access_log", "activity_log",    "shutdown_timeout",  "metrics_listen",
-        "log_grants",      "max_connections", NULL};
+    static const char *const keys[] = {"listen",           "threads",
+                                       "max_upload_size",  "max_batch_objects",
+                                       "max_batch_body",   "request_timeout",
+                                       "spool_dir",        "receive_budget",
+                                       "min_receive_rate", "receive_grace",
+                                       "trust_forwarded",  "access_log",
+                                       "activity_log",     "shutdown_timeout",
+                                       "metrics_listen",   "log_grants",
+                                       "max_connections",  NULL};
     const char *listen, *spool, *metrics;
     long long threads, forwarded;
     const char *tmpdir = getenv("TMPDIR");
@@ -275,8 +279,8 @@ static int parse_locks(const json_t *value, struct lfs_app *app, struct lfs_erro
         if (json_is_true(value))
             return lfs_error_set(err, 500,
                                  "config: LOCKS: storage \"%s\" of the basic transfer adapter "
-                                 "cannot keep locks; give LOCKS.storage_class (local, azure, gcs) "
-                                 "or set LOCKS: false",
+                                 "cannot keep locks; give LOCKS.storage_class (local, azure, "
+                                 "gcs, s3) or set LOCKS: false",
                                  st->ops->name);
         lfs_log(LFS_LOG_WARN,
                 "locking is off: storage \"%s\" cannot keep locks (set LOCKS.storage_class to "
@@ -307,7 +311,7 @@ static int parse_locks(const json_t *value, struct lfs_app *app, struct lfs_erro
     if (!has_lock_ops(ops))
         return lfs_error_set(err, 500,
                              "config: LOCKS.storage_class: storage \"%s\" cannot keep locks; use "
-                             "local, azure or gcs",
+                             "local, azure, gcs or s3",
                              ops->name);
     if (ops->create(options, "LOCKS.storage_options", &app->locks_owned, err) < 0)
         return -1;

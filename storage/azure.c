@@ -801,15 +801,62 @@ static void azure_multipart_plan(struct lfs_storage *storage, struct lfs_io *io,
  * of ordinary locks already nearly fills. */
 #define AZURE_LOCK_PAGE_BYTES (8u << 20)
 
+/* Starts a lock call (struct lfs_storage_lock_store.send). */
+static void azure_lock_send(void *ctx, struct lfs_io *io, enum lfs_storage_lock_verb verb,
+                            const char *object, const char *version, h2o_iovec_t body,
+                            lfs_http_cb cb, void *arg)
+{
+    struct azure_call c = {.blob = object};
+    if (verb == LFS_STORAGE_LOCK_CREATE) {
+        size_t mlen = 16 + 4 * ((body.len + 2) / 3) + 1;
+        char *meta = h2o_mem_alloc_pool(io->pool, mlen);
+        memcpy(meta, "x-ms-meta-lock: ", 16);
+        lfs_azure_base64_encode((const unsigned char *)body.base, body.len, meta + 16);
+        c = (struct azure_call){.method = "PUT",
+                                .blob = object,
+                                .headers = {"x-ms-blob-type: BlockBlob",
+                                            "Content-Type: application/json", "If-None-Match: *",
+                                            meta},
+                                .body = body};
+    } else if (verb == LFS_STORAGE_LOCK_READ) {
+        c.method = "GET";
+    } else {
+        c.method = "DELETE";
+        c.headers[0] = lfs_storage_header_line(io->pool, "If-Match", version);
+    }
+    azure_fetch(ctx, io, &c, cb, arg);
+}
+
+static const char *azure_lock_version(const struct lfs_http_response *res)
+{
+    return res->etag;
+}
+
+/* Put Blob answers 409 BlobAlreadyExists to a taken name, and 412 when it raced a delete. */
+static const char *azure_lock_prefix(const struct lfs_storage *storage)
+{
+    return ((const struct lfs_storage_azure *)storage)->prefix;
+}
+
+static const struct lfs_storage_lock_store azure_locks = {
+    .store = AZURE_STORE,
+    .version_name = "an ETag",
+    .what = {"Put Blob (lock)", "GET (lock)", "Delete Blob (lock)"},
+    .taken = {409, 412},
+    .status_error = status_error,
+    .send = azure_lock_send,
+    .version_of = azure_lock_version,
+    .prefix = azure_lock_prefix,
+    .version_valid = lfs_storage_lock_etag_valid,
+};
+
+/* A listing in progress: List Blobs pages with the locks' content in their metadata. */
 struct azure_lock {
     struct lfs_storage_azure *st;
     struct lfs_io io;
-    const char *blob; /* the lock's blob, or the locks' prefix when listing */
-    lfs_storage_lock_done_cb done;
-    lfs_storage_lock_read_cb read;
+    const char *blob; /* the locks' prefix */
     lfs_storage_lock_list_cb list;
     void *arg;
-    /* listing */
     const char *after;
     size_t limit;
     struct lfs_lock_page page;
@@ -817,134 +864,6 @@ struct azure_lock {
     char *xml; /* the page being received, in the pool */
     size_t xml_len, xml_cap;
 };
-
-static struct azure_lock *lock_new(struct lfs_storage *storage, struct lfs_io *io,
-                                   const struct lfs_lock_key *key, bool with_name, void *arg,
-                                   struct lfs_error *err)
-{
-    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
-    const char *blob = lfs_storage_lock_name(st->prefix, key, with_name, io->pool, err);
-    if (blob == NULL)
-        return NULL;
-    struct azure_lock *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
-    *l = (struct azure_lock){.st = st, .io = *io, .blob = blob, .arg = arg};
-    return l;
-}
-
-/* lfs_storage_lock_outcome of a call on the lock, named `what`. */
-static int lock_answer(struct azure_lock *l, const struct lfs_http_response *res,
-                       const struct lfs_error *err, long no1, long no2, const char *what,
-                       struct lfs_error *out)
-{
-    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
-                                       .what = what,
-                                       .object = l->blob,
-                                       .status_error = status_error,
-                                       .ctx = l->st};
-    return lfs_storage_lock_outcome(&op, res, err, no1, no2, out);
-}
-
-static void on_lock_created(void *arg, const struct lfs_http_response *res,
-                            const struct lfs_error *err)
-{
-    struct azure_lock *l = arg;
-    struct lfs_error e = {0};
-    int rc = lock_answer(l, res, err, 409, 412, "Put Blob (lock)", &e);
-    l->done(l->arg, rc, rc < 0 ? &e : NULL);
-}
-
-static void azure_lock_create(struct lfs_storage *storage, struct lfs_io *io,
-                              const struct lfs_lock_key *key, h2o_iovec_t content,
-                              lfs_storage_lock_done_cb cb, void *arg)
-{
-    struct lfs_error err = {0};
-    struct azure_lock *l = lock_new(storage, io, key, true, arg, &err);
-    if (l == NULL || content.len > LFS_LOCK_CONTENT_MAX) {
-        if (l != NULL)
-            lfs_error_set(&err, 422, "lock content too large");
-        cb(arg, -1, &err);
-        return;
-    }
-    l->done = cb;
-    size_t mlen = 16 + 4 * ((content.len + 2) / 3) + 1;
-    char *meta = h2o_mem_alloc_pool(io->pool, mlen);
-    memcpy(meta, "x-ms-meta-lock: ", 16);
-    lfs_azure_base64_encode((const unsigned char *)content.base, content.len, meta + 16);
-    struct azure_call c = {.method = "PUT",
-                           .blob = l->blob,
-                           .headers = {"x-ms-blob-type: BlockBlob",
-                                       "Content-Type: application/json", "If-None-Match: *", meta},
-                           .body = content};
-    azure_fetch(l->st, io, &c, on_lock_created, l);
-}
-
-static void on_lock_read(void *arg, const struct lfs_http_response *res,
-                         const struct lfs_error *err)
-{
-    struct azure_lock *l = arg;
-    struct lfs_error e = {0};
-    int rc = lock_answer(l, res, err, 404, 0, "GET (lock)", &e);
-    if (rc == 1 && (res->etag == NULL || res->body.len > LFS_LOCK_CONTENT_MAX)) {
-        lfs_error_set(&e, 502,
-                      AZURE_STORE " answered GET of lock \"%s\" without an ETag, or "
-                                  "with more than a lock",
-                      l->blob);
-        rc = -1;
-    }
-    if (rc <= 0) {
-        l->read(l->arg, NULL, rc < 0 ? &e : NULL);
-        return;
-    }
-    const char *slash = strrchr(l->blob, '/');
-    struct lfs_lock_record *rec = h2o_mem_alloc_pool(l->io.pool, sizeof(*rec));
-    *rec =
-        (struct lfs_lock_record){.name = h2o_strdup(l->io.pool, slash + 1, LFS_LOCK_NAME_LEN).base,
-                                 .content = res->body,
-                                 .version = res->etag};
-    l->read(l->arg, rec, NULL);
-}
-
-static void azure_lock_read(struct lfs_storage *storage, struct lfs_io *io,
-                            const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb, void *arg)
-{
-    struct lfs_error err = {0};
-    struct azure_lock *l = lock_new(storage, io, key, true, arg, &err);
-    if (l == NULL) {
-        cb(arg, NULL, &err);
-        return;
-    }
-    l->read = cb;
-    struct azure_call c = {.method = "GET", .blob = l->blob};
-    azure_fetch(l->st, io, &c, on_lock_read, l);
-}
-
-static void on_lock_deleted(void *arg, const struct lfs_http_response *res,
-                            const struct lfs_error *err)
-{
-    struct azure_lock *l = arg;
-    struct lfs_error e = {0};
-    int rc = lock_answer(l, res, err, 404, 412, "Delete Blob (lock)", &e);
-    l->done(l->arg, rc, rc < 0 ? &e : NULL);
-}
-
-static void azure_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
-                              const struct lfs_lock_key *key, const char *version,
-                              lfs_storage_lock_done_cb cb, void *arg)
-{
-    struct lfs_error err = {0};
-    struct azure_lock *l = lock_new(storage, io, key, true, arg, &err);
-    if (l == NULL || strlen(version) > 128 || strpbrk(version, "\r\n") != NULL) {
-        if (l != NULL)
-            lfs_error_set(&err, 422, "invalid lock version");
-        cb(arg, -1, &err);
-        return;
-    }
-    l->done = cb;
-    char match[160];
-    snprintf(match, sizeof(match), "If-Match: %s", version);
-    struct azure_call c = {.method = "DELETE", .blob = l->blob, .headers = {match}};
-    azure_fetch(l->st, io, &c, on_lock_deleted, l);
-}
 
 static void lock_list_page(struct azure_lock *l, const char *marker);
 
@@ -979,7 +898,12 @@ static void on_lock_list(void *arg, const struct lfs_http_response *res,
     const char *marker;
     struct lfs_http_response page = *res;
     page.body = h2o_iovec_init(l->xml != NULL ? l->xml : "", l->xml_len);
-    if (lock_answer(l, &page, err, 0, 0, "List Blobs (locks)", &e) < 0) {
+    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
+                                       .what = "List Blobs (locks)",
+                                       .object = l->blob,
+                                       .status_error = status_error,
+                                       .ctx = l->st};
+    if (lfs_storage_lock_outcome(&op, &page, err, 0, 0, &e) < 0) {
         l->list(l->arg, NULL, &e);
         return;
     }
@@ -1029,15 +953,15 @@ static void azure_lock_list(struct lfs_storage *storage, struct lfs_io *io,
                             const struct lfs_lock_key *key, size_t limit,
                             lfs_storage_lock_list_cb cb, void *arg)
 {
+    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
     struct lfs_error err = {0};
-    struct azure_lock *l = lock_new(storage, io, key, false, arg, &err);
-    if (l == NULL || (key->name != NULL && !lfs_storage_lock_name_valid(key->name))) {
-        if (l != NULL)
-            lfs_error_set(&err, 422, "invalid lock key");
+    const char *blob = lfs_storage_lock_list_prefix(st->prefix, key, io->pool, &err);
+    if (blob == NULL) {
         cb(arg, NULL, &err);
         return;
     }
-    l->list = cb;
+    struct azure_lock *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
+    *l = (struct azure_lock){.st = st, .io = *io, .blob = blob, .list = cb, .arg = arg};
     l->after = key->name != NULL ? h2o_strdup(io->pool, key->name, SIZE_MAX).base : NULL;
     l->limit = limit > 0 ? limit : 1;
     l->recs = h2o_mem_alloc_pool(io->pool, l->limit * sizeof(*l->recs));
@@ -1269,12 +1193,13 @@ const struct lfs_storage_ops lfs_storage_azure_ops = {
     .sign = azure_sign,
     .multipart_plan = azure_multipart_plan,
     .list = azure_list,
-    .lock_create = azure_lock_create,
-    .lock_read = azure_lock_read,
-    .lock_delete = azure_lock_delete,
+    .lock_create = lfs_storage_remote_lock_create,
+    .lock_read = lfs_storage_remote_lock_read,
+    .lock_delete = lfs_storage_remote_lock_delete,
     .lock_list = azure_lock_list,
     .scan_open = azure_scan_open,
     .scan_next = azure_scan_next,
     .scan_close = azure_scan_close,
     .quarantine = azure_quarantine,
+    .lock_store = &azure_locks,
 };

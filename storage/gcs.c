@@ -701,23 +701,11 @@ static void gcs_open(struct lfs_storage *storage, struct lfs_io *io,
 struct gcs_lock {
     struct lfs_storage_gcs *st;
     struct lfs_io io;
-    const char *object; /* the lock's object name, or the locks' prefix when listing */
-    lfs_storage_lock_done_cb done;
-    lfs_storage_lock_read_cb read;
-    lfs_storage_lock_list_cb list;
-    void *arg;
-    /* the request waiting for its authorization */
     const char *method;
     h2o_iovec_t body;
-    char precondition[64]; /* "x-goog-if-generation-match: N", or "" */
-    lfs_http_cb on_done;
-    /* listing */
-    size_t limit, pending;
-    struct lfs_lock_page page;
-    struct lfs_lock_record *recs;
-    const char *last_listed; /* the last lock name of the listing */
-    bool failed;
-    struct lfs_error err;
+    const char *precondition; /* "x-goog-if-generation-match: N", or NULL */
+    lfs_http_cb cb;
+    void *arg;
 };
 
 /* Authorizes lfsgate's own `method` on "/<bucket>/<object>" (object NULL: the bucket itself)
@@ -788,7 +776,7 @@ static void lock_send(void *arg, const char *url, const char *auth, const struct
     struct gcs_lock *l = arg;
     if (err != NULL) {
         struct lfs_http_response none = {.content_length = -1, .body = h2o_iovec_init("", 0)};
-        l->on_done(l, &none, err);
+        l->cb(l->arg, &none, err);
         return;
     }
     struct lfs_http_request req = {.method = l->method,
@@ -799,284 +787,84 @@ static void lock_send(void *arg, const char *url, const char *auth, const struct
     size_t n = 0;
     if (l->body.len > 0)
         req.headers[n++] = "Content-Type: application/json";
-    if (l->precondition[0] != '\0')
+    if (l->precondition != NULL)
         req.headers[n++] = l->precondition;
     req.headers[n] = auth;
-    lfs_http_fetch(&l->io, &req, l->on_done, l);
+    lfs_http_fetch(&l->io, &req, l->cb, l->arg);
 }
 
-/* Starts l->method on the lock object, with x-goog-if-generation-match: `generation` unless
- * it is NULL. */
-static void lock_start(struct gcs_lock *l, const char *method, const char *generation,
-                       lfs_http_cb on_done)
+static struct gcs_lock *gcs_lock_new(void *ctx, struct lfs_io *io, const char *method,
+                                     lfs_http_cb cb, void *arg)
 {
-    l->method = method;
-    l->on_done = on_done;
-    struct lfs_gcs_param header = {"x-goog-if-generation-match", generation};
-    l->precondition[0] = '\0';
-    if (generation != NULL)
-        snprintf(l->precondition, sizeof(l->precondition), "x-goog-if-generation-match: %s",
-                 generation);
-    lock_auth(l, l->object, generation != NULL ? &header : NULL, generation != NULL, NULL, 0,
-              lock_send);
-}
-
-static struct gcs_lock *gcs_lock_new(struct lfs_storage *storage, struct lfs_io *io,
-                                     const struct lfs_lock_key *key, bool with_name, void *arg,
-                                     struct lfs_error *err)
-{
-    struct lfs_storage_gcs *st = (struct lfs_storage_gcs *)storage;
-    const char *object = lfs_storage_lock_name(st->prefix, key, with_name, io->pool, err);
-    if (object == NULL)
-        return NULL;
     struct gcs_lock *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
-    *l = (struct gcs_lock){.st = st, .io = *io, .object = object, .arg = arg};
+    *l = (struct gcs_lock){.st = ctx, .io = *io, .method = method, .cb = cb, .arg = arg};
     return l;
 }
 
-/* lfs_storage_lock_outcome of a call on the lock, named `what`. */
-static int lock_result(struct gcs_lock *l, const struct lfs_http_response *res,
-                       const struct lfs_error *err, long no1, long no2, const char *what,
-                       struct lfs_error *out)
-{
-    struct lfs_storage_remote_op op = {
-        .store = GCS_STORE, .what = what, .object = l->object, .status_error = status_error};
-    return lfs_storage_lock_outcome(&op, res, err, no1, no2, out);
-}
-
-static void on_gcs_lock_created(void *arg, const struct lfs_http_response *res,
-                                const struct lfs_error *err)
-{
-    struct gcs_lock *l = arg;
-    struct lfs_error e = {0};
-    int rc = lock_result(l, res, err, 412, 0, "lock create", &e);
-    l->done(l->arg, rc, rc < 0 ? &e : NULL);
-}
-
-static void gcs_lock_create(struct lfs_storage *storage, struct lfs_io *io,
-                            const struct lfs_lock_key *key, h2o_iovec_t content,
-                            lfs_storage_lock_done_cb cb, void *arg)
-{
-    struct lfs_error err = {0};
-    struct gcs_lock *l = gcs_lock_new(storage, io, key, true, arg, &err);
-    if (l == NULL || content.len > LFS_LOCK_CONTENT_MAX) {
-        if (l != NULL)
-            lfs_error_set(&err, 422, "lock content too large");
-        cb(arg, -1, &err);
-        return;
-    }
-    l->done = cb;
-    l->body = content;
-    lock_start(l, "PUT", "0", on_gcs_lock_created);
-}
-
-/* The record of a GET of a lock: 1 with *rec, 0 when absent, -1 with e. */
-static int lock_record_of(struct gcs_lock *l, const char *object,
-                          const struct lfs_http_response *res, const struct lfs_error *err,
-                          struct lfs_lock_record *rec, struct lfs_error *e)
-{
-    int rc = lock_result(l, res, err, 404, 0, "lock read", e);
-    if (rc == 1 && (res->generation == NULL || res->body.len > LFS_LOCK_CONTENT_MAX ||
-                    strspn(res->generation, "0123456789") != strlen(res->generation))) {
-        lfs_error_set(e, 502,
-                      GCS_STORE " answered the read of lock %s without a generation, or with "
-                                "more than a lock",
-                      object);
-        rc = -1;
-    }
-    if (rc == 1) {
-        const char *slash = strrchr(object, '/');
-        *rec = (struct lfs_lock_record){
-            .name = h2o_strdup(l->io.pool, slash + 1, LFS_LOCK_NAME_LEN).base,
-            .content = res->body.base != NULL ? res->body : h2o_iovec_init("", 0),
-            .version = res->generation};
-    }
-    return rc;
-}
-
-static void on_gcs_lock_read(void *arg, const struct lfs_http_response *res,
-                             const struct lfs_error *err)
-{
-    struct gcs_lock *l = arg;
-    struct lfs_error e = {0};
-    struct lfs_lock_record *rec = h2o_mem_alloc_pool(l->io.pool, sizeof(*rec));
-    int rc = lock_record_of(l, l->object, res, err, rec, &e);
-    l->read(l->arg, rc == 1 ? rec : NULL, rc < 0 ? &e : NULL);
-}
-
-static void gcs_lock_read(struct lfs_storage *storage, struct lfs_io *io,
-                          const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb, void *arg)
-{
-    struct lfs_error err = {0};
-    struct gcs_lock *l = gcs_lock_new(storage, io, key, true, arg, &err);
-    if (l == NULL) {
-        cb(arg, NULL, &err);
-        return;
-    }
-    l->read = cb;
-    lock_start(l, "GET", NULL, on_gcs_lock_read);
-}
-
-static void on_gcs_lock_deleted(void *arg, const struct lfs_http_response *res,
-                                const struct lfs_error *err)
-{
-    struct gcs_lock *l = arg;
-    struct lfs_error e = {0};
-    int rc = lock_result(l, res, err, 404, 412, "lock delete", &e);
-    l->done(l->arg, rc, rc < 0 ? &e : NULL);
-}
-
-static void gcs_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
-                            const struct lfs_lock_key *key, const char *version,
-                            lfs_storage_lock_done_cb cb, void *arg)
-{
-    struct lfs_error err = {0};
-    struct gcs_lock *l = gcs_lock_new(storage, io, key, true, arg, &err);
-    size_t vlen = strlen(version);
-    if (l == NULL || vlen == 0 || vlen > 20 || strspn(version, "0123456789") != vlen) {
-        if (l != NULL)
-            lfs_error_set(&err, 422, "invalid lock version");
-        cb(arg, -1, &err);
-        return;
-    }
-    l->done = cb;
-    lock_start(l, "DELETE", version, on_gcs_lock_deleted);
-}
-
-/* ---- listing ---- */
-
-/* One GET of a listed lock. */
-struct gcs_lock_get {
-    struct gcs_lock *list;
-    struct gcs_lock one; /* the GET itself */
-    size_t slot;
-};
-
-static void lock_list_finish(struct gcs_lock *l)
-{
-    if (l->failed) {
-        l->list(l->arg, NULL, &l->err);
-        return;
-    }
-    /* Locks removed between the listing and their read leave a hole: close it. */
-    size_t n = 0;
-    for (size_t i = 0; i < l->page.n; i++)
-        if (l->recs[i].name != NULL)
-            l->recs[n++] = l->recs[i];
-    l->page.n = n;
-    l->page.records = l->recs;
-    if (l->page.next != NULL) /* more to come: after the last name listed, read or not */
-        l->page.next = l->last_listed;
-    l->list(l->arg, &l->page, NULL);
-}
-
-static void on_listed_lock(void *arg, const struct lfs_http_response *res,
-                           const struct lfs_error *err)
-{
-    struct gcs_lock *one = arg;
-    struct gcs_lock_get *g = H2O_STRUCT_FROM_MEMBER(struct gcs_lock_get, one, one);
-    struct gcs_lock *l = g->list;
-    struct lfs_error e = {0};
-    int rc = lock_record_of(one, one->object, res, err, &l->recs[g->slot], &e);
-    if (rc < 0 && !l->failed) {
-        l->failed = true;
-        l->err = e;
-    }
-    if (rc != 1)
-        l->recs[g->slot].name = NULL;
-    if (--l->pending == 0)
-        lock_list_finish(l);
-}
-
-static void on_gcs_lock_list(void *arg, const struct lfs_http_response *res,
-                             const struct lfs_error *err)
-{
-    struct gcs_lock *l = arg;
-    struct lfs_error e = {0};
-    if (lock_result(l, res, err, 0, 0, "lock listing", &e) < 0) {
-        l->list(l->arg, NULL, &e);
-        return;
-    }
-    h2o_iovec_t xml = res->body.base != NULL ? res->body : h2o_iovec_init("", 0);
-    if (h2o_strstr(xml.base, xml.len, H2O_STRLIT("<ListBucketResult")) == SIZE_MAX) {
-        lfs_error_set(&e, 502, GCS_STORE " answered the listing of %s with no listing", l->object);
-        l->list(l->arg, NULL, &e);
-        return;
-    }
-    l->recs = h2o_mem_alloc_pool(l->io.pool, (l->limit + 1) * sizeof(*l->recs));
-    const char *p = xml.base, *end = xml.base + xml.len;
-    size_t plen = strlen(l->object);
-    while (l->page.n < l->limit) {
-        size_t at = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Key>"));
-        if (at == SIZE_MAX)
-            break;
-        const char *k = p + at + 5;
-        size_t kend = h2o_strstr(k, (size_t)(end - k), H2O_STRLIT("</Key>"));
-        if (kend == SIZE_MAX)
-            break;
-        p = k + kend;
-        /* "<prefix><40 hex>.lock": other names under locks/ are not locks. */
-        if (kend != plen + LFS_LOCK_NAME_LEN + 5 || memcmp(k, l->object, plen) != 0 ||
-            memcmp(k + plen + LFS_LOCK_NAME_LEN, ".lock", 5) != 0)
-            continue;
-        char *name = h2o_mem_alloc_pool(l->io.pool, LFS_LOCK_NAME_LEN + 1);
-        memcpy(name, k + plen, LFS_LOCK_NAME_LEN);
-        name[LFS_LOCK_NAME_LEN] = '\0';
-        if (!lfs_storage_lock_name_valid(name))
-            continue;
-        l->recs[l->page.n++] = (struct lfs_lock_record){.name = name};
-        l->last_listed = name;
-    }
-    bool truncated =
-        h2o_strstr(xml.base, xml.len, H2O_STRLIT("<IsTruncated>true</IsTruncated>")) != SIZE_MAX;
-    l->page.next = truncated || h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Key>")) != SIZE_MAX
-                       ? "" /* set in lock_list_finish */
-                       : NULL;
-    if (l->page.n == 0) {
-        l->page.next = NULL;
-        lock_list_finish(l);
-        return;
-    }
-    l->pending = l->page.n;
-    for (size_t i = 0; i < l->page.n; i++) {
-        struct gcs_lock_get *g = h2o_mem_alloc_pool(l->io.pool, sizeof(*g));
-        size_t olen = plen + LFS_LOCK_NAME_LEN + 6;
-        char *object = h2o_mem_alloc_pool(l->io.pool, olen);
-        snprintf(object, olen, "%s%s.lock", l->object, l->recs[i].name);
-        *g = (struct gcs_lock_get){.list = l, .slot = i};
-        g->one = (struct gcs_lock){.st = l->st, .io = l->io, .object = object};
-        lock_start(&g->one, "GET", NULL, on_listed_lock);
-    }
-}
-
-static void gcs_lock_list(struct lfs_storage *storage, struct lfs_io *io,
-                          const struct lfs_lock_key *key, size_t limit, lfs_storage_lock_list_cb cb,
+/* Starts a lock call (struct lfs_storage_lock_store.send): create with
+ * x-goog-if-generation-match: 0, delete with the generation read. */
+static void gcs_lock_send(void *ctx, struct lfs_io *io, enum lfs_storage_lock_verb verb,
+                          const char *object, const char *version, h2o_iovec_t body, lfs_http_cb cb,
                           void *arg)
 {
-    struct lfs_error err = {0};
-    struct gcs_lock *l = gcs_lock_new(storage, io, key, false, arg, &err);
-    if (l == NULL || (key->name != NULL && !lfs_storage_lock_name_valid(key->name))) {
-        if (l != NULL)
-            lfs_error_set(&err, 422, "invalid lock key");
-        cb(arg, NULL, &err);
-        return;
-    }
-    l->list = cb;
-    l->limit = limit < 1 ? 1 : limit > GCS_LOCK_LIST_MAX ? GCS_LOCK_LIST_MAX : limit;
-    l->method = "GET";
-    l->on_done = on_gcs_lock_list;
+    static const char *const methods[] = {"PUT", "GET", "DELETE"};
+    struct gcs_lock *l = gcs_lock_new(ctx, io, methods[verb], cb, arg);
+    const char *generation = verb == LFS_STORAGE_LOCK_CREATE   ? "0"
+                             : verb == LFS_STORAGE_LOCK_DELETE ? version
+                                                               : NULL;
+    struct lfs_gcs_param header = {"x-goog-if-generation-match", generation};
+    l->body = body;
+    if (generation != NULL)
+        l->precondition = lfs_storage_header_line(io->pool, header.name, generation);
+    lock_auth(l, object, generation != NULL ? &header : NULL, generation != NULL, NULL, 0,
+              lock_send);
+}
+
+/* Lists the locks' prefix with the XML API (struct lfs_storage_lock_store.send_list). */
+static void gcs_lock_send_list(void *ctx, struct lfs_io *io, const char *prefix, const char *after,
+                               size_t limit, lfs_http_cb cb, void *arg)
+{
+    struct gcs_lock *l = gcs_lock_new(ctx, io, "GET", cb, arg);
     char max_keys[24];
-    snprintf(max_keys, sizeof(max_keys), "%zu", l->limit);
-    struct lfs_gcs_param query[3] = {{"max-keys", max_keys}, {"prefix", l->object}};
+    snprintf(max_keys, sizeof(max_keys), "%zu", limit);
+    struct lfs_gcs_param query[3] = {{"max-keys", max_keys}, {"prefix", prefix}};
     size_t nquery = 2;
-    if (key->name != NULL) { /* the XML API lists the names after the marker */
-        size_t mlen = strlen(l->object) + LFS_LOCK_NAME_LEN + 6;
-        char *marker = h2o_mem_alloc_pool(io->pool, mlen);
-        snprintf(marker, mlen, "%s%s.lock", l->object, key->name);
-        query[nquery++] = (struct lfs_gcs_param){"marker", marker};
-    }
+    if (after != NULL) /* the XML API lists the names after the marker */
+        query[nquery++] = (struct lfs_gcs_param){"marker", after};
     lock_auth(l, NULL, NULL, 0, query, nquery, lock_send);
 }
+
+/* A generation: the digits of a 64-bit number. */
+static bool gcs_generation_valid(const char *version)
+{
+    size_t n = strlen(version);
+    return n > 0 && n <= 20 && strspn(version, "0123456789") == n;
+}
+
+static const char *gcs_lock_version(const struct lfs_http_response *res)
+{
+    return res->generation != NULL && gcs_generation_valid(res->generation) ? res->generation
+                                                                            : NULL;
+}
+
+static const char *gcs_lock_prefix(const struct lfs_storage *storage)
+{
+    return ((const struct lfs_storage_gcs *)storage)->prefix;
+}
+
+static const struct lfs_storage_lock_store gcs_locks = {
+    .store = GCS_STORE,
+    .version_name = "a generation",
+    .what = {"lock create", "lock read", "lock delete"},
+    .taken = {412, 0},
+    .status_error = status_error,
+    .send = gcs_lock_send,
+    .version_of = gcs_lock_version,
+    .prefix = gcs_lock_prefix,
+    .version_valid = gcs_generation_valid,
+    .send_list = gcs_lock_send_list,
+    .list_max = GCS_LOCK_LIST_MAX,
+};
 
 const struct lfs_storage_ops lfs_storage_gcs_ops = {
     .name = "gcs",
@@ -1088,8 +876,9 @@ const struct lfs_storage_ops lfs_storage_gcs_ops = {
     .put = gcs_put,
     .open = gcs_open,
     .sign = gcs_sign,
-    .lock_create = gcs_lock_create,
-    .lock_read = gcs_lock_read,
-    .lock_delete = gcs_lock_delete,
-    .lock_list = gcs_lock_list,
+    .lock_create = lfs_storage_remote_lock_create,
+    .lock_read = lfs_storage_remote_lock_read,
+    .lock_delete = lfs_storage_remote_lock_delete,
+    .lock_list = lfs_storage_remote_lock_list,
+    .lock_store = &gcs_locks,
 };

@@ -1,9 +1,11 @@
 /* Pieces the storage backends share (storage/remote.h): the per-thread slice timer, the
  * SHA-256 check of an upload and the sliced hashing of a body before a remote backend sends
  * it, the streamed ranged GET behind the remote backends' open, the completion of a HEAD or
- * an upload, giftless's object names, and the bits of the stores' answers they read alike. A
- * backend keeps what is its own: where the name goes in its URLs, how it signs and starts
- * requests, and how it words the errors of its store. All request-scoped state here is owned
+ * an upload, giftless's object names and lock names, the lock calls of the remote stores
+ * (create, read, delete, and listing then reading, on a struct lfs_storage_lock_store), and the
+ * bits of the stores' answers they read alike. A backend keeps what is its own: where the name
+ * goes in its URLs, how it signs and starts requests, its conditional headers, and how it words
+ * the errors of its store. All request-scoped state here is owned
  * by the request pool. */
 #include "storage/remote.h"
 
@@ -661,4 +663,328 @@ void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,
         cb(arg, NULL, err);
     else
         cb(arg, out, NULL);
+}
+
+/* ---- locks on a remote store ---- */
+
+/* One lock call, or one listing with its reads, in the request pool. */
+struct remote_lock {
+    const struct lfs_storage_lock_store *s;
+    void *ctx;
+    struct lfs_io io;
+    const char *object; /* the lock's name, or the locks' prefix when listing */
+    lfs_storage_lock_done_cb done;
+    lfs_storage_lock_read_cb read;
+    lfs_storage_lock_list_cb list;
+    void *arg;
+    /* listing */
+    size_t limit, started, pending;
+    struct lfs_lock_page page;
+    struct lfs_lock_record *recs;
+    const char *last_listed; /* the last lock name of the listing */
+    bool failed;
+    struct lfs_error err;
+};
+
+/* The call on key's lock (with_name) or the listing of its repository's locks (key->name, when
+ * set, checked), or NULL with err 422. */
+static struct remote_lock *remote_lock_new(struct lfs_storage *storage, struct lfs_io *io,
+                                           const struct lfs_lock_key *key, bool with_name,
+                                           void *arg, struct lfs_error *err)
+{
+    const struct lfs_storage_lock_store *s = storage->ops->lock_store;
+    const char *prefix = s->prefix(storage);
+    const char *object = with_name ? lfs_storage_lock_name(prefix, key, true, io->pool, err)
+                                   : lfs_storage_lock_list_prefix(prefix, key, io->pool, err);
+    if (object == NULL)
+        return NULL;
+    struct remote_lock *l = h2o_mem_alloc_pool(io->pool, sizeof(*l));
+    *l = (struct remote_lock){.s = s, .ctx = storage, .io = *io, .object = object, .arg = arg};
+    return l;
+}
+
+/* lfs_storage_lock_outcome of a `verb` call on `object` (a lock of l), worded by the store. */
+static int remote_lock_outcome(const struct remote_lock *l, enum lfs_storage_lock_verb verb,
+                               const char *object, const struct lfs_http_response *res,
+                               const struct lfs_error *err, long no1, long no2,
+                               struct lfs_error *out)
+{
+    struct lfs_storage_remote_op op = {.store = l->s->store,
+                                       .what = l->s->what[verb],
+                                       .object = object,
+                                       .status_error = l->s->status_error,
+                                       .ctx = l->ctx};
+    return lfs_storage_lock_outcome(&op, res, err, no1, no2, out);
+}
+
+static void on_remote_lock_created(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err)
+{
+    struct remote_lock *l = arg;
+    struct lfs_error e = {0};
+    int rc = remote_lock_outcome(l, LFS_STORAGE_LOCK_CREATE, l->object, res, err, l->s->taken[0],
+                                 l->s->taken[1], &e);
+    l->done(l->arg, rc, rc < 0 ? &e : NULL);
+}
+
+void lfs_storage_remote_lock_create(struct lfs_storage *storage, struct lfs_io *io,
+                                    const struct lfs_lock_key *key, h2o_iovec_t content,
+                                    lfs_storage_lock_done_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct remote_lock *l = remote_lock_new(storage, io, key, true, arg, &err);
+    if (l == NULL || content.len > LFS_LOCK_CONTENT_MAX) {
+        if (l != NULL)
+            lfs_error_set(&err, 422, "lock content too large");
+        cb(arg, -1, &err);
+        return;
+    }
+    l->done = cb;
+    l->s->send(storage, io, LFS_STORAGE_LOCK_CREATE, l->object, NULL, content,
+               on_remote_lock_created, l);
+}
+
+/* The record of a READ of the lock `object`: 1 with *rec, 0 when absent, -1 with e. */
+static int remote_lock_record(const struct remote_lock *l, const char *object,
+                              const struct lfs_http_response *res, const struct lfs_error *err,
+                              struct lfs_lock_record *rec, struct lfs_error *e)
+{
+    int rc = remote_lock_outcome(l, LFS_STORAGE_LOCK_READ, object, res, err, 404, 0, e);
+    const char *version = rc == 1 ? l->s->version_of(res) : NULL;
+    if (rc == 1 && (version == NULL || res->body.len > LFS_LOCK_CONTENT_MAX)) {
+        lfs_error_set(e, 502,
+                      "%s answered the read of lock \"%s\" without %s, or with more than a lock",
+                      l->s->store, object, l->s->version_name);
+        rc = -1;
+    }
+    if (rc == 1) {
+        const char *slash = strrchr(object, '/');
+        *rec = (struct lfs_lock_record){
+            .name = h2o_strdup(l->io.pool, slash + 1, LFS_LOCK_NAME_LEN).base,
+            .content = res->body.base != NULL ? res->body : h2o_iovec_init("", 0),
+            .version = version};
+    }
+    return rc;
+}
+
+static void on_remote_lock_read(void *arg, const struct lfs_http_response *res,
+                                const struct lfs_error *err)
+{
+    struct remote_lock *l = arg;
+    struct lfs_error e = {0};
+    struct lfs_lock_record *rec = h2o_mem_alloc_pool(l->io.pool, sizeof(*rec));
+    int rc = remote_lock_record(l, l->object, res, err, rec, &e);
+    l->read(l->arg, rc == 1 ? rec : NULL, rc < 0 ? &e : NULL);
+}
+
+void lfs_storage_remote_lock_read(struct lfs_storage *storage, struct lfs_io *io,
+                                  const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb,
+                                  void *arg)
+{
+    struct lfs_error err = {0};
+    struct remote_lock *l = remote_lock_new(storage, io, key, true, arg, &err);
+    if (l == NULL) {
+        cb(arg, NULL, &err);
+        return;
+    }
+    l->read = cb;
+    l->s->send(storage, io, LFS_STORAGE_LOCK_READ, l->object, NULL, h2o_iovec_init(NULL, 0),
+               on_remote_lock_read, l);
+}
+
+static void on_remote_lock_deleted(void *arg, const struct lfs_http_response *res,
+                                   const struct lfs_error *err)
+{
+    struct remote_lock *l = arg;
+    struct lfs_error e = {0};
+    int rc = remote_lock_outcome(l, LFS_STORAGE_LOCK_DELETE, l->object, res, err, 404, 412, &e);
+    l->done(l->arg, rc, rc < 0 ? &e : NULL);
+}
+
+void lfs_storage_remote_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
+                                    const struct lfs_lock_key *key, const char *version,
+                                    lfs_storage_lock_done_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct remote_lock *l = remote_lock_new(storage, io, key, true, arg, &err);
+    if (l == NULL || !l->s->version_valid(version)) {
+        if (l != NULL)
+            lfs_error_set(&err, 422, "invalid lock version");
+        cb(arg, -1, &err);
+        return;
+    }
+    l->done = cb;
+    l->s->send(storage, io, LFS_STORAGE_LOCK_DELETE, l->object,
+               h2o_strdup(io->pool, version, SIZE_MAX).base, h2o_iovec_init(NULL, 0),
+               on_remote_lock_deleted, l);
+}
+
+const char *lfs_storage_header_line(h2o_mem_pool_t *pool, const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *line = h2o_mem_alloc_pool(pool, n);
+    snprintf(line, n, "%s: %s", name, value);
+    return line;
+}
+
+bool lfs_storage_lock_etag_valid(const char *version)
+{
+    size_t n = strlen(version);
+    return n > 0 && n <= 128 && strpbrk(version, "\r\n") == NULL;
+}
+
+const char *lfs_storage_lock_list_prefix(const char *prefix, const struct lfs_lock_key *key,
+                                         h2o_mem_pool_t *pool, struct lfs_error *err)
+{
+    const char *object = lfs_storage_lock_name(prefix, key, false, pool, err);
+    if (object != NULL && key->name != NULL && !lfs_storage_lock_name_valid(key->name)) {
+        lfs_error_set(err, 422, "invalid lock key");
+        return NULL;
+    }
+    return object;
+}
+
+/* ---- listing, then a read per listed lock ---- */
+
+/* One read of a listed lock. */
+struct remote_lock_get {
+    struct remote_lock *list;
+    size_t slot;
+    const char *object;
+};
+
+static void remote_lock_list_finish(struct remote_lock *l)
+{
+    if (l->failed) {
+        l->list(l->arg, NULL, &l->err);
+        return;
+    }
+    /* Locks removed between the listing and their read leave a hole: close it. */
+    size_t n = 0;
+    for (size_t i = 0; i < l->page.n; i++)
+        if (l->recs[i].name != NULL)
+            l->recs[n++] = l->recs[i];
+    l->page.n = n;
+    l->page.records = l->recs;
+    if (l->page.next != NULL) /* more to come: after the last name listed, read or not */
+        l->page.next = l->last_listed;
+    l->list(l->arg, &l->page, NULL);
+}
+
+static void remote_lock_read_next(struct remote_lock *l);
+
+static void on_listed_lock(void *arg, const struct lfs_http_response *res,
+                           const struct lfs_error *err)
+{
+    struct remote_lock_get *g = arg;
+    struct remote_lock *l = g->list;
+    struct lfs_error e = {0};
+    int rc = remote_lock_record(l, g->object, res, err, &l->recs[g->slot], &e);
+    if (rc < 0 && !l->failed) {
+        l->failed = true;
+        l->err = e;
+    }
+    if (rc != 1)
+        l->recs[g->slot].name = NULL;
+    l->pending--;
+    if (l->started < l->page.n && !l->failed)
+        remote_lock_read_next(l);
+    else if (l->pending == 0)
+        remote_lock_list_finish(l);
+}
+
+/* Starts the read of the next listed lock. */
+static void remote_lock_read_next(struct remote_lock *l)
+{
+    size_t i = l->started++;
+    struct remote_lock_get *g = h2o_mem_alloc_pool(l->io.pool, sizeof(*g));
+    size_t olen = strlen(l->object) + LFS_LOCK_NAME_LEN + 6;
+    char *object = h2o_mem_alloc_pool(l->io.pool, olen);
+    snprintf(object, olen, "%s%s.lock", l->object, l->recs[i].name);
+    *g = (struct remote_lock_get){.list = l, .slot = i, .object = object};
+    l->pending++;
+    l->s->send(l->ctx, &l->io, LFS_STORAGE_LOCK_READ, object, NULL, h2o_iovec_init(NULL, 0),
+               on_listed_lock, g);
+}
+
+static void on_remote_lock_list(void *arg, const struct lfs_http_response *res,
+                                const struct lfs_error *err)
+{
+    struct remote_lock *l = arg;
+    struct lfs_error e = {0};
+    struct lfs_storage_remote_op op = {.store = l->s->store,
+                                       .what = "lock listing",
+                                       .object = l->object,
+                                       .status_error = l->s->status_error,
+                                       .ctx = l->ctx};
+    if (lfs_storage_lock_outcome(&op, res, err, 0, 0, &e) < 0) {
+        l->list(l->arg, NULL, &e);
+        return;
+    }
+    h2o_iovec_t xml = res->body.base != NULL ? res->body : h2o_iovec_init("", 0);
+    if (h2o_strstr(xml.base, xml.len, H2O_STRLIT("<ListBucketResult")) == SIZE_MAX) {
+        lfs_error_set(&e, 502, "%s answered the listing of %s with no listing", l->s->store,
+                      l->object);
+        l->list(l->arg, NULL, &e);
+        return;
+    }
+    l->recs = h2o_mem_alloc_pool(l->io.pool, (l->limit + 1) * sizeof(*l->recs));
+    const char *p = xml.base, *end = xml.base + xml.len;
+    size_t plen = strlen(l->object);
+    while (l->page.n < l->limit) {
+        size_t at = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Key>"));
+        if (at == SIZE_MAX)
+            break;
+        const char *k = p + at + 5;
+        size_t kend = h2o_strstr(k, (size_t)(end - k), H2O_STRLIT("</Key>"));
+        if (kend == SIZE_MAX)
+            break;
+        p = k + kend;
+        /* "<prefix><40 hex>.lock": other names under locks/ are not locks. */
+        if (kend != plen + LFS_LOCK_NAME_LEN + 5 || memcmp(k, l->object, plen) != 0 ||
+            memcmp(k + plen + LFS_LOCK_NAME_LEN, ".lock", 5) != 0)
+            continue;
+        char *name = h2o_mem_alloc_pool(l->io.pool, LFS_LOCK_NAME_LEN + 1);
+        memcpy(name, k + plen, LFS_LOCK_NAME_LEN);
+        name[LFS_LOCK_NAME_LEN] = '\0';
+        if (!lfs_storage_lock_name_valid(name))
+            continue;
+        l->recs[l->page.n++] = (struct lfs_lock_record){.name = name};
+        l->last_listed = name;
+    }
+    bool truncated =
+        h2o_strstr(xml.base, xml.len, H2O_STRLIT("<IsTruncated>true</IsTruncated>")) != SIZE_MAX;
+    l->page.next = truncated || h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Key>")) != SIZE_MAX
+                       ? "" /* set in remote_lock_list_finish */
+                       : NULL;
+    if (l->page.n == 0) {
+        l->page.next = NULL;
+        remote_lock_list_finish(l);
+        return;
+    }
+    while (l->started < l->page.n && l->pending < LFS_STORAGE_LOCK_READS && !l->failed)
+        remote_lock_read_next(l);
+}
+
+void lfs_storage_remote_lock_list(struct lfs_storage *storage, struct lfs_io *io,
+                                  const struct lfs_lock_key *key, size_t limit,
+                                  lfs_storage_lock_list_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct remote_lock *l = remote_lock_new(storage, io, key, false, arg, &err);
+    if (l == NULL) {
+        cb(arg, NULL, &err);
+        return;
+    }
+    const char *object = l->object;
+    l->list = cb;
+    l->limit = limit < 1 ? 1 : limit > l->s->list_max ? l->s->list_max : limit;
+    const char *after = NULL;
+    if (key->name != NULL) {
+        size_t alen = strlen(object) + LFS_LOCK_NAME_LEN + 6;
+        char *a = h2o_mem_alloc_pool(io->pool, alen);
+        snprintf(a, alen, "%s%s.lock", object, key->name);
+        after = a;
+    }
+    l->s->send_list(storage, io, object, after, l->limit, on_remote_lock_list, l);
 }

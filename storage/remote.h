@@ -2,8 +2,9 @@
  * ones (azure.c, gcs.c, s3.c) that talk to their store through the event-loop HTTP client: the
  * per-thread timer that spaces CPU-heavy slices of work (local.c uses it too), the SHA-256
  * check every put makes before anything becomes visible, hashing a body in slices before it
- * is uploaded, a ranged GET streamed to the reader through a bounded buffer, and the small
- * pieces of an answer every store formats alike. Internal to storage/: server/ sees only
+ * is uploaded, a ranged GET streamed to the reader through a bounded buffer, the lock calls
+ * every remote store makes alike, and the small pieces of an answer every store formats
+ * alike. Internal to storage/: server/ sees only
  * storage.h. Everything here runs on the loop thread of the request it serves. */
 #ifndef LFS_STORAGE_REMOTE_H
 #define LFS_STORAGE_REMOTE_H
@@ -229,5 +230,77 @@ bool lfs_storage_xml_field(const char *body, size_t len, const char *tag, const 
  * otherwise. For backends that sign locally (azure, s3). Loop thread. */
 void lfs_storage_sign_now(int rc, const struct lfs_storage_request *out,
                           const struct lfs_error *err, lfs_storage_sign_cb cb, void *arg);
+
+/* ---- locks on a remote store (storage.h, struct lfs_lock_key) ----
+ * The flow every remote store shares: a lock call named and checked the same way, its answer
+ * mapped through lfs_storage_lock_outcome, a read made into a record; and, for stores whose
+ * listing does not carry a lock's content (GCS, S3), a listing of the locks' prefix followed by
+ * a read per listed lock, at most LFS_STORAGE_LOCK_READS at once. What differs per store (the
+ * conditional headers, where the version comes from, the listing call) is in its
+ * struct lfs_storage_lock_store. */
+
+#define LFS_STORAGE_LOCK_READS 32 /* reads of listed locks in flight at once */
+
+enum lfs_storage_lock_verb {
+    LFS_STORAGE_LOCK_CREATE, /* write `body` only if no object has the name */
+    LFS_STORAGE_LOCK_READ,   /* read the object and its version */
+    LFS_STORAGE_LOCK_DELETE, /* delete the object only if it is still at `version` */
+};
+
+/* How one store keeps locks. Static data of the backend. */
+struct lfs_storage_lock_store {
+    const char *store;        /* names the store in messages */
+    const char *version_name; /* in messages: "an ETag", "a generation" */
+    const char *what[3];      /* the calls of each verb, in messages */
+    long taken[2];            /* create's answers that mean "the name is taken" (0: unused) */
+    lfs_storage_status_error_fn status_error;
+    /* Signs and starts `verb` on `object` (a name from lfs_storage_lock_name) with the store's
+     * precondition; version: DELETE's, else NULL; body: CREATE's. cb(arg, ...) is called once,
+     * with the error when the call cannot be started. Everything given lives in io->pool. */
+    void (*send)(void *ctx, struct lfs_io *io, enum lfs_storage_lock_verb verb, const char *object,
+                 const char *version, h2o_iovec_t body, lfs_http_cb cb, void *arg);
+    /* The version in a READ's 2xx answer, or NULL when it has none that DELETE could use. */
+    const char *(*version_of)(const struct lfs_http_response *res);
+    /* True when DELETE can be given version (it came from version_of, as far as can be told). */
+    bool (*version_valid)(const char *version);
+    /* List-then-read stores: lists up to `limit` names starting with `prefix` that sort after
+     * the name `after` (NULL: from the start), cb getting an XML answer with a <Key> per name
+     * and <IsTruncated>true</IsTruncated> when more follow. NULL for a store that lists locks
+     * its own way (Azure). */
+    void (*send_list)(void *ctx, struct lfs_io *io, const char *prefix, const char *after,
+                      size_t limit, lfs_http_cb cb, void *arg);
+    size_t list_max; /* the most names send_list may ask for */
+    /* The storage's path_prefix, as lfs_storage_prefix_normalize leaves it. */
+    const char *(*prefix)(const struct lfs_storage *storage);
+};
+
+/* The lock ops (storage.h) of a backend whose ops->lock_store is set: its storage is send's,
+ * send_list's and status_error's ctx. The callbacks are called once, maybe before these return
+ * (invalid key, content or version: 422). lfs_storage_remote_lock_list needs send_list. Loop
+ * thread. */
+void lfs_storage_remote_lock_create(struct lfs_storage *storage, struct lfs_io *io,
+                                    const struct lfs_lock_key *key, h2o_iovec_t content,
+                                    lfs_storage_lock_done_cb cb, void *arg);
+void lfs_storage_remote_lock_read(struct lfs_storage *storage, struct lfs_io *io,
+                                  const struct lfs_lock_key *key, lfs_storage_lock_read_cb cb,
+                                  void *arg);
+void lfs_storage_remote_lock_delete(struct lfs_storage *storage, struct lfs_io *io,
+                                    const struct lfs_lock_key *key, const char *version,
+                                    lfs_storage_lock_done_cb cb, void *arg);
+void lfs_storage_remote_lock_list(struct lfs_storage *storage, struct lfs_io *io,
+                                  const struct lfs_lock_key *key, size_t limit,
+                                  lfs_storage_lock_list_cb cb, void *arg);
+
+/* The locks' prefix of key's repository ("[prefix/]<org_path>/<repo>/locks/"), with key->name
+ * checked when set: NULL with err 422 "invalid lock key" otherwise. For a store's own listing.
+ * Any thread. */
+const char *lfs_storage_lock_list_prefix(const char *prefix, const struct lfs_lock_key *key,
+                                         h2o_mem_pool_t *pool, struct lfs_error *err);
+
+/* The header line "<name>: <value>" in the pool (a lock call's precondition). Any thread. */
+const char *lfs_storage_header_line(h2o_mem_pool_t *pool, const char *name, const char *value);
+
+/* An ETag as DELETE's If-Match can carry it: 1..128 characters, no CR or LF. Any thread. */
+bool lfs_storage_lock_etag_valid(const char *version);
 
 #endif

@@ -404,6 +404,8 @@ struct s3_call {
     int (*on_data)(void *arg, long status, const char *data, size_t len);
     /* A download: handed the HTTP call once it starts (lfs_storage_http_stream_started). */
     struct lfs_storage_http_stream *stream;
+    /* A precondition header line ("If-None-Match: *"), or NULL. */
+    const char *precondition;
 };
 
 /* A call waiting for the keys, in the request pool. */
@@ -459,6 +461,8 @@ static void fetch_with_keys(void *arg, const struct lfs_s3_credentials *cred,
         snprintf(line, len, "%s%s", lines[i][0], v);
         req.headers[n++] = line;
     }
+    if (c->precondition != NULL)
+        req.headers[n++] = c->precondition;
     req.headers[n] = NULL;
     struct lfs_storage_http_stream *stream = c->stream;
     struct lfs_http_call *call = lfs_http_fetch(&w->io, &req, w->cb, w->arg);
@@ -1161,6 +1165,93 @@ static void mp_stream_put(struct s3_put *put)
     s3_fetch(mp->st, &mp->io, &c, on_created, mp);
 }
 
+/* ---- locks: one small object per lock (storage.h, storage/remote.h) ----
+ * Create is PutObject with If-None-Match: * (412 PreconditionFailed when the name is taken; 409
+ * ConditionalRequestConflict when another conditional write of it is in flight, which the
+ * server reads as taken and then finds the winner or tries again), so S3 picks the one winner
+ * among replicas; read is GetObject, its ETag the version; delete is DeleteObject with
+ * If-Match: the ETag read (412 when the lock was replaced since, 404 when it is gone), so a
+ * stale id never removes a newer lock. Listing is ListObjectsV2 of the locks' prefix
+ * (start-after: the last name of the previous page), then a GetObject per listed lock,
+ * LFS_STORAGE_LOCK_READS at once: a lock's content is not in the listing. */
+
+/* "/<bucket>/<object>" (path style) or "/<object>". */
+static const char *lock_path(const struct lfs_storage_s3 *st, const char *object,
+                             h2o_mem_pool_t *pool)
+{
+    const char *bucket = bucket_path(st, pool);
+    size_t n = strlen(bucket) + strlen(object) + 2;
+    char *p = h2o_mem_alloc_pool(pool, n);
+    snprintf(p, n, "%s%s%s", bucket, st->virtual_style ? "" : "/", object);
+    return p;
+}
+
+/* Starts a lock call (struct lfs_storage_lock_store.send). */
+static void s3_lock_send(void *ctx, struct lfs_io *io, enum lfs_storage_lock_verb verb,
+                         const char *object, const char *version, h2o_iovec_t body, lfs_http_cb cb,
+                         void *arg)
+{
+    struct lfs_storage_s3 *st = ctx;
+    struct s3_call c = {.method = "GET", .path = lock_path(st, object, io->pool)};
+    if (verb == LFS_STORAGE_LOCK_CREATE) {
+        unsigned char digest[32];
+        char *hash = h2o_mem_alloc_pool(io->pool, 65);
+        SHA256((const unsigned char *)body.base, body.len, digest);
+        lfs_hex_encode(digest, sizeof(digest), hash);
+        c.method = "PUT";
+        c.payload_hash = hash;
+        c.body = body;
+        c.precondition = "If-None-Match: *";
+    } else if (verb == LFS_STORAGE_LOCK_DELETE) {
+        c.method = "DELETE";
+        c.precondition = lfs_storage_header_line(io->pool, "If-Match", version);
+    }
+    s3_fetch(st, io, &c, cb, arg);
+}
+
+/* ListObjectsV2 of the locks' prefix (struct lfs_storage_lock_store.send_list). */
+static void s3_lock_send_list(void *ctx, struct lfs_io *io, const char *prefix, const char *after,
+                              size_t limit, lfs_http_cb cb, void *arg)
+{
+    struct lfs_storage_s3 *st = ctx;
+    char *max = h2o_mem_alloc_pool(io->pool, 24);
+    snprintf(max, 24, "%zu", limit);
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(io->pool, 4 * sizeof(*q));
+    size_t n = 0;
+    q[n++] = (struct lfs_s3_param){"list-type", "2"};
+    q[n++] = (struct lfs_s3_param){"max-keys", max};
+    q[n++] = (struct lfs_s3_param){"prefix", prefix};
+    if (after != NULL)
+        q[n++] = (struct lfs_s3_param){"start-after", after};
+    struct s3_call c = {
+        .method = "GET", .path = bucket_path(st, io->pool), .query = q, .nquery = n};
+    s3_fetch(st, io, &c, cb, arg);
+}
+
+static const char *s3_lock_version(const struct lfs_http_response *res)
+{
+    return res->etag != NULL && lfs_storage_lock_etag_valid(res->etag) ? res->etag : NULL;
+}
+
+static const char *s3_lock_prefix(const struct lfs_storage *storage)
+{
+    return ((const struct lfs_storage_s3 *)storage)->prefix;
+}
+
+static const struct lfs_storage_lock_store s3_locks = {
+    .store = S3_STORE,
+    .version_name = "an ETag",
+    .what = {"PutObject (lock)", "GetObject (lock)", "DeleteObject (lock)"},
+    .taken = {412, 409},
+    .status_error = status_error,
+    .send = s3_lock_send,
+    .version_of = s3_lock_version,
+    .version_valid = lfs_storage_lock_etag_valid,
+    .send_list = s3_lock_send_list,
+    .prefix = s3_lock_prefix,
+    .list_max = 1000, /* keys per ListObjectsV2 page */
+};
+
 const struct lfs_storage_ops lfs_storage_s3_ops = {
     .name = "s3",
     .classes = (const char *const[]){"giftless.storage.amazon_s3:AmazonS3Storage", NULL},
@@ -1174,4 +1265,9 @@ const struct lfs_storage_ops lfs_storage_s3_ops = {
     .multipart_plan = s3_multipart_plan,
     .multipart_complete = s3_multipart_complete,
     .list = s3_list,
+    .lock_create = lfs_storage_remote_lock_create,
+    .lock_read = lfs_storage_remote_lock_read,
+    .lock_delete = lfs_storage_remote_lock_delete,
+    .lock_list = lfs_storage_remote_lock_list,
+    .lock_store = &s3_locks,
 };

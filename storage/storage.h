@@ -297,7 +297,11 @@ struct lfs_storage_ops {
      * says missing, so the next batch asks for an upload) but an operator can look at it.
      * Loop thread. */
     void (*quarantine)(struct lfs_storage *storage, struct lfs_io *io,
-                       const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg);
+                       const struct lfs_object_key *key, lfs_storage_done_cb cb,
+                       void *arg); /* A remote store whose lock ops are storage/remote.c's
+                                    * lfs_storage_remote_lock_*: how it sends lock calls
+                                    * (storage/remote.h). NULL otherwise. */
+    const struct lfs_storage_lock_store *lock_store;
 };
 
 /* Every backend embeds this as its first member. */

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # tests/e2e/test_locks.sh: end-to-end tests of the File Locking API kept in the store (#15),
-# over local storage and Azure (Azurite):
+# over local storage, Azure (Azurite), and the GCS and S3 stand-ins:
 #   - the real git-lfs client with two JWT identities: `git lfs lock`, `git lfs locks` (also
 #     --verify), `git lfs unlock`, `git lfs unlock --force`, and a push that git-lfs refuses
 #     (lfs.locksverify true) because the other identity holds a lock on a changed file;
 #     permissions (read-only, write on one object only, no credentials);
-#   - two lfsgate processes on one store (a local directory, and Azurite), many clients
+#   - two lfsgate processes on one store (a local directory, Azurite, GCS, S3), many clients
 #     racing to lock one path: exactly one 201, every other answer a 409 naming the winner; a
 #     lock made on one is listed, verified and unlocked through the other; a stale id never
 #     removes a newer lock; paging; the batch API beside the lock blobs;
@@ -237,6 +237,20 @@ page_through() {
     assert_eq $(((count + 1) / 2)) "$pages" "pages of 2 for $count locks"
 }
 
+# store_config CLASS OPTION...: writes $CONFIG: anonymous read-write, one "basic" adapter
+# whose storage is CLASS with the storage_options lines OPTION ("name: value").
+store_config() {
+    local class=$1 line
+    shift
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    {
+        printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
+            '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
+            "      storage_class: $class" '      storage_options:'
+        for line in "$@"; do printf '        %s\n' "$line"; done
+    } >"$CONFIG"
+}
+
 # remote_store_checks: starts two servers on $CONFIG (a remote store), stores one object in
 # org/repo, runs race_and_cross there, and pages through 5 locks made in org/pages.
 remote_store_checks() {
@@ -283,12 +297,8 @@ test_azure_two_servers() {
     [[ -x $AZURITE_BIN ]] || fail "azurite: $AZURITE_BIN is missing (run: cd tests/e2e && npm ci)"
     CONTAINER=lfs
     start_azurite
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
-        '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
-        '      storage_class: giftless.storage.azure:AzureBlobsStorage' '      storage_options:' \
-        "        connection_string: \"$AZ_CS\"" "        container_name: $CONTAINER" \
-        '        path_prefix: pre/fix' >"$CONFIG"
+    store_config giftless.storage.azure:AzureBlobsStorage "connection_string: \"$AZ_CS\"" \
+        "container_name: $CONTAINER" 'path_prefix: pre/fix'
     remote_store_checks
     python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" | cut -d ' ' -f 1 >"$E2E_TMP/names"
     remote_store_names pre/fix
@@ -326,12 +336,8 @@ stand_in() {
 # x-goog-if-generation-match: 0, DELETE with the generation read, the XML API listing, a GET
 # per listed lock; lfsgate's calls authorized as CREDENTIAL_LINE says.
 gcs_locks() {
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
-        '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
-        '      storage_class: giftless.storage.google_cloud:GoogleCloudStorage' '      storage_options:' \
-        '        project_name: dummy-project-id' '        bucket_name: lfs-bucket' \
-        "        $1" '        path_prefix: pre/fix' "        endpoint: $GCS_URL" >"$CONFIG"
+    store_config giftless.storage.google_cloud:GoogleCloudStorage 'project_name: dummy-project-id' \
+        'bucket_name: lfs-bucket' "$1" 'path_prefix: pre/fix' "endpoint: $GCS_URL"
     remote_store_checks
     curl -sS --noproxy '*' "$GCS_URL/_fake/objects" |
         python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))' >"$E2E_TMP/names"
@@ -358,6 +364,25 @@ test_gcs_workload_identity() {
     gcs_locks "serviceaccount_email: test-iam-credentials@dummy-project-id.iam.gserviceaccount.com
         iam_endpoint: $google"
     assert_eq 0 "$(curl -sS --noproxy '*' "$GCS_URL/_fake/stats" | python3 -c 'import json, sys; print(json.load(sys.stdin)["signed"])')" "signed calls without a key"
+}
+
+# The same on the S3 stand-in (tests/fakes/s3_fake.py, SigV4 enforced): PutObject with
+# If-None-Match: *, DeleteObject with If-Match: the ETag read, ListObjectsV2 of the locks'
+# prefix, a GetObject per listed lock.
+test_s3_two_servers() {
+    stand_in s3 s3_fake.py --access-key AKIDLFSGATELOCKS --secret-key 'locks/test+secret' \
+        --bucket lfs-bucket --region eu-west-1 --quiet
+    local s3_url=http://127.0.0.1:$FAKE_PORT
+    export AWS_ACCESS_KEY_ID=AKIDLFSGATELOCKS AWS_SECRET_ACCESS_KEY='locks/test+secret' AWS_REGION=eu-west-1
+    unset AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_PROFILE
+    store_config giftless.storage.amazon_s3:AmazonS3Storage 'bucket_name: lfs-bucket' \
+        'path_prefix: pre/fix' "endpoint: $s3_url"
+    remote_store_checks
+    curl -sS --noproxy '*' "$s3_url/_fake/objects" |
+        python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)))' >"$E2E_TMP/names"
+    remote_store_names lfs-bucket/pre/fix
+    curl -sS --noproxy '*' "$s3_url/_fake/stats" >"$E2E_TMP/stats.json"
+    assert_json "$E2E_TMP/stats.json" 'd.get("conditional", 0) >= 3 * 24 + 8' "conditional PutObject/DeleteObject calls at the stand-in"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -476,6 +501,7 @@ run_test two_servers_race test_two_servers_race
 run_test azure_two_servers test_azure_two_servers
 run_test gcs_two_servers test_gcs_two_servers
 run_test gcs_workload_identity test_gcs_workload_identity
+run_test s3_two_servers test_s3_two_servers
 run_test hostile_input_and_paging test_hostile_input_and_paging
 run_test locks_config test_locks_config
 e2e_finish

@@ -244,6 +244,8 @@ class Handler(GcsHandler):
         except Refused as e:
             return self.send_error_xml(e, head=head)
         name = bucket + "/" + key
+        if self.conditional(method, name, body):
+            return
         if method == "PUT":
             with LOCK:
                 STATE["objects"][name] = body
@@ -274,6 +276,43 @@ class Handler(GcsHandler):
         part = data[start:end + 1]
         headers["Content-Length"] = str(len(part)) if not head else str(len(data))
         self.send(status, part, headers, head=head)
+
+    def conditional(self, method, name, body):
+        """A PutObject with If-None-Match: * or a DeleteObject with If-Match: <etag>, as S3
+        does them (conditional deletes since 2024): the check and the write under one lock, so
+        of racing conditional writes exactly one wins. 412 PreconditionFailed when the object
+        exists (PUT) or has another ETag (DELETE); 404 NoSuchKey for a DELETE of nothing.
+        True when the request was such a call and has been answered."""
+        none_match, match = self.headers.get("If-None-Match"), self.headers.get("If-Match")
+        if not ((method == "PUT" and none_match is not None) or (method == "DELETE" and match is not None)):
+            return False
+        if method == "PUT" and none_match != "*":
+            self.send_error_xml(Refused(501, "NotImplemented", "If-None-Match on PUT takes only *."))
+            return True
+        with LOCK:
+            data = STATE["objects"].get(name)
+            etag = None if data is None else '"%s"' % hashlib.md5(data).hexdigest()
+            if method == "PUT" and data is None:
+                STATE["objects"][name] = body
+                etag = '"%s"' % hashlib.md5(body).hexdigest()
+                refused = None
+            elif method == "PUT":
+                refused = Refused(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+            elif data is None:
+                refused = Refused(404, "NoSuchKey", "The specified key does not exist.")
+            elif match not in (etag, "*"):
+                refused = Refused(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+            else:
+                del STATE["objects"][name]
+                refused = None
+            STATE["stats"]["conditional"] = STATE["stats"].get("conditional", 0) + 1
+        if refused is not None:
+            self.send_error_xml(refused)
+        elif method == "PUT":
+            self.send(200, b"", {"ETag": etag})
+        else:
+            self.send(204)
+        return True
 
     def list_objects(self, bucket, q):
         with LOCK:
