@@ -1078,6 +1078,107 @@ static void gcs_lock_list(struct lfs_storage *storage, struct lfs_io *io,
     lock_auth(l, NULL, NULL, 0, query, nquery, lock_send);
 }
 
+/* ---- scan and quarantine (lfsgate scrub; storage/remote.h) ----
+ * Scanning is the XML API listing of the prefix, a page at a time (marker: the NextMarker of
+ * the page before). Quarantine is a copy within the bucket (a PUT with x-goog-copy-source,
+ * done when the store answers) to the quarantine name, then a DELETE of the original. */
+
+#define GCS_SCAN_PAGE "1000"
+#define GCS_COPY_TIMEOUT_MS 300000
+
+/* One request of a scan or a quarantine, authorized as lock_auth does, then sent with
+ * `header` (a "name: value" line, or NULL) and answered to on_done(arg). */
+struct gcs_request {
+    struct gcs_lock l; /* st, io, method: lock_auth's inputs */
+    const char *header;
+    long timeout_ms;
+    lfs_http_cb on_done;
+    void *arg;
+};
+
+static void request_send(void *arg, const char *url, const char *auth, const struct lfs_error *err)
+{
+    struct gcs_request *r = H2O_STRUCT_FROM_MEMBER(struct gcs_request, l, (struct gcs_lock *)arg);
+    if (err != NULL) {
+        struct lfs_http_response none = {.content_length = -1, .body = h2o_iovec_init("", 0)};
+        r->on_done(r->arg, &none, err);
+        return;
+    }
+    struct lfs_http_request req = {
+        .method = r->l.method, .url = url, .timeout_ms = r->timeout_ms, .store = GCS_STORE};
+    size_t n = 0;
+    if (r->header != NULL)
+        req.headers[n++] = r->header;
+    req.headers[n] = auth;
+    lfs_http_fetch(&r->l.io, &req, r->on_done, r->arg);
+}
+
+static struct gcs_request *request_new(struct lfs_storage_gcs *st, struct lfs_io *io,
+                                       const char *method, lfs_http_cb on_done, void *arg)
+{
+    struct gcs_request *r = h2o_mem_alloc_pool(io->pool, sizeof(*r));
+    *r = (struct gcs_request){.l = {.st = st, .io = *io, .method = method},
+                              .timeout_ms = GCS_LOCK_TIMEOUT_MS,
+                              .on_done = on_done,
+                              .arg = arg};
+    return r;
+}
+
+static int gcs_scan_open(struct lfs_storage *storage, const char *org_path, const char *repo,
+                         struct lfs_storage_scan **out, struct lfs_error *err)
+{
+    return lfs_storage_scan_cursor_open(storage, ((struct lfs_storage_gcs *)storage)->prefix,
+                                        org_path, repo, out, err);
+}
+
+static void gcs_scan_next(struct lfs_storage_scan *scan, struct lfs_io *io, lfs_storage_scan_cb cb,
+                          void *arg)
+{
+    struct lfs_storage_scan_cursor *c = (struct lfs_storage_scan_cursor *)scan;
+    if (lfs_storage_scan_end(c, cb, arg))
+        return;
+    struct lfs_storage_remote_op op = {
+        .store = GCS_STORE, .what = "listing", .object = c->prefix, .status_error = status_error};
+    struct gcs_request *r =
+        request_new((struct lfs_storage_gcs *)c->storage, io, "GET", lfs_storage_xml_scan_on_done,
+                    lfs_storage_xml_scan_new(io, c, &op, "NextMarker", cb, arg));
+    struct lfs_gcs_param query[3] = {{"max-keys", GCS_SCAN_PAGE}, {"prefix", c->prefix}};
+    size_t nquery = 2;
+    if (c->marker != NULL)
+        query[nquery++] = (struct lfs_gcs_param){"marker", c->marker};
+    lock_auth(&r->l, NULL, NULL, 0, query, nquery, request_send);
+}
+
+static void quarantine_delete(struct lfs_storage_quarantine *q)
+{
+    struct gcs_request *r =
+        request_new((struct lfs_storage_gcs *)q->storage, &q->io, "DELETE",
+                    lfs_storage_http_done_on_done, lfs_storage_quarantine_delete_done(q));
+    lock_auth(&r->l, q->object, NULL, 0, NULL, 0, request_send);
+}
+
+static void gcs_quarantine(struct lfs_storage *storage, struct lfs_io *io,
+                           const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg)
+{
+    struct lfs_storage_gcs *st = (struct lfs_storage_gcs *)storage;
+    struct lfs_storage_remote_op op = {.store = GCS_STORE, .status_error = status_error};
+    struct lfs_storage_quarantine *q =
+        lfs_storage_quarantine_new(io, storage, st->prefix, key, &op, quarantine_delete, cb, arg);
+    if (q == NULL)
+        return;
+    struct gcs_request *r = request_new(st, io, "PUT", lfs_storage_quarantine_on_copied, q);
+    size_t n = strlen(st->bucket) + strlen(q->object) + 3; /* "/bucket/object" */
+    char *source = h2o_mem_alloc_pool(io->pool, n);
+    snprintf(source, n, "/%s/%s", st->bucket, q->object);
+    size_t hn = n + sizeof("x-goog-copy-source: ");
+    char *header = h2o_mem_alloc_pool(io->pool, hn);
+    snprintf(header, hn, "x-goog-copy-source: %s", source);
+    r->header = header;
+    r->timeout_ms = GCS_COPY_TIMEOUT_MS;
+    struct lfs_gcs_param signed_header = {"x-goog-copy-source", source};
+    lock_auth(&r->l, q->aside, &signed_header, 1, NULL, 0, request_send);
+}
+
 const struct lfs_storage_ops lfs_storage_gcs_ops = {
     .name = "gcs",
     .classes = (const char *const[]){"giftless.storage.google_cloud:GoogleCloudStorage", NULL},
@@ -1092,4 +1193,8 @@ const struct lfs_storage_ops lfs_storage_gcs_ops = {
     .lock_read = gcs_lock_read,
     .lock_delete = gcs_lock_delete,
     .lock_list = gcs_lock_list,
+    .scan_open = gcs_scan_open,
+    .scan_next = gcs_scan_next,
+    .scan_close = lfs_storage_scan_cursor_close,
+    .quarantine = gcs_quarantine,
 };
