@@ -232,18 +232,30 @@ start_gcs_fake() {
     fake_store_hooks
 }
 
-# verify_content_store: with verify_content (lfsgate started on $CONFIG), a same-size
-# corrupt upload straight to the store answers 422 and is moved aside, so the next batch asks
-# for the upload again, which then verifies.
+# verify_content_store [behind]: with verify_content (lfsgate started on $CONFIG), a same-size
+# corrupt object answers the verify action 422 and is moved aside, so the next batch asks for
+# the upload again, which then verifies. The corrupt bytes go through the signed upload URL;
+# with "behind", straight into the store between the batch and the verify (S3's signed URL
+# carries the checksum, so the store itself refuses other bytes there).
 verify_content_store() {
-    local oid
+    local oid batch
+    local -a hdr=()
     random_file "$E2E_TMP/good.bin" 300000
     cp "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
     flip_byte "$E2E_TMP/bad.bin"
     oid=$(sha256_of "$E2E_TMP/good.bin")
     start_lfsgate --config "$CONFIG"
-    lfs_upload_as "$(lfs_url org repo)" "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
-    assert_eq verify "$UPLOAD_STEP" "upload steps"
+    if [[ ${1:-} == behind ]]; then
+        lfs_batch "$(lfs_url org repo)" upload "$oid" 300000
+        assert_status 200
+        batch=$HTTP_BODY
+        store_put "$PREFIX/org/repo/$oid" "$E2E_TMP/bad.bin"
+        mapfile -t hdr < <(action_header_args "$batch" 0 verify)
+        lfs_post "$(action_href "$batch" 0 verify)" "{\"oid\": \"$oid\", \"size\": 300000}" "${hdr[@]}"
+    else
+        lfs_upload_as "$(lfs_url org repo)" "$E2E_TMP/good.bin" "$E2E_TMP/bad.bin"
+        assert_eq verify "$UPLOAD_STEP" "upload steps"
+    fi
     assert_status 422
     assert_file_contains "$HTTP_BODY" "$(sha256_of "$E2E_TMP/bad.bin")" "verify message"
     assert_file_lacks "$HTTP_BODY" "could not be removed" "verify message"
@@ -269,9 +281,48 @@ test_verify_content_gcs() {
     verify_content_store
 }
 
+# s3_storage: the storage option lines for the S3 stand-in at FAKE_URL (keys: s3_env).
+s3_storage() {
+    cat <<EOF
+      storage_class: giftless.storage.amazon_s3:AmazonS3Storage
+      storage_options:
+        bucket_name: $FAKE_BUCKET
+        path_prefix: $PREFIX
+        endpoint: $FAKE_URL
+EOF
+}
+
+# start_s3_fake [ARGS...]: the S3 stand-in, its key pair in the environment lfsgate (and
+# lfsgate scrub) start with; sets FAKE_URL.
+start_s3_fake() {
+    local key=AKIDLFSGATESCRUB secret=lfsgate/scrub+secret
+    start_py_fake s3_fake "$E2E_REPO_ROOT/tests/fakes/s3_fake.py" --access-key "$key" \
+        --secret-key "$secret" --bucket "$FAKE_BUCKET" --region eu-west-1 "$@"
+    export AWS_ACCESS_KEY_ID=$key AWS_SECRET_ACCESS_KEY=$secret AWS_REGION=eu-west-1
+    unset AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_PROFILE
+    FAKE_URL=http://127.0.0.1:$FAKE_PORT
+    fake_store_hooks
+}
+
+test_scrub_s3() {
+    start_s3_fake --page-size 2
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    store_config "$CONFIG" basic_streaming "$(s3_storage)"
+    scrub_store "s3 storage"
+}
+
+test_verify_content_s3() {
+    start_s3_fake
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    store_config "$CONFIG" basic_external "$(s3_storage)" "      verify_content: true"
+    verify_content_store behind
+}
+
 run_test scrub_local test_scrub_local
 run_test scrub_usage_errors test_scrub_usage_errors
 run_test scrub_azure test_scrub_azure
 run_test scrub_gcs test_scrub_gcs
 run_test scrub_verify_content_gcs test_verify_content_gcs
+run_test scrub_s3 test_scrub_s3
+run_test scrub_verify_content_s3 test_verify_content_s3
 e2e_finish
