@@ -697,6 +697,7 @@ int lfs_storage_scan_cursor_open(struct lfs_storage *storage, const char *path_p
         lfs_storage_scan_cursor_close((struct lfs_storage_scan *)c);
         return lfs_error_set(err, 500, "out of memory");
     }
+    b.buf[0] = '\0'; /* "" for a whole store without a path_prefix */
     if (path_prefix[0] != '\0') {
         lfs_strbuf_adds(&b, path_prefix);
         lfs_strbuf_add(&b, "/", 1);
