@@ -218,7 +218,7 @@ gcs_storage() {
       storage_options:
         project_name: dummy-project-id
         bucket_name: $FAKE_BUCKET
-        account_key_file: $GCS_KEY
+        ${GCS_CREDENTIALS:-account_key_file: $GCS_KEY}
         path_prefix: $PREFIX
         endpoint: $FAKE_URL
 EOF
@@ -274,6 +274,34 @@ test_scrub_gcs() {
     scrub_store "gcs storage"
 }
 
+# Workload identity (no key: lfsgate's own calls carry a bearer token from the metadata
+# server stand-in, which gcs_fake.py asks google_auth_fake.py about): the listing and the
+# quarantine's copy and delete authorize that way too.
+test_scrub_gcs_workload_identity() {
+    start_py_fake google_auth_fake "$E2E_REPO_ROOT/tests/fakes/google_auth_fake.py" --key "$GCS_KEY"
+    local google=http://127.0.0.1:$FAKE_PORT
+    export GCE_METADATA_HOST=127.0.0.1:$FAKE_PORT
+    GCS_CREDENTIALS="serviceaccount_email: test-iam-credentials@dummy-project-id.iam.gserviceaccount.com
+        iam_endpoint: $google"
+    start_gcs_fake --page-size 2 --tokeninfo "$google/tokeninfo"
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    store_config "$CONFIG" basic_streaming "$(gcs_storage)"
+    unset GCS_CREDENTIALS
+    start_lfsgate --config "$CONFIG"
+    upload_objects
+    cp "$E2E_TMP/o3" "$E2E_TMP/bad3"
+    flip_byte "$E2E_TMP/bad3"
+    store_put "$PREFIX/org/sub/other/$OID3" "$E2E_TMP/bad3"
+    scrub --json --quarantine
+    assert_eq 1 "$CMD_RC" "scrub --quarantine with workload identity"
+    assert_json "$CMD_OUT" "d['objects'] == 3 and d['corrupt'] == 1 and d['quarantined'] == 1 and d['findings'][0]['oid'] == '$OID3'" "scrub --json --quarantine with workload identity"
+    store_list >"$E2E_TMP/names"
+    assert_file_lacks "$E2E_TMP/names" "$PREFIX/org/sub/other/$OID3 " "store after quarantine"
+    assert_file_contains "$E2E_TMP/names" "$PREFIX/.lfsgate-quarantine/org/sub/other/$OID3 210013" "store after quarantine"
+    [[ $(fake_stat "$FAKE_URL" bearer) -gt 0 && $(fake_stat "$FAKE_URL" signed) -eq 0 ]] ||
+        fail "lfsgate's calls were not all made with the bearer token: $(curl -sS --noproxy '*' "$FAKE_URL/_fake/stats")"
+}
+
 test_verify_content_gcs() {
     start_gcs_fake
     CONFIG=$E2E_TMP/lfsgate.yaml
@@ -323,6 +351,7 @@ run_test scrub_usage_errors test_scrub_usage_errors
 run_test scrub_azure test_scrub_azure
 run_test scrub_gcs test_scrub_gcs
 run_test scrub_verify_content_gcs test_verify_content_gcs
+run_test scrub_gcs_workload_identity test_scrub_gcs_workload_identity
 run_test scrub_s3 test_scrub_s3
 run_test scrub_verify_content_s3 test_verify_content_s3
 e2e_finish
