@@ -1,7 +1,9 @@
 /* Pieces the storage backends share (storage/remote.h): the per-thread slice timer, the
  * SHA-256 check of an upload and the sliced hashing of a body before a remote backend sends
  * it, the streamed ranged GET behind the remote backends' open, the completion of a HEAD or
- * an upload, giftless's object names, and the bits of the stores' answers they read alike. A
+ * an upload, giftless's object names, the bits of the stores' answers they read alike, and
+ * what lfsgate scrub needs of a remote store (a listing cursor, the reading of an S3-shaped
+ * listing page, the copy-then-delete of a quarantine). A
  * backend keeps what is its own: where the name goes in its URLs, how it signs and starts
  * requests, and how it words the errors of its store. All request-scoped state here is owned
  * by the request pool. */

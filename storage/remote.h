@@ -2,9 +2,10 @@
  * ones (azure.c, gcs.c, s3.c) that talk to their store through the event-loop HTTP client: the
  * per-thread timer that spaces CPU-heavy slices of work (local.c uses it too), the SHA-256
  * check every put makes before anything becomes visible, hashing a body in slices before it
- * is uploaded, a ranged GET streamed to the reader through a bounded buffer, and the small
- * pieces of an answer every store formats alike. Internal to storage/: server/ sees only
- * storage.h. Everything here runs on the loop thread of the request it serves. */
+ * is uploaded, a ranged GET streamed to the reader through a bounded buffer, the small
+ * pieces of an answer every store formats alike, and the scan and quarantine of lfsgate scrub.
+ * Internal to storage/: server/ sees only storage.h. Everything here runs on the loop thread of the
+ * request it serves. */
 #ifndef LFS_STORAGE_REMOTE_H
 #define LFS_STORAGE_REMOTE_H
 
