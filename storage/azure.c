@@ -293,22 +293,6 @@ static void azure_stat(struct lfs_storage *storage, struct lfs_io *io,
 
 /* ---- list: List Blobs under the repository's prefix ---- */
 
-/* "[path_prefix/][org_path/repo/]" into buf (org_path NULL: the whole store's prefix). */
-static void list_prefix(const struct lfs_storage_azure *st, const char *org_path, const char *repo,
-                        struct lfs_strbuf *buf)
-{
-    if (st->prefix[0] != '\0') {
-        lfs_strbuf_adds(buf, st->prefix);
-        lfs_strbuf_add(buf, "/", 1);
-    }
-    if (org_path != NULL) {
-        lfs_strbuf_adds(buf, org_path);
-        lfs_strbuf_add(buf, "/", 1);
-        lfs_strbuf_adds(buf, repo);
-        lfs_strbuf_add(buf, "/", 1);
-    }
-}
-
 static void azure_list(struct lfs_storage *storage, struct lfs_io *io,
                        const struct lfs_object_key *key, size_t limit, lfs_storage_list_cb cb,
                        void *arg)
@@ -968,83 +952,20 @@ static void azure_lock_list(struct lfs_storage *storage, struct lfs_io *io,
     lock_list_page(l, "");
 }
 
-/* ---- scan and quarantine (lfsgate scrub) ---- */
+/* ---- scan and quarantine (lfsgate scrub; storage/remote.h) ---- */
 
-/* Quarantined objects: "[path_prefix/]QUARANTINE_DIR/<org_path>/<repo>/<oid>", a name no scan
- * of the whole store reports. */
-#define QUARANTINE_DIR ".lfsgate-quarantine"
 #define SCAN_PAGE 1000
 
-/* List Blobs, a page at a time: the cursor is the service's continuation marker. */
-struct azure_scan {
-    struct lfs_storage_azure *st;
-    char *prefix;          /* what every listed name starts with */
-    char *marker;          /* NULL: the first page, or (done) none left */
-    char *org_path, *repo; /* a one-repository scan's, else NULL */
-    bool one_repo, done;
-};
-
-static void azure_scan_close(struct lfs_storage_scan *scan);
-
+/* List Blobs, a page at a time: the cursor's marker is the service's continuation marker. */
 static int azure_scan_open(struct lfs_storage *storage, const char *org_path, const char *repo,
                            struct lfs_storage_scan **out, struct lfs_error *err)
 {
-    struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
-    if (org_path != NULL &&
-        (!lfs_segments_valid(org_path, strlen(org_path)) || !lfs_segment_valid(repo, strlen(repo))))
-        return lfs_error_set(err, 422, "invalid repository name \"%s/%s\"", org_path, repo);
-    size_t n = strlen(st->prefix) + (org_path ? strlen(org_path) + strlen(repo) : 0) + 4;
-    struct azure_scan *sc = calloc(1, sizeof(*sc));
-    struct lfs_strbuf prefix = {.buf = malloc(n), .cap = n};
-    if (sc == NULL || prefix.buf == NULL) {
-        free(sc);
-        free(prefix.buf);
-        return lfs_error_set(err, 500, "out of memory");
-    }
-    list_prefix(st, org_path, repo, &prefix);
-    *sc = (struct azure_scan){.st = st, .prefix = prefix.buf, .one_repo = org_path != NULL};
-    if (org_path != NULL &&
-        ((sc->org_path = strdup(org_path)) == NULL || (sc->repo = strdup(repo)) == NULL)) {
-        azure_scan_close((struct lfs_storage_scan *)sc);
-        return lfs_error_set(err, 500, "out of memory");
-    }
-    *out = (struct lfs_storage_scan *)sc;
-    return 0;
-}
-
-/* A blob's name past the store's prefix as an object: "<org_path>/<repo>/<oid>" (or only
- * "<oid>" in a one-repository scan). Returns false for anything else. */
-static bool scan_entry(const struct azure_scan *sc, const struct lfs_azure_blob *b,
-                       h2o_mem_pool_t *pool, struct lfs_storage_scan_entry *e)
-{
-    if (sc->one_repo) {
-        if (!lfs_oid_valid(b->name, strlen(b->name)) || b->size < 0)
-            return false;
-        *e = (struct lfs_storage_scan_entry){
-            .org_path = sc->org_path, .repo = sc->repo, .oid = b->name, .size = b->size};
-        return true;
-    }
-    size_t len = strlen(b->name);
-    if (strncmp(b->name, QUARANTINE_DIR "/", sizeof(QUARANTINE_DIR)) == 0 ||
-        len < LFS_OID_LEN + 4 || b->size < 0)
-        return false;
-    const char *oid = b->name + len - LFS_OID_LEN;
-    char *copy = h2o_mem_alloc_pool(pool, len + 1);
-    memcpy(copy, b->name, len + 1);
-    copy[len - LFS_OID_LEN - 1] = '\0';
-    char *slash = strrchr(copy, '/');
-    if (oid[-1] != '/' || !lfs_oid_valid(oid, LFS_OID_LEN) || slash == NULL)
-        return false;
-    *slash = '\0';
-    if (!lfs_segments_valid(copy, strlen(copy)) || !lfs_segment_valid(slash + 1, strlen(slash + 1)))
-        return false;
-    *e = (struct lfs_storage_scan_entry){
-        .org_path = copy, .repo = slash + 1, .oid = oid, .size = b->size};
-    return true;
+    return lfs_storage_scan_cursor_open(storage, ((struct lfs_storage_azure *)storage)->prefix,
+                                        org_path, repo, out, err);
 }
 
 struct azure_scan_call {
-    struct azure_scan *sc;
+    struct lfs_storage_scan_cursor *c;
     h2o_mem_pool_t *pool;
     lfs_storage_scan_cb cb;
     void *arg;
@@ -1053,50 +974,48 @@ struct azure_scan_call {
 static void on_scan_list(void *arg, const struct lfs_http_response *res,
                          const struct lfs_error *err)
 {
-    struct azure_scan_call *c = arg;
-    struct azure_scan *sc = c->sc;
+    struct azure_scan_call *call = arg;
+    struct lfs_storage_scan_cursor *c = call->c;
     struct lfs_error e = {0};
     struct lfs_azure_blob_page blobs;
     if (err != NULL) {
-        c->cb(c->arg, NULL, err);
+        call->cb(call->arg, NULL, err);
         return;
     }
     if (res->status != 200) {
-        status_error(sc->st, &e, res, "List Blobs", sc->prefix);
-        c->cb(c->arg, NULL, &e);
+        status_error(c->storage, &e, res, "List Blobs", c->prefix);
+        call->cb(call->arg, NULL, &e);
         return;
     }
     char *marker = NULL;
-    if (lfs_azure_parse_blobs(res->body.base, res->body.len, sc->prefix, c->pool, &blobs) < 0 ||
+    if (lfs_azure_parse_blobs(res->body.base, res->body.len, c->prefix, call->pool, &blobs) < 0 ||
         (blobs.next_marker != NULL && (marker = strdup(blobs.next_marker)) == NULL)) {
         lfs_error_set(&e, 502, AZURE_STORE " answered List Blobs of \"%s\" with no valid listing",
-                      sc->prefix);
-        c->cb(c->arg, NULL, &e);
+                      c->prefix);
+        call->cb(call->arg, NULL, &e);
         return;
     }
     struct lfs_storage_scan_entry *entries =
-        h2o_mem_alloc_pool(c->pool, (blobs.n + 1) * sizeof(*entries));
-    struct lfs_storage_scan_page *page = h2o_mem_alloc_pool(c->pool, sizeof(*page));
+        h2o_mem_alloc_pool(call->pool, (blobs.n + 1) * sizeof(*entries));
+    struct lfs_storage_scan_page *page = h2o_mem_alloc_pool(call->pool, sizeof(*page));
     *page = (struct lfs_storage_scan_page){.entries = entries};
     for (size_t i = 0; i < blobs.n; i++)
-        page->n += scan_entry(sc, &blobs.blobs[i], c->pool, &entries[page->n]);
-    free(sc->marker);
-    sc->marker = marker;
-    page->done = sc->done = marker == NULL;
-    c->cb(c->arg, page, NULL);
+        page->n += lfs_storage_scan_entry(c, blobs.blobs[i].name, blobs.blobs[i].size, call->pool,
+                                          &entries[page->n]);
+    free(c->marker);
+    c->marker = marker;
+    page->done = c->done = marker == NULL;
+    call->cb(call->arg, page, NULL);
 }
 
 static void azure_scan_next(struct lfs_storage_scan *scan, struct lfs_io *io,
                             lfs_storage_scan_cb cb, void *arg)
 {
-    struct azure_scan *sc = (struct azure_scan *)scan;
-    if (sc->done) {
-        static const struct lfs_storage_scan_page end = {.done = true};
-        cb(arg, &end, NULL);
+    struct lfs_storage_scan_cursor *sc = (struct lfs_storage_scan_cursor *)scan;
+    if (lfs_storage_scan_end(sc, cb, arg))
         return;
-    }
     struct azure_scan_call *c = h2o_mem_alloc_pool(io->pool, sizeof(*c));
-    *c = (struct azure_scan_call){.sc = sc, .pool = io->pool, .cb = cb, .arg = arg};
+    *c = (struct azure_scan_call){.c = sc, .pool = io->pool, .cb = cb, .arg = arg};
     size_t plen = strlen(sc->prefix), mlen = sc->marker ? strlen(sc->marker) : 0;
     size_t qn = 3 * (plen + mlen) + 128;
     char *query = h2o_mem_alloc_pool(io->pool, qn);
@@ -1110,75 +1029,35 @@ static void azure_scan_next(struct lfs_storage_scan *scan, struct lfs_io *io,
     }
     query[q] = '\0';
     struct azure_call call = {.method = "GET", .blob = NULL, .query = query};
-    azure_fetch(sc->st, io, &call, on_scan_list, c);
-}
-
-static void azure_scan_close(struct lfs_storage_scan *scan)
-{
-    struct azure_scan *sc = (struct azure_scan *)scan;
-    free(sc->prefix);
-    free(sc->marker);
-    free(sc->org_path);
-    free(sc->repo);
-    free(sc);
+    azure_fetch((struct lfs_storage_azure *)sc->storage, io, &call, on_scan_list, c);
 }
 
 /* Quarantine: Copy Blob to the quarantine name (within one account the service copies before
  * it answers), then Delete Blob of the original. */
-struct azure_quarantine {
-    struct lfs_storage_azure *st;
-    struct lfs_io io;
-    const char *blob, *aside;
-    lfs_storage_done_cb cb;
-    void *arg;
-};
-
-static void on_quarantine_copy(void *arg, const struct lfs_http_response *res,
-                               const struct lfs_error *err)
+static void quarantine_delete(struct lfs_storage_quarantine *q)
 {
-    struct azure_quarantine *q = arg;
-    struct lfs_error e = {0};
-    if (err != NULL) {
-        q->cb(q->arg, err);
-        return;
-    }
-    if (res->status != 202 && res->status != 201) {
-        status_error(q->st, &e, res, "Copy Blob", q->aside);
-        q->cb(q->arg, &e);
-        return;
-    }
-    struct lfs_storage_remote_op op = {.store = AZURE_STORE,
-                                       .what = "Delete Blob",
-                                       .object = q->blob,
-                                       .status_error = status_error,
-                                       .ctx = q->st};
-    struct azure_call c = {.method = "DELETE", .blob = q->blob};
-    azure_fetch(q->st, &q->io, &c, lfs_storage_http_done_on_done,
-                lfs_storage_http_done_new(&q->io, &op, q->cb, q->arg));
+    struct azure_call c = {.method = "DELETE", .blob = q->object};
+    azure_fetch((struct lfs_storage_azure *)q->storage, &q->io, &c, lfs_storage_http_done_on_done,
+                lfs_storage_quarantine_delete_done(q));
 }
 
 static void azure_quarantine(struct lfs_storage *storage, struct lfs_io *io,
                              const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg)
 {
     struct lfs_storage_azure *st = (struct lfs_storage_azure *)storage;
-    struct lfs_error err = {0};
-    struct azure_quarantine *q = h2o_mem_alloc_pool(io->pool, sizeof(*q));
-    *q = (struct azure_quarantine){.st = st, .io = *io, .cb = cb, .arg = arg};
-    size_t n = strlen(st->prefix) + sizeof(QUARANTINE_DIR) + 2;
-    char *aside_prefix = h2o_mem_alloc_pool(io->pool, n);
-    snprintf(aside_prefix, n, "%s%s" QUARANTINE_DIR, st->prefix, st->prefix[0] ? "/" : "");
-    if ((q->blob = blob_name(st, key, io->pool, &err)) == NULL ||
-        (q->aside = lfs_storage_object_name(aside_prefix, key, io->pool, &err)) == NULL) {
-        cb(arg, &err);
+    struct lfs_storage_remote_op op = {
+        .store = AZURE_STORE, .status_error = status_error, .ctx = st};
+    struct lfs_storage_quarantine *q =
+        lfs_storage_quarantine_new(io, storage, st->prefix, key, &op, quarantine_delete, cb, arg);
+    if (q == NULL)
         return;
-    }
     const char *source;
-    blob_url(st, q->blob, io->pool, &source, NULL);
+    blob_url(st, q->object, io->pool, &source, NULL);
     size_t hn = strlen(source) + 32;
     char *header = h2o_mem_alloc_pool(io->pool, hn);
     snprintf(header, hn, "x-ms-copy-source: %s", source);
     struct azure_call c = {.method = "PUT", .blob = q->aside, .headers = {header}};
-    azure_fetch(st, io, &c, on_quarantine_copy, q);
+    azure_fetch(st, io, &c, lfs_storage_quarantine_on_copied, q);
 }
 
 const struct lfs_storage_ops lfs_storage_azure_ops = {
@@ -1199,7 +1078,7 @@ const struct lfs_storage_ops lfs_storage_azure_ops = {
     .lock_list = azure_lock_list,
     .scan_open = azure_scan_open,
     .scan_next = azure_scan_next,
-    .scan_close = azure_scan_close,
+    .scan_close = lfs_storage_scan_cursor_close,
     .quarantine = azure_quarantine,
     .lock_store = &azure_locks,
 };

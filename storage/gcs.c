@@ -703,7 +703,9 @@ struct gcs_lock {
     struct lfs_io io;
     const char *method;
     h2o_iovec_t body;
-    const char *precondition; /* "x-goog-if-generation-match: N", or NULL */
+    const char *precondition; /* "x-goog-if-generation-match: N" (a quarantine's copy:
+                               * "x-goog-copy-source: ..."), or NULL */
+    long timeout_ms;          /* 0: GCS_LOCK_TIMEOUT_MS */
     lfs_http_cb cb;
     void *arg;
 };
@@ -782,7 +784,8 @@ static void lock_send(void *arg, const char *url, const char *auth, const struct
     struct lfs_http_request req = {.method = l->method,
                                    .url = url,
                                    .body = l->body,
-                                   .timeout_ms = GCS_LOCK_TIMEOUT_MS,
+                                   .timeout_ms =
+                                       l->timeout_ms ? l->timeout_ms : GCS_LOCK_TIMEOUT_MS,
                                    .store = GCS_STORE};
     size_t n = 0;
     if (l->body.len > 0)
@@ -866,6 +869,64 @@ static const struct lfs_storage_lock_store gcs_locks = {
     .list_max = GCS_LOCK_LIST_MAX,
 };
 
+/* ---- scan and quarantine (lfsgate scrub; storage/remote.h) ----
+ * Scanning is the XML API listing of the prefix, a page at a time (marker: the NextMarker of
+ * the page before). Quarantine is a copy within the bucket (a PUT with x-goog-copy-source,
+ * done when the store answers) to the quarantine name, then a DELETE of the original. */
+
+#define GCS_SCAN_PAGE "1000"
+#define GCS_COPY_TIMEOUT_MS 300000
+
+static int gcs_scan_open(struct lfs_storage *storage, const char *org_path, const char *repo,
+                         struct lfs_storage_scan **out, struct lfs_error *err)
+{
+    return lfs_storage_scan_cursor_open(storage, ((struct lfs_storage_gcs *)storage)->prefix,
+                                        org_path, repo, out, err);
+}
+
+static void gcs_scan_next(struct lfs_storage_scan *scan, struct lfs_io *io, lfs_storage_scan_cb cb,
+                          void *arg)
+{
+    struct lfs_storage_scan_cursor *c = (struct lfs_storage_scan_cursor *)scan;
+    if (lfs_storage_scan_end(c, cb, arg))
+        return;
+    struct lfs_storage_remote_op op = {
+        .store = GCS_STORE, .what = "listing", .object = c->prefix, .status_error = status_error};
+    struct gcs_lock *l = gcs_lock_new(c->storage, io, "GET", lfs_storage_xml_scan_on_done,
+                                      lfs_storage_xml_scan_new(io, c, &op, "NextMarker", cb, arg));
+    struct lfs_gcs_param query[3] = {{"max-keys", GCS_SCAN_PAGE}, {"prefix", c->prefix}};
+    size_t nquery = 2;
+    if (c->marker != NULL)
+        query[nquery++] = (struct lfs_gcs_param){"marker", c->marker};
+    lock_auth(l, NULL, NULL, 0, query, nquery, lock_send);
+}
+
+static void quarantine_delete(struct lfs_storage_quarantine *q)
+{
+    struct gcs_lock *l = gcs_lock_new(q->storage, &q->io, "DELETE", lfs_storage_http_done_on_done,
+                                      lfs_storage_quarantine_delete_done(q));
+    lock_auth(l, q->object, NULL, 0, NULL, 0, lock_send);
+}
+
+static void gcs_quarantine(struct lfs_storage *storage, struct lfs_io *io,
+                           const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg)
+{
+    struct lfs_storage_gcs *st = (struct lfs_storage_gcs *)storage;
+    struct lfs_storage_remote_op op = {.store = GCS_STORE, .status_error = status_error};
+    struct lfs_storage_quarantine *q =
+        lfs_storage_quarantine_new(io, storage, st->prefix, key, &op, quarantine_delete, cb, arg);
+    if (q == NULL)
+        return;
+    struct gcs_lock *l = gcs_lock_new(st, io, "PUT", lfs_storage_quarantine_on_copied, q);
+    size_t n = strlen(st->bucket) + strlen(q->object) + 3; /* "/bucket/object" */
+    char *source = h2o_mem_alloc_pool(io->pool, n);
+    snprintf(source, n, "/%s/%s", st->bucket, q->object);
+    l->precondition = lfs_storage_header_line(io->pool, "x-goog-copy-source", source);
+    l->timeout_ms = GCS_COPY_TIMEOUT_MS;
+    struct lfs_gcs_param signed_header = {"x-goog-copy-source", source};
+    lock_auth(l, q->aside, &signed_header, 1, NULL, 0, lock_send);
+}
+
 const struct lfs_storage_ops lfs_storage_gcs_ops = {
     .name = "gcs",
     .classes = (const char *const[]){"giftless.storage.google_cloud:GoogleCloudStorage", NULL},
@@ -881,4 +942,8 @@ const struct lfs_storage_ops lfs_storage_gcs_ops = {
     .lock_delete = lfs_storage_remote_lock_delete,
     .lock_list = lfs_storage_remote_lock_list,
     .lock_store = &gcs_locks,
+    .scan_open = gcs_scan_open,
+    .scan_next = gcs_scan_next,
+    .scan_close = lfs_storage_scan_cursor_close,
+    .quarantine = gcs_quarantine,
 };

@@ -2,10 +2,12 @@
  * SHA-256 check of an upload and the sliced hashing of a body before a remote backend sends
  * it, the streamed ranged GET behind the remote backends' open, the completion of a HEAD or
  * an upload, giftless's object names and lock names, the lock calls of the remote stores
- * (create, read, delete, and listing then reading, on a struct lfs_storage_lock_store), and the
- * bits of the stores' answers they read alike. A backend keeps what is its own: where the name
- * goes in its URLs, how it signs and starts requests, its conditional headers, and how it words
- * the errors of its store. All request-scoped state here is owned
+ * (create, read, delete, and listing then reading, on a struct lfs_storage_lock_store), the
+ * bits of the stores' answers they read alike, and what lfsgate scrub needs of a remote store
+ * (a listing cursor, the reading of an S3-shaped listing page, the copy-then-delete of a
+ * quarantine). A backend keeps what is its own: where the name goes in its URLs, how it signs
+ * and starts requests, its conditional headers, and how it words the errors of its store. All
+ * request-scoped state here is owned
  * by the request pool. */
 #include "storage/remote.h"
 
@@ -987,4 +989,279 @@ void lfs_storage_remote_lock_list(struct lfs_storage *storage, struct lfs_io *io
         after = a;
     }
     l->s->send_list(storage, io, object, after, l->limit, on_remote_lock_list, l);
+}
+
+/* ---- scanning a remote store and moving objects aside (lfsgate scrub) ---- */
+
+void lfs_storage_scan_cursor_close(struct lfs_storage_scan *scan)
+{
+    struct lfs_storage_scan_cursor *c = (struct lfs_storage_scan_cursor *)scan;
+    if (c == NULL)
+        return;
+    free(c->prefix);
+    free(c->marker);
+    free(c->org_path);
+    free(c->repo);
+    free(c);
+}
+
+int lfs_storage_scan_cursor_open(struct lfs_storage *storage, const char *path_prefix,
+                                 const char *org_path, const char *repo,
+                                 struct lfs_storage_scan **out, struct lfs_error *err)
+{
+    if (org_path != NULL &&
+        (!lfs_segments_valid(org_path, strlen(org_path)) || !lfs_segment_valid(repo, strlen(repo))))
+        return lfs_error_set(err, 422, "invalid repository name \"%s/%s\"", org_path, repo);
+    struct lfs_storage_scan_cursor *c = calloc(1, sizeof(*c));
+    size_t n = strlen(path_prefix) + (org_path ? strlen(org_path) + strlen(repo) : 0) + 4;
+    struct lfs_strbuf b = {.buf = malloc(n), .cap = n};
+    if (c != NULL)
+        *c = (struct lfs_storage_scan_cursor){.storage = storage, .prefix = b.buf};
+    if (c == NULL || b.buf == NULL ||
+        (org_path != NULL &&
+         ((c->org_path = strdup(org_path)) == NULL || (c->repo = strdup(repo)) == NULL))) {
+        if (c == NULL)
+            free(b.buf);
+        lfs_storage_scan_cursor_close((struct lfs_storage_scan *)c);
+        return lfs_error_set(err, 500, "out of memory");
+    }
+    b.buf[0] = '\0'; /* "" for a whole store without a path_prefix */
+    if (path_prefix[0] != '\0') {
+        lfs_strbuf_adds(&b, path_prefix);
+        lfs_strbuf_add(&b, "/", 1);
+    }
+    if (org_path != NULL) {
+        lfs_strbuf_adds(&b, org_path);
+        lfs_strbuf_add(&b, "/", 1);
+        lfs_strbuf_adds(&b, repo);
+        lfs_strbuf_add(&b, "/", 1);
+    }
+    *out = (struct lfs_storage_scan *)c;
+    return 0;
+}
+
+bool lfs_storage_scan_entry(const struct lfs_storage_scan_cursor *c, const char *name, int64_t size,
+                            h2o_mem_pool_t *pool, struct lfs_storage_scan_entry *e)
+{
+    if (c->org_path != NULL) {
+        if (!lfs_oid_valid(name, strlen(name)) || size < 0)
+            return false;
+        *e = (struct lfs_storage_scan_entry){
+            .org_path = c->org_path, .repo = c->repo, .oid = name, .size = size};
+        return true;
+    }
+    size_t len = strlen(name);
+    if (strncmp(name, LFS_STORAGE_QUARANTINE_DIR "/", sizeof(LFS_STORAGE_QUARANTINE_DIR)) == 0 ||
+        len < LFS_OID_LEN + 4 || size < 0)
+        return false;
+    const char *oid = name + len - LFS_OID_LEN;
+    char *copy = h2o_mem_alloc_pool(pool, len + 1);
+    memcpy(copy, name, len + 1);
+    copy[len - LFS_OID_LEN - 1] = '\0';
+    char *slash = strrchr(copy, '/');
+    if (oid[-1] != '/' || !lfs_oid_valid(oid, LFS_OID_LEN) || slash == NULL)
+        return false;
+    *slash = '\0';
+    if (!lfs_segments_valid(copy, strlen(copy)) || !lfs_segment_valid(slash + 1, strlen(slash + 1)))
+        return false;
+    *e = (struct lfs_storage_scan_entry){
+        .org_path = copy, .repo = slash + 1, .oid = oid, .size = size};
+    return true;
+}
+
+bool lfs_storage_scan_end(const struct lfs_storage_scan_cursor *c, lfs_storage_scan_cb cb,
+                          void *arg)
+{
+    static const struct lfs_storage_scan_page end = {.done = true};
+    if (!c->done)
+        return false;
+    cb(arg, &end, NULL);
+    return true;
+}
+
+struct lfs_storage_xml_scan {
+    struct lfs_storage_scan_cursor *c;
+    h2o_mem_pool_t *pool;
+    struct lfs_storage_remote_op op;
+    const char *next_tag;
+    lfs_storage_scan_cb cb;
+    void *arg;
+};
+
+struct lfs_storage_xml_scan *lfs_storage_xml_scan_new(struct lfs_io *io,
+                                                      struct lfs_storage_scan_cursor *c,
+                                                      const struct lfs_storage_remote_op *op,
+                                                      const char *next_tag, lfs_storage_scan_cb cb,
+                                                      void *arg)
+{
+    struct lfs_storage_xml_scan *x = h2o_mem_alloc_pool(io->pool, sizeof(*x));
+    *x = (struct lfs_storage_xml_scan){.c = c,
+                                       .pool = io->pool,
+                                       .op = op_copy(op, io->pool),
+                                       .next_tag = next_tag,
+                                       .cb = cb,
+                                       .arg = arg};
+    return x;
+}
+
+/* XML text with its five predefined entities decoded, malloc'd (a continuation marker is sent
+ * back as the name it stands for); NULL when out of memory. */
+static char *xml_text(const char *s, size_t n)
+{
+    static const char *const ent[][2] = {
+        {"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}};
+    char *out = malloc(n + 1), *o = out;
+    for (size_t i = 0; out != NULL && i < n;) {
+        size_t k = 0;
+        while (k < 5 && (s[i] != '&' || strncmp(s + i, ent[k][0], strlen(ent[k][0])) != 0 ||
+                         i + strlen(ent[k][0]) > n))
+            k++;
+        if (k < 5) {
+            *o++ = ent[k][1][0];
+            i += strlen(ent[k][0]);
+        } else {
+            *o++ = s[i++];
+        }
+    }
+    if (out != NULL)
+        *o = '\0';
+    return out;
+}
+
+void lfs_storage_xml_scan_on_done(void *arg, const struct lfs_http_response *res,
+                                  const struct lfs_error *err)
+{
+    struct lfs_storage_xml_scan *x = arg;
+    struct lfs_storage_scan_cursor *c = x->c;
+    struct lfs_error e = {0};
+    if (err != NULL) {
+        x->cb(x->arg, NULL, err);
+        return;
+    }
+    if (res->status != 200) {
+        x->op.status_error(x->op.ctx, &e, res, x->op.what, x->op.object);
+        x->cb(x->arg, NULL, &e);
+        return;
+    }
+    const char *p = res->body.base != NULL ? res->body.base : "", *end = p + res->body.len;
+    if (h2o_strstr(p, res->body.len, H2O_STRLIT("<ListBucketResult")) == SIZE_MAX)
+        goto invalid;
+    size_t cap = 16, plen = strlen(c->prefix);
+    struct lfs_storage_scan_entry *entries = h2o_mem_alloc_pool(x->pool, cap * sizeof(*entries));
+    struct lfs_storage_scan_page *page = h2o_mem_alloc_pool(x->pool, sizeof(*page));
+    *page = (struct lfs_storage_scan_page){0};
+    const char *last = NULL;
+    size_t last_len = 0, at;
+    while ((at = h2o_strstr(p, (size_t)(end - p), H2O_STRLIT("<Contents>"))) != SIZE_MAX) {
+        const char *item = p + at, *key, *size;
+        size_t close = h2o_strstr(item, (size_t)(end - item), H2O_STRLIT("</Contents>")), klen,
+               slen;
+        if (close == SIZE_MAX || !lfs_storage_xml_field(item, close, "Key", &key, &klen) ||
+            !lfs_storage_xml_field(item, close, "Size", &size, &slen))
+            goto invalid;
+        p = item + close;
+        last = key;
+        last_len = klen;
+        char num[24];
+        int64_t sz = -1;
+        if (slen > 0 && slen < sizeof(num) && strspn(size, "0123456789") >= slen) {
+            memcpy(num, size, slen);
+            num[slen] = '\0';
+            sz = strtoll(num, NULL, 10);
+        }
+        if (klen <= plen || memcmp(key, c->prefix, plen) != 0)
+            continue;
+        if (page->n == cap) {
+            struct lfs_storage_scan_entry *more =
+                h2o_mem_alloc_pool(x->pool, 2 * cap * sizeof(*more));
+            memcpy(more, entries, cap * sizeof(*more));
+            entries = more;
+            cap *= 2;
+        }
+        /* names of objects need no entity decoding: an escaped name is not giftless's */
+        char *name = h2o_mem_alloc_pool(x->pool, klen - plen + 1);
+        memcpy(name, key + plen, klen - plen);
+        name[klen - plen] = '\0';
+        page->n += lfs_storage_scan_entry(c, name, sz, x->pool, &entries[page->n]);
+    }
+    page->entries = entries;
+    const char *flag, *next;
+    size_t flen, nlen;
+    bool truncated =
+        lfs_storage_xml_field(res->body.base, res->body.len, "IsTruncated", &flag, &flen) &&
+        flen == 4 && memcmp(flag, "true", 4) == 0;
+    char *marker = NULL;
+    if (truncated) {
+        if (!lfs_storage_xml_field(res->body.base, res->body.len, x->next_tag, &next, &nlen) ||
+            nlen == 0) {
+            if (strcmp(x->next_tag, "NextMarker") != 0 || last == NULL)
+                goto invalid;
+            next = last;
+            nlen = last_len;
+        }
+        if ((marker = xml_text(next, nlen)) == NULL) {
+            lfs_error_set(&e, 500, "out of memory");
+            x->cb(x->arg, NULL, &e);
+            return;
+        }
+    }
+    free(c->marker);
+    c->marker = marker;
+    page->done = c->done = !truncated;
+    x->cb(x->arg, page, NULL);
+    return;
+invalid:
+    lfs_error_set(&e, 502, "%s answered the listing of \"%s\" with no valid listing", x->op.store,
+                  c->prefix);
+    x->cb(x->arg, NULL, &e);
+}
+
+struct lfs_storage_quarantine *
+lfs_storage_quarantine_new(struct lfs_io *io, struct lfs_storage *storage, const char *path_prefix,
+                           const struct lfs_object_key *key, const struct lfs_storage_remote_op *op,
+                           void (*send_delete)(struct lfs_storage_quarantine *q),
+                           lfs_storage_done_cb cb, void *arg)
+{
+    struct lfs_error err = {0};
+    struct lfs_storage_quarantine *q = h2o_mem_alloc_pool(io->pool, sizeof(*q));
+    *q = (struct lfs_storage_quarantine){
+        .io = *io, .storage = storage, .send_delete = send_delete, .op = *op, .cb = cb, .arg = arg};
+    size_t n = strlen(path_prefix) + sizeof(LFS_STORAGE_QUARANTINE_DIR) + 2;
+    char *aside_prefix = h2o_mem_alloc_pool(io->pool, n);
+    snprintf(aside_prefix, n, "%s%s" LFS_STORAGE_QUARANTINE_DIR, path_prefix,
+             path_prefix[0] ? "/" : "");
+    if ((q->object = lfs_storage_object_name(path_prefix, key, io->pool, &err)) == NULL ||
+        (q->aside = lfs_storage_object_name(aside_prefix, key, io->pool, &err)) == NULL) {
+        cb(arg, &err);
+        return NULL;
+    }
+    q->op.what = "copy to quarantine";
+    q->op.object = q->aside;
+    return q;
+}
+
+/* The copy's end: the delete next, or cb with the copy's failure. */
+static void quarantine_copied(void *arg, const struct lfs_error *err)
+{
+    struct lfs_storage_quarantine *q = arg;
+    if (err != NULL)
+        q->cb(q->arg, err);
+    else
+        q->send_delete(q);
+}
+
+void lfs_storage_quarantine_on_copied(void *arg, const struct lfs_http_response *res,
+                                      const struct lfs_error *err)
+{
+    struct lfs_storage_quarantine *q = arg;
+    lfs_storage_http_done_on_done(lfs_storage_http_done_new(&q->io, &q->op, quarantine_copied, q),
+                                  res, err);
+}
+
+struct lfs_storage_http_done *lfs_storage_quarantine_delete_done(struct lfs_storage_quarantine *q)
+{
+    struct lfs_storage_remote_op op = q->op;
+    op.what = "delete after quarantine";
+    op.object = q->object;
+    return lfs_storage_http_done_new(&q->io, &op, q->cb, q->arg);
 }

@@ -3,9 +3,9 @@
  * per-thread timer that spaces CPU-heavy slices of work (local.c uses it too), the SHA-256
  * check every put makes before anything becomes visible, hashing a body in slices before it
  * is uploaded, a ranged GET streamed to the reader through a bounded buffer, the lock calls
- * every remote store makes alike, and the small pieces of an answer every store formats
- * alike. Internal to storage/: server/ sees only
- * storage.h. Everything here runs on the loop thread of the request it serves. */
+ * every remote store makes alike, the small pieces of an answer every store formats alike, and
+ * the scan and quarantine of lfsgate scrub. Internal to storage/: server/ sees only storage.h.
+ * Everything here runs on the loop thread of the request it serves. */
 #ifndef LFS_STORAGE_REMOTE_H
 #define LFS_STORAGE_REMOTE_H
 
@@ -302,5 +302,91 @@ const char *lfs_storage_header_line(h2o_mem_pool_t *pool, const char *name, cons
 
 /* An ETag as DELETE's If-Match can carry it: 1..128 characters, no CR or LF. Any thread. */
 bool lfs_storage_lock_etag_valid(const char *version);
+
+/* ---- scanning a remote store and moving objects aside (lfsgate scrub) ---- */
+
+/* Quarantined objects: "[path_prefix/]LFS_STORAGE_QUARANTINE_DIR/<org_path>/<repo>/<oid>", a
+ * name no scan of the whole store reports and no object operation looks at. */
+#define LFS_STORAGE_QUARANTINE_DIR ".lfsgate-quarantine"
+
+/* A scan of a remote store (what scan_open hands out as struct lfs_storage_scan): a listing
+ * cursor over the store's names, a page at a time. */
+struct lfs_storage_scan_cursor {
+    struct lfs_storage *storage;
+    char *prefix;          /* what every listed name starts with */
+    char *marker;          /* the store's continuation: NULL for the first page, or when done */
+    char *org_path, *repo; /* a one-repository scan's, else NULL */
+    bool done;
+};
+
+/* A backend's scan_open: a cursor (malloc'd) over every object under path_prefix (org_path
+ * NULL) or one repository's, into *out. Returns 0, or -1 with err (422 invalid repository
+ * name, 500 out of memory). Any thread. */
+int lfs_storage_scan_cursor_open(struct lfs_storage *storage, const char *path_prefix,
+                                 const char *org_path, const char *repo,
+                                 struct lfs_storage_scan **out, struct lfs_error *err);
+/* A backend's scan_close for a cursor of lfs_storage_scan_cursor_open: frees it. */
+void lfs_storage_scan_cursor_close(struct lfs_storage_scan *scan);
+
+/* A listed name past c->prefix as an object: "<org_path>/<repo>/<oid>" (only "<oid>" in a
+ * one-repository scan), with the store's size. Returns false for anything else (quarantined
+ * objects, locks, names that are not giftless's). Strings in the pool or c's. Any thread. */
+bool lfs_storage_scan_entry(const struct lfs_storage_scan_cursor *c, const char *name, int64_t size,
+                            h2o_mem_pool_t *pool, struct lfs_storage_scan_entry *e);
+
+/* When c is done: calls cb with the empty last page and returns true. */
+bool lfs_storage_scan_end(const struct lfs_storage_scan_cursor *c, lfs_storage_scan_cb cb,
+                          void *arg);
+
+/* A page of an S3-shaped XML listing (<Contents><Key/><Size/></Contents>, <IsTruncated>, the
+ * continuation in the element `next_tag`: GCS's NextMarker, S3's NextContinuationToken),
+ * read into a scan page. */
+struct lfs_storage_xml_scan;
+
+/* Prepares the reading of one listing call the backend signs and starts itself, with
+ * lfs_storage_xml_scan_on_done as its callback and the result as its arg. With next_tag
+ * "NextMarker", a truncated page without one continues after its last key (the XML API's
+ * rule). Lives in io->pool. Loop thread. */
+struct lfs_storage_xml_scan *lfs_storage_xml_scan_new(struct lfs_io *io,
+                                                      struct lfs_storage_scan_cursor *c,
+                                                      const struct lfs_storage_remote_op *op,
+                                                      const char *next_tag, lfs_storage_scan_cb cb,
+                                                      void *arg);
+
+/* The listing call's callback (lfs_http_cb): moves the cursor on and calls cb with the page;
+ * cb(arg, NULL, err) when the call failed, for any other answer than 200 (op->status_error)
+ * and for one that is not a listing (502). */
+void lfs_storage_xml_scan_on_done(void *arg, const struct lfs_http_response *res,
+                                  const struct lfs_error *err);
+
+/* A quarantine: a copy of the object to the quarantine name, then a delete of the original,
+ * each signed and started by the backend. Lives in io->pool. */
+struct lfs_storage_quarantine {
+    struct lfs_io io;
+    struct lfs_storage *storage;
+    const char *object, *aside; /* store names (path_prefix included) */
+    /* Starts the DELETE of q->object with lfs_storage_http_done_on_done and
+     * lfs_storage_quarantine_delete_done(q) as its callback and arg. */
+    void (*send_delete)(struct lfs_storage_quarantine *q);
+    struct lfs_storage_remote_op op; /* store, status_error, ctx */
+    lfs_storage_done_cb cb;
+    void *arg;
+};
+
+/* A quarantine of key under path_prefix, or NULL when the key is invalid: cb has then been
+ * called with err 422. op gives the store's name and wording (what/object are set here).
+ * Loop thread. */
+struct lfs_storage_quarantine *
+lfs_storage_quarantine_new(struct lfs_io *io, struct lfs_storage *storage, const char *path_prefix,
+                           const struct lfs_object_key *key, const struct lfs_storage_remote_op *op,
+                           void (*send_delete)(struct lfs_storage_quarantine *q),
+                           lfs_storage_done_cb cb, void *arg);
+
+/* The copy's callback (lfs_http_cb, arg q): a 2xx starts the delete; otherwise cb with err. */
+void lfs_storage_quarantine_on_copied(void *arg, const struct lfs_http_response *res,
+                                      const struct lfs_error *err);
+
+/* The delete's completion (arg of lfs_storage_http_done_on_done). */
+struct lfs_storage_http_done *lfs_storage_quarantine_delete_done(struct lfs_storage_quarantine *q);
 
 #endif

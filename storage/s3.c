@@ -406,6 +406,7 @@ struct s3_call {
     struct lfs_storage_http_stream *stream;
     /* A precondition header line ("If-None-Match: *"), or NULL. */
     const char *precondition;
+    const char *copy_source; /* CopyObject: x-amz-copy-source value (signed), or NULL */
 };
 
 /* A call waiting for the keys, in the request pool. */
@@ -428,10 +429,14 @@ static void fetch_with_keys(void *arg, const struct lfs_s3_credentials *cred,
     struct lfs_error e = {0};
     /* x-amz-content-sha256 is signed and sent on every call: S3 wants it. */
     const char *payload = c->payload_hash != NULL ? c->payload_hash : LFS_S3_EMPTY_SHA256;
-    struct lfs_s3_param range = {"Range", c->range};
-    if (cred == NULL ||
-        sign_path(st, cred, c->method, c->path, &range, c->range != NULL ? 1 : 0, c->query,
-                  c->nquery, payload, time(NULL), 0, w->io.pool, &s, &e) < 0) {
+    struct lfs_s3_param signed_headers[2];
+    size_t nsigned = 0;
+    if (c->range != NULL)
+        signed_headers[nsigned++] = (struct lfs_s3_param){"Range", c->range};
+    if (c->copy_source != NULL)
+        signed_headers[nsigned++] = (struct lfs_s3_param){"x-amz-copy-source", c->copy_source};
+    if (cred == NULL || sign_path(st, cred, c->method, c->path, signed_headers, nsigned, c->query,
+                                  c->nquery, payload, time(NULL), 0, w->io.pool, &s, &e) < 0) {
         struct lfs_http_response response = {.content_length = -1, .body = h2o_iovec_init("", 0)};
         w->cb(w->arg, &response, cred == NULL ? err : &e);
         return;
@@ -451,6 +456,7 @@ static void fetch_with_keys(void *arg, const struct lfs_s3_credentials *cred,
         {"x-amz-content-sha256: ", payload},
         {"x-amz-security-token: ", cred->session_token},
         {"Range: ", c->range},
+        {"x-amz-copy-source: ", c->copy_source},
     };
     for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
         const char *v = lines[i][1];
@@ -1252,6 +1258,111 @@ static const struct lfs_storage_lock_store s3_locks = {
     .list_max = 1000, /* keys per ListObjectsV2 page */
 };
 
+/* ---- scan and quarantine (lfsgate scrub; storage/remote.h) ----
+ * Scanning is ListObjectsV2 of the prefix, a page at a time (continuation-token: the
+ * NextContinuationToken of the page before). Quarantine is CopyObject (a PUT with
+ * x-amz-copy-source; the store copies before it answers) to the quarantine name, then a
+ * DeleteObject of the original. */
+
+#define S3_SCAN_PAGE "1000"
+#define S3_COPY_TIMEOUT_MS 300000
+
+static int s3_scan_open(struct lfs_storage *storage, const char *org_path, const char *repo,
+                        struct lfs_storage_scan **out, struct lfs_error *err)
+{
+    return lfs_storage_scan_cursor_open(storage, ((struct lfs_storage_s3 *)storage)->prefix,
+                                        org_path, repo, out, err);
+}
+
+static void s3_scan_next(struct lfs_storage_scan *scan, struct lfs_io *io, lfs_storage_scan_cb cb,
+                         void *arg)
+{
+    struct lfs_storage_scan_cursor *c = (struct lfs_storage_scan_cursor *)scan;
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)c->storage;
+    if (lfs_storage_scan_end(c, cb, arg))
+        return;
+    struct lfs_storage_remote_op op = {.store = S3_STORE,
+                                       .what = "ListObjectsV2",
+                                       .object = c->prefix,
+                                       .status_error = status_error,
+                                       .ctx = st};
+    struct lfs_s3_param *q = h2o_mem_alloc_pool(io->pool, 4 * sizeof(*q));
+    q[0] = (struct lfs_s3_param){"list-type", "2"};
+    q[1] = (struct lfs_s3_param){"max-keys", S3_SCAN_PAGE};
+    q[2] = (struct lfs_s3_param){"prefix", h2o_strdup(io->pool, c->prefix, SIZE_MAX).base};
+    size_t nq = 3;
+    if (c->marker != NULL)
+        q[nq++] = (struct lfs_s3_param){"continuation-token",
+                                        h2o_strdup(io->pool, c->marker, SIZE_MAX).base};
+    struct s3_call call = {
+        .method = "GET", .path = bucket_path(st, io->pool), .query = q, .nquery = nq};
+    s3_fetch(st, io, &call, lfs_storage_xml_scan_on_done,
+             lfs_storage_xml_scan_new(io, c, &op, "NextContinuationToken", cb, arg));
+}
+
+/* The URL path of an object name: "/[<bucket>/]<name>", in the pool (as object_path). */
+static const char *name_path(const struct lfs_storage_s3 *st, const char *name,
+                             h2o_mem_pool_t *pool)
+{
+    size_t n = strlen(st->bucket) + strlen(name) + 3;
+    struct lfs_strbuf path = {.buf = h2o_mem_alloc_pool(pool, n), .cap = n};
+    lfs_strbuf_adds(&path, bucket_path(st, pool));
+    if (!st->virtual_style)
+        lfs_strbuf_add(&path, "/", 1);
+    lfs_strbuf_adds(&path, name);
+    return path.buf;
+}
+
+static void quarantine_delete(struct lfs_storage_quarantine *q)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)q->storage;
+    struct s3_call c = {.method = "DELETE", .path = name_path(st, q->object, q->io.pool)};
+    s3_fetch(st, &q->io, &c, lfs_storage_http_done_on_done, lfs_storage_quarantine_delete_done(q));
+}
+
+/* CopyObject can fail after its 200 has gone out: the error is then the body. */
+static void on_s3_copied(void *arg, const struct lfs_http_response *res,
+                         const struct lfs_error *err)
+{
+    struct lfs_http_response failed;
+    if (err == NULL && res->status == 200 && res->body.base != NULL &&
+        h2o_strstr(res->body.base, res->body.len, H2O_STRLIT("<Error>")) != SIZE_MAX) {
+        failed = *res;
+        failed.status = 500;
+        res = &failed;
+    }
+    lfs_storage_quarantine_on_copied(arg, res, err);
+}
+
+static void s3_quarantine(struct lfs_storage *storage, struct lfs_io *io,
+                          const struct lfs_object_key *key, lfs_storage_done_cb cb, void *arg)
+{
+    struct lfs_storage_s3 *st = (struct lfs_storage_s3 *)storage;
+    struct lfs_storage_remote_op op = {.store = S3_STORE, .status_error = status_error, .ctx = st};
+    struct lfs_storage_quarantine *q =
+        lfs_storage_quarantine_new(io, storage, st->prefix, key, &op, quarantine_delete, cb, arg);
+    if (q == NULL)
+        return;
+    /* "/<bucket>/<key>", the key URL-encoded as S3 wants ('/' kept) */
+    size_t olen = strlen(q->object);
+    char *source = h2o_mem_alloc_pool(io->pool, strlen(st->bucket) + 3 * olen + 3);
+    size_t n = (size_t)sprintf(source, "/%s/", st->bucket);
+    for (const char *seg = q->object, *end; *seg != '\0'; seg = *end ? end + 1 : end) {
+        end = strchr(seg, '/');
+        if (end == NULL)
+            end = seg + strlen(seg);
+        n += lfs_url_encode(seg, (size_t)(end - seg), source + n);
+        if (*end == '/')
+            source[n++] = '/';
+    }
+    source[n] = '\0';
+    struct s3_call c = {.method = "PUT",
+                        .path = name_path(st, q->aside, io->pool),
+                        .copy_source = source,
+                        .timeout_ms = S3_COPY_TIMEOUT_MS};
+    s3_fetch(st, io, &c, on_s3_copied, q);
+}
+
 const struct lfs_storage_ops lfs_storage_s3_ops = {
     .name = "s3",
     .classes = (const char *const[]){"giftless.storage.amazon_s3:AmazonS3Storage", NULL},
@@ -1270,4 +1381,8 @@ const struct lfs_storage_ops lfs_storage_s3_ops = {
     .lock_delete = lfs_storage_remote_lock_delete,
     .lock_list = lfs_storage_remote_lock_list,
     .lock_store = &s3_locks,
+    .scan_open = s3_scan_open,
+    .scan_next = s3_scan_next,
+    .scan_close = lfs_storage_scan_cursor_close,
+    .quarantine = s3_quarantine,
 };

@@ -2,7 +2,8 @@
 """Loopback stand-in for the Google Cloud Storage XML API, for lfsgate's tests and benches.
 
 No GCS emulator can be installed here, so this serves what lfsgate and its clients use:
-HEAD, GET (with single byte ranges), PUT and DELETE on /<bucket>/<object> and the object
+HEAD, GET (with single byte ranges), PUT (a copy with x-goog-copy-source: /<bucket>/<object>)
+and DELETE on /<bucket>/<object> and the object
 listing GET /<bucket>?prefix=&marker=&max-keys= (ListBucketResult), objects kept in memory
 with a generation each (x-goog-generation on answers; x-goog-if-generation-match on PUT and
 DELETE is checked as GCS does: 0 means "does not exist", a mismatch is 412 PreconditionFailed),
@@ -24,7 +25,8 @@ Usage: gcs_fake.py --key SERVICE_ACCOUNT.json --bucket NAME [--bucket NAME...]
                    [--host 127.0.0.1] [--port 0] [--latency-ms N] [--tokeninfo URL] [--quiet]
 Prints the port it listens on as the first line of stdout. Extra, not GCS:
 GET /_fake/objects lists {"<bucket>/<object>": size}, GET /_fake/object/<bucket>/<object>
-returns an object's bytes, GET /_fake/stats gives request counts, among them "signed" and
+returns an object's bytes, PUT /_fake/object/<bucket>/<object> replaces them (unauthenticated: a
+store changed behind lfsgate's back), GET /_fake/stats gives request counts, among them "signed" and
 "bearer" (requests authenticated each way) and "auth_refused" (all without auth).
 Needs python3 and python3-cryptography only.
 """
@@ -63,6 +65,7 @@ STATE = {
     "stats": {"requests": 0, "refused": 0, "HEAD": 0, "GET": 0, "PUT": 0, "max_inflight": 0,
               "signed": 0, "bearer": 0, "auth_refused": 0},
     "tokeninfo": None,
+    "page_size": 1000,
     "inflight": 0,
 }
 LOCK = threading.Lock()
@@ -283,6 +286,14 @@ class Handler(BaseHTTPRequestHandler):
         except Refused as e:
             return self.send_error_xml(e, head=head)
         key = bucket + "/" + obj
+        source = self.headers.get("x-goog-copy-source")
+        if method == "PUT" and source is not None:
+            # a copy within the store: the body comes from the source object (same bucket)
+            with LOCK:
+                body = STATE["objects"].get(unquote(source).lstrip("/"))
+            if body is None:
+                return self.send_error_xml(Refused(404, "NoSuchKey",
+                                                   "The specified key does not exist."))
         if method in ("PUT", "DELETE"):
             return self.write_object(method, key, body)
         with LOCK:
@@ -346,7 +357,7 @@ class Handler(BaseHTTPRequestHandler):
         """GET /<bucket>: the XML API listing, names after `marker` that start with `prefix`."""
         prefix, marker = params.get("prefix", ""), params.get("marker", "")
         try:
-            max_keys = min(int(params.get("max-keys", "1000")), 1000)
+            max_keys = min(int(params.get("max-keys", "1000")), STATE["page_size"])
         except ValueError:
             raise Refused(400, "InvalidArgument", "Invalid argument.", "max-keys must be an integer.")
         with LOCK:
@@ -388,6 +399,17 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_object("GET")
 
     def do_PUT(self):
+        raw_path, _ = self.split()
+        if raw_path.startswith("/_fake/object/"):
+            # Not GCS: replaces an object's bytes behind lfsgate's back (keeps its generation
+            # sequence), for tests of what lfsgate does with a corrupt object.
+            body = self.read_body()
+            with LOCK:
+                key = unquote(raw_path[len("/_fake/object/"):])
+                STATE["objects"][key] = body
+                STATE["generations"][key] = STATE["next_generation"]
+                STATE["next_generation"] += 1
+            return self.send(200)
         self.handle_object("PUT")
 
     def refuse_method(self):
@@ -433,9 +455,12 @@ def main():
     ap.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
     ap.add_argument("--tokeninfo", help="URL that vouches for bearer tokens (google_auth_fake.py's "
                     "/tokeninfo); without it only signed URLs are accepted")
+    ap.add_argument("--page-size", type=int, default=1000,
+                    help="most keys a listing answers with (GCS: 1000), to make listings page")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     STATE["tokeninfo"] = args.tokeninfo
+    STATE["page_size"] = max(1, min(1000, args.page_size))
     with open(args.key, "rb") as f:
         sa = json.load(f)
     private = serialization.load_pem_private_key(sa["private_key"].encode(), password=None)

@@ -33,10 +33,13 @@ response-content-disposition in a signed GET becomes the Content-Disposition hea
 
 Usage: s3_fake.py --access-key ID --secret-key SECRET [--session-token T] [--sts-master M]
                   --bucket NAME...
-                  [--region us-east-1] [--host 127.0.0.1] [--port 0] [--latency-ms N] [--quiet]
+                  [--region us-east-1] [--host 127.0.0.1] [--port 0] [--latency-ms N]
+                  [--page-size N] [--quiet]
 Prints the port it listens on as the first line of stdout. Extra, not S3 (no auth):
 GET /_fake/objects lists {"<bucket>/<key>": size}, GET /_fake/object/<bucket>/<key> returns an
-object's bytes, GET /_fake/stats gives request counts.
+object's bytes, PUT /_fake/object/<bucket>/<key> replaces them (a store changed behind lfsgate's
+back), GET /_fake/stats gives request counts. CopyObject (PUT with x-amz-copy-source, signed
+like every x-amz-* header) copies within the fake.
 Needs python3 and gcs_fake.py next to it: the HTTP plumbing, request counting, error bodies and
 /_fake/ pages are that stand-in's (its dependency python3-cryptography included).
 """
@@ -244,6 +247,18 @@ class Handler(GcsHandler):
         except Refused as e:
             return self.send_error_xml(e, head=head)
         name = bucket + "/" + key
+        source = self.headers.get("x-amz-copy-source")
+        if method == "PUT" and source is not None:
+            # CopyObject: "<bucket>/<key>" (a leading '/' allowed), URL-encoded
+            with LOCK:
+                data = STATE["objects"].get(unquote(source).lstrip("/"))
+                if data is not None:
+                    STATE["objects"][name] = data
+            if data is None:
+                return self.send_error_xml(Refused(404, "NoSuchKey", "The specified key does not exist."))
+            etag = hashlib.md5(data).hexdigest()
+            return self.send(200, ("<CopyObjectResult><ETag>&quot;%s&quot;</ETag></CopyObjectResult>"
+                                   % etag).encode(), {"Content-Type": "application/xml"})
         if self.conditional(method, name, body):
             return
         if method == "PUT":
@@ -318,7 +333,7 @@ class Handler(GcsHandler):
         with LOCK:
             STATE["stats"]["list"] = STATE["stats"].get("list", 0) + 1
         prefix = q.get("prefix", "")
-        limit = max(1, min(1000, int(q.get("max-keys", "1000"))))
+        limit = max(1, min(STATE["page_size"], int(q.get("max-keys", "1000"))))
         after = q.get("continuation-token") or q.get("start-after") or ""
         with LOCK:
             keys = sorted((k[len(bucket) + 1:], len(v)) for k, v in STATE["objects"].items()
@@ -453,12 +468,14 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    ap.add_argument("--page-size", type=int, default=1000,
+                    help="most keys a ListObjectsV2 page holds (S3: 1000), to make listings page")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     STATE.update(access_key=args.access_key, secret_key=args.secret_key, token=args.session_token,
                  sts_master=args.sts_master, max_parts=args.max_parts, fail_part=args.fail_part,
                  buckets=set(args.bucket), region=args.region, latency=args.latency_ms / 1000.0,
-                 quiet=args.quiet)
+                 quiet=args.quiet, page_size=max(1, min(1000, args.page_size)))
     serve(Handler, args.host, args.port)
 
 
