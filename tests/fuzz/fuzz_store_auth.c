@@ -16,8 +16,8 @@
 #include "storage/gcs_sign.h"
 #include "storage/s3_sign.h"
 
-/* The value after `name` up to `stop` or the end of the line, in buf; "" when absent or
- * too short to be told apart from the message's own words. */
+/* The value after `name` up to `stop` or the end of the line, in buf; "" when absent, or
+ * too short or too plain to be told apart from the message's own words. */
 static void secret_value(const char *text, const char *name, char stop, char *buf, size_t size)
 {
     buf[0] = '\0';
@@ -33,7 +33,14 @@ static void secret_value(const char *text, const char *name, char stop, char *bu
         n = (size_t)(s - at);
     while (n > 0 && (at[n - 1] == ' ' || at[n - 1] == '\t'))
         n--;
-    if (n >= 12 && n < size) {
+    bool digit = false, letter = false;
+    for (size_t i = 0; i < n; i++) {
+        digit |= isdigit((unsigned char)at[i]) != 0;
+        letter |= isalpha((unsigned char)at[i]) != 0;
+    }
+    /* Like a real key (letters and digits): a value such as "UseDevelopmentStorage" may
+     * rightly appear in a message as the name of another pair. */
+    if (n >= 12 && n < size && digit && letter) {
         memcpy(buf, at, n);
         buf[n] = '\0';
     }
