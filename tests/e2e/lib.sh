@@ -321,6 +321,28 @@ assert_json() {
     json_ok "$1" "$2" || fail "$3: expected $2, body: $(head -c 400 "$1")"
 }
 
+# concurrent_upload_batches N PY_EXPR: N upload batches to lfs_url org repo at once, one
+# 5-byte object each (oids 100 up, in hex); each curl must succeed, each answer must be 200
+# and its body must satisfy the assert_json expression (the answer as `d`). For the
+# credential tests, where the batches share one token or credential fetch.
+concurrent_upload_batches() {
+    local n=$1 expr=$2 base i
+    local -a pids=()
+    base=$(lfs_url org repo)
+    for ((i = 0; i < n; i++)); do
+        curl -sS --noproxy '*' -o "$E2E_TMP/shared.$i.json" -w '%{http_code}' \
+            -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
+            --data-binary "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$(printf '%064x' $((i + 100)))\", \"size\": 5}]}" \
+            "$base/objects/batch" >"$E2E_TMP/shared.$i.code" &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || fail "concurrent batch $i: curl failed"
+        assert_eq 200 "$(cat "$E2E_TMP/shared.$i.code")" "status of concurrent batch $i"
+        assert_json "$E2E_TMP/shared.$i.json" "$expr" "concurrent batch $i"
+    done
+}
+
 # assert_only_files DIR [RELPATH...]: the regular files/symlinks under DIR are exactly the
 # listed ones (no temp files, no stray objects). A missing DIR counts as empty.
 assert_only_files() {
