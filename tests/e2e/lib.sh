@@ -533,6 +533,19 @@ lfs_upload_as() {
     fi
 }
 
+# lfs_upload_href BASE OID SIZE: batch upload, asserts an upload action (the object is not
+# stored yet); sets UP_HREF and UP_HEADERS (array of curl -H args), for tests that send the
+# PUT themselves.
+lfs_upload_href() {
+    local base=$1 oid=$2 size=$3
+    lfs_batch "$base" upload "$oid" "$size"
+    assert_status 200
+    UP_HREF=$(action_href "$HTTP_BODY" 0 upload)
+    [[ -n $UP_HREF ]] || fail "batch upload of $oid: expected an upload action, got: $(http_body_excerpt)"
+    # shellcheck disable=SC2034 # used by the callers
+    mapfile -t UP_HEADERS < <(action_header_args "$HTTP_BODY" 0 upload)
+}
+
 # lfs_download_href BASE OID SIZE: batch download, asserts a download action; sets
 # DL_HREF and DL_HEADERS (array of curl -H args).
 lfs_download_href() {
