@@ -587,6 +587,16 @@ $extra
 EOF
 }
 
+# start_local_lfsgate [EXTRA_YAML]: write_config's anonymous read-write config over local
+# storage in $E2E_TMP/storage, EXTRA_YAML appended, and lfsgate started on it; sets STORE
+# and CONFIG (and what start_lfsgate sets).
+start_local_lfsgate() {
+    STORE=$E2E_TMP/storage
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    write_config "$CONFIG" "$STORE" "${1:-}"
+    start_lfsgate --config "$CONFIG"
+}
+
 # start_lfsgate [LFSGATE_ARGS...]: starts lfsgate on a free loopback port (adds --listen
 # and --threads), cwd $LFSGATE_CWD (default $E2E_TMP/srv), and waits for /healthz.
 # Sets LFSGATE_PID, LFSGATE_PORT, LFSGATE_LOG (stdout and stderr) and LFSGATE_ERR (the same

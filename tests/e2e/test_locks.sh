@@ -279,10 +279,7 @@ remote_store_names() {
 
 test_two_servers_race() {
     local n
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate
     second_server
     race_and_cross
     n=$(find "$STORE/org/repo/locks" -type f | wc -l)
@@ -390,10 +387,7 @@ test_s3_two_servers() {
 
 test_hostile_input_and_paging() {
     local url before after body
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate
     url=$(lfs_url org repo)
     timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" fill "$url" --count 5 --prefix page/f
     before=$(store_snapshot)
@@ -456,10 +450,7 @@ test_hostile_input_and_paging() {
 # config
 
 test_locks_config() {
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE" 'LOCKS: false'
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate 'LOCKS: false'
     lpost "$(lfs_url org repo)/locks/verify" '{}'
     assert_status 404
     assert_json_error

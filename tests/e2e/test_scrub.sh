@@ -58,10 +58,7 @@ assert_upload_wanted() {
 }
 
 test_scrub_local() {
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate
     upload_objects
     scrub
     assert_eq 0 "$CMD_RC" "scrub of an intact store"
