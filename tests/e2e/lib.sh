@@ -533,29 +533,25 @@ lfs_upload_as() {
     fi
 }
 
-# lfs_upload_href BASE OID SIZE: batch upload, asserts an upload action (the object is not
-# stored yet); sets UP_HREF and UP_HEADERS (array of curl -H args), for tests that send the
-# PUT themselves.
-lfs_upload_href() {
-    local base=$1 oid=$2 size=$3
-    lfs_batch "$base" upload "$oid" "$size"
+# lfs_batch_href BASE OPERATION OID SIZE: a one-object batch, asserts 200 and an action named
+# OPERATION (an upload action: the object is not stored yet); sets ACTION_HREF and
+# ACTION_HEADERS (array of curl -H args), for tests that send the transfer themselves.
+lfs_batch_href() {
+    local base=$1 op=$2 oid=$3 size=$4
+    lfs_batch "$base" "$op" "$oid" "$size"
     assert_status 200
-    UP_HREF=$(action_href "$HTTP_BODY" 0 upload)
-    [[ -n $UP_HREF ]] || fail "batch upload of $oid: expected an upload action, got: $(http_body_excerpt)"
-    # shellcheck disable=SC2034 # used by the callers
-    mapfile -t UP_HEADERS < <(action_header_args "$HTTP_BODY" 0 upload)
+    ACTION_HREF=$(action_href "$HTTP_BODY" 0 "$op")
+    [[ -n $ACTION_HREF ]] || fail "batch $op of $oid: expected a $op action, got: $(http_body_excerpt)"
+    mapfile -t ACTION_HEADERS < <(action_header_args "$HTTP_BODY" 0 "$op")
 }
 
-# lfs_download_href BASE OID SIZE: batch download, asserts a download action; sets
-# DL_HREF and DL_HEADERS (array of curl -H args).
+# lfs_download_href BASE OID SIZE: lfs_batch_href for a download; sets DL_HREF and
+# DL_HEADERS (array of curl -H args).
 lfs_download_href() {
-    local base=$1 oid=$2 size=$3
-    lfs_batch "$base" download "$oid" "$size"
-    assert_status 200
-    DL_HREF=$(action_href "$HTTP_BODY" 0 download)
-    [[ -n $DL_HREF ]] || fail "batch download of $oid: expected a download action, got: $(http_body_excerpt)"
+    lfs_batch_href "$1" download "$2" "$3"
+    DL_HREF=$ACTION_HREF
     # shellcheck disable=SC2034 # used by the callers
-    mapfile -t DL_HEADERS < <(action_header_args "$HTTP_BODY" 0 download)
+    DL_HEADERS=("${ACTION_HEADERS[@]}")
 }
 
 # ---------------------------------------------------------------------------------------

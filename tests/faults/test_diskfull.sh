@@ -41,8 +41,8 @@ no_fault() { : >"$CONTROL"; }
 
 # put_object FILE: batch + PUT (no verify); sets HTTP_* for the PUT.
 put_object() {
-    lfs_upload_href "$(lfs_url org repo)" "$(sha256_of "$1")" "$(file_size "$1")"
-    http PUT "$UP_HREF" -H 'Content-Type: application/octet-stream' "${UP_HEADERS[@]}" -T "$1"
+    lfs_batch_href "$(lfs_url org repo)" upload "$(sha256_of "$1")" "$(file_size "$1")"
+    http PUT "$ACTION_HREF" -H 'Content-Type: application/octet-stream' "${ACTION_HEADERS[@]}" -T "$1"
 }
 
 # served_meanwhile FILE: the stored object FILE downloads intact and a batch is answered.
