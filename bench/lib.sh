@@ -206,10 +206,10 @@ ${2:-}
 EOF
 }
 
-# local_config FILE AUTH_YAML STORE_DIR [SERVER_YAML]: AUTH_YAML as AUTH_PROVIDERS,
-# basic_streaming on local storage in STORE_DIR, HS256 action tokens, SERVER_YAML (default:
-# access and activity logs off).
-local_config() {
+# streaming_config FILE AUTH_YAML STORAGE_CLASS STORAGE_OPTIONS_FLOW [SERVER_YAML]: AUTH_YAML
+# as AUTH_PROVIDERS, basic_streaming over STORAGE_CLASS with STORAGE_OPTIONS_FLOW (a YAML flow
+# mapping), HS256 action tokens, SERVER_YAML (default: access and activity logs off).
+streaming_config() {
     cat >"$1" <<EOF
 AUTH_PROVIDERS:
 $2
@@ -217,13 +217,19 @@ TRANSFER_ADAPTERS:
   basic:
     factory: giftless.transfer.basic_streaming:factory
     options:
-      storage_class: giftless.storage.local_storage:LocalStorage
-      storage_options: {path: $3}
+      storage_class: $3
+      storage_options: $4
 PRE_AUTHORIZED_ACTION_PROVIDER:
   factory: giftless.auth.jwt:factory
   options: {algorithm: HS256, private_key: bench-action-token-secret-0123456789abcdef}
-SERVER: ${4:-"{access_log: false, activity_log: false}"}
+SERVER: ${5:-"{access_log: false, activity_log: false}"}
 EOF
+}
+
+# local_config FILE AUTH_YAML STORE_DIR [SERVER_YAML]: streaming_config on local storage in
+# STORE_DIR.
+local_config() {
+    streaming_config "$1" "$2" giftless.storage.local_storage:LocalStorage "{path: $3}" "${4:-}"
 }
 
 # external_config FILE STORAGE_CLASS STORAGE_OPTIONS_YAML [EXTRA_YAML]: anonymous read-write,
