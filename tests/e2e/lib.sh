@@ -757,6 +757,21 @@ assert_logs_clean() {
     done
 }
 
+# jwt_provider: the RS256 key pair $KEYS/rsa.* ($KEYS is $E2E_TMP/keys) and, in
+# JWT_PROVIDER_YAML, the AUTH_PROVIDERS item of the jwt provider that checks its tokens
+# (issuer $ISS, audience $AUD), as write_config's AUTH_PROVIDER_YAML takes it.
+jwt_provider() {
+    KEYS=$E2E_TMP/keys
+    mkdir -p "$KEYS"
+    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    JWT_PROVIDER_YAML="  - factory: giftless.auth.jwt:factory
+    options:
+      algorithm: RS256
+      public_key_file: $KEYS/rsa.pub.pem
+      issuer: $ISS
+      audience: $AUD"
+}
+
 # shellcheck disable=SC2120 # EXTRA_YAML is optional
 # jwt_setup [EXTRA_YAML]: RS256 key pairs $KEYS/rsa.* (the configured one) and
 # $KEYS/other.*, a config $CONFIG with the jwt provider (issuer and audience set), local
@@ -765,18 +780,11 @@ assert_logs_clean() {
 jwt_setup() {
     "$MINT_PY" -c 'import jwt, cryptography' ||
         fail "python3-jwt and python3-cryptography are needed (scripts/install-deps.sh --with-tests)"
-    KEYS=$E2E_TMP/keys
     STORE=$E2E_TMP/storage
     CONFIG=$E2E_TMP/lfsgate.yaml
-    mkdir -p "$KEYS"
-    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    jwt_provider
     mint keygen "$KEYS/other.pem" "$KEYS/other.pub.pem"
-    write_config "$CONFIG" "$STORE" "${1:-}" "  - factory: giftless.auth.jwt:factory
-    options:
-      algorithm: RS256
-      public_key_file: $KEYS/rsa.pub.pem
-      issuer: $ISS
-      audience: $AUD"
+    write_config "$CONFIG" "$STORE" "${1:-}" "$JWT_PROVIDER_YAML"
     start_lfsgate --config "$CONFIG"
 }
 
