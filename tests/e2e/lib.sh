@@ -583,6 +583,20 @@ $extra
 EOF
 }
 
+# store_config FILE FACTORY STORAGE_OPTION_LINES [ADAPTER_OPTION_LINES]: one "basic" adapter
+# (giftless.transfer.FACTORY) with anonymous read-write access; its option lines (indented
+# by 6) are ADAPTER_OPTION_LINES, then STORAGE_OPTION_LINES (storage_class and
+# storage_options, and whatever follows them in the file).
+store_config() {
+    {
+        printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
+            '  basic:' "    factory: giftless.transfer.$2:factory" '    options:'
+        [[ -z ${4:-} ]] || printf '%s\n' "$4"
+        printf '%s\n' "$3"
+    } >"$1"
+}
+
+# shellcheck disable=SC2120 # EXTRA_YAML is optional
 # start_local_lfsgate [EXTRA_YAML]: write_config's anonymous read-write config over local
 # storage in $E2E_TMP/storage, EXTRA_YAML appended, and lfsgate started on it; sets STORE
 # and CONFIG (and what start_lfsgate sets).

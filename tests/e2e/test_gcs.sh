@@ -53,23 +53,14 @@ start_workload_identity() {
 gcs_config() {
     local factory=$1 lifetime=${2:-900} extra=${3:-}
     CONFIG=$E2E_TMP/lfsgate.yaml
-    cat >"$CONFIG" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.$factory:factory
-    options:
-      action_lifetime: $lifetime
-      storage_class: giftless.storage.google_cloud:GoogleCloudStorage
+    store_config "$CONFIG" "$factory" "      storage_class: giftless.storage.google_cloud:GoogleCloudStorage
       storage_options:
         project_name: dummy-project-id
         bucket_name: $GCS_BUCKET
         $GCS_CREDENTIALS
         path_prefix: /$GCS_PREFIX/
         endpoint: $GCS_URL
-$extra
-EOF
+$extra" "      action_lifetime: $lifetime"
 }
 
 # ---------------------------------------------------------------------------------------

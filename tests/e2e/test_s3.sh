@@ -45,21 +45,12 @@ s3_env() {
 s3_config() {
     local factory=$1 lifetime=${2:-900} class=${3:-giftless.storage.amazon_s3:AmazonS3Storage} extra=${4:-}
     CONFIG=$E2E_TMP/lfsgate.yaml
-    cat >"$CONFIG" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.$factory:factory
-    options:
-      action_lifetime: $lifetime
-      storage_class: $class
+    store_config "$CONFIG" "$factory" "      storage_class: $class
       storage_options:
         bucket_name: $S3_BUCKET
         path_prefix: /$S3_PREFIX/
         endpoint: $S3_URL
-$extra
-EOF
+$extra" "      action_lifetime: $lifetime"
 }
 
 # assert_upload_works SIZE WHAT: a new object of SIZE bytes uploads through the batch API

@@ -193,21 +193,6 @@ for k, v in sorted(json.load(sys.stdin).items()):
     }
 }
 
-# store_config FILE FACTORY STORAGE_OPTION_LINES [ADAPTER_OPTION_LINES]: one "basic" adapter
-# with anonymous read-write access and the storage given.
-store_config() {
-    cat >"$1" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.$2:factory
-    options:
-${4:-}
-$3
-EOF
-}
-
 # gcs_storage: the storage option lines for the GCS stand-in at FAKE_URL.
 gcs_storage() {
     cat <<EOF
