@@ -30,19 +30,11 @@ gcs_port=$(head -n 1 "$work/fake.out")
 [ -n "$gcs_port" ] || bench_die "the GCS fake did not start: $(tail -n 3 "$work/fake.log")"
 
 start_server() { # THREADS
-    cat >"$work/config.yaml" <<YAML
-AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_external:factory
-    options:
-      storage_class: giftless.storage.google_cloud:GoogleCloudStorage
-      storage_options:
+    external_config "$work/config.yaml" giftless.storage.google_cloud:GoogleCloudStorage "\
         project_name: bench
         bucket_name: bench-bucket
         account_key_file: $PWD/$key
-        endpoint: http://127.0.0.1:$gcs_port
-YAML
+        endpoint: http://127.0.0.1:$gcs_port"
     start_lfsgate server "$work/config.yaml" --threads "$1"
     port=$started_port
     srv_pid=$started_pid

@@ -4,7 +4,7 @@
 # together with every process started through it (bench_workdir, bench_track, bench_stop),
 # free loopback ports and readiness waits (free_port, wait_port, wait_http), medians,
 # tool installation and the release build (bench_need_tools, bench_jwt_python, bench_build),
-# starting lfsgate, h2o, Azurite and a delay proxy on loopback, and a wrk wrapper that
+# starting lfsgate, h2o, Azurite, the S3 stand-in and a delay proxy on loopback, their configs, and a wrk wrapper that
 # returns requests/s and records (or fails on) non-2xx answers and socket errors.
 #
 # Globals it sets or reads: bench_root (repository root), work (work directory), bin
@@ -206,10 +206,10 @@ ${2:-}
 EOF
 }
 
-# local_config FILE AUTH_YAML STORE_DIR [SERVER_YAML]: AUTH_YAML as AUTH_PROVIDERS,
-# basic_streaming on local storage in STORE_DIR, HS256 action tokens, SERVER_YAML (default:
-# access and activity logs off).
-local_config() {
+# streaming_config FILE AUTH_YAML STORAGE_CLASS STORAGE_OPTIONS_FLOW [SERVER_YAML]: AUTH_YAML
+# as AUTH_PROVIDERS, basic_streaming over STORAGE_CLASS with STORAGE_OPTIONS_FLOW (a YAML flow
+# mapping), HS256 action tokens, SERVER_YAML (default: access and activity logs off).
+streaming_config() {
     cat >"$1" <<EOF
 AUTH_PROVIDERS:
 $2
@@ -217,31 +217,63 @@ TRANSFER_ADAPTERS:
   basic:
     factory: giftless.transfer.basic_streaming:factory
     options:
-      storage_class: giftless.storage.local_storage:LocalStorage
-      storage_options: {path: $3}
+      storage_class: $3
+      storage_options: $4
 PRE_AUTHORIZED_ACTION_PROVIDER:
   factory: giftless.auth.jwt:factory
   options: {algorithm: HS256, private_key: bench-action-token-secret-0123456789abcdef}
-SERVER: ${4:-"{access_log: false, activity_log: false}"}
+SERVER: ${5:-"{access_log: false, activity_log: false}"}
 EOF
 }
 
-# azure_config FILE ENDPOINT [EXTRA_YAML]: anonymous read-write, basic_external over the Azure
-# backend at ENDPOINT (container "bench", path_prefix "bench"), EXTRA_YAML appended.
-azure_config() {
+# local_config FILE AUTH_YAML STORE_DIR [SERVER_YAML]: streaming_config on local storage in
+# STORE_DIR.
+local_config() {
+    streaming_config "$1" "$2" giftless.storage.local_storage:LocalStorage "{path: $3}" "${4:-}"
+}
+
+# external_config FILE STORAGE_CLASS STORAGE_OPTIONS_YAML [EXTRA_YAML]: anonymous read-write,
+# basic_external over STORAGE_CLASS; STORAGE_OPTIONS_YAML is the storage_options lines,
+# indented by 8, EXTRA_YAML appended.
+external_config() {
     cat >"$1" <<EOF
 AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
 TRANSFER_ADAPTERS:
   basic:
     factory: giftless.transfer.basic_external:factory
     options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
+      storage_class: $2
       storage_options:
-        connection_string: "$(azure_cs "$2")"
-        container_name: bench
-        path_prefix: bench
-${3:-}
+$3
+${4:-}
 EOF
+}
+
+# azure_config FILE ENDPOINT [EXTRA_YAML]: anonymous read-write, basic_external over the Azure
+# backend at ENDPOINT (container "bench", path_prefix "bench"), EXTRA_YAML appended.
+azure_config() {
+    external_config "$1" giftless.storage.azure:AzureBlobsStorage "\
+        connection_string: \"$(azure_cs "$2")\"
+        container_name: bench
+        path_prefix: bench" "${3:-}"
+}
+
+# start_s3_fake NAME [S3_FAKE_ARGS...]: tests/fakes/s3_fake.py (the SigV4-checking S3
+# stand-in) with the bucket "bench" and the keys in AWS_ACCESS_KEY_ID and
+# AWS_SECRET_ACCESS_KEY; its output in $work/NAME.out and NAME.log. Sets s3_pid, s3_port and
+# s3_url; bench_cleanup stops it.
+start_s3_fake() {
+    local name=$1
+    shift
+    python3 "$bench_root/tests/fakes/s3_fake.py" --access-key "$AWS_ACCESS_KEY_ID" \
+        --secret-key "$AWS_SECRET_ACCESS_KEY" --bucket bench --quiet "$@" \
+        >"$work/$name.out" 2>"$work/$name.log" </dev/null &
+    s3_pid=$!
+    bench_track "$s3_pid"
+    wait_until "the S3 stand-in printed no port" "$s3_pid" test -s "$work/$name.out" ||
+        bench_die "the S3 stand-in did not start: $(tail -n 3 "$work/$name.log")"
+    s3_port=$(head -n 1 "$work/$name.out")
+    s3_url=http://127.0.0.1:$s3_port
 }
 
 # start_azurite: in-memory Azurite (npm, tests/e2e) with a container "bench"; sets az_port

@@ -76,13 +76,7 @@ bench_stop "$started_pid"
 if [ "${SKIP_S3:-0}" != 1 ]; then
     export AWS_ACCESS_KEY_ID=AKIDBENCHLOCKS AWS_SECRET_ACCESS_KEY=bench-locks-secret AWS_REGION=us-east-1
     unset AWS_SESSION_TOKEN AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI
-    python3 tests/fakes/s3_fake.py --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" \
-        --bucket bench --quiet >"$work/s3.out" 2>"$work/s3.log" </dev/null &
-    s3_pid=$!
-    bench_track "$s3_pid"
-    wait_until "the S3 stand-in printed no port" "$s3_pid" test -s "$work/s3.out" ||
-        bench_die "the S3 stand-in did not start: $(tail -n 3 "$work/s3.log")"
-    s3_url=http://127.0.0.1:$(head -n 1 "$work/s3.out")
+    start_s3_fake s3
     printf '%s\n' 'AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]' 'TRANSFER_ADAPTERS:' '  basic:' \
         '    factory: giftless.transfer.basic_streaming:factory' '    options:' '      storage_class: s3' \
         '      storage_options:' '        bucket_name: bench' '        path_prefix: bench' \

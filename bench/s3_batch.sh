@@ -28,32 +28,12 @@ bench_workdir
 export AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI
 
-# start_s3 LATENCY_MS: the stand-in, each answer held LATENCY_MS; sets s3_port, s3_pid.
-start_s3() {
-    python3 tests/fakes/s3_fake.py --access-key "$AWS_ACCESS_KEY_ID" \
-        --secret-key "$AWS_SECRET_ACCESS_KEY" --bucket bench --quiet --latency-ms "$1" \
-        >"$work/s3-$1.out" 2>"$work/s3-$1.log" </dev/null &
-    s3_pid=$!
-    bench_track "$s3_pid"
-    wait_until "the S3 stand-in printed no port" "$s3_pid" test -s "$work/s3-$1.out" ||
-        bench_die "the S3 stand-in did not start: $(tail -n 3 "$work/s3-$1.log")"
-    s3_port=$(head -n 1 "$work/s3-$1.out")
-}
-
-# start_s3_lfsgate: lfsgate on the stand-in at s3_port; sets url, srv_pid.
+# start_s3_lfsgate: lfsgate on the stand-in at s3_url; sets url, srv_pid.
 start_s3_lfsgate() {
-    cat >"$work/config.yaml" <<YAML
-AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_external:factory
-    options:
-      storage_class: s3
-      storage_options:
+    external_config "$work/config.yaml" s3 "\
         bucket_name: bench
         path_prefix: bench
-        endpoint: http://127.0.0.1:$s3_port
-YAML
+        endpoint: $s3_url"
     start_lfsgate lfsgate "$work/config.yaml" --threads "$threads"
     srv_pid=$started_pid
     url=http://127.0.0.1:$started_port/org/repo.git/info/lfs/objects/batch
@@ -61,7 +41,7 @@ YAML
 
 echo "store: s3_fake.py on loopback (SigV4 checked per request); lfsgate --threads $threads, $(nproc) CPUs"
 for latency in $latencies; do
-    start_s3 "$latency"
+    start_s3_fake "s3-$latency" --latency-ms "$latency" # each answer held that long
     start_s3_lfsgate
     echo "answers delayed by $latency ms:"
     python3 bench/azure_latency.py "$url" "$runs"

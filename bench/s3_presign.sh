@@ -21,16 +21,10 @@ bench_workdir
 export AWS_ACCESS_KEY_ID=AKIDBENCH AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_WEB_IDENTITY_TOKEN_FILE AWS_CONTAINER_CREDENTIALS_FULL_URI
 
-python3 tests/fakes/s3_fake.py --access-key "$AWS_ACCESS_KEY_ID" \
-    --secret-key "$AWS_SECRET_ACCESS_KEY" --bucket bench --quiet \
-    >"$work/s3.out" 2>"$work/s3.log" </dev/null &
-s3_pid=$!
-bench_track "$s3_pid"
-wait_until "the S3 stand-in printed no port" "$s3_pid" test -s "$work/s3.out" ||
-    bench_die "the S3 stand-in did not start: $(tail -n 3 "$work/s3.log")"
+start_s3_fake s3
 cat >"$work/lfsgate.yaml" <<EOF
 AUTH_PROVIDERS: [giftless.auth.allow_anon:read_write]
-TRANSFER_ADAPTERS: {basic: {factory: giftless.transfer.basic_external:factory, options: {storage_class: s3, storage_options: {bucket_name: bench, endpoint: "http://127.0.0.1:$(head -n 1 "$work/s3.out")"}}}}
+TRANSFER_ADAPTERS: {basic: {factory: giftless.transfer.basic_external:factory, options: {storage_class: s3, storage_options: {bucket_name: bench, endpoint: "$s3_url"}}}}
 SERVER: {access_log: false, activity_log: false}
 EOF
 

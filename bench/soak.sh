@@ -49,23 +49,8 @@ local_port=$started_port local_pid=$started_pid
 
 start_azurite
 az_endpoint=http://127.0.0.1:$az_port/devstoreaccount1
-cat >"$work/azure.yaml" <<EOF
-AUTH_PROVIDERS:
-$auth
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
-      storage_options:
-        connection_string: "$(azure_cs "$az_endpoint")"
-        container_name: bench
-        path_prefix: soak
-PRE_AUTHORIZED_ACTION_PROVIDER:
-  factory: giftless.auth.jwt:factory
-  options: {algorithm: HS256, private_key: bench-action-token-secret-0123456789abcdef}
-SERVER: $logs
-EOF
+streaming_config "$work/azure.yaml" "$auth" giftless.storage.azure:AzureBlobsStorage \
+    "{connection_string: \"$(azure_cs "$az_endpoint")\", container_name: bench, path_prefix: soak}" "$logs"
 start_lfsgate azure "$work/azure.yaml" --threads 2
 azure_port=$started_port azure_pid=$started_pid
 

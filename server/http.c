@@ -83,6 +83,15 @@ void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_
     h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
 }
 
+void lfs_http_write_message(const struct lfs_request *r, struct lfs_json_writer *w,
+                            const char *message)
+{
+    lfs_json_key(w, "message");
+    lfs_json_cstring(w, message);
+    lfs_json_key(w, "request_id");
+    lfs_json_cstring(w, r->request_id);
+}
+
 /* message is printable text (it comes through struct lfs_error); the writer escapes it all
  * the same, so even a message that was not cannot break the answer. */
 static void send_error_message(struct lfs_request *r, int status, const char *message)
@@ -101,10 +110,7 @@ static void send_error_message(struct lfs_request *r, int status, const char *me
     struct lfs_json_writer w;
     lfs_json_writer_init(&w);
     lfs_json_begin_object(&w);
-    lfs_json_key(&w, "message");
-    lfs_json_cstring(&w, message);
-    lfs_json_key(&w, "request_id");
-    lfs_json_cstring(&w, r->request_id);
+    lfs_http_write_message(r, &w, message);
     lfs_json_end_object(&w);
     lfs_http_send_writer(r, status, &w);
 }

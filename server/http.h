@@ -60,9 +60,14 @@ void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 /* The same from a struct lfs_error (status 0 is treated as 500). */
 void lfs_http_send_lfs_error(struct lfs_request *r, const struct lfs_error *err);
+/* Writes the "message" and "request_id" members of an LFS error answer into the object w
+ * has open (the error body, or a lock answer that also explains itself). Nothing to free;
+ * loop thread. */
+struct lfs_json_writer;
+void lfs_http_write_message(const struct lfs_request *r, struct lfs_json_writer *w,
+                            const char *message);
 /* Sends what w holds as the JSON body and frees w; when w failed (out of memory), a static
  * 500 body instead, so an answer can always be sent. Loop thread. */
-struct lfs_json_writer;
 void lfs_http_send_writer(struct lfs_request *r, int status, struct lfs_json_writer *w);
 /* Sends buf[0..len), JSON text that lives as long as the request (its pool, or static), with
  * the LFS media type. */

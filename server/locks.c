@@ -168,12 +168,8 @@ static void send_lock(struct lfs_request *r, int status, const struct lock *l, c
     lfs_json_begin_object(&w);
     lfs_json_key(&w, "lock");
     lock_write(&w, l);
-    if (message != NULL) {
-        lfs_json_key(&w, "message");
-        lfs_json_cstring(&w, message);
-        lfs_json_key(&w, "request_id");
-        lfs_json_cstring(&w, r->request_id);
-    }
+    if (message != NULL)
+        lfs_http_write_message(r, &w, message);
     lfs_json_end_object(&w);
     lfs_http_send_writer(r, status, &w);
 }

@@ -321,6 +321,28 @@ assert_json() {
     json_ok "$1" "$2" || fail "$3: expected $2, body: $(head -c 400 "$1")"
 }
 
+# concurrent_upload_batches N PY_EXPR: N upload batches to lfs_url org repo at once, one
+# 5-byte object each (oids 100 up, in hex); each curl must succeed, each answer must be 200
+# and its body must satisfy the assert_json expression (the answer as `d`). For the
+# credential tests, where the batches share one token or credential fetch.
+concurrent_upload_batches() {
+    local n=$1 expr=$2 base i
+    local -a pids=()
+    base=$(lfs_url org repo)
+    for ((i = 0; i < n; i++)); do
+        curl -sS --noproxy '*' -o "$E2E_TMP/shared.$i.json" -w '%{http_code}' \
+            -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
+            --data-binary "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$(printf '%064x' $((i + 100)))\", \"size\": 5}]}" \
+            "$base/objects/batch" >"$E2E_TMP/shared.$i.code" &
+        pids+=($!)
+    done
+    for i in "${!pids[@]}"; do
+        wait "${pids[$i]}" || fail "concurrent batch $i: curl failed"
+        assert_eq 200 "$(cat "$E2E_TMP/shared.$i.code")" "status of concurrent batch $i"
+        assert_json "$E2E_TMP/shared.$i.json" "$expr" "concurrent batch $i"
+    done
+}
+
 # assert_only_files DIR [RELPATH...]: the regular files/symlinks under DIR are exactly the
 # listed ones (no temp files, no stray objects). A missing DIR counts as empty.
 assert_only_files() {
@@ -511,16 +533,25 @@ lfs_upload_as() {
     fi
 }
 
-# lfs_download_href BASE OID SIZE: batch download, asserts a download action; sets
-# DL_HREF and DL_HEADERS (array of curl -H args).
-lfs_download_href() {
-    local base=$1 oid=$2 size=$3
-    lfs_batch "$base" download "$oid" "$size"
+# lfs_batch_href BASE OPERATION OID SIZE: a one-object batch, asserts 200 and an action named
+# OPERATION (an upload action: the object is not stored yet); sets ACTION_HREF and
+# ACTION_HEADERS (array of curl -H args), for tests that send the transfer themselves.
+lfs_batch_href() {
+    local base=$1 op=$2 oid=$3 size=$4
+    lfs_batch "$base" "$op" "$oid" "$size"
     assert_status 200
-    DL_HREF=$(action_href "$HTTP_BODY" 0 download)
-    [[ -n $DL_HREF ]] || fail "batch download of $oid: expected a download action, got: $(http_body_excerpt)"
+    ACTION_HREF=$(action_href "$HTTP_BODY" 0 "$op")
+    [[ -n $ACTION_HREF ]] || fail "batch $op of $oid: expected a $op action, got: $(http_body_excerpt)"
+    mapfile -t ACTION_HEADERS < <(action_header_args "$HTTP_BODY" 0 "$op")
+}
+
+# lfs_download_href BASE OID SIZE: lfs_batch_href for a download; sets DL_HREF and
+# DL_HEADERS (array of curl -H args).
+lfs_download_href() {
+    lfs_batch_href "$1" download "$2" "$3"
+    DL_HREF=$ACTION_HREF
     # shellcheck disable=SC2034 # used by the callers
-    mapfile -t DL_HEADERS < <(action_header_args "$HTTP_BODY" 0 download)
+    DL_HEADERS=("${ACTION_HEADERS[@]}")
 }
 
 # ---------------------------------------------------------------------------------------
@@ -550,6 +581,30 @@ TRANSFER_ADAPTERS:
         path: $path
 $extra
 EOF
+}
+
+# store_config FILE FACTORY STORAGE_OPTION_LINES [ADAPTER_OPTION_LINES]: one "basic" adapter
+# (giftless.transfer.FACTORY) with anonymous read-write access; its option lines (indented
+# by 6) are ADAPTER_OPTION_LINES, then STORAGE_OPTION_LINES (storage_class and
+# storage_options, and whatever follows them in the file).
+store_config() {
+    {
+        printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
+            '  basic:' "    factory: giftless.transfer.$2:factory" '    options:'
+        [[ -z ${4:-} ]] || printf '%s\n' "$4"
+        printf '%s\n' "$3"
+    } >"$1"
+}
+
+# shellcheck disable=SC2120 # EXTRA_YAML is optional
+# start_local_lfsgate [EXTRA_YAML]: write_config's anonymous read-write config over local
+# storage in $E2E_TMP/storage, EXTRA_YAML appended, and lfsgate started on it; sets STORE
+# and CONFIG (and what start_lfsgate sets).
+start_local_lfsgate() {
+    STORE=$E2E_TMP/storage
+    CONFIG=$E2E_TMP/lfsgate.yaml
+    write_config "$CONFIG" "$STORE" "${1:-}"
+    start_lfsgate --config "$CONFIG"
 }
 
 # start_lfsgate [LFSGATE_ARGS...]: starts lfsgate on a free loopback port (adds --listen
@@ -716,6 +771,21 @@ assert_logs_clean() {
     done
 }
 
+# jwt_provider: the RS256 key pair $KEYS/rsa.* ($KEYS is $E2E_TMP/keys) and, in
+# JWT_PROVIDER_YAML, the AUTH_PROVIDERS item of the jwt provider that checks its tokens
+# (issuer $ISS, audience $AUD), as write_config's AUTH_PROVIDER_YAML takes it.
+jwt_provider() {
+    KEYS=$E2E_TMP/keys
+    mkdir -p "$KEYS"
+    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    JWT_PROVIDER_YAML="  - factory: giftless.auth.jwt:factory
+    options:
+      algorithm: RS256
+      public_key_file: $KEYS/rsa.pub.pem
+      issuer: $ISS
+      audience: $AUD"
+}
+
 # shellcheck disable=SC2120 # EXTRA_YAML is optional
 # jwt_setup [EXTRA_YAML]: RS256 key pairs $KEYS/rsa.* (the configured one) and
 # $KEYS/other.*, a config $CONFIG with the jwt provider (issuer and audience set), local
@@ -724,18 +794,11 @@ assert_logs_clean() {
 jwt_setup() {
     "$MINT_PY" -c 'import jwt, cryptography' ||
         fail "python3-jwt and python3-cryptography are needed (scripts/install-deps.sh --with-tests)"
-    KEYS=$E2E_TMP/keys
     STORE=$E2E_TMP/storage
     CONFIG=$E2E_TMP/lfsgate.yaml
-    mkdir -p "$KEYS"
-    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    jwt_provider
     mint keygen "$KEYS/other.pem" "$KEYS/other.pub.pem"
-    write_config "$CONFIG" "$STORE" "${1:-}" "  - factory: giftless.auth.jwt:factory
-    options:
-      algorithm: RS256
-      public_key_file: $KEYS/rsa.pub.pem
-      issuer: $ISS
-      audience: $AUD"
+    write_config "$CONFIG" "$STORE" "${1:-}" "$JWT_PROVIDER_YAML"
     start_lfsgate --config "$CONFIG"
 }
 

@@ -104,11 +104,9 @@ test_corrupt_upload_refused() {
     random_file "$E2E_TMP/b" 100000
     oid=$(sha256_of "$E2E_TMP/a")
     size=100000
-    lfs_batch "$base" upload "$oid" "$size"
-    assert_status 200
-    href=$(action_href "$HTTP_BODY" 0 upload)
-    [[ -n $href ]] || fail "batch upload: expected an upload action, got: $(http_body_excerpt)"
-    mapfile -t hdr < <(action_header_args "$HTTP_BODY" 0 upload)
+    lfs_batch_href "$base" upload "$oid" "$size"
+    href=$ACTION_HREF
+    hdr=("${ACTION_HEADERS[@]}")
 
     # same size, other bytes
     http PUT "$href" "${hdr[@]}" -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/b"
@@ -547,11 +545,9 @@ test_client_disconnect_mid_upload() {
     size=$((4 * MIB))
     random_file "$E2E_TMP/a" "$size"
     oid=$(sha256_of "$E2E_TMP/a")
-    lfs_batch "$base" upload "$oid" "$size"
-    assert_status 200
-    href=$(action_href "$HTTP_BODY" 0 upload)
-    [[ -n $href ]] || fail "batch upload: expected an upload action"
-    mapfile -t hdr < <(action_header_args "$HTTP_BODY" 0 upload)
+    lfs_batch_href "$base" upload "$oid" "$size"
+    href=$ACTION_HREF
+    hdr=("${ACTION_HEADERS[@]}")
 
     # curl gives up after 2 s of a 256 KiB/s upload of 4 MiB
     timeout 60 curl -sS --noproxy '*' -o /dev/null --limit-rate 256K --max-time 2 "${hdr[@]}" \
@@ -597,11 +593,9 @@ test_concurrent_same_object() {
     size=$((3 * MIB + 1))
     random_file "$E2E_TMP/a" "$size"
     oid=$(sha256_of "$E2E_TMP/a")
-    lfs_batch "$base" upload "$oid" "$size"
-    assert_status 200
-    href=$(action_href "$HTTP_BODY" 0 upload)
-    [[ -n $href ]] || fail "batch upload: expected an upload action"
-    mapfile -t hdr < <(action_header_args "$HTTP_BODY" 0 upload)
+    lfs_batch_href "$base" upload "$oid" "$size"
+    href=$ACTION_HREF
+    hdr=("${ACTION_HEADERS[@]}")
     for i in 1 2 3 4 5; do
         timeout "$E2E_TIMEOUT" curl -sS --noproxy '*' -o "$E2E_TMP/put.$i.body" -w '%{http_code}' "${hdr[@]}" \
             -H 'Content-Type: application/octet-stream' -T "$E2E_TMP/a" "$href" >"$E2E_TMP/put.$i.code" 2>>"$E2E_TMP/curl.err" &

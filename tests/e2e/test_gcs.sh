@@ -53,23 +53,14 @@ start_workload_identity() {
 gcs_config() {
     local factory=$1 lifetime=${2:-900} extra=${3:-}
     CONFIG=$E2E_TMP/lfsgate.yaml
-    cat >"$CONFIG" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.$factory:factory
-    options:
-      action_lifetime: $lifetime
-      storage_class: giftless.storage.google_cloud:GoogleCloudStorage
+    store_config "$CONFIG" "$factory" "      storage_class: giftless.storage.google_cloud:GoogleCloudStorage
       storage_options:
         project_name: dummy-project-id
         bucket_name: $GCS_BUCKET
         $GCS_CREDENTIALS
         path_prefix: /$GCS_PREFIX/
         endpoint: $GCS_URL
-$extra
-EOF
+$extra" "      action_lifetime: $lifetime"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -398,25 +389,12 @@ test_wi_token_refresh() {
 }
 
 test_wi_token_shared() {
-    local base i n=16 workers
-    local -a pids=()
+    local workers
     # the token takes 1 s to come: requests on both worker threads wait for the one fetch
     start_workload_identity --token-latency-ms 1000
     gcs_config basic_external
     start_lfsgate --config "$CONFIG"
-    base=$(lfs_url org repo)
-    for ((i = 0; i < n; i++)); do
-        curl -sS --noproxy '*' -o "$E2E_TMP/shared.$i.json" -w '%{http_code}' \
-            -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
-            --data-binary "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$(printf '%064x' $((i + 100)))\", \"size\": 5}]}" \
-            "$base/objects/batch" >"$E2E_TMP/shared.$i.code" &
-        pids+=($!)
-    done
-    for i in "${pids[@]}"; do wait "$i"; done
-    for ((i = 0; i < n; i++)); do
-        assert_eq 200 "$(cat "$E2E_TMP/shared.$i.code")" "status of concurrent batch $i"
-        assert_json "$E2E_TMP/shared.$i.json" '"X-Goog-Credential=test-iam-credentials%40" in d["objects"][0]["actions"]["upload"]["href"]' "concurrent batch $i"
-    done
+    concurrent_upload_batches 16 '"X-Goog-Credential=test-iam-credentials%40" in d["objects"][0]["actions"]["upload"]["href"]'
     assert_fake_stat "$GOOGLE_URL" token_fetches 1 "metadata server"
     # both worker threads served some (request ids start with the worker's own prefix)
     workers=$(grep '"path":"/org/repo.git/info/lfs/objects/batch"' "$LFSGATE_LOG" |

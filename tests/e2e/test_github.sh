@@ -331,16 +331,9 @@ test_app_installations() {
 
 test_with_jwt_and_action_tokens() {
     local jwt bad oid
-    KEYS=$E2E_TMP/keys
-    mkdir -p "$KEYS"
-    mint keygen "$KEYS/rsa.pem" "$KEYS/rsa.pub.pem"
+    jwt_provider
     # github first, then jwt: a JWT still goes to the jwt provider
-    gh_setup '{}' "  - factory: giftless.auth.jwt:factory
-    options:
-      algorithm: RS256
-      public_key_file: $KEYS/rsa.pub.pem
-      issuer: $ISS
-      audience: $AUD"
+    gh_setup '{}' "$JWT_PROVIDER_YAML"
     jwt=$(user_token --scope 'obj:acme/data/*')
     oid=$(printf 'f%.0s' {1..64})
     gh_batch "$(lfs_url acme data)" upload "$oid" 1 -H "Authorization: Bearer $jwt"

@@ -237,18 +237,15 @@ page_through() {
     assert_eq $(((count + 1) / 2)) "$pages" "pages of 2 for $count locks"
 }
 
-# store_config CLASS OPTION...: writes $CONFIG: anonymous read-write, one "basic" adapter
-# whose storage is CLASS with the storage_options lines OPTION ("name: value").
-store_config() {
-    local class=$1 line
+# locks_store_config CLASS OPTION...: writes $CONFIG (store_config, basic_streaming) whose
+# storage is CLASS with the storage_options lines OPTION ("name: value").
+locks_store_config() {
+    local lines="      storage_class: $1
+      storage_options:" line
     shift
+    for line in "$@"; do lines+=$'\n'"        $line"; done
     CONFIG=$E2E_TMP/lfsgate.yaml
-    {
-        printf '%s\n' 'AUTH_PROVIDERS:' '  - giftless.auth.allow_anon:read_write' 'TRANSFER_ADAPTERS:' \
-            '  basic:' '    factory: giftless.transfer.basic_streaming:factory' '    options:' \
-            "      storage_class: $class" '      storage_options:'
-        for line in "$@"; do printf '        %s\n' "$line"; done
-    } >"$CONFIG"
+    store_config "$CONFIG" basic_streaming "$lines"
 }
 
 # remote_store_checks: starts two servers on $CONFIG (a remote store), stores one object in
@@ -279,10 +276,7 @@ remote_store_names() {
 
 test_two_servers_race() {
     local n
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate
     second_server
     race_and_cross
     n=$(find "$STORE/org/repo/locks" -type f | wc -l)
@@ -297,7 +291,7 @@ test_azure_two_servers() {
     [[ -x $AZURITE_BIN ]] || fail "azurite: $AZURITE_BIN is missing (run: cd tests/e2e && npm ci)"
     CONTAINER=lfs
     start_azurite
-    store_config giftless.storage.azure:AzureBlobsStorage "connection_string: \"$AZ_CS\"" \
+    locks_store_config giftless.storage.azure:AzureBlobsStorage "connection_string: \"$AZ_CS\"" \
         "container_name: $CONTAINER" 'path_prefix: pre/fix'
     remote_store_checks
     python3 "$AZ_TOOL" list "$AZ_ENDPOINT" "$CONTAINER" | cut -d ' ' -f 1 >"$E2E_TMP/names"
@@ -336,7 +330,7 @@ stand_in() {
 # x-goog-if-generation-match: 0, DELETE with the generation read, the XML API listing, a GET
 # per listed lock; lfsgate's calls authorized as CREDENTIAL_LINE says.
 gcs_locks() {
-    store_config giftless.storage.google_cloud:GoogleCloudStorage 'project_name: dummy-project-id' \
+    locks_store_config giftless.storage.google_cloud:GoogleCloudStorage 'project_name: dummy-project-id' \
         'bucket_name: lfs-bucket' "$1" 'path_prefix: pre/fix' "endpoint: $GCS_URL"
     remote_store_checks
     curl -sS --noproxy '*' "$GCS_URL/_fake/objects" |
@@ -375,7 +369,7 @@ test_s3_two_servers() {
     local s3_url=http://127.0.0.1:$FAKE_PORT
     export AWS_ACCESS_KEY_ID=AKIDLFSGATELOCKS AWS_SECRET_ACCESS_KEY='locks/test+secret' AWS_REGION=eu-west-1
     unset AWS_SESSION_TOKEN AWS_SHARED_CREDENTIALS_FILE AWS_PROFILE
-    store_config giftless.storage.amazon_s3:AmazonS3Storage 'bucket_name: lfs-bucket' \
+    locks_store_config giftless.storage.amazon_s3:AmazonS3Storage 'bucket_name: lfs-bucket' \
         'path_prefix: pre/fix' "endpoint: $s3_url"
     remote_store_checks
     curl -sS --noproxy '*' "$s3_url/_fake/objects" |
@@ -390,10 +384,7 @@ test_s3_two_servers() {
 
 test_hostile_input_and_paging() {
     local url before after body
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate
     url=$(lfs_url org repo)
     timeout "$E2E_TIMEOUT" python3 "$LOCKS_PY" fill "$url" --count 5 --prefix page/f
     before=$(store_snapshot)
@@ -456,10 +447,7 @@ test_hostile_input_and_paging() {
 # config
 
 test_locks_config() {
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE" 'LOCKS: false'
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate 'LOCKS: false'
     lpost "$(lfs_url org repo)/locks/verify" '{}'
     assert_status 404
     assert_json_error

@@ -36,15 +36,6 @@ fi
 # ---------------------------------------------------------------------------------------
 # set-up
 
-# lfsgate_with EXTRA_YAML: anonymous read-write, local storage in $STORE, EXTRA_YAML appended
-# to the config; started.
-lfsgate_with() {
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE" "$1"
-    start_lfsgate --config "$CONFIG"
-}
-
 # proxy_site FILE: /giftless/ streams request bodies to lfsgate (proxy_request_buffering
 # off, as large uploads need), /buffered/ lets nginx buffer them (its default); both with
 # keep-alive connections to the upstream. The upstream's name is what lfsgate sees as Host.
@@ -62,10 +53,10 @@ proxy_site() {
     } >"$1"
 }
 
-# proxied EXTRA_YAML: lfsgate_with EXTRA_YAML, then nginx in front (proxy_site); sets PUBLIC
+# proxied EXTRA_YAML: start_local_lfsgate EXTRA_YAML, then nginx in front (proxy_site); sets PUBLIC
 # (the public origin, http://127.0.0.1:NGINX_PORT).
 proxied() {
-    lfsgate_with "$1"
+    start_local_lfsgate "$1"
     proxy_site "$E2E_TMP/site.conf"
     start_nginx "$E2E_TMP/site.conf"
     PUBLIC=http://127.0.0.1:$NGINX_PORT
@@ -301,7 +292,7 @@ test_spoofed_headers_ignored() {
 # (x_* = 1), across repeated header lines; bad values are refused.
 test_proxyfix_trusted_values() {
     local direct d
-    lfsgate_with "$PROXYFIX_YAML"
+    start_local_lfsgate "$PROXYFIX_YAML"
     direct=http://127.0.0.1:$LFSGATE_PORT
     d=$direct/org/repo.git/info/lfs
     store_one "$d"
@@ -345,7 +336,7 @@ test_proxyfix_trusted_values() {
     # x_prefix not given (werkzeug default 0): the prefix header is ignored, X-Forwarded-Proto
     # is trusted (werkzeug default x_proto 1), the port too when x_port is given
     stop_lfsgate
-    lfsgate_with 'MIDDLEWARE:
+    start_local_lfsgate 'MIDDLEWARE:
   - class: werkzeug.middleware.proxy_fix:ProxyFix
     kwargs: {x_host: 1}'
     d=http://127.0.0.1:$LFSGATE_PORT/org/repo.git/info/lfs
@@ -353,7 +344,7 @@ test_proxyfix_trusted_values() {
         -H 'X-Forwarded-Host: portal.example' -H 'X-Forwarded-Proto: https' -H 'X-Forwarded-Port: 8443' -H 'X-Forwarded-Prefix: /giftless'
     # two trusted proxies: the second value from the right
     stop_lfsgate
-    lfsgate_with 'MIDDLEWARE:
+    start_local_lfsgate 'MIDDLEWARE:
   - class: werkzeug.middleware.proxy_fix:ProxyFix
     kwargs: {x_host: 2, x_prefix: 2}'
     d=http://127.0.0.1:$LFSGATE_PORT/org/repo.git/info/lfs
@@ -366,7 +357,7 @@ test_proxyfix_trusted_values() {
 # RFC 7239 Forwarded with SERVER.trust_forwarded: N (the N-th element from the right).
 test_rfc7239_forwarded() {
     local d site
-    lfsgate_with 'SERVER:
+    start_local_lfsgate 'SERVER:
   trust_forwarded: 1'
     d=http://127.0.0.1:$LFSGATE_PORT/org/repo.git/info/lfs
     store_one "$d"
@@ -386,7 +377,7 @@ test_rfc7239_forwarded() {
     assert_json_error
 
     stop_lfsgate
-    lfsgate_with 'SERVER:
+    start_local_lfsgate 'SERVER:
   trust_forwarded: 2'
     d=http://127.0.0.1:$LFSGATE_PORT/org/repo.git/info/lfs
     batch_hrefs_are "$d" "https://portal.example/org/repo.git/info/lfs" "trust_forwarded: 2" \
@@ -396,7 +387,7 @@ test_rfc7239_forwarded() {
     # through nginx sending Forwarded (and the prefix as X-Forwarded-Prefix, trusted by the
     # middleware): uploads and downloads through the hrefs
     stop_lfsgate
-    lfsgate_with 'SERVER:
+    start_local_lfsgate 'SERVER:
   trust_forwarded: 1
 MIDDLEWARE:
   - class: werkzeug.middleware.proxy_fix:ProxyFix

@@ -45,21 +45,12 @@ s3_env() {
 s3_config() {
     local factory=$1 lifetime=${2:-900} class=${3:-giftless.storage.amazon_s3:AmazonS3Storage} extra=${4:-}
     CONFIG=$E2E_TMP/lfsgate.yaml
-    cat >"$CONFIG" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.$factory:factory
-    options:
-      action_lifetime: $lifetime
-      storage_class: $class
+    store_config "$CONFIG" "$factory" "      storage_class: $class
       storage_options:
         bucket_name: $S3_BUCKET
         path_prefix: /$S3_PREFIX/
         endpoint: $S3_URL
-$extra
-EOF
+$extra" "      action_lifetime: $lifetime"
 }
 
 # assert_upload_works SIZE WHAT: a new object of SIZE bytes uploads through the batch API
@@ -555,26 +546,12 @@ assert seen[0].endswith("-1") and seen[-1].endswith("-2"), seen' || fail "the ro
 }
 
 test_web_identity_shared_fetch() {
-    local base i n=12
-    local -a pids=()
     # STS takes 1 s to answer: concurrent batches on both worker threads wait for one exchange
     start_aws_creds --latency-ms 1000
     web_identity_env
     s3_config basic_external 900 s3 "        sts_endpoint: $CREDS_URL"
     start_lfsgate --config "$CONFIG"
-    base=$(lfs_url org repo)
-    for ((i = 0; i < n; i++)); do
-        curl -sS --noproxy '*' -o "$E2E_TMP/shared.$i.json" -w '%{http_code}' \
-            -H "Accept: $LFS_MEDIA_TYPE" -H "Content-Type: $LFS_MEDIA_TYPE" \
-            --data-binary "{\"operation\": \"upload\", \"objects\": [{\"oid\": \"$(printf '%064x' $((i + 100)))\", \"size\": 5}]}" \
-            "$base/objects/batch" >"$E2E_TMP/shared.$i.code" &
-        pids+=($!)
-    done
-    for i in "${!pids[@]}"; do
-        wait "${pids[$i]}" || fail "batch $i: curl failed"
-        assert_eq 200 "$(cat "$E2E_TMP/shared.$i.code")" "batch $i status"
-        assert_json "$E2E_TMP/shared.$i.json" '"error" not in d["objects"][0] and "X-Amz-Security-Token=ASIA" in d["objects"][0]["actions"]["upload"]["href"]' "batch $i"
-    done
+    concurrent_upload_batches 12 '"error" not in d["objects"][0] and "X-Amz-Security-Token=ASIA" in d["objects"][0]["actions"]["upload"]["href"]'
     assert_fake_stat "$CREDS_URL" sts 1 "STS"
 }
 

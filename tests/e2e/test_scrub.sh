@@ -58,10 +58,7 @@ assert_upload_wanted() {
 }
 
 test_scrub_local() {
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate
     upload_objects
     scrub
     assert_eq 0 "$CMD_RC" "scrub of an intact store"
@@ -194,21 +191,6 @@ import json, sys
 for k, v in sorted(json.load(sys.stdin).items()):
     print(k.partition("/")[2], v)'
     }
-}
-
-# store_config FILE FACTORY STORAGE_OPTION_LINES [ADAPTER_OPTION_LINES]: one "basic" adapter
-# with anonymous read-write access and the storage given.
-store_config() {
-    cat >"$1" <<EOF
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.$2:factory
-    options:
-${4:-}
-$3
-EOF
 }
 
 # gcs_storage: the storage option lines for the GCS stand-in at FAKE_URL.

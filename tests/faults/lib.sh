@@ -11,22 +11,14 @@ CONTAINER=lfs
 # multipart-basic (1 MiB parts) over one Azure container, anonymous read-write.
 faults_azure_config() {
     local opts="{connection_string: \"$2\", container_name: $CONTAINER${3:+, $3}}"
-    cat >"$1" <<YAML
-AUTH_PROVIDERS:
-  - giftless.auth.allow_anon:read_write
-TRANSFER_ADAPTERS:
-  basic:
-    factory: giftless.transfer.basic_streaming:factory
-    options:
-      storage_class: giftless.storage.azure:AzureBlobsStorage
+    store_config "$1" basic_streaming "      storage_class: giftless.storage.azure:AzureBlobsStorage
       storage_options: $opts
   multipart-basic:
     factory: giftless.transfer.multipart:factory
     options:
       storage_class: giftless.storage.azure:AzureBlobsStorage
       max_part_size: 1M
-      storage_options: $opts
-YAML
+      storage_options: $opts"
 }
 
 # Azurite comes from tests/e2e/node_modules, installed by the project's own files when missing

@@ -18,10 +18,7 @@ CLIENTS=$FAULTS_DIR/bad_clients.py
 # clients_setup [SERVER_YAML_FLOW_ITEMS]: local store with one 10 kB object; sets OBJ_URL.
 clients_setup() {
     local f oid
-    STORE=$E2E_TMP/storage
-    CONFIG=$E2E_TMP/lfsgate.yaml
-    write_config "$CONFIG" "$STORE" "SERVER: {${1:-}}"
-    start_lfsgate --config "$CONFIG"
+    start_local_lfsgate "SERVER: {${1:-}}"
     f=$E2E_TMP/obj.bin
     random_file "$f" 10000
     oid=$(sha256_of "$f")

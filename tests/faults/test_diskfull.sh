@@ -41,16 +41,8 @@ no_fault() { : >"$CONTROL"; }
 
 # put_object FILE: batch + PUT (no verify); sets HTTP_* for the PUT.
 put_object() {
-    local f=$1 oid size href
-    local -a hdr=()
-    oid=$(sha256_of "$f")
-    size=$(file_size "$f")
-    lfs_batch "$(lfs_url org repo)" upload "$oid" "$size"
-    assert_status 200
-    href=$(action_href "$HTTP_BODY" 0 upload)
-    [[ -n $href ]] || fail "batch upload of $oid: no upload action: $(http_body_excerpt)"
-    mapfile -t hdr < <(action_header_args "$HTTP_BODY" 0 upload)
-    http PUT "$href" -H 'Content-Type: application/octet-stream' "${hdr[@]}" -T "$f"
+    lfs_batch_href "$(lfs_url org repo)" upload "$(sha256_of "$1")" "$(file_size "$1")"
+    http PUT "$ACTION_HREF" -H 'Content-Type: application/octet-stream' "${ACTION_HEADERS[@]}" -T "$1"
 }
 
 # served_meanwhile FILE: the stored object FILE downloads intact and a batch is answered.
