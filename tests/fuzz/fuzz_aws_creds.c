@@ -6,7 +6,9 @@
  * Properties: keys are accepted as "<id>\n<secret>\n<token>" of printable ASCII with a
  * positive lifetime (an Expiration later than now), or refused with a 502 and a message that
  * never quotes the secret key or the session token. */
+#include <ctype.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "fuzz.h"
@@ -15,12 +17,18 @@
 
 #define FUZZ_NOW ((time_t)1767225600) /* 2026-01-01T00:00:00Z */
 
-/* The secret key or token as the answer holds it, in buf: "" when absent, or too short to be
- * told apart from the message's own words. */
+/* The secret key or token as the answer holds it, in buf: "" when absent, or too short or too
+ * plain (a key has letters and digits) to be told apart from the message's own words, such
+ * as "Credentials>". */
 static void remember(const char *s, size_t n, char *buf, size_t size)
 {
     buf[0] = '\0';
-    if (s != NULL && n >= 12 && n < size && memchr(s, '\0', n) == NULL) {
+    bool digit = false, letter = false;
+    for (size_t i = 0; s != NULL && i < n; i++) {
+        digit |= isdigit((unsigned char)s[i]) != 0;
+        letter |= isalpha((unsigned char)s[i]) != 0;
+    }
+    if (digit && letter && n >= 12 && n < size && memchr(s, '\0', n) == NULL) {
         memcpy(buf, s, n);
         buf[n] = '\0';
     }
