@@ -22,7 +22,7 @@
  * 503 with Retry-After naming GitHub (and that token's lookups are not tried until then); GitHub
  * down is a 503 naming GitHub; cached identities keep working meanwhile. No token is logged,
  * put in a message or a metric. */
-#include "auth/auth.h"
+#include "auth/github.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -371,7 +371,12 @@ static int gh_create(const json_t *opts, const char *path, struct lfs_auth **out
         read_timeout(opts, path, &gh->timeout_ms, err) < 0 ||
         read_restrict_to(gh, opts, path, err) < 0 || read_cache(gh, opts, path, err) < 0)
         goto fail;
-    if (strncmp(api_url, "https://", 8) != 0 && strncmp(api_url, "http://", 7) != 0) {
+    /* a host is required: "https://" without one would leave "https:" as the prefix that
+     * Link next pages must start with, which every https URL does */
+    size_t scheme = strncmp(api_url, "https://", 8) == 0  ? 8
+                    : strncmp(api_url, "http://", 7) == 0 ? 7
+                                                          : 0;
+    if (scheme == 0 || api_url[scheme] == '\0' || api_url[scheme] == '/') {
         lfs_error_set(err, 500,
                       "config: %s.api_url: expected an http(s) URL such as %s (GitHub "
                       "Enterprise: https://<host>/api/v3)",
@@ -586,7 +591,7 @@ static void *identity_blob(const struct lfs_identity *in, struct lfs_identity *o
 }
 
 /* GitHub's permission name -> LFS rights, as giftless. */
-static unsigned perms_of(const char *permission)
+unsigned lfs_auth_github_perms(const char *permission)
 {
     if (permission == NULL)
         return 0;
@@ -799,9 +804,7 @@ static long parse_seconds(const char *s)
     return *end == '\0' && v >= 0 ? (long)(v > 1000000000000LL ? 1000000000000LL : v) : -1;
 }
 
-/* A 403 or 429 that GitHub means as a rate limit (primary: X-RateLimit-Remaining 0;
- * secondary: Retry-After). Returns the seconds to wait, or 0 when it is not one. */
-static long rate_limit_seconds(const struct lfs_http_response *res)
+long lfs_auth_github_rate_limit(const struct lfs_http_response *res)
 {
     if (res->status != 403 && res->status != 429)
         return 0;
@@ -823,7 +826,7 @@ static void call_failed(struct gh_lookup *l, enum gh_endpoint ep, const char *wh
                         const struct lfs_http_response *res, const struct lfs_error *cerr,
                         struct lfs_error *err)
 {
-    long wait = cerr == NULL ? rate_limit_seconds(res) : 0;
+    long wait = cerr == NULL ? lfs_auth_github_rate_limit(res) : 0;
     if (wait > 0) {
         count_call(ep, OUT_RATE_LIMITED);
         limited_set(l->user_key, (long long)time(NULL) + wait);
@@ -883,6 +886,16 @@ static void lookup_grant(struct gh_lookup *l, unsigned perms)
     lookup_finish(l, 1, &id, NULL);
 }
 
+int lfs_auth_github_permission_parse(h2o_iovec_t body, unsigned *perms)
+{
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    const json_t *p = json_object_get(root, "permission");
+    int rc = json_is_string(p) ? 0 : -1;
+    *perms = rc == 0 ? lfs_auth_github_perms(json_string_value(p)) : 0;
+    json_decref(root);
+    return rc;
+}
+
 static void on_permission(void *arg, const struct lfs_http_response *res,
                           const struct lfs_error *cerr)
 {
@@ -890,24 +903,19 @@ static void on_permission(void *arg, const struct lfs_http_response *res,
     struct lfs_error err = {0};
     unsigned perms = 0;
     if (cerr == NULL && res->status == 200) {
-        json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
-        const json_t *p = json_object_get(root, "permission");
-        if (!json_is_string(p)) {
-            json_decref(root);
+        if (lfs_auth_github_permission_parse(res->body, &perms) < 0) {
             lookup_fail(l, EP_PERMISSION, OUT_ERROR, 502,
                         "GitHub API answer to the collaborator permission query has no "
                         "\"permission\"; is api_url a GitHub API?");
             return;
         }
-        perms = perms_of(json_string_value(p));
-        json_decref(root);
         count_call(EP_PERMISSION, OUT_OK);
     } else if (cerr == NULL && res->status == 401) {
         /* The token stopped working since its user was cached. */
         lookup_fail(l, EP_PERMISSION, OUT_UNAUTHORIZED, 401, TOKEN_REFUSED);
         return;
     } else if (cerr == NULL && (res->status == 404 || res->status == 403) &&
-               rate_limit_seconds(res) == 0) {
+               lfs_auth_github_rate_limit(res) == 0) {
         /* Not a collaborator, or a repository the token cannot see: no rights (giftless). */
         count_call(EP_PERMISSION, OUT_DENIED);
     } else {
@@ -966,7 +974,7 @@ static bool answer_failed(struct gh_lookup *l, enum gh_endpoint ep, const char *
         lookup_fail(l, ep, OUT_UNAUTHORIZED, 401, TOKEN_REFUSED);
         return true;
     }
-    if (cerr == NULL && res->status == denied && rate_limit_seconds(res) == 0) {
+    if (cerr == NULL && res->status == denied && lfs_auth_github_rate_limit(res) == 0) {
         count_call(ep, OUT_DENIED);
         on_denied(l);
         return true;
@@ -979,9 +987,7 @@ static bool answer_failed(struct gh_lookup *l, enum gh_endpoint ep, const char *
 
 /* ---- GitHub App installation tokens ---- */
 
-/* The URL of rel="next" in a Link header, when it is on api_url (the token goes nowhere
- * else); NULL otherwise. Into the pool. */
-static const char *next_link(h2o_mem_pool_t *pool, const char *link, const char *api_url)
+const char *lfs_auth_github_next_link(h2o_mem_pool_t *pool, const char *link, const char *api_url)
 {
     for (const char *p = link; p != NULL && (p = strchr(p, '<')) != NULL;) {
         const char *close = strchr(p, '>');
@@ -1008,6 +1014,26 @@ static void ask_repositories(struct gh_lookup *l, const char *url)
     get(l, url, on_repositories);
 }
 
+bool lfs_auth_github_repositories_find(h2o_iovec_t body, const char *org, const char *repo,
+                                       bool all)
+{
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    size_t i;
+    const json_t *r;
+    bool found = false;
+    json_array_foreach(json_object_get(root, "repositories"), i, r)
+    {
+        const json_t *name = json_object_get(r, "name");
+        const json_t *owner = json_object_get(json_object_get(r, "owner"), "login");
+        if (!json_is_string(owner) || strcmp(json_string_value(owner), org) != 0)
+            continue;
+        if (all || (json_is_string(name) && strcmp(json_string_value(name), repo) == 0))
+            found = true;
+    }
+    json_decref(root);
+    return found;
+}
+
 /* A page of the repositories the installation token reaches: the repository found (or, for
  * an installation on all the org's repositories, any of the org's: the token is proven to be
  * an installation of that org) grants the installation's rights; otherwise the next page. */
@@ -1019,23 +1045,10 @@ static void on_repositories(void *arg, const struct lfs_http_response *res,
     if (answer_failed(l, EP_INSTALLATION_REPOS, "GET /installation/repositories", res, cerr, 403,
                       deny))
         return;
-    json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
-    size_t i;
-    const json_t *r;
-    bool found = false;
-    json_array_foreach(json_object_get(root, "repositories"), i, r)
-    {
-        const json_t *name = json_object_get(r, "name");
-        const json_t *owner = json_object_get(json_object_get(r, "owner"), "login");
-        if (!json_is_string(owner) || strcmp(json_string_value(owner), l->org) != 0)
-            continue;
-        if (l->app_all || (json_is_string(name) && strcmp(json_string_value(name), l->repo) == 0))
-            found = true;
-    }
-    json_decref(root);
+    bool found = lfs_auth_github_repositories_find(res->body, l->org, l->repo, l->app_all);
     const char *next = found || l->pages >= MAX_PAGES || res->link == NULL
                            ? NULL
-                           : next_link(&l->pool, res->link, l->gh->api_url);
+                           : lfs_auth_github_next_link(&l->pool, res->link, l->gh->api_url);
     if (next != NULL)
         ask_repositories(l, next);
     else
@@ -1062,37 +1075,52 @@ static bool installation_named(const json_t *inst, const char *user)
     return false;
 }
 
+bool lfs_auth_github_installation_find(h2o_iovec_t body, const char *basic_user,
+                                       h2o_mem_pool_t *pool,
+                                       struct lfs_auth_github_installation *out)
+{
+    *out = (struct lfs_auth_github_installation){0};
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    size_t i;
+    const json_t *inst, *found = NULL;
+    json_array_foreach(json_object_get(root, "installations"), i, inst)
+    {
+        if (found == NULL && installation_named(inst, basic_user))
+            found = inst;
+    }
+    if (found != NULL) {
+        const json_t *contents = json_object_get(json_object_get(found, "permissions"), "contents");
+        const json_t *selection = json_object_get(found, "repository_selection");
+        const char *slug = member(pool, found, "app_slug");
+        if (slug != NULL && lfs_segment_valid(slug, strlen(slug)))
+            out->slug = slug;
+        out->perms =
+            lfs_auth_github_perms(json_is_string(contents) ? json_string_value(contents) : NULL);
+        out->all = json_is_string(selection) && strcmp(json_string_value(selection), "all") == 0;
+    }
+    json_decref(root);
+    return found != NULL;
+}
+
 static void on_installations(void *arg, const struct lfs_http_response *res,
                              const struct lfs_error *cerr)
 {
     struct gh_lookup *l = arg;
     if (answer_failed(l, EP_INSTALLATIONS, "GET /orgs/{org}/installations", res, cerr, 404, deny))
         return;
-    json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
-    size_t i;
-    const json_t *inst, *found = NULL;
-    json_array_foreach(json_object_get(root, "installations"), i, inst)
-    {
-        if (found == NULL && installation_named(inst, l->basic_user))
-            found = inst;
-    }
-    if (found == NULL) {
-        json_decref(root);
+    struct lfs_auth_github_installation inst;
+    if (!lfs_auth_github_installation_find(res->body, l->basic_user, &l->pool, &inst)) {
         lookup_grant(l, 0); /* l->user names the app as given */
         return;
     }
-    const json_t *contents = json_object_get(json_object_get(found, "permissions"), "contents");
-    const json_t *selection = json_object_get(found, "repository_selection");
-    const char *slug = member(&l->pool, found, "app_slug");
-    if (slug != NULL && lfs_segment_valid(slug, strlen(slug))) {
-        size_t n = strlen(slug) + sizeof("[bot]");
+    if (inst.slug != NULL) {
+        size_t n = strlen(inst.slug) + sizeof("[bot]");
         char *id = h2o_mem_alloc_pool(&l->pool, n);
-        snprintf(id, n, "%s[bot]", slug);
-        l->user = (struct lfs_identity){.id = id, .name = slug};
+        snprintf(id, n, "%s[bot]", inst.slug);
+        l->user = (struct lfs_identity){.id = id, .name = inst.slug};
     }
-    l->app_perms = perms_of(json_is_string(contents) ? json_string_value(contents) : NULL);
-    l->app_all = json_is_string(selection) && strcmp(json_string_value(selection), "all") == 0;
-    json_decref(root);
+    l->app_perms = inst.perms;
+    l->app_all = inst.all;
     if (l->app_perms == 0) {
         lookup_grant(l, 0);
         return;
@@ -1121,26 +1149,34 @@ static void ask_installations(struct gh_lookup *l)
     get(l, url, on_installations);
 }
 
+int lfs_auth_github_user_parse(h2o_iovec_t body, h2o_mem_pool_t *pool, struct lfs_identity *out)
+{
+    json_t *root = json_loadb(body.base, body.len, 0, NULL);
+    const char *login = member(pool, root, "login");
+    int rc = -1;
+    if (login != NULL && lfs_segment_valid(login, strlen(login))) {
+        const char *name = member(pool, root, "name");
+        *out = (struct lfs_identity){.id = login,
+                                     .name = name != NULL && *name ? name : login,
+                                     .email = member(pool, root, "email")};
+        rc = 0;
+    }
+    json_decref(root);
+    return rc;
+}
+
 static void on_user(void *arg, const struct lfs_http_response *res, const struct lfs_error *cerr)
 {
     struct gh_lookup *l = arg;
     /* 403 "Resource not accessible by integration": an app installation token */
     if (answer_failed(l, EP_USER, "GET /user", res, cerr, 403, ask_installations))
         return;
-    json_t *root = json_loadb(res->body.base, res->body.len, 0, NULL);
-    const char *login = member(&l->pool, root, "login");
-    if (login == NULL || !lfs_segment_valid(login, strlen(login))) {
-        json_decref(root);
+    if (lfs_auth_github_user_parse(res->body, &l->pool, &l->user) < 0) {
         lookup_fail(l, EP_USER, OUT_ERROR, 502,
                     "GitHub API answer to GET /user has no usable \"login\"; is api_url a "
                     "GitHub API?");
         return;
     }
-    const char *name = member(&l->pool, root, "name");
-    l->user = (struct lfs_identity){.id = login,
-                                    .name = name != NULL && *name ? name : login,
-                                    .email = member(&l->pool, root, "email")};
-    json_decref(root);
     time_t now = time(NULL);
     if (l->gh->users != NULL)
         lfs_auth_token_cache_put(l->gh->users, l->user_key, now, now + l->gh->token_ttl, &l->user);

@@ -20,20 +20,15 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "server/http.h"
+#include "server/locks.h"
 #include "server/logs.h"
 
-#define LOCK_PATH_MAX 1024
 #define LOCK_RANDOM_HEX 24
 #define LOCK_ID_LEN (LFS_LOCK_NAME_LEN + 1 + LOCK_RANDOM_HEX)
 #define LIMIT_DEFAULT 100
-#define LIMIT_MAX 1000
-#define REFSPEC_MAX 1024
+#define LIMIT_MAX LFS_LOCKS_LIMIT_MAX
+#define REFSPEC_MAX LFS_LOCKS_REFSPEC_MAX
 #define CREATE_ATTEMPTS 3 /* a lock seen taken, then gone when read: try again this often */
-
-/* A lock as stored (JSON) and as answered; strings in the request pool. */
-struct lock {
-    const char *id, *path, *locked_at, *owner_name, *owner_id;
-};
 
 /* One locks request in progress, in the request pool. */
 struct locks_op {
@@ -41,7 +36,7 @@ struct locks_op {
     struct lfs_storage *st;
     struct lfs_lock_key key;
     char name[LFS_LOCK_NAME_LEN + 1];
-    struct lock lock;      /* create: the new lock; unlock: the lock read */
+    struct lfs_lock lock;  /* create: the new lock; unlock: the lock read */
     h2o_iovec_t content;   /* create: what is stored */
     const char *filter_id; /* GET: the id asked for, or NULL */
     const char *filter_path;
@@ -61,11 +56,9 @@ static bool is_hex(const char *s, size_t n)
     return true;
 }
 
-/* A repository-relative path as git writes it: 1..LOCK_PATH_MAX bytes, no leading or
- * trailing '/', no empty, "." or ".." segment, no control character. */
-static const char *path_problem(const char *p, size_t len)
+const char *lfs_locks_path_problem(const char *p, size_t len)
 {
-    if (len == 0 || len > LOCK_PATH_MAX)
+    if (len == 0 || len > LFS_LOCKS_PATH_MAX)
         return "\"path\" must be 1 to 1024 bytes";
     if (strlen(p) != len)
         return "\"path\" must not contain NUL";
@@ -87,7 +80,7 @@ static const char *path_problem(const char *p, size_t len)
     return NULL;
 }
 
-static bool id_valid(const char *id)
+bool lfs_locks_id_valid(const char *id)
 {
     return strlen(id) == LOCK_ID_LEN && is_hex(id, LFS_LOCK_NAME_LEN) &&
            id[LFS_LOCK_NAME_LEN] == '-' && is_hex(id + LFS_LOCK_NAME_LEN + 1, LOCK_RANDOM_HEX);
@@ -105,8 +98,7 @@ static void path_name(const char *path, char *name)
     name[LFS_LOCK_NAME_LEN] = '\0';
 }
 
-/* limit: digits only, 1..LIMIT_MAX; NULL gives the default. -1 when invalid. */
-static long parse_limit(const char *s)
+long lfs_locks_parse_limit(const char *s)
 {
     if (s == NULL)
         return LIMIT_DEFAULT;
@@ -127,23 +119,23 @@ static const char *pool_strdup(h2o_mem_pool_t *pool, const char *s)
     return d;
 }
 
-/* Parses a stored lock; -1 when it is not one (a damaged file is skipped, not served). */
-static int lock_parse(h2o_iovec_t content, h2o_mem_pool_t *pool, struct lock *out)
+int lfs_locks_lock_parse(h2o_iovec_t content, h2o_mem_pool_t *pool, struct lfs_lock *out)
 {
-    *out = (struct lock){0};
+    *out = (struct lfs_lock){0};
     json_t *j = json_loadb(content.base, content.len, JSON_REJECT_DUPLICATES, NULL);
     const char *id, *path, *at, *name, *owner_id;
     int rc = json_unpack(j, "{s:s, s:s, s:s, s:{s:s}, s:s}", "id", &id, "path", &path, "locked_at",
                          &at, "owner", "name", &name, "owner_id", &owner_id);
-    if (rc == 0 && id_valid(id))
-        *out = (struct lock){pool_strdup(pool, id), pool_strdup(pool, path), pool_strdup(pool, at),
-                             pool_strdup(pool, name), pool_strdup(pool, owner_id)};
+    if (rc == 0 && lfs_locks_id_valid(id))
+        *out =
+            (struct lfs_lock){pool_strdup(pool, id), pool_strdup(pool, path), pool_strdup(pool, at),
+                              pool_strdup(pool, name), pool_strdup(pool, owner_id)};
     json_decref(j);
     return rc == 0 && out->id != NULL ? 0 : -1;
 }
 
 /* The lock as the API shows it: id, path, locked_at, owner.name (not the owner's id). */
-static void lock_write(struct lfs_json_writer *w, const struct lock *l)
+static void lock_write(struct lfs_json_writer *w, const struct lfs_lock *l)
 {
     lfs_json_begin_object(w);
     lfs_json_key(w, "id");
@@ -161,7 +153,8 @@ static void lock_write(struct lfs_json_writer *w, const struct lock *l)
 }
 
 /* {"lock": l} plus a message and the request id when message is not NULL. */
-static void send_lock(struct lfs_request *r, int status, const struct lock *l, const char *message)
+static void send_lock(struct lfs_request *r, int status, const struct lfs_lock *l,
+                      const char *message)
 {
     struct lfs_json_writer w;
     lfs_json_writer_init(&w);
@@ -177,7 +170,7 @@ static void send_lock(struct lfs_request *r, int status, const struct lock *l, c
 /* Activity-log line: who (from the request), org path, repo, and the lock in the message. */
 static void log_lock(struct locks_op *op, const char *action, const char *result)
 {
-    char msg[LOCK_PATH_MAX + 256];
+    char msg[LFS_LOCKS_PATH_MAX + 256];
     snprintf(msg, sizeof(msg), "lock %s on path \"%s\" (owner \"%s\")", op->lock.id, op->lock.path,
              op->lock.owner_name);
     lfs_log_activity(op->r, action, NULL, -1, result, msg);
@@ -196,7 +189,7 @@ static void on_conflict_read(void *arg, const struct lfs_lock_record *rec,
                              const struct lfs_error *err)
 {
     struct locks_op *op = arg;
-    struct lock existing = {0};
+    struct lfs_lock existing = {0};
     if (err != NULL) {
         lfs_http_send_lfs_error(op->r, err);
         return;
@@ -210,7 +203,7 @@ static void on_conflict_read(void *arg, const struct lfs_lock_record *rec,
                             op->lock.path);
         return;
     }
-    if (lock_parse(rec->content, &op->r->req->pool, &existing) < 0) {
+    if (lfs_locks_lock_parse(rec->content, &op->r->req->pool, &existing) < 0) {
         lfs_http_send_error(op->r, 500,
                             "the lock stored for \"%s\" is damaged; an administrator must remove "
                             "it from the store",
@@ -218,7 +211,7 @@ static void on_conflict_read(void *arg, const struct lfs_lock_record *rec,
         return;
     }
     lfs_metrics_lock(LFS_METRICS_LOCK_CONFLICT);
-    char msg[LOCK_PATH_MAX + 128];
+    char msg[LFS_LOCKS_PATH_MAX + 128];
     snprintf(msg, sizeof(msg), "\"%s\" is already locked by %s", existing.path,
              existing.owner_name);
     send_lock(op->r, 409, &existing, msg);
@@ -249,6 +242,30 @@ static void create_try(struct locks_op *op)
 
 /* Fills op->lock with a fresh id for the caller and op->content with its stored form.
  * Returns 0, or -1 with err. */
+char *lfs_locks_lock_store(const struct lfs_lock *l, h2o_mem_pool_t *pool, size_t *len)
+{
+    struct lfs_json_writer w;
+    lfs_json_writer_init(&w);
+    lfs_json_begin_object(&w);
+    lfs_json_key(&w, "id");
+    lfs_json_cstring(&w, l->id);
+    lfs_json_key(&w, "path");
+    lfs_json_cstring(&w, l->path);
+    lfs_json_key(&w, "locked_at");
+    lfs_json_cstring(&w, l->locked_at);
+    lfs_json_key(&w, "owner");
+    lfs_json_begin_object(&w);
+    lfs_json_key(&w, "name");
+    lfs_json_cstring(&w, l->owner_name);
+    lfs_json_end_object(&w);
+    lfs_json_key(&w, "owner_id");
+    lfs_json_cstring(&w, l->owner_id);
+    lfs_json_end_object(&w);
+    char *text = lfs_json_writer_take_pool(&w, pool, len);
+    lfs_json_writer_free(&w);
+    return text;
+}
+
 static int new_lock(struct locks_op *op, const char *path, struct lfs_error *err)
 {
     struct lfs_request *r = op->r;
@@ -266,27 +283,9 @@ static int new_lock(struct locks_op *op, const char *path, struct lfs_error *err
     gmtime_r(&now, &tm);
     strftime(at, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
     const char *name = r->identity.name != NULL ? r->identity.name : r->identity.id;
-    op->lock = (struct lock){id, path, at, name, r->identity.id};
-    struct lfs_json_writer w;
-    lfs_json_writer_init(&w);
-    lfs_json_begin_object(&w);
-    lfs_json_key(&w, "id");
-    lfs_json_cstring(&w, id);
-    lfs_json_key(&w, "path");
-    lfs_json_cstring(&w, path);
-    lfs_json_key(&w, "locked_at");
-    lfs_json_cstring(&w, at);
-    lfs_json_key(&w, "owner");
-    lfs_json_begin_object(&w);
-    lfs_json_key(&w, "name");
-    lfs_json_cstring(&w, name);
-    lfs_json_end_object(&w);
-    lfs_json_key(&w, "owner_id");
-    lfs_json_cstring(&w, r->identity.id);
-    lfs_json_end_object(&w);
+    op->lock = (struct lfs_lock){id, path, at, name, r->identity.id};
     size_t len = 0;
-    char *text = lfs_json_writer_take_pool(&w, pool, &len);
-    lfs_json_writer_free(&w);
+    char *text = lfs_locks_lock_store(&op->lock, pool, &len);
     if (text == NULL)
         return lfs_error_set(err, 500, "out of memory while writing the lock; try again");
     if (len > LFS_LOCK_CONTENT_MAX)
@@ -299,6 +298,17 @@ static int new_lock(struct locks_op *op, const char *path, struct lfs_error *err
 }
 
 /* ---- request bodies ---- */
+
+const char *lfs_locks_ref_problem(const json_t *body)
+{
+    const json_t *ref = json_object_get(body, "ref");
+    const json_t *name = json_object_get(ref, "name");
+    if (ref == NULL || json_is_null(ref) ||
+        (json_is_object(ref) &&
+         (name == NULL || (json_is_string(name) && json_string_length(name) <= REFSPEC_MAX))))
+        return NULL;
+    return "\"ref\" must be an object {\"name\": \"refs/...\"} (at most 1024 bytes) or null";
+}
 
 /* Parses the JSON object body; NULL after answering 4xx. New reference. */
 static json_t *read_body(struct lfs_request *r, bool required)
@@ -324,16 +334,10 @@ static json_t *read_body(struct lfs_request *r, bool required)
         lfs_http_send_error(r, 422, "request body must be a JSON object");
         return NULL;
     }
-    const json_t *ref = json_object_get(body, "ref");
-    if (ref != NULL && !json_is_null(ref) &&
-        !(json_is_object(ref) &&
-          (json_object_get(ref, "name") == NULL ||
-           (json_is_string(json_object_get(ref, "name")) &&
-            json_string_length(json_object_get(ref, "name")) <= REFSPEC_MAX)))) {
+    const char *problem = lfs_locks_ref_problem(body);
+    if (problem != NULL) {
         json_decref(body);
-        lfs_http_send_error(r, 422,
-                            "\"ref\" must be an object {\"name\": \"refs/...\"} (at most 1024 "
-                            "bytes) or null");
+        lfs_http_send_error(r, 422, "%s", problem);
         return NULL;
     }
     return body;
@@ -376,9 +380,9 @@ static void handle_create(struct locks_op *op)
     if (body == NULL)
         return;
     const json_t *jpath = json_object_get(body, "path");
-    const char *problem = json_is_string(jpath)
-                              ? path_problem(json_string_value(jpath), json_string_length(jpath))
-                              : "\"path\" (a string) is required";
+    const char *problem = json_is_string(jpath) ? lfs_locks_path_problem(json_string_value(jpath),
+                                                                         json_string_length(jpath))
+                                                : "\"path\" (a string) is required";
     if (problem != NULL) {
         json_decref(body);
         lfs_http_send_error(r, 422, "%s", problem);
@@ -397,7 +401,7 @@ static void handle_create(struct locks_op *op)
 
 /* ---- GET locks, POST locks/verify ---- */
 
-static void send_page(struct locks_op *op, const struct lock *locks, size_t n, const char *next)
+static void send_page(struct locks_op *op, const struct lfs_lock *locks, size_t n, const char *next)
 {
     struct lfs_request *r = op->r;
     struct lfs_json_writer w;
@@ -435,10 +439,10 @@ static void on_list(void *arg, const struct lfs_lock_page *page, const struct lf
         lfs_http_send_lfs_error(op->r, err);
         return;
     }
-    struct lock *locks = h2o_mem_alloc_pool(&op->r->req->pool, (page->n + 1) * sizeof(*locks));
+    struct lfs_lock *locks = h2o_mem_alloc_pool(&op->r->req->pool, (page->n + 1) * sizeof(*locks));
     size_t n = 0;
     for (size_t i = 0; i < page->n; i++)
-        if (lock_parse(page->records[i].content, &op->r->req->pool, &locks[n]) == 0)
+        if (lfs_locks_lock_parse(page->records[i].content, &op->r->req->pool, &locks[n]) == 0)
             n++;
     send_page(op, locks, n, page->next);
 }
@@ -448,12 +452,12 @@ static void on_filter_read(void *arg, const struct lfs_lock_record *rec,
                            const struct lfs_error *err)
 {
     struct locks_op *op = arg;
-    struct lock l;
+    struct lfs_lock l;
     if (err != NULL) {
         lfs_http_send_lfs_error(op->r, err);
         return;
     }
-    bool found = rec != NULL && lock_parse(rec->content, &op->r->req->pool, &l) == 0 &&
+    bool found = rec != NULL && lfs_locks_lock_parse(rec->content, &op->r->req->pool, &l) == 0 &&
                  (op->filter_id == NULL || strcmp(l.id, op->filter_id) == 0) &&
                  (op->filter_path == NULL || strcmp(l.path, op->filter_path) == 0);
     send_page(op, &l, found ? 1 : 0, NULL);
@@ -481,10 +485,14 @@ static void list_start(struct locks_op *op, const char *cursor)
 
 /* A cursor is the store name of the last lock of the previous page: only a name inside this
  * repository's locks, so it cannot be turned into a read of anything else. */
+bool lfs_locks_cursor_valid(const char *cursor)
+{
+    return strlen(cursor) == LFS_LOCK_NAME_LEN && is_hex(cursor, LFS_LOCK_NAME_LEN);
+}
+
 static int check_cursor(struct lfs_request *r, const char *cursor)
 {
-    if (cursor == NULL ||
-        (strlen(cursor) == LFS_LOCK_NAME_LEN && is_hex(cursor, LFS_LOCK_NAME_LEN)))
+    if (cursor == NULL || lfs_locks_cursor_valid(cursor))
         return 0;
     lfs_http_send_error(r, 400,
                         "invalid cursor: pass back the next_cursor of the previous answer "
@@ -534,13 +542,13 @@ static void handle_list(struct locks_op *op)
         }
     }
     const char *path = v[0], *id = v[1], *cursor = v[2], *refspec = v[4];
-    long limit = parse_limit(v[3]);
-    const char *problem = path != NULL ? path_problem(path, strlen(path)) : NULL;
+    long limit = lfs_locks_parse_limit(v[3]);
+    const char *problem = path != NULL ? lfs_locks_path_problem(path, strlen(path)) : NULL;
     if (problem != NULL) {
         lfs_http_send_error(r, 400, "%s", problem);
         return;
     }
-    if (id != NULL && !id_valid(id)) {
+    if (id != NULL && !lfs_locks_id_valid(id)) {
         lfs_http_send_error(r, 400,
                             "invalid lock id: expected the \"id\" of a lock this server "
                             "returned");
@@ -629,7 +637,7 @@ static void on_unlock_read(void *arg, const struct lfs_lock_record *rec,
         lfs_http_send_lfs_error(r, err);
         return;
     }
-    if (rec == NULL || lock_parse(rec->content, &r->req->pool, &op->lock) < 0 ||
+    if (rec == NULL || lfs_locks_lock_parse(rec->content, &r->req->pool, &op->lock) < 0 ||
         strcmp(op->lock.id, op->filter_id) != 0) {
         lfs_http_send_error(r, 404, "no lock with id %s in %s/%s", op->filter_id, r->route.org_path,
                             r->route.repo);
@@ -662,7 +670,7 @@ static void handle_unlock(struct locks_op *op, const char *id)
     if (require(r, may_write_some(&r->identity, r->route.org_path, r->route.repo), "unlock files") <
         0)
         return;
-    if (!id_valid(id)) {
+    if (!lfs_locks_id_valid(id)) {
         lfs_http_send_error(r, 404, "no lock with id %s: not an id this server returns", id);
         return;
     }

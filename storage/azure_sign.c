@@ -805,6 +805,10 @@ int lfs_azure_parse_lock_listing(const char *xml, size_t len, const char *prefix
             strcmp(child + LFS_LOCK_NAME_LEN, ".lock") != 0)
             continue;
         child[LFS_LOCK_NAME_LEN] = '\0';
+        /* as in the other listings: out of name order (or twice) is not the service's answer,
+         * and a page of locks must not lead the cursor back over names it has passed */
+        if (count > 0 && strcmp(out[count - 1].name, child) >= 0)
+            return -1;
         const char *r = start;
         char *etag = xml_element(&r, entry_end, "Etag", pool);
         r = start;

@@ -144,7 +144,8 @@ int lfs_azure_parse_listing(const char *xml, size_t len, const char *prefix,
  * content (base64), with its Etag (quoted, as If-Match wants it) as the version, in name order
  * into *recs (pool), their number into *n, and the <NextMarker> into *marker ("" when the
  * listing is complete). Blobs of another shape are skipped. Returns 0, or -1 for an answer
- * that is not such a listing. Everything it returns lives in the pool. Any thread. */
+ * that is not such a listing (including locks out of name order). Everything it returns lives in
+ * the pool. Any thread. */
 struct lfs_lock_record;
 int lfs_azure_parse_lock_listing(const char *xml, size_t len, const char *prefix,
                                  struct st_h2o_mem_pool_t *pool, struct lfs_lock_record **recs,

@@ -1199,6 +1199,10 @@ void lfs_storage_xml_scan_on_done(void *arg, const struct lfs_http_response *res
             next = last;
             nlen = last_len;
         }
+        /* an empty marker would restart the scan, one with a NUL would be cut short: either
+         * would list the same names again and again */
+        if (nlen == 0 || memchr(next, '\0', nlen) != NULL)
+            goto invalid;
         if ((marker = xml_text(next, nlen)) == NULL) {
             lfs_error_set(&e, 500, "out of memory");
             x->cb(x->arg, NULL, &e);

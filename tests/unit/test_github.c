@@ -85,6 +85,7 @@ static void test_options(void **state)
                   "auth_other_ttl: 0, user_max_size: 8}}");
     a->ops->destroy(a);
     create_fails("{api_url: ftp://x}", OPTS_PATH ".api_url: expected an http(s) URL");
+    create_fails("{api_url: 'https:///'}", OPTS_PATH ".api_url: expected an http(s) URL");
     create_fails("{api_timeout: [1, 2, 3]}", OPTS_PATH ".api_timeout: expected seconds");
     create_fails("{api_timeout: 0}", OPTS_PATH ".api_timeout: expected a total");
     create_fails("{restrict_to: [acme]}", OPTS_PATH ".restrict_to: expected a mapping");
