@@ -857,7 +857,23 @@ static void on_list_parts(void *arg, const struct lfs_http_response *res,
         b = t + n;
         if (number == NULL || size == NULL || etag == NULL)
             continue;
-        mp_add_part(mp, (unsigned)strtoul(number, NULL, 10), strtoll(size, NULL, 10), etag);
+        /* The store's word, checked before it is summed or sorted: parts are 1..10,000 of at
+         * most 5 GiB each, and there are at most 10,000 of them however many pages come. */
+        char *stop_n, *stop_s;
+        unsigned long num = strtoul(number, &stop_n, 10);
+        long long len = strtoll(size, &stop_s, 10);
+        if (stop_n == number || *stop_n != '\0' || num < 1 || num > S3_MAX_PARTS ||
+            stop_s == size || *stop_s != '\0' || len < 0 || (unsigned long long)len > S3_PART_MAX ||
+            mp->nparts >= S3_MAX_PARTS) {
+            struct lfs_error e;
+            lfs_error_set(&e, 502,
+                          S3_STORE " answered ListParts of object %s with an invalid part (number "
+                                   "\"%s\", size \"%s\") or more than %u parts",
+                          mp->oid, number, size, S3_MAX_PARTS);
+            mp_fail(mp, &e);
+            return;
+        }
+        mp_add_part(mp, (unsigned)num, len, etag);
     }
     const char *truncated = mp_text(mp, res->body.base, res->body.len, "IsTruncated");
     const char *next = mp_text(mp, res->body.base, res->body.len, "NextPartNumberMarker");
