@@ -40,6 +40,7 @@
 
 #include "server/guard.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -102,6 +103,7 @@ static _Atomic long long receiving_total;
 static void guard_on_head_read(h2o_socket_t *sock, const char *err);
 static void guard_on_body_read(h2o_socket_t *sock, const char *err);
 static void guard_on_refused_read(h2o_socket_t *sock, const char *err);
+static void direct_on_socket_reuse(h2o_socket_t *sock, bool closing);
 
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
 
@@ -303,6 +305,7 @@ void h2o_socket_close(h2o_socket_t *sock)
     if (counted != NULL && fd >= 0 && (size_t)fd < counted_size && atomic_exchange(&counted[fd], 0))
         atomic_fetch_sub(&open_connections, 1);
     forget_paused(sock);
+    direct_on_socket_reuse(sock, true);
     real_close(sock);
 }
 
@@ -331,7 +334,12 @@ struct head {
     long long content_length; /* -1: none */
     bool chunked;
     bool expect_continue;
-    const char *refusal; /* a framing error: the request must be refused */
+    bool expect_other; /* an Expect other than 100-continue (h2o answers 417) */
+    bool upgrade;
+    int minor_version;
+    h2o_iovec_t method, path;  /* into the parsed buffer */
+    char *content_length_name; /* into the parsed buffer; NULL: none */
+    const char *refusal;       /* a framing error: the request must be refused */
 };
 
 static bool name_is(const struct phr_header *h, const char *name)
@@ -352,7 +360,11 @@ static int parse_head(const char *buf, size_t len, struct head *hd)
                               &path_len, &minor, headers, &nheaders, 0);
     if (n <= 0)
         return 0;
-    *hd = (struct head){.len = (size_t)n, .content_length = -1};
+    *hd = (struct head){.len = (size_t)n,
+                        .content_length = -1,
+                        .minor_version = minor,
+                        .method = h2o_iovec_init(method, method_len),
+                        .path = h2o_iovec_init(path, path_len)};
     int cl = 0, te = 0;
     for (size_t i = 0; i < nheaders; i++) {
         const struct phr_header *h = &headers[i];
@@ -360,6 +372,7 @@ static int parse_head(const char *buf, size_t len, struct head *hd)
             continue; /* an obsolete line folding: h2o joins it to the previous value */
         if (name_is(h, "content-length")) {
             cl++;
+            hd->content_length_name = (char *)h->name;
             char digits[24];
             size_t k = 0;
             for (; k < h->value_len && k < sizeof(digits) - 1; k++)
@@ -373,6 +386,10 @@ static int parse_head(const char *buf, size_t len, struct head *hd)
             hd->chunked = h->value_len == 7 && strncasecmp(h->value, "chunked", 7) == 0;
         } else if (name_is(h, "expect")) {
             hd->expect_continue = true;
+            hd->expect_other |=
+                !(h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0);
+        } else if (name_is(h, "upgrade")) {
+            hd->upgrade = true;
         }
     }
     if (cl > 1)
@@ -436,6 +453,297 @@ static void guard_on_refused_read(h2o_socket_t *sock, const char *err)
     atomic_load (&http1_read_cb)(sock, err);
 }
 
+/* Cuts a connection whose body arrives slower than SERVER.min_receive_rate: h2o (or the
+ * handler reading it) sees the end of input and closes it as a client disconnect. */
+static void slow_body_cut(h2o_socket_t *sock, long long received, long long size,
+                          uint64_t elapsed_ms)
+{
+    lfs_log(LFS_LOG_WARN,
+            "closing a connection whose request body arrives slower than "
+            "SERVER.min_receive_rate (%lld bytes/s): %lld of %lld bytes in %llu s",
+            settings.min_receive_rate, received, size, (unsigned long long)(elapsed_ms / 1000));
+    shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    lfs_metrics_refusal(LFS_METRICS_REFUSED_SLOW);
+}
+
+/* ----------------------------------------------------------------------------------------
+ * bodies the handler reads as they arrive
+ *
+ * h2o 2.2.5 calls a handler only once the whole body is in the socket's input buffer, which
+ * past 4 MiB is a file it maps and grows in spool_dir: every byte of a large upload was
+ * written twice, and nothing of the upload's own work could start before its last byte.
+ * For a request the head guard finds eligible (an HTTP/1.1 PUT with a Content-Length of at
+ * least settings.direct_min, within max_upload_size, to a path settings.direct_route
+ * accepts: an object upload to a store that can take a body in pieces), the head guard
+ * renames the Content-Length header in the input (same length, so the head parses the same
+ * otherwise), and h2o dispatches the request as one without a body. The handler asks
+ * lfs_guard_direct_length whether its body was kept back, and reads it with
+ * lfs_guard_direct_read: the socket's input is swapped for a buffer of this file's (h2o's
+ * keeps the head, which the request's method, path and headers point into), each read is
+ * handed to the handler and the buffer reused, and once the declared length has arrived h2o's
+ * input is put back holding the head only, which h2o consumes after the answer as usual.
+ * Only the declared length is read: bytes past it (a pipelined request) cannot be given back,
+ * so the connection is then closed after the answer. A handler that answers without reading
+ * the body gets it drained first (lfs_guard_direct_pending, called by server/http.c before it
+ * answers), so the client reads the answer, as when h2o read the body; a client waiting for
+ * "100 Continue" is answered at once and the connection closed instead. */
+
+#define DIRECT_READ_BUF (256 * 1024)
+
+struct direct_body {
+    struct direct_body *next;
+    h2o_socket_t *sock;
+    h2o_req_t *req;          /* the request, once the handler reads the body */
+    h2o_buffer_t *h2o_input; /* h2o's input while the body goes into this one's */
+    size_t head_len;
+    long long length, received;
+    uint64_t begun_ms;
+    bool expect_continue;
+    bool reading;  /* lfs_guard_direct_read was called */
+    bool writing;  /* "100 Continue" being written */
+    bool complete; /* every byte arrived (the end waits for the write, if any) */
+    bool discard;  /* the handler wants no more of it */
+    lfs_guard_direct_data_cb on_data;
+    lfs_guard_direct_end_cb on_end;
+    void *arg;
+};
+
+/* This worker's bodies kept back from h2o (few at a time: a list). */
+static __thread struct direct_body *direct_bodies;
+/* The buffers direct bodies are read into: never mapped to a file, never recycled (so any
+ * thread may use it); each body's buffer is allocated once and reused for every read. */
+static h2o_buffer_prototype_t direct_prototype = {.allocator = {.max = 0},
+                                                  ._initial_buf = {.capacity = DIRECT_READ_BUF}};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct direct_body *direct_find(h2o_socket_t *sock)
+{
+    for (struct direct_body *d = direct_bodies; d != NULL; d = d->next)
+        if (d->sock == sock)
+            return d;
+    return NULL;
+}
+
+/* Unlinks and frees d, giving the socket h2o's input back if this had swapped it. */
+static void direct_forget(struct direct_body *d)
+{
+    for (struct direct_body **p = &direct_bodies; *p != NULL; p = &(*p)->next)
+        if (*p == d) {
+            *p = d->next;
+            break;
+        }
+    if (d->h2o_input != NULL) {
+        h2o_buffer_dispose(&d->sock->input);
+        d->sock->input = d->h2o_input;
+    }
+    if (settings.receive_budget > 0 && d->length > 0) {
+        released += d->length; /* the sweep stops counting it too */
+        atomic_fetch_sub(&receiving_total, d->length);
+    }
+    free(d);
+}
+
+static bool direct_eligible(h2o_socket_t *sock, const struct head *hd)
+{
+    if (settings.direct_min <= 0 || settings.direct_route == NULL || hd->refusal != NULL ||
+        hd->chunked || hd->content_length < settings.direct_min ||
+        hd->content_length > settings.max_upload_size || hd->content_length_name == NULL ||
+        hd->minor_version != 1 || hd->upgrade || hd->expect_other ||
+        !h2o_memis(hd->method.base, hd->method.len, H2O_STRLIT("PUT")) || sock->data == NULL ||
+        direct_find(sock) != NULL)
+        return false;
+    const char *q = memchr(hd->path.base, '?', hd->path.len);
+    size_t plen = q != NULL ? (size_t)(q - hd->path.base) : hd->path.len;
+    h2o_conn_t *conn = sock->data; /* h2o's HTTP/1 connection begins with its h2o_conn_t */
+    return settings.direct_route(conn->ctx, hd->path.base, plen);
+}
+
+/* Keeps the body of the request whose head is hd back from h2o. */
+static void direct_begin(h2o_socket_t *sock, const struct head *hd)
+{
+    struct direct_body *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return;                                     /* h2o reads the body as usual */
+    static const char renamed[] = "Lfsgate-Length"; /* as long as "Content-Length" */
+    _Static_assert(sizeof(renamed) == sizeof("Content-Length"), "same length");
+    memcpy(hd->content_length_name, renamed, sizeof(renamed) - 1);
+    *d = (struct direct_body){.next = direct_bodies,
+                              .sock = sock,
+                              .head_len = hd->len,
+                              .length = hd->content_length,
+                              .begun_ms = now_ms(),
+                              .expect_continue = hd->expect_continue};
+    direct_bodies = d;
+}
+
+long long lfs_guard_direct_length(h2o_req_t *req)
+{
+    h2o_socket_t *sock = req->version < 0x200 ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    struct direct_body *d = sock != NULL ? direct_find(sock) : NULL;
+    return d != NULL && !d->reading ? d->length : -1;
+}
+
+/* Every byte arrived and "100 Continue" (if any) is written: gives h2o its input back and
+ * tells the handler. */
+static void direct_end(struct direct_body *d)
+{
+    h2o_socket_read_stop(d->sock);
+    lfs_guard_direct_end_cb cb = d->on_end;
+    void *arg = d->arg;
+    direct_forget(d);
+    cb(arg, true);
+}
+
+/* Hands what the buffer holds of the body to the handler, and ends when all is there. */
+static void direct_take(struct direct_body *d)
+{
+    h2o_buffer_t *in = d->sock->input;
+    size_t n = in->size;
+    if ((long long)n > d->length - d->received) {
+        n = (size_t)(d->length - d->received);
+        d->req->http1_is_persistent = 0; /* a pipelined request: see above */
+    }
+    if (n > 0 && !d->discard && d->on_data(d->arg, in->bytes, n) < 0)
+        d->discard = true;
+    d->received += (long long)n;
+    /* Emptied rather than consumed: h2o_buffer_consume would free it, and the next read
+     * allocate it again. */
+    in->size = 0;
+    in->bytes = in->_buf;
+    if (d->received == d->length) {
+        d->complete = true;
+        if (!d->writing)
+            direct_end(d);
+    }
+}
+
+static void direct_on_read(h2o_socket_t *sock, const char *err)
+{
+    struct direct_body *d = direct_find(sock);
+    if (d == NULL) {
+        h2o_socket_read_stop(sock); /* cannot happen: the body's end stops reading */
+        return;
+    }
+    if (err == NULL) {
+        direct_take(d);
+        return;
+    }
+    /* The client went away (or the sweep cut it): the handler learns it, then h2o closes the
+     * connection as a client disconnect, which disposes the request. */
+    h2o_socket_read_stop(sock);
+    lfs_guard_direct_end_cb cb = d->on_end;
+    void *arg = d->arg;
+    direct_forget(d);
+    cb(arg, false);
+    atomic_load (&http1_read_cb)(sock, err);
+}
+
+static void direct_on_continue_written(h2o_socket_t *sock, const char *err)
+{
+    struct direct_body *d = direct_find(sock);
+    if (d == NULL)
+        return;
+    d->writing = false;
+    if (err != NULL)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR); /* the read side sees it next */
+    else if (d->complete)
+        direct_end(d);
+}
+
+void lfs_guard_direct_read(h2o_req_t *req, lfs_guard_direct_data_cb on_data,
+                           lfs_guard_direct_end_cb on_end, void *arg)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct direct_body *d = direct_find(sock);
+    assert(d != NULL && !d->reading);
+    d->reading = true;
+    d->req = req;
+    d->on_data = on_data;
+    d->on_end = on_end;
+    d->arg = arg;
+    d->discard = on_data == NULL;
+    /* What arrived with the head is in h2o's input, behind it: take it from there, and leave
+     * h2o's input holding the head alone. */
+    h2o_buffer_t *own;
+    h2o_buffer_init(&own, &direct_prototype);
+    d->h2o_input = sock->input;
+    sock->input = own;
+    h2o_buffer_t *in = d->h2o_input;
+    size_t early = in->size - d->head_len;
+    if (early > 0) {
+        size_t n = (long long)early > d->length ? (size_t)d->length : early;
+        if (early > n)
+            req->http1_is_persistent = 0;
+        if (!d->discard && d->on_data(arg, in->bytes + d->head_len, n) < 0)
+            d->discard = true;
+        d->received = (long long)n;
+        in->size = d->head_len;
+    }
+    if (d->expect_continue && d->received == 0) {
+        static h2o_iovec_t res = {H2O_STRLIT("HTTP/1.1 100 Continue\r\n\r\n")};
+        d->writing = true;
+        h2o_socket_write(sock, &res, 1, direct_on_continue_written);
+    }
+    if (d->received == d->length) {
+        d->complete = true;
+        if (!d->writing)
+            direct_end(d);
+        return;
+    }
+    real_read_start(sock, direct_on_read);
+}
+
+bool lfs_guard_direct_pending(h2o_req_t *req)
+{
+    if (req->version >= 0x200)
+        return false;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    struct direct_body *d = sock != NULL ? direct_find(sock) : NULL;
+    if (d == NULL || d->reading)
+        return false;
+    if (d->expect_continue && (size_t)(sock->input->size) == d->head_len) {
+        /* The client waits for a go-ahead that will not come: answer now, and close the
+         * connection after (its body is never read). */
+        req->http1_is_persistent = 0;
+        direct_forget(d);
+        return false;
+    }
+    return true;
+}
+
+/* h2o arms its reader for the next request, or closes the socket: a body kept back that the
+ * handler never read is still on the connection, which must then not be read as a request. */
+static void direct_on_socket_reuse(h2o_socket_t *sock, bool closing)
+{
+    struct direct_body *d = direct_find(sock);
+    if (d == NULL)
+        return;
+    if (!closing)
+        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
+    direct_forget(d);
+}
+
+/* The sweep's part: bodies being read count against the budget at their declared length, and
+ * one arriving slower than min_receive_rate is cut as h2o's are. */
+static void direct_sweep(long long *receiving, uint64_t now)
+{
+    for (struct direct_body *d = direct_bodies; d != NULL; d = d->next) {
+        *receiving += d->length;
+        if (settings.min_receive_rate <= 0)
+            continue;
+        uint64_t allowed_ms = (uint64_t)settings.receive_grace * 1000 +
+                              (uint64_t)d->received * 1000 / (uint64_t)settings.min_receive_rate;
+        if (now > d->begun_ms + allowed_ms)
+            slow_body_cut(d->sock, d->received, d->length, now - d->begun_ms);
+    }
+}
+
 /* ----------------------------------------------------------------------------------------
  * the head guard */
 
@@ -492,6 +800,8 @@ static int check_head(h2o_socket_t *sock)
         admitted += size;
     }
     real_read_start(sock, guard_on_body_read);
+    if (direct_eligible(sock, &hd))
+        direct_begin(sock, &hd);
     return 0;
 }
 
@@ -527,6 +837,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
      * two cannot be told apart from here when a pipelined head asks for 100 Continue, so the
      * framing is checked in both cases and only the admission is skipped: such a body is
      * counted by the next sweep. */
+    direct_on_socket_reuse(sock, false);
     struct head hd;
     if (sock->input->size != 0 && parse_head(sock->input->bytes, sock->input->size, &hd) &&
         hd.expect_continue && sock->input->size == hd.len) {
@@ -599,16 +910,8 @@ static int sweep_request(h2o_req_t *req, void *arg)
     uint64_t begun_ms = (uint64_t)t0->tv_sec * 1000 + (uint64_t)t0->tv_usec / 1000;
     uint64_t allowed_ms = (uint64_t)settings.receive_grace * 1000 +
                           (uint64_t)received * 1000 / (uint64_t)settings.min_receive_rate;
-    if (sw->now_ms > begun_ms + allowed_ms) {
-        lfs_log(LFS_LOG_WARN,
-                "closing a connection whose request body arrives slower than "
-                "SERVER.min_receive_rate (%lld bytes/s): %lld of %lld bytes in %llu s",
-                settings.min_receive_rate, received, size,
-                (unsigned long long)((sw->now_ms - begun_ms) / 1000));
-        /* h2o sees the end of input and closes it as a client disconnect. */
-        shutdown(h2o_socket_get_fd(sock), SHUT_RDWR);
-        lfs_metrics_refusal(LFS_METRICS_REFUSED_SLOW);
-    }
+    if (sw->now_ms > begun_ms + allowed_ms)
+        slow_body_cut(sock, received, size, sw->now_ms - begun_ms);
     return 0;
 }
 
@@ -620,6 +923,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     struct sweep sw = {.now_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000};
     resume_listeners();
     H2O_HTTP1_CALLBACKS.foreach_request(g->ctx, sweep_request, &sw);
+    direct_sweep(&sw.receiving, sw.now_ms);
     /* Replace this worker's share (and what its head guard added since) with the recount. */
     atomic_fetch_add(&receiving_total, sw.receiving - (g->counted + admitted - released));
     g->counted = sw.receiving;

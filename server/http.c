@@ -61,10 +61,34 @@ void lfs_http_send_writer(struct lfs_request *r, int status, struct lfs_json_wri
     lfs_http_send_json_text(r, status, text, len);
 }
 
+/* An answer held back until the request's body has been read (see lfs_http_send_json_text). */
+struct held_answer {
+    struct lfs_request *r;
+    int status;
+    char *buf;
+    size_t len;
+};
+
+static void on_body_drained(void *arg, bool complete)
+{
+    struct held_answer *a = arg;
+    if (complete)
+        lfs_http_send_json_text(a->r, a->status, a->buf, a->len);
+}
+
 void lfs_http_send_json_text(struct lfs_request *r, int status, char *buf, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     h2o_req_t *req = r->req;
+    if (lfs_guard_direct_pending(req)) {
+        /* A body the receive guard kept back from h2o, and no handler read (an upload refused
+         * before it began): read and drop it first, as h2o would have read it, so the client
+         * gets to read the answer. */
+        struct held_answer *a = h2o_mem_alloc_pool(&req->pool, sizeof(*a));
+        *a = (struct held_answer){.r = r, .status = status, .buf = buf, .len = len};
+        lfs_guard_direct_read(req, NULL, on_body_drained, a);
+        return;
+    }
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
@@ -568,6 +592,18 @@ static struct lfs_request *request_start(h2o_req_t *req)
     make_request_id(w, r->request_id, sizeof(r->request_id));
     lfs_guard_body_received(req);
     return r;
+}
+
+bool lfs_http_direct_route(h2o_context_t *ctx, const char *path, size_t len)
+{
+    struct lfs_worker *w = H2O_STRUCT_FROM_MEMBER(struct lfs_worker, ctx, ctx);
+    const struct lfs_transfer *objects = w->app->objects;
+    struct lfs_route route;
+    struct lfs_error err;
+    return objects != NULL && (objects->ops->flags & LFS_TRANSFER_SERVES_OBJECTS) != 0 &&
+           objects->storage->ops->put_open != NULL &&
+           lfs_route_parse(path, len, w->app->settings.legacy_endpoints, &route, &err) == 0 &&
+           route.kind == LFS_ROUTE_OBJECT;
 }
 
 /* h2o answers some requests itself before any handler runs: a body over

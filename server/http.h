@@ -54,6 +54,11 @@ struct lfs_request {
     struct lfs_auth_wait auth_wait;
 };
 
+/* The receive guard's direct_route (server/guard.h): true when path is an object's URL and
+ * the adapter serving objects takes uploads in pieces (its storage has put_open). The
+ * worker's thread. */
+bool lfs_http_direct_route(h2o_context_t *ctx, const char *path, size_t len);
+
 /* Sends a JSON error {"message", "request_id"} with the LFS media type; 401 adds
  * LFS-Authenticate. Loop thread. */
 void lfs_http_send_error(struct lfs_request *r, int status, const char *fmt, ...)

@@ -400,7 +400,10 @@ int main(int argc, char **argv)
                                     .min_receive_rate = st->min_receive_rate,
                                     .receive_grace = st->receive_grace,
                                     .spool_dir = st->spool_dir,
-                                    .max_connections = st->max_connections};
+                                    .max_connections = st->max_connections,
+                                    /* what h2o would spool: read as it arrives instead */
+                                    .direct_min = BODY_MEMORY_MAX + 1,
+                                    .direct_route = lfs_http_direct_route};
     if (lfs_guard_init(&gs, &err) < 0) {
         fprintf(stderr, "lfsgate: %s\n", err.message);
         return 1;

@@ -28,19 +28,53 @@ static struct lfs_io request_io(struct lfs_request *r)
 
 /* ---- upload ---- */
 
+/* One upload: taken whole from h2o (req->entity), or read as it arrives (a body the receive
+ * guard kept back, server/guard.c) into a storage writer. */
+struct upload {
+    struct lfs_request *r;
+    int64_t size;
+    struct lfs_storage_writer *writer;
+    struct lfs_error err; /* a failed write: answered once the body has been read */
+    bool failed;
+};
+
 static void on_put_done(void *arg, const struct lfs_error *err)
 {
-    struct lfs_request *r = arg;
+    struct upload *up = arg;
+    struct lfs_request *r = up->r;
     if (err != NULL) {
-        lfs_log_activity(r, "store", r->route.oid, (int64_t)r->req->entity.len, "refused",
-                         err->message);
+        lfs_log_activity(r, "store", r->route.oid, up->size, "refused", err->message);
         lfs_http_send_lfs_error(r, err);
         return;
     }
-    lfs_metrics_bytes(r->req->entity.len, 0);
-    lfs_log_activity(r, "store", r->route.oid, (int64_t)r->req->entity.len, "stored", NULL);
+    lfs_metrics_bytes((uint64_t)up->size, 0);
+    lfs_log_activity(r, "store", r->route.oid, up->size, "stored", NULL);
     static char empty[] = "{}";
     lfs_http_send_json_text(r, 200, empty, sizeof(empty) - 1);
+}
+
+static int on_body_piece(void *arg, const char *p, size_t n)
+{
+    struct upload *up = arg;
+    if (up->writer->ops->write(up->writer, p, n, &up->err) == 0)
+        return 0;
+    up->failed = true;
+    return -1;
+}
+
+static void on_body_end(void *arg, bool complete)
+{
+    struct upload *up = arg;
+    if (!complete) {
+        lfs_log_activity(up->r, "store", up->r->route.oid, up->size, "interrupted",
+                         "the client closed the connection before the end of the body");
+        return;
+    }
+    if (up->failed) {
+        on_put_done(up, &up->err);
+        return;
+    }
+    up->writer->ops->commit(up->writer, on_put_done, up);
 }
 
 static void handle_upload(struct lfs_request *r, struct lfs_storage *storage)
@@ -49,10 +83,26 @@ static void handle_upload(struct lfs_request *r, struct lfs_storage *storage)
         return;
     struct lfs_object_key key = route_key(r, r->route.oid);
     struct lfs_io io = request_io(r);
+    struct upload *up = h2o_mem_alloc_pool(&r->req->pool, sizeof(*up));
+    *up = (struct upload){.r = r, .size = (int64_t)r->req->entity.len};
+    long long direct = lfs_guard_direct_length(r->req);
+    if (direct >= 0) {
+        up->size = direct;
+        if (storage->ops->put_open == NULL) { /* the configuration was reloaded meanwhile */
+            lfs_http_send_error(r, 503, "the server's configuration changed; retry the upload");
+            return;
+        }
+        if (storage->ops->put_open(storage, &io, &key, direct, &up->writer, &up->err) < 0) {
+            on_put_done(up, &up->err);
+            return;
+        }
+        lfs_guard_direct_read(r->req, on_body_piece, on_body_end, up);
+        return;
+    }
     h2o_iovec_t body = r->req->entity;
     if (body.base == NULL)
         body = h2o_iovec_init("", 0);
-    storage->ops->put(storage, &io, &key, body, on_put_done, r);
+    storage->ops->put(storage, &io, &key, body, on_put_done, up);
 }
 
 /* ---- download ---- */

@@ -3,10 +3,11 @@
  * served as is. An upload is written to a hidden temporary file in the object's own
  * directory (same filesystem), hashed while it is written, and renamed into place only after
  * its SHA-256 matches the oid and it has been synced: readers never see a partial object.
- * Work is done on the loop thread in slices, spaced by the thread's slice timer
- * (storage/remote.h), so one large upload does not stall the others. A large body is hashed
- * by a helper thread of its own while the loop thread writes it: the two overlap instead of
- * adding up (SHA-256 of 1 GiB is ~0.7 s of CPU, writing it ~1.2 s of system time).
+ * A body taken whole is written on the loop thread in slices, spaced by the thread's slice
+ * timer (storage/remote.h), so one large upload does not stall the others; a body the server
+ * receives a piece at a time (put_open, see server/guard.c) is written as each piece arrives.
+ * A large upload is hashed by a helper thread of its own, reading back what the loop thread
+ * has written, so hashing and writing overlap.
  * The writer holds an exclusive flock on its temporary file until the rename, so a process
  * starting later can tell a file abandoned by a killed process (no lock, older than its own
  * start) from one another live process sharing the directory is still writing: the first
@@ -256,69 +257,116 @@ static void local_stat(struct lfs_storage *storage, struct lfs_io *io,
     }
 }
 
-/* A helper thread hashing a body that the loop thread writes meanwhile. The body is
- * read-only while both run; the loop thread joins the helper before the body or md can go
- * (at the end of the writes, or at once with `stop` set when the request goes away). */
+/* A helper thread hashing what the loop thread has written to the temporary file, reading it
+ * back (from the page cache, where it was just written) up to the length the loop thread has
+ * published: hashing and writing overlap instead of adding up (SHA-256 of 1 GiB is ~1 s of
+ * CPU, writing it ~0.5 s of system time), and what is hashed is what the file holds. The loop
+ * thread joins the helper before the fd or md can go. */
 struct put_hasher {
     pthread_t thread;
-    const char *base;
-    size_t len;
+    int fd;
     EVP_MD_CTX *md;
-    atomic_bool stop; /* loop thread -> helper: give up */
-    atomic_bool done; /* helper -> loop thread: md has seen the whole body (or it stopped) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t written;   /* under mu: bytes the loop thread has written */
+    bool end, stop;   /* under mu: nothing more will be written / give up */
+    int error;        /* helper only until done: errno of a failed read-back, or 0 */
+    atomic_bool done; /* helper -> loop thread: md has seen everything (or it stopped) */
+    char buf[LOCAL_WRITE_CHUNK];
 };
 
 static void *hasher_main(void *arg)
 {
     struct put_hasher *h = arg;
-    for (size_t off = 0; off < h->len && !atomic_load(&h->stop); off += LOCAL_WRITE_CHUNK) {
-        size_t n = h->len - off < LOCAL_WRITE_CHUNK ? h->len - off : LOCAL_WRITE_CHUNK;
-        EVP_DigestUpdate(h->md, h->base + off, n);
+    size_t off = 0;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        while (!h->stop && !h->end && h->written == off)
+            pthread_cond_wait(&h->cv, &h->mu);
+        size_t avail = h->written;
+        bool stop = h->stop, end = h->end;
+        pthread_mutex_unlock(&h->mu);
+        if (stop || (end && off == avail))
+            break;
+        size_t n = avail - off < sizeof(h->buf) ? avail - off : sizeof(h->buf);
+        ssize_t r = pread(h->fd, h->buf, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            h->error = r < 0 ? errno : EIO; /* 0: the file is shorter than what was written */
+            break;
+        }
+        EVP_DigestUpdate(h->md, h->buf, (size_t)r);
+        off += (size_t)r;
     }
     atomic_store(&h->done, true);
     return NULL;
 }
 
-/* Starts hashing body into md on a helper thread. Returns the hasher (the caller joins it
- * with hasher_join), or NULL when no thread could be started: the caller then hashes as it
- * writes. Loop thread. */
-static struct put_hasher *hasher_start(h2o_iovec_t body, EVP_MD_CTX *md)
+/* Starts hashing fd's content into md on a helper thread. Returns the hasher, or NULL when
+ * no thread could be started (the caller then hashes as it writes). Loop thread. */
+static struct put_hasher *hasher_start(int fd, EVP_MD_CTX *md)
 {
     struct put_hasher *h = malloc(sizeof(*h));
     if (h == NULL)
         return NULL;
-    h->base = body.base;
-    h->len = body.len;
+    h->fd = fd;
     h->md = md;
-    atomic_init(&h->stop, false);
+    h->written = 0;
+    h->end = h->stop = false;
+    h->error = 0;
     atomic_init(&h->done, false);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
     if (pthread_create(&h->thread, NULL, hasher_main, h) != 0) {
+        pthread_mutex_destroy(&h->mu);
+        pthread_cond_destroy(&h->cv);
         free(h);
         return NULL;
     }
     return h;
 }
 
-/* Stops (when stop) and joins the helper, and frees it. Loop thread. */
-static void hasher_join(struct put_hasher *h, bool stop)
+/* Publishes how much is written, and whether that is all (end) or the helper is to give up
+ * (stop). Loop thread. */
+static void hasher_tell(struct put_hasher *h, size_t written, bool end, bool stop)
 {
-    if (stop)
-        atomic_store(&h->stop, true);
-    pthread_join(h->thread, NULL);
-    free(h);
+    pthread_mutex_lock(&h->mu);
+    h->written = written;
+    h->end |= end;
+    h->stop |= stop;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
 }
 
-/* One upload in progress. Owned by the request pool: dispose() removes the temporary file
- * if the request goes away before the upload finished. */
+/* Joins the helper (told to stop first when stop) and frees it. Returns 0, or the errno of a
+ * failed read-back. Loop thread. */
+static int hasher_join(struct put_hasher *h, bool stop)
+{
+    if (stop)
+        hasher_tell(h, h->written, false, true);
+    pthread_join(h->thread, NULL);
+    int error = h->error;
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h);
+    return error;
+}
+
+/* One upload in progress, taken whole (put: the body in memory) or in pieces (put_open: the
+ * writer). Owned by the request pool: dispose() removes the temporary file if the request
+ * goes away before the upload finished. */
 struct local_put {
+    struct lfs_storage_writer writer;
     h2o_timeout_entry_t slice;
     h2o_context_t *ctx;
     EVP_MD_CTX *md;
     struct put_hasher *hasher; /* NULL: the loop thread hashes as it writes */
     int fd;
     bool tmp_exists;
-    h2o_iovec_t body;
-    size_t done;
+    h2o_iovec_t body; /* put: the whole body */
+    size_t body_done;
+    size_t written;
     char oid[LFS_OID_LEN + 1];
     char tmp_path[PATH_MAX];
     char final_path[PATH_MAX];
@@ -330,7 +378,7 @@ static void put_release(struct local_put *put)
 {
     if (h2o_timeout_is_linked(&put->slice))
         h2o_timeout_unlink(&put->slice);
-    if (put->hasher != NULL) /* before md is freed and the body goes with the request */
+    if (put->hasher != NULL) /* before the fd and md go */
         hasher_join(put->hasher, true);
     put->hasher = NULL;
     if (put->fd >= 0)
@@ -358,7 +406,7 @@ static void put_finish(struct local_put *put, const struct lfs_error *err)
 }
 
 /* Checks the hash, makes the file durable and renames it into place. */
-static void put_commit(struct local_put *put)
+static void put_rename(struct local_put *put)
 {
     struct lfs_error err = {0};
     if (lfs_storage_check_sha256(put->md, put->oid, &err) < 0) {
@@ -396,98 +444,164 @@ static void put_commit(struct local_put *put)
 static void put_wait_hash(h2o_timeout_entry_t *entry)
 {
     struct local_put *put = H2O_STRUCT_FROM_MEMBER(struct local_put, slice, entry);
-    if (!atomic_load(&put->hasher->done)) {
-        h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
-        return;
-    }
-    hasher_join(put->hasher, false);
-    put->hasher = NULL;
-    put_commit(put);
-}
-
-/* Writes (and hashes, without a helper) up to LOCAL_SLICE bytes, then yields to the loop. */
-static void put_slice(h2o_timeout_entry_t *entry)
-{
-    struct local_put *put = H2O_STRUCT_FROM_MEMBER(struct local_put, slice, entry);
-    size_t end = put->done + LOCAL_SLICE;
-    if (end > put->body.len)
-        end = put->body.len;
-    while (put->done < end) {
-        size_t n = end - put->done;
-        if (n > LOCAL_WRITE_CHUNK)
-            n = LOCAL_WRITE_CHUNK;
-        ssize_t w = write(put->fd, put->body.base + put->done, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
+    if (put->hasher != NULL) {
+        if (!atomic_load(&put->hasher->done)) {
+            h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop),
+                             &put->slice);
+            return;
+        }
+        int error = hasher_join(put->hasher, false);
+        put->hasher = NULL;
+        if (error != 0) {
             struct lfs_error err;
-            if (w == 0)
-                errno = ENOSPC; /* write(2) returns 0 for a non-empty buffer only when full */
-            write_error(&err, "write", put->oid);
+            errno = error;
+            write_error(&err, "read back", put->oid);
             put_finish(put, &err);
             return;
         }
-        if (put->hasher == NULL)
-            EVP_DigestUpdate(put->md, put->body.base + put->done, (size_t)w);
-        /* Start write-back now so the final fdatasync has little left to wait for. */
-        sync_file_range(put->fd, (off_t)put->done, w, SYNC_FILE_RANGE_WRITE);
-        put->done += (size_t)w;
     }
-    if (put->done < put->body.len) {
-        h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
-        return;
-    }
-    if (put->hasher != NULL) {
-        put->slice.cb = put_wait_hash;
-        put_wait_hash(&put->slice);
-        return;
-    }
-    put_commit(put);
+    put_rename(put);
 }
 
-static void local_put(struct lfs_storage *storage, struct lfs_io *io,
-                      const struct lfs_object_key *key, h2o_iovec_t body, lfs_storage_done_cb cb,
-                      void *arg)
+/* Writes n bytes at the end of the temporary file and hashes them (or has the helper do it).
+ * Returns 0, or -1 with err. */
+static int put_write(struct local_put *put, const char *p, size_t n, struct lfs_error *err)
+{
+    while (n > 0) {
+        ssize_t w = write(put->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = ENOSPC; /* write(2) returns 0 for a non-empty buffer only when full */
+            return write_error(err, "write", put->oid);
+        }
+        if (put->hasher == NULL)
+            EVP_DigestUpdate(put->md, p, (size_t)w);
+        /* Start write-back now so the final fdatasync has little left to wait for. */
+        sync_file_range(put->fd, (off_t)put->written, w, SYNC_FILE_RANGE_WRITE);
+        put->written += (size_t)w;
+        p += w;
+        n -= (size_t)w;
+    }
+    if (put->hasher != NULL)
+        hasher_tell(put->hasher, put->written, false, false);
+    return 0;
+}
+
+/* The writer's commit, and the end of a whole-body put. */
+static void put_commit(struct local_put *put, lfs_storage_done_cb cb, void *arg)
+{
+    put->cb = cb;
+    put->arg = arg;
+    if (put->hasher != NULL)
+        hasher_tell(put->hasher, put->written, true, false);
+    put->slice.cb = put_wait_hash;
+    put_wait_hash(&put->slice);
+}
+
+/* Creates the temporary file of an upload of about `size` bytes, owned by io->pool. Returns
+ * the upload, or NULL with err. */
+static struct local_put *put_create(struct lfs_storage *storage, struct lfs_io *io,
+                                    const struct lfs_object_key *key, int64_t size,
+                                    struct lfs_error *err)
 {
     struct lfs_storage_local *st = (struct lfs_storage_local *)storage;
     struct local_put *put = h2o_mem_alloc_shared(io->pool, sizeof(*put), put_dispose);
     memset(put, 0, sizeof(*put));
     put->fd = -1;
     put->ctx = io->ctx;
-    put->body = body;
-    put->cb = cb;
-    put->arg = arg;
-    put->slice.cb = put_slice;
-    struct lfs_error err = {0};
     char dir[PATH_MAX];
-    if (object_path(st, key, false, dir, sizeof(dir), &err) < 0 ||
-        object_path(st, key, true, put->final_path, sizeof(put->final_path), &err) < 0) {
-        put_finish(put, &err);
-        return;
-    }
+    if (object_path(st, key, false, dir, sizeof(dir), err) < 0 ||
+        object_path(st, key, true, put->final_path, sizeof(put->final_path), err) < 0)
+        return NULL;
     snprintf(put->oid, sizeof(put->oid), "%s", key->oid);
     if (snprintf(put->tmp_path, sizeof(put->tmp_path), "%s/.%s.XXXXXX", dir, key->oid) >=
         (int)sizeof(put->tmp_path)) {
-        lfs_error_set(&err, 422, "object path too long");
-        put_finish(put, &err);
-        return;
+        lfs_error_set(err, 422, "object path too long");
+        return NULL;
     }
     if (make_dirs(dir) < 0 || (put->fd = mkostemp(put->tmp_path, O_CLOEXEC)) < 0) {
-        write_error(&err, "create", key->oid);
-        put_finish(put, &err);
-        return;
+        write_error(err, "create", key->oid);
+        return NULL;
     }
     put->tmp_exists = true;
     /* Tells a sweep in another process that this file is alive (see local_sweep_temp_files);
      * the file is new and private, so the lock is free. */
     flock(put->fd, LOCK_EX | LOCK_NB);
-    if ((put->md = lfs_storage_sha256_new(&err)) == NULL) {
-        put_finish(put, &err);
+    if ((put->md = lfs_storage_sha256_new(err)) == NULL)
+        return NULL;
+    if (size >= (int64_t)LOCAL_HASHER_MIN)
+        put->hasher = hasher_start(put->fd, put->md);
+    return put;
+}
+
+/* Writes up to LOCAL_SLICE bytes of a whole body, then yields to the loop. */
+static void put_slice(h2o_timeout_entry_t *entry)
+{
+    struct local_put *put = H2O_STRUCT_FROM_MEMBER(struct local_put, slice, entry);
+    size_t end = put->body_done + LOCAL_SLICE;
+    if (end > put->body.len)
+        end = put->body.len;
+    while (put->body_done < end) {
+        size_t n = end - put->body_done;
+        if (n > LOCAL_WRITE_CHUNK)
+            n = LOCAL_WRITE_CHUNK;
+        struct lfs_error err;
+        if (put_write(put, put->body.base + put->body_done, n, &err) < 0) {
+            put_finish(put, &err);
+            return;
+        }
+        put->body_done += n;
+    }
+    if (put->body_done < put->body.len) {
+        h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
         return;
     }
-    if (body.len >= LOCAL_HASHER_MIN)
-        put->hasher = hasher_start(body, put->md);
+    put_commit(put, put->cb, put->arg);
+}
+
+static void local_put(struct lfs_storage *storage, struct lfs_io *io,
+                      const struct lfs_object_key *key, h2o_iovec_t body, lfs_storage_done_cb cb,
+                      void *arg)
+{
+    struct lfs_error err = {0};
+    struct local_put *put = put_create(storage, io, key, (int64_t)body.len, &err);
+    if (put == NULL) {
+        cb(arg, &err);
+        return;
+    }
+    put->body = body;
+    put->cb = cb;
+    put->arg = arg;
+    put->slice.cb = put_slice;
     put_slice(&put->slice);
+}
+
+static int writer_write(struct lfs_storage_writer *writer, const char *p, size_t n,
+                        struct lfs_error *err)
+{
+    return put_write((struct local_put *)writer, p, n, err);
+}
+
+static void writer_commit(struct lfs_storage_writer *writer, lfs_storage_done_cb cb, void *arg)
+{
+    put_commit((struct local_put *)writer, cb, arg);
+}
+
+static const struct lfs_storage_writer_ops local_writer_ops = {.write = writer_write,
+                                                               .commit = writer_commit};
+
+static int local_put_open(struct lfs_storage *storage, struct lfs_io *io,
+                          const struct lfs_object_key *key, int64_t size,
+                          struct lfs_storage_writer **out, struct lfs_error *err)
+{
+    struct local_put *put = put_create(storage, io, key, size, err);
+    if (put == NULL)
+        return -1;
+    put->writer.ops = &local_writer_ops;
+    *out = &put->writer;
+    return 0;
 }
 
 /* A download in progress: an open fd and what is left of the range. */
@@ -1019,6 +1133,7 @@ const struct lfs_storage_ops lfs_storage_local_ops = {
     .destroy = local_destroy,
     .stat = local_stat,
     .put = local_put,
+    .put_open = local_put_open,
     .open = local_open,
     .lock_create = local_lock_create,
     .lock_read = local_lock_read,

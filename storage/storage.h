@@ -179,6 +179,26 @@ typedef void (*lfs_storage_lock_read_cb)(void *arg, const struct lfs_lock_record
 typedef void (*lfs_storage_lock_list_cb)(void *arg, const struct lfs_lock_page *page,
                                          const struct lfs_error *err);
 
+/* ---- uploads received a piece at a time (put_open) ----
+ * A writer takes an object's bytes in order as they arrive from the client, so a large upload
+ * is written while it is received instead of after. It is owned by the request pool: disposed
+ * before commit finished, it removes whatever it wrote and nothing becomes visible. */
+struct lfs_storage_writer;
+
+struct lfs_storage_writer_ops {
+    /* Appends n bytes. Returns 0, or -1 with err (507 out of space, 500 otherwise); after a
+     * failure only the pool's disposal is left to do. Loop thread. */
+    int (*write)(struct lfs_storage_writer *writer, const char *p, size_t n, struct lfs_error *err);
+    /* Everything was written: makes the object visible once its SHA-256 equals the oid and it
+     * is durable, as put does (422 on a mismatch, nothing stored). cb once, on this loop
+     * thread (never if the pool is disposed first). */
+    void (*commit)(struct lfs_storage_writer *writer, lfs_storage_done_cb cb, void *arg);
+};
+
+struct lfs_storage_writer {
+    const struct lfs_storage_writer_ops *ops;
+};
+
 enum lfs_storage_caps {
     LFS_STORAGE_STREAMING = 1u << 0,   /* put/open: objects through this server */
     LFS_STORAGE_SIGNED_URLS = 1u << 1, /* clients talk to the store directly */
@@ -226,6 +246,12 @@ struct lfs_storage_ops {
      * same object each succeed and leave one intact copy. body must stay valid until cb. */
     void (*put)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
                 h2o_iovec_t body, lfs_storage_done_cb cb, void *arg);
+    /* Starts an upload whose body arrives in pieces (see struct lfs_storage_writer): size is
+     * what the client declared (a hint for how to write it). Returns 0 with *out (owned by
+     * io->pool), or -1 with err. NULL for backends that take bodies only whole. Loop thread. */
+    int (*put_open)(struct lfs_storage *storage, struct lfs_io *io,
+                    const struct lfs_object_key *key, int64_t size, struct lfs_storage_writer **out,
+                    struct lfs_error *err);
     /* Opens bytes [offset, offset + length) of a stored object (the caller stat'ed it).
      * The stream is owned by io->pool. */
     void (*open)(struct lfs_storage *storage, struct lfs_io *io, const struct lfs_object_key *key,
