@@ -503,6 +503,7 @@ struct direct_body {
     bool writing;  /* "100 Continue" being written */
     bool complete; /* every byte arrived (the end waits for the write, if any) */
     bool discard;  /* the handler wants no more of it */
+    bool cut;      /* the sweep shut the connection down */
     lfs_guard_direct_data_cb on_data;
     lfs_guard_direct_end_cb on_end;
     void *arg;
@@ -735,12 +736,24 @@ static void direct_sweep(long long *receiving, uint64_t now)
 {
     for (struct direct_body *d = direct_bodies; d != NULL; d = d->next) {
         *receiving += d->length;
-        if (settings.min_receive_rate <= 0)
-            continue;
-        uint64_t allowed_ms = (uint64_t)settings.receive_grace * 1000 +
-                              (uint64_t)d->received * 1000 / (uint64_t)settings.min_receive_rate;
-        if (now > d->begun_ms + allowed_ms)
-            slow_body_cut(d->sock, d->received, d->length, now - d->begun_ms);
+        if (d->cut)
+            continue; /* its reader sees the end of input at its next read */
+        uint64_t elapsed = now - d->begun_ms;
+        if (settings.request_timeout > 0 && elapsed > (uint64_t)settings.request_timeout * 1000) {
+            /* What h2o's own timeout does for the bodies it reads. */
+            lfs_log(LFS_LOG_WARN,
+                    "closing a connection whose request body did not arrive within "
+                    "SERVER.request_timeout (%lld s): %lld of %lld bytes",
+                    settings.request_timeout, d->received, d->length);
+            shutdown(h2o_socket_get_fd(d->sock), SHUT_RDWR);
+            d->cut = true;
+        } else if (settings.min_receive_rate > 0 &&
+                   elapsed >
+                       (uint64_t)settings.receive_grace * 1000 +
+                           (uint64_t)d->received * 1000 / (uint64_t)settings.min_receive_rate) {
+            slow_body_cut(d->sock, d->received, d->length, elapsed);
+            d->cut = true;
+        }
     }
 }
 
@@ -775,7 +788,8 @@ static int check_head(h2o_socket_t *sock)
         return -1;
     }
     long long size = admitted_size(&hd);
-    if (spool_too_full(size)) {
+    bool direct = direct_eligible(sock, &hd); /* never spooled */
+    if (!direct && spool_too_full(size)) {
         char msg[400];
         snprintf(msg, sizeof(msg),
                  "no space to receive this %lld-byte body: the server's spool directory "
@@ -800,7 +814,7 @@ static int check_head(h2o_socket_t *sock)
         admitted += size;
     }
     real_read_start(sock, guard_on_body_read);
-    if (direct_eligible(sock, &hd))
+    if (direct)
         direct_begin(sock, &hd);
     return 0;
 }

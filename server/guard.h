@@ -15,6 +15,7 @@ struct lfs_guard_settings {
     long long receive_budget;   /* bytes being received at once, all workers; 0 = no cap */
     long long min_receive_rate; /* bytes/s a body must keep up after the grace; 0 = off */
     long long receive_grace;    /* seconds before the rate applies */
+    long long request_timeout;  /* seconds a request may take to arrive, body included */
     const char *spool_dir;      /* where large bodies spill; NULL: its free space is not checked */
     long long max_connections;  /* connections open at once, all workers; 0 = no cap */
     /* HTTP/1.1 PUT bodies of at least direct_min bytes (0 = none) to a path direct_route

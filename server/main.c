@@ -399,6 +399,7 @@ int main(int argc, char **argv)
                                     .receive_budget = st->receive_budget,
                                     .min_receive_rate = st->min_receive_rate,
                                     .receive_grace = st->receive_grace,
+                                    .request_timeout = st->request_timeout,
                                     .spool_dir = st->spool_dir,
                                     .max_connections = st->max_connections,
                                     /* what h2o would spool: read as it arrives instead */

@@ -39,11 +39,17 @@ ${1:-}"
 fault() { echo "$*" >"$CONTROL"; }
 no_fault() { : >"$CONTROL"; }
 
-# put_object FILE: batch + PUT (no verify); sets HTTP_* for the PUT.
+# put_object FILE [CURL_ARGS...]: batch + PUT (no verify); sets HTTP_* for the PUT.
 put_object() {
-    lfs_batch_href "$(lfs_url org repo)" upload "$(sha256_of "$1")" "$(file_size "$1")"
-    http PUT "$ACTION_HREF" -H 'Content-Type: application/octet-stream' "${ACTION_HEADERS[@]}" -T "$1"
+    local f=$1
+    shift
+    lfs_batch_href "$(lfs_url org repo)" upload "$(sha256_of "$f")" "$(file_size "$f")"
+    http PUT "$ACTION_HREF" -H 'Content-Type: application/octet-stream' "${ACTION_HEADERS[@]}" -T "$f" "$@"
 }
+# An HTTP/1.1 PUT over 4 MiB is written to the store as it arrives (server/guard.c, "bodies
+# the handler reads as they arrive") and never touches spool_dir; over HTTP/1.0 h2o still
+# reads the whole body into spool_dir first, as it does for chunked bodies and HTTP/2.
+SPOOLED=--http1.0
 
 # served_meanwhile FILE: the stored object FILE downloads intact and a batch is answered.
 served_meanwhile() {
@@ -94,7 +100,8 @@ test_store_fsync_enospc() { store_fault_case "ENOSPC 0 fsync" 507 'No space left
 test_store_rename_enospc() { store_fault_case "ENOSPC 0 rename" 507 'No space left on device' 300000; }
 
 # spool_dir full: a body that would spill there is refused up front with a JSON 507 naming
-# spool_dir; bodies held in memory are still taken; space back, the large one goes through.
+# spool_dir; bodies held in memory are still taken, and so are large ones that go straight
+# to the store; space back, the large one goes through the spool too.
 test_spool_full() {
     local small big
     start_faulty
@@ -103,7 +110,7 @@ test_spool_full() {
     random_file "$small" 100000
     random_file "$big" $((10 * MIB))
     fault "$SPOOL ENOSPC 0 fallocate"
-    put_object "$big"
+    put_object "$big" "$SPOOLED"
     assert_status 507
     assert_lfs_json # refused before any handler (server/guard.c): no request id yet
     assert_file_contains "$HTTP_BODY" 'SERVER.spool_dir' "507 message"
@@ -112,8 +119,13 @@ test_spool_full() {
     served_meanwhile "$small"
     http GET "http://127.0.0.1:$LFSGATE_PORT/metrics"
     assert_file_contains "$HTTP_BODY" 'lfsgate_requests_refused_total{reason="space"} 1' "metrics"
+    put_object "$big"
+    assert_status 200
+    served_meanwhile "$big"
+    rm -f "$STORE/org/repo/$(sha256_of "$big")"
     no_fault
-    lfs_upload "$(lfs_url org repo)" "$big"
+    put_object "$big" "$SPOOLED"
+    assert_status 200
     served_meanwhile "$big"
     assert_only_files "$SPOOL"
 }
@@ -129,7 +141,7 @@ test_spool_fails_midway() {
     random_file "$big" $((12 * MIB))
     random_file "$small" 100000
     fault "$SPOOL EIO 1 fallocate"
-    put_object "$big"
+    put_object "$big" "$SPOOLED"
     [[ $HTTP_STATUS != 2* ]] || fail "an upload whose spool reservation failed answered $HTTP_STATUS"
     assert_only_files "$STORE"
     lfs_upload "$(lfs_url org repo)" "$small"
@@ -182,10 +194,19 @@ test_filling_up() {
         fail "store on the full filesystem: $(cat "$E2E_TMP/scan.json")"
     assert_json "$E2E_TMP/scan.json" "d['objects'] == $n" "objects on the full filesystem"
     served_meanwhile "$E2E_TMP/o0.bin"
-    # a large body cannot even be spooled: refused up front, naming spool_dir
-    [[ $real == 1 ]] || fault "$SPOOL ENOSPC 0 fallocate"
+    # a large body written to the store as it arrives: 507 once the store is full (after
+    # the body was read, so the client reads the answer), nothing partial left
     random_file "$E2E_TMP/big.bin" $((9 * MIB))
     put_object "$E2E_TMP/big.bin"
+    assert_status 507
+    assert_json_error
+    assert_file_contains "$HTTP_BODY" 'filesystem is full' "507 message"
+    python3 "$FAULTS_DIR/lfs_client.py" scan-local "$STORE" "$E2E_TMP/scan.json" ||
+        fail "store after the large upload: $(cat "$E2E_TMP/scan.json")"
+    assert_json "$E2E_TMP/scan.json" "d['objects'] == $n" "objects after the large upload"
+    # one that would go through spool_dir cannot even be spooled: refused up front
+    [[ $real == 1 ]] || fault "$SPOOL ENOSPC 0 fallocate"
+    put_object "$E2E_TMP/big.bin" "$SPOOLED"
     assert_status 507
     assert_file_contains "$HTTP_BODY" 'SERVER.spool_dir' "507 message"
     # space comes back: the refused upload now works, without a restart

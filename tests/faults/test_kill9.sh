@@ -4,7 +4,7 @@
 # is there and hashes to its oid, the temporary files of interrupted uploads are removed at
 # startup (and only those: not another live process's, not anything else) and the store holds
 # nothing but objects. Rounds: local storage with bodies held in memory, local storage with
-# bodies spilled to spool_dir, Azure (Azurite) through basic_streaming and through
+# bodies over 4 MiB (written to the store's temporary file as they arrive), Azure (Azurite) through basic_streaming and through
 # multipart-basic (the client sends parts straight to Azurite; lfsgate plans and verifies).
 # Each round starts lfsgate, starts 4 upload threads (tests/faults/lfs_client.py) and kills
 # the server after a random 50-1200 ms (2500 for the large bodies); the next round's start is the restart that is checked.
@@ -107,13 +107,12 @@ test_local_memory_bodies() {
     figures kill9_local_memory "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT spool_files_swept=$SPOOL_SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
 }
 
-test_local_spooled_bodies() {
+test_local_large_bodies() {
     local_config
     kill_rounds 12 basic 4500000 9000000 local 2500
-    # h2o unlinks its spool files right after creating them; one left by a kill between the
-    # two is removed at startup.
+    # These bodies never reach spool_dir (server/guard.c reads them as they arrive).
     assert_only_files "$SPOOL"
-    figures kill9_local_spooled "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT spool_files_swept=$SPOOL_SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
+    figures kill9_local_large "rounds=$ROUNDS objects=$ROUND_OBJECTS reported_stored=$REPORTED intact=$(json "$E2E_TMP/check.json" "d['intact']") corrupt=0 lost=0 cut_in_phase: $PHASES; temp_files_swept=$SWEPT spool_files_swept=$SPOOL_SWEPT; store: $(json "$SCAN" "d['objects']") objects, $(json "$SCAN" "d['bytes']") bytes, $(json "$SCAN" "d['blocks_bytes']") allocated"
 }
 
 # Another process writing into the same store holds a lock on its temporary file: the sweep
@@ -184,7 +183,7 @@ test_azure_multipart() {
 
 run_test kill9_sweep_only_abandoned test_sweep_only_abandoned
 run_test kill9_local_memory_bodies test_local_memory_bodies
-run_test kill9_local_spooled_bodies test_local_spooled_bodies
+run_test kill9_local_large_bodies test_local_large_bodies
 if [[ -x $AZURITE_BIN ]]; then
     run_test kill9_azure_streaming test_azure_streaming
     run_test kill9_azure_multipart test_azure_multipart
