@@ -488,6 +488,139 @@ static void test_put_cancelled(void **state)
     assert_int_equal(temp_files(f, &key), 0);
 }
 
+/* ---- put_open: a body written in pieces as it arrives ---- */
+
+/* Writes body[0..len) through a writer in uneven pieces (1 byte, a page less one, then
+ * `piece` bytes at a time). Returns 0, or the status of the first failed write. */
+static int write_pieces(struct lfs_storage_writer *w, const char *body, size_t len, size_t piece)
+{
+    size_t off = 0, first[] = {1, 4095};
+    for (size_t i = 0; off < len; i++) {
+        size_t n = i < 2 ? first[i] : piece;
+        if (n > len - off)
+            n = len - off;
+        struct lfs_error err = {0};
+        if (w->ops->write(w, body + off, n, &err) < 0)
+            return err.status;
+        off += n;
+    }
+    return 0;
+}
+
+/* put_open, write_pieces, commit, run the loop until done. */
+static struct result writer_sync(struct fixture *f, const struct lfs_object_key *key,
+                                 const char *body, size_t len, int64_t size_hint)
+{
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+    struct result r = {0};
+    struct lfs_storage_writer *w = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(f->st->ops->put_open(f->st, &io, key, size_hint, &w, &err), 0);
+    assert_non_null(w);
+    assert_int_equal(write_pieces(w, body, len, 300000), 0);
+    /* everything written, nothing visible before the commit */
+    assert_false(object_exists(f, key));
+    assert_int_equal(temp_files(f, key), 1);
+    w->ops->commit(w, on_done, &r);
+    run_until_done(&r, 1);
+    assert_int_equal(r.calls, 1);
+    h2o_mem_clear_pool(&pool);
+    return r;
+}
+
+static void test_writer_stores_object(void **state)
+{
+    struct fixture *f = *state;
+    struct lfs_object_key key = {.org_path = "org/sub", .repo = "pieces", .oid = big_oid};
+    /* hashed by the helper thread (large hint), then by the loop thread (small hint) */
+    int64_t hints[] = {BIG_SIZE, 0};
+    for (size_t i = 0; i < 2; i++) {
+        struct result r = writer_sync(f, &key, big_body, BIG_SIZE, hints[i]);
+        assert_int_equal(r.status, 0);
+        char *data;
+        assert_int_equal(read_object(f, &key, &data), BIG_SIZE);
+        assert_memory_equal(data, big_body, BIG_SIZE);
+        free(data);
+        assert_int_equal(temp_files(f, &key), 0);
+        char path[PATH_MAX];
+        repo_dir(f, &key, path, sizeof(path) - LFS_OID_LEN - 2);
+        strcat(path, "/");
+        strcat(path, big_oid);
+        assert_int_equal(unlink(path), 0);
+    }
+}
+
+static void test_writer_hash_mismatch(void **state)
+{
+    struct fixture *f = *state;
+    char oid[LFS_OID_LEN + 1];
+    sha256_hex("something else", 14, oid);
+    struct lfs_object_key key = {.org_path = "org", .repo = "pieces", .oid = oid};
+    struct result r = writer_sync(f, &key, big_body, BIG_SIZE, BIG_SIZE);
+    assert_int_equal(r.status, 422);
+    assert_non_null(strstr(r.message, big_oid)); /* says what the data hashed to */
+    assert_false(object_exists(f, &key));
+    assert_int_equal(temp_files(f, &key), 0);
+    /* a body shorter than the object it claims to be hashes to something else too */
+    key.oid = big_oid;
+    r = writer_sync(f, &key, big_body, BIG_SIZE - 1, BIG_SIZE);
+    assert_int_equal(r.status, 422);
+    assert_false(object_exists(f, &key));
+    assert_int_equal(temp_files(f, &key), 0);
+}
+
+/* The client goes away mid-body, or while the hash is awaited: the pool is disposed, the
+ * helper thread joined, the temporary file removed, and no callback runs. */
+static void test_writer_cancelled(void **state)
+{
+    struct fixture *f = *state;
+    struct lfs_object_key key = {.org_path = "org", .repo = "pieces", .oid = big_oid};
+    for (int committed = 0; committed < 2; committed++) {
+        h2o_mem_pool_t pool;
+        h2o_mem_init_pool(&pool);
+        struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+        struct result r = {0};
+        struct lfs_storage_writer *w = NULL;
+        struct lfs_error err = {0};
+        assert_int_equal(f->st->ops->put_open(f->st, &io, &key, BIG_SIZE, &w, &err), 0);
+        size_t len = committed ? BIG_SIZE : BIG_SIZE / 2;
+        assert_int_equal(write_pieces(w, big_body, len, 1 << 20), 0);
+        if (committed)
+            w->ops->commit(w, on_done, &r);
+        if (r.calls == 0) {
+            assert_int_equal(temp_files(f, &key), 1);
+            h2o_mem_clear_pool(&pool);
+            run_turns(20);
+            assert_int_equal(r.calls, 0);
+            assert_false(object_exists(f, &key));
+        } else {
+            /* the helper had hashed it all already: committed at once */
+            assert_int_equal(r.status, 0);
+            h2o_mem_clear_pool(&pool);
+            assert_true(object_exists(f, &key));
+        }
+        assert_int_equal(temp_files(f, &key), 0);
+    }
+}
+
+static void test_writer_invalid_key(void **state)
+{
+    struct fixture *f = *state;
+    struct lfs_object_key key = {.org_path = "../escape", .repo = "repo", .oid = big_oid};
+    h2o_mem_pool_t pool;
+    h2o_mem_init_pool(&pool);
+    struct lfs_io io = {.ctx = &ctx, .pool = &pool};
+    struct lfs_storage_writer *w = NULL;
+    struct lfs_error err = {0};
+    assert_int_equal(f->st->ops->put_open(f->st, &io, &key, 10, &w, &err), -1);
+    assert_null(w);
+    assert_true(err.status >= 400 && err.status < 500);
+    h2o_mem_clear_pool(&pool);
+    assert_int_equal(temp_files(f, &key), 0);
+}
+
 static void test_stat(void **state)
 {
     struct fixture *f = *state;
@@ -1122,6 +1255,10 @@ int main(void)
         T(test_concurrent_puts),
         T(test_concurrent_puts_small),
         T(test_put_cancelled),
+        T(test_writer_stores_object),
+        T(test_writer_hash_mismatch),
+        T(test_writer_cancelled),
+        T(test_writer_invalid_key),
         T(test_stat),
         T(test_open_read_ranges),
         T(test_open_short_object_fails),
