@@ -23,7 +23,9 @@ the body, OID the oid in the URL (the file's own, or another for a mismatch), al
                                the body is sent, the answer after the rest, then GET /healthz
                                on the same connection
   refused_expect OID MIB [AUTH]  the same with Expect: 100-continue: the answer at once
-  keepalive OID1 FILE1 OID2 FILE2  two uploads on one connection, each answer read first
+  pause OID FILE SECONDS       half the body, a pause of SECONDS, the rest; the answer
+  keepalive OID1 FILE1 OID2 FILE2  two uploads on one connection, each answer read first,
+                               the second with Expect: 100-continue, then GET /healthz
   pipelined OID FILE           an upload and a GET /healthz in one send
   direct_budget OID FILE       hold a body half-sent, try a second (8 MiB declared), finish
                                the first, then try again at once
@@ -348,14 +350,31 @@ def refused_expect(oid, mib, auth=""):
     print(json.dumps({"answer": answer, "elapsed": elapsed, "closed": closed}))
 
 
+def pause(oid, path, seconds):
+    body = read_file(path)
+    s = connect()
+    r = Reader(s)
+    s.sendall(put_head(oid, len(body), b"Connection: close\r\n") + body[:len(body) // 2])
+    time.sleep(float(seconds))
+    s.sendall(body[len(body) // 2:])
+    print(json.dumps({"final": r.response(timeout=30)}))
+    s.close()
+
+
 def keepalive(oid1, path1, oid2, path2):
     s = connect()
     r = Reader(s)
     out = []
-    for oid, path in ((oid1, path1), (oid2, path2)):
-        body = read_file(path)
-        s.sendall(put_head(oid, len(body)) + body)
-        out.append(r.response(timeout=30))
+    body = read_file(path1)
+    s.sendall(put_head(oid1, len(body)) + body)
+    out.append(r.response(timeout=30))
+    body = read_file(path2)  # this one waits for "100 Continue"
+    s.sendall(put_head(oid2, len(body), b"Expect: 100-continue\r\n"))
+    out.append(r.response(timeout=5))
+    s.sendall(body)
+    out.append(r.response(timeout=30))
+    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    out.append(r.response(timeout=5))
     s.close()
     print(json.dumps({"answers": out}))
 
@@ -420,4 +439,4 @@ def path_pair(path, mib):
  "watch": watch, "disconnect": disconnect, "refused_drain": refused_drain,
  "refused_expect": refused_expect, "keepalive": keepalive, "pipelined": pipelined,
  "direct_budget": direct_budget, "head_only": head_only,
- "path_pair": path_pair}[sys.argv[2]](*sys.argv[3:])
+ "path_pair": path_pair, "pause": pause}[sys.argv[2]](*sys.argv[3:])

@@ -9,11 +9,11 @@
 #   - an upload refused before its body (401, 403) is answered after the body was drained,
 #     and the connection then serves the next request; with Expect: 100-continue it is
 #     answered at once, without "100 Continue", and closed;
-#   - two uploads on one keep-alive connection; a request pipelined behind an upload is not
+#   - two uploads on one keep-alive connection (the second with Expect); a request pipelined behind an upload is not
 #     read as one (the connection is closed after the upload's answer);
 #   - SERVER.min_receive_rate cuts a trickled body, SERVER.receive_budget counts one while it
 #     arrives and frees it at its end;
-#   - over max_upload_size: JSON 413; hostile paths: the same answers as for a small body.
+#   - a reload during an upload; over max_upload_size: JSON 413; hostile paths: the same answers as for a small body.
 # Run: LFSGATE_BIN=build/server/lfsgate tests/e2e/test_direct.sh   (see lib.sh for options)
 # Test functions are called through run_test, which shellcheck cannot follow:
 # shellcheck disable=SC2317
@@ -175,13 +175,36 @@ test_refused_before_body() {
     assert_server_alive
 }
 
+# A reload (SIGHUP) moving the store while an upload is half received: the upload ends in the
+# store it began with; the next one goes to the new store.
+test_reload_during_upload() {
+    start_direct
+    local a b pid
+    a=$(blob a 8)
+    b=$(blob b 5)
+    client pause "$a" "$E2E_TMP/a" 2 >"$E2E_TMP/pause.json" &
+    pid=$!
+    sleep 0.5
+    sed -i "s|path: $STORE\$|path: $E2E_TMP/store2|" "$E2E_TMP/lfsgate.yaml"
+    kill -HUP "$LFSGATE_PID"
+    wait_for_log "$LFSGATE_LOG" 'configuration reloaded'
+    wait "$pid" || fail "guard_client.py pause failed"
+    assert_json "$E2E_TMP/pause.json" "d['final']['status'] == 200" "upload across the reload"
+    assert_same_file "$E2E_TMP/a" "$OBJ_DIR/$a" "upload across the reload, in the store it began with"
+    http PUT "$(lfs_url guard repo)/objects/storage/$b" --data-binary "@$E2E_TMP/b"
+    assert_status 200
+    assert_same_file "$E2E_TMP/b" "$E2E_TMP/store2/guard/repo/$b" "upload after the reload, in the new store"
+    assert_only_files "$STORE" "guard/repo/$a"
+    assert_only_files "$E2E_TMP/store2" "guard/repo/$b"
+}
+
 test_keepalive_two_uploads() {
     start_direct
     local a b
     a=$(blob a 6)
     b=$(blob b 5)
     client keepalive "$a" "$E2E_TMP/a" "$b" "$E2E_TMP/b" >"$E2E_TMP/keepalive.json"
-    assert_json "$E2E_TMP/keepalive.json" "[r and r['status'] for r in d['answers']] == [200, 200]" "two uploads on one connection"
+    assert_json "$E2E_TMP/keepalive.json" "[r and r['status'] for r in d['answers']] == [200, 100, 200, 200]" "two uploads on one connection (the second after 100 Continue), then GET /healthz"
     assert_same_file "$E2E_TMP/a" "$OBJ_DIR/$a" "first upload"
     assert_same_file "$E2E_TMP/b" "$OBJ_DIR/$b" "second upload"
     assert_only_files "$STORE" "guard/repo/$a" "guard/repo/$b"
@@ -273,6 +296,7 @@ run_test direct_writes_while_receiving test_writes_while_receiving
 run_test direct_hash_mismatch test_hash_mismatch
 run_test direct_client_disconnect test_client_disconnect
 run_test direct_refused_before_body test_refused_before_body
+run_test direct_reload_during_upload test_reload_during_upload
 run_test direct_keepalive_two_uploads test_keepalive_two_uploads
 run_test direct_pipelined_after_upload test_pipelined_after_upload
 run_test direct_slow_body test_slow_direct_body
