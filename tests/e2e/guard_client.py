@@ -29,6 +29,8 @@ the body, OID the oid in the URL (the file's own, or another for a mismatch), al
   pipelined OID FILE           an upload and a GET /healthz in one send
   direct_budget OID FILE       hold a body half-sent, try a second (8 MiB declared), finish
                                the first, then try again at once
+  stall OID BYTES SENT SECONDS  declare BYTES, send SENT, then nothing; when the server
+                               closed (null: not within SECONDS)
   head_only PATH BYTES         a PUT head declaring BYTES and no body; what comes back
   path_pair PATH MIB           a PUT of MIB MiB and one of 10 bytes to PATH (raw bytes as
                                given, \\xNN escapes decoded); both answers
@@ -410,6 +412,15 @@ def direct_budget(oid, path):
     print(json.dumps({"refused": refused, "first": first_res, "after": third_res}))
 
 
+def stall(oid, size, sent, seconds):
+    s = connect()
+    s.sendall(put_head(oid, int(size)) + b"s" * int(sent))
+    start = time.time()
+    closed = Reader(s).closes(timeout=float(seconds))
+    s.close()
+    print(json.dumps({"closed_after": time.time() - start if closed else None}))
+
+
 def head_only(path, size):
     s = connect()
     s.sendall(b"PUT " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: " +
@@ -439,4 +450,4 @@ def path_pair(path, mib):
  "watch": watch, "disconnect": disconnect, "refused_drain": refused_drain,
  "refused_expect": refused_expect, "keepalive": keepalive, "pipelined": pipelined,
  "direct_budget": direct_budget, "head_only": head_only,
- "path_pair": path_pair, "pause": pause}[sys.argv[2]](*sys.argv[3:])
+ "path_pair": path_pair, "pause": pause, "stall": stall}[sys.argv[2]](*sys.argv[3:])

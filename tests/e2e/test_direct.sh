@@ -291,6 +291,21 @@ test_hostile_paths() {
     assert_status 200
 }
 
+# A body that stops arriving is cut after SERVER.request_timeout (h2o's timeout, the guard's sweep for the body read as it
+# arrives), with
+# min_receive_rate off: a 2 MiB body (h2o reads it) and a 6 MiB one (read as it arrives).
+test_request_timeout_stalled_body() {
+    start_direct "  request_timeout: 2
+  min_receive_rate: 0"
+    local oid
+    oid=$(printf 'c%.0s' {1..64})
+    client stall "$oid" $((2 * MIB)) "$MIB" 6 >"$E2E_TMP/stall2.json"
+    assert_json "$E2E_TMP/stall2.json" "d['closed_after'] is not None and d['closed_after'] < 4" "a 2 MiB body stalled after 1 MiB is cut after request_timeout"
+    client stall "$oid" $((6 * MIB)) "$MIB" 6 >"$E2E_TMP/stall6.json"
+    assert_json "$E2E_TMP/stall6.json" "d['closed_after'] is not None and d['closed_after'] < 4" "a 6 MiB body stalled after 1 MiB is cut after request_timeout"
+    wait_only_files "$STORE"
+}
+
 run_test direct_store_expect_or_not test_store_with_and_without_expect
 run_test direct_writes_while_receiving test_writes_while_receiving
 run_test direct_hash_mismatch test_hash_mismatch
@@ -303,4 +318,5 @@ run_test direct_slow_body test_slow_direct_body
 run_test direct_receive_budget test_direct_budget
 run_test direct_over_max_upload_size test_over_max_upload_size
 run_test direct_hostile_paths test_hostile_paths
+run_test direct_request_timeout_stalled_body test_request_timeout_stalled_body
 e2e_finish
