@@ -5,7 +5,9 @@
 # free loopback ports and readiness waits (free_port, wait_port, wait_http), medians,
 # tool installation and the release build (bench_need_tools, bench_jwt_python, bench_build),
 # starting lfsgate, h2o, Azurite, the S3 stand-in and a delay proxy on loopback, their configs, and a wrk wrapper that
-# returns requests/s and records (or fails on) non-2xx answers and socket errors.
+# returns requests/s and records (or fails on) non-2xx answers and socket errors; and the
+# results table of run.sh and peer_upload.sh (log, num, div, mib_rate, verdict, row,
+# bench_table) with the dd bs=1M conv=fdatasync reference (dd_rate).
 #
 # Globals it sets or reads: bench_root (repository root), work (work directory), bin
 # (lfsgate binary), py (python3 with jwt + cryptography), wrk_threads / wrk_conns /
@@ -371,4 +373,60 @@ bench_wrk() {
     rate=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
     [ -n "$rate" ] || { cat "$out" >&2; bench_die "no Requests/sec in the wrk output for $name"; }
     echo "$rate"
+}
+
+# log MESSAGE...: a progress line on stderr, with the time.
+log() { echo "[$(date +%T)] $*" >&2; }
+
+# num FORMAT VALUE: VALUE printed with the printf FORMAT (awk, so that any float works).
+num() { awk -v v="$2" -v f="$1" 'BEGIN { printf f, v }'; }
+
+# div A B: A / B with 6 decimals; fails when B is 0.
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) exit 1; printf "%.6f", a / b }'; }
+
+# mib_rate MIB T0 T1: MIB MiB over the seconds from T0 to T1 ($EPOCHREALTIME values), in MiB/s.
+mib_rate() { awk -v m="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.3f\n", m / (b - a) }'; }
+
+# verdict VALUE ge|gt|lt LIMIT: PASS or FAIL.
+verdict() {
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = (op == "ge") ? (v >= l) : (op == "gt") ? (v > l) : (v < l); print ok ? "PASS" : "FAIL" }'
+}
+
+# row CELL...: one line of $work/table, the cells of bench_table's columns.
+row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$work/table"; }
+
+# bench_table HEADING...: prints the six HEADINGs and the rows of $work/table as a Markdown
+# table, every column as wide as its widest cell.
+bench_table() {
+    {
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@"
+        printf -- '-\t-\t-\t-\t-\t-\n'
+        cat "$work/table"
+    } | awk -F '\t' '
+    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR }
+    END {
+        for (r = 1; r <= n; r++) {
+            line = "|"
+            for (i = 1; i <= 6; i++) {
+                c = cell[r, i]
+                if (r == 2) { c = ""; while (length(c) < w[i]) c = c "-" }
+                line = line sprintf(" %-" w[i] "s |", c)
+            }
+            print line
+        }
+    }'
+}
+
+# dd_rate SRC DEST MIB: copies SRC (MIB MiB) to DEST with dd bs=1M conv=fdatasync (what the
+# disk does when the bytes must be durable, as an upload's), checks the copy's size, removes
+# it and prints the rate in MiB/s (wall clock, dd's start included).
+dd_rate() {
+    local t0 t1
+    t0=$EPOCHREALTIME
+    dd if="$1" of="$2" bs=1M conv=fdatasync status=none
+    t1=$EPOCHREALTIME
+    [ "$(stat -c %s "$2")" = "$((1024 * 1024 * $3))" ] || bench_die "dd wrote a short copy of $1 to $2"
+    rm -f "$2"
+    mib_rate "$3" "$t0" "$t1"
 }

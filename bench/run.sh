@@ -66,17 +66,6 @@ for v in REPS:reps SIZE_MIB:mib AZURE_RUNS:az_runs AZURE_LARGE_OBJECTS:az_large_
 done
 [[ $wrk_duration =~ ^[0-9]+[smh]?$ ]] || bench_die "DURATION must look like 5s, not '$wrk_duration'"
 
-log() { echo "[$(date +%T)] $*" >&2; }
-# num FORMAT VALUE: VALUE printed with the printf FORMAT (awk, so that any float works)
-num() { awk -v v="$2" -v f="$1" 'BEGIN { printf f, v }'; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) exit 1; printf "%.6f", a / b }'; }
-# verdict VALUE ge|lt LIMIT
-verdict() {
-    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN { ok = (op == "ge") ? (v >= l) : (v < l); print ok ? "PASS" : "FAIL" }'
-}
-# row CASE LFSGATE REFERENCE RATIO TARGET RESULT: one line of the final table
-row() { printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$work/table"; }
-
 bench_need_tools wrk h2o curl python3 sha256sum openssl dd awk
 [ "$skip_azure" = 1 ] || bench_need_tools node npm
 bench_jwt_python
@@ -279,12 +268,7 @@ if [ "$skip_stream" != 1 ]; then
         awk -v m="$mib" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", m / (b - a) }' >>"$work/openssl.rates"
         # what the disk does: the same bytes copied to a file on the store's filesystem and
         # made durable, as the upload must
-        t0=$EPOCHREALTIME
-        dd if="$blob" of="$work/dd.copy" bs=1M conv=fdatasync status=none
-        t1=$EPOCHREALTIME
-        [ "$(stat -c %s "$work/dd.copy")" = "$bytes" ] || bench_die "dd wrote a short copy"
-        rm -f "$work/dd.copy"
-        awk -v m="$mib" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", m / (b - a) }' >>"$work/dd.rates"
+        dd_rate "$blob" "$work/dd.copy" "$mib" >>"$work/dd.rates"
 
         rm -f "$stored"
         sample_mem "$mem_pid" "$work/mem-$r.samples" &
@@ -429,20 +413,4 @@ echo "lfsgate benchmark, $(date -u +%Y-%m-%dT%H:%MZ): $cpu, $(nproc) CPUs, Linux
 echo "REPS=$reps (medians) DURATION=$wrk_duration CONNECTIONS=$wrk_conns THREADS=$wrk_threads SIZE_MIB=$mib" \
     "AZURE_RUNS=$az_runs; load average at start $load_start, at end $(cut -d ' ' -f 1-3 /proc/loadavg)"
 echo
-{
-    printf 'case\tlfsgate\treference\tratio\ttarget\tresult\n'
-    printf -- '-\t-\t-\t-\t-\t-\n'
-    cat "$work/table"
-} | awk -F '\t' '
-    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR }
-    END {
-        for (r = 1; r <= n; r++) {
-            line = "|"
-            for (i = 1; i <= 6; i++) {
-                c = cell[r, i]
-                if (r == 2) { c = ""; while (length(c) < w[i]) c = c "-" }
-                line = line sprintf(" %-" w[i] "s |", c)
-            }
-            print line
-        }
-    }'
+bench_table case lfsgate reference ratio target result

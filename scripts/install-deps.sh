@@ -17,9 +17,10 @@ test_pkgs+=(clang-14 libclang-rt-14-dev)
 # Helm chart tests (tests/helm): helm's template engines, Go's text/template and sprig, built
 # offline from Debian's Go source packages.
 helm_test_pkgs=(golang-go golang-github-masterminds-sprig-dev golang-github-ghodss-yaml-dev)
-# The soak benchmark's plot (bench/soak.sh): optional, only with --with-bench (which also
-# installs the test packages).
-bench_pkgs=(gnuplot-nox)
+# Optional, only with --with-bench (which also installs the test packages): the soak
+# benchmark's plot (bench/soak.sh), and the Go libraries of lfs-test-server, which
+# bench/peer_upload.sh builds offline as the peer of its upload benchmark.
+bench_pkgs=(gnuplot-nox golang-github-boltdb-bolt-dev golang-github-gorilla-mux-dev)
 # Node.js for the npm components, unless a node is already installed.
 command -v node >/dev/null 2>&1 || test_pkgs+=(nodejs npm)
 

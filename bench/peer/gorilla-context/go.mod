@@ -1,0 +1,3 @@
+module github.com/gorilla/context
+
+go 1.19
