@@ -16,7 +16,10 @@
  *   refuse, before h2o sees it, a repeated Content-Length or Transfer-Encoding, or both at
  *   once (400, connection closed); then admit the body against the receive budget (503 with
  *   Retry-After when the bytes being received across all workers would pass it);
- * - body guard: nothing per read; the sweep below watches the body.
+ * - body guard: nothing per read; the sweep below watches the body;
+ * - direct bodies: an object upload over 4 MiB is not left to h2o at all; its body is kept
+ *   back and handed to the upload handler a read at a time (section "bodies the handler
+ *   reads as they arrive").
  * A refusal is written straight to the socket (nothing of this request was answered yet),
  * the socket's write side is shut, and the rest of what the client sends is drained until it
  * closes, so the client reads the answer instead of a reset.

@@ -372,7 +372,6 @@ struct local_put {
     int fd;
     bool tmp_exists;
     h2o_iovec_t body; /* put: the whole body */
-    size_t body_done;
     size_t written;
     char oid[LFS_OID_LEN + 1];
     char tmp_path[PATH_MAX];
@@ -547,21 +546,20 @@ static struct local_put *put_create(struct lfs_storage *storage, struct lfs_io *
 static void put_slice(h2o_timeout_entry_t *entry)
 {
     struct local_put *put = H2O_STRUCT_FROM_MEMBER(struct local_put, slice, entry);
-    size_t end = put->body_done + LOCAL_SLICE;
+    size_t end = put->written + LOCAL_SLICE;
     if (end > put->body.len)
         end = put->body.len;
-    while (put->body_done < end) {
-        size_t n = end - put->body_done;
+    while (put->written < end) { /* put_write writes all it is given, or fails */
+        size_t n = end - put->written;
         if (n > LOCAL_WRITE_CHUNK)
             n = LOCAL_WRITE_CHUNK;
         struct lfs_error err;
-        if (put_write(put, put->body.base + put->body_done, n, &err) < 0) {
+        if (put_write(put, put->body.base + put->written, n, &err) < 0) {
             put_finish(put, &err);
             return;
         }
-        put->body_done += n;
     }
-    if (put->body_done < put->body.len) {
+    if (put->written < put->body.len) {
         h2o_timeout_link(put->ctx->loop, lfs_storage_slice_timeout(put->ctx->loop), &put->slice);
         return;
     }
